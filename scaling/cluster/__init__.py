@@ -1,0 +1,1 @@
+"""Ray and torch.distributed: connect, place an actor gang, form process groups."""

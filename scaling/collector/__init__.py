@@ -1,0 +1,1 @@
+"""The collector: the one place where raw samples become figures."""

@@ -1,0 +1,1 @@
+"""Workloads: module-level functions that run inside a rank and return raw samples."""

@@ -32,9 +32,10 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"

@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from scaling import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class BadInput(click.ClickException):
+    """A user error: one line on stderr, exit code 2, never a traceback."""
+
+    exit_code = 2
+
+
+class OneLineErrors(click.Group):
+    """click prints usage blocks for parse errors; users asked for one line and exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+            click.echo(f"Error: {e.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(
+    cls=OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="scaling")
 def main() -> None:
     """Measure how training and collectives scale over 1..N GPUs (or CPU ranks).
 
     \b
     Examples:
-      scaling run --gpus 1,2,4,8                 # the standard suite on this machine or cluster
+      scaling run --gpus 1,2,4,8                 # sweep world sizes on this machine or cluster
       scaling run --gpus 1,2 --ops all_reduce,all_gather --max-bytes 16M
       scaling run --config configs/quick.toml    # CPU-sized run
     """
+
+
+from scaling.cli.run import run  # noqa: E402
+
+main.add_command(run)

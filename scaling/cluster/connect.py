@@ -41,15 +41,15 @@ def connect_ray(address: str | None = None, timeout_s: float = 10.0) -> bool:
 
     Reuses an in-process connection when one exists (library use, tests).
     """
+    address = resolve_address(address)
+    if address not in (None, "auto"):
+        _check_reachable(address, timeout_s)
     if ray.is_initialized():
         return False
-    address = resolve_address(address)
     common = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
     if address is None:
         ray.init(address="local", **common)
         return True
-    if address != "auto":
-        _check_reachable(address, timeout_s)
     try:
         ray.init(address=address, **common)
     except (ConnectionError, RuntimeError, ValueError) as e:

@@ -178,7 +178,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
     """Defaults, then the TOML file, then CLI overrides (None values mean 'not given')."""
     cfg = RunConfig()
     if path is not None:

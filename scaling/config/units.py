@@ -45,7 +45,9 @@ def parse_world_sizes(text: str | list) -> list[int]:
         try:
             n = int(s)
         except ValueError:
-            raise ValueError(f"world size {s!r} is not an integer (expected e.g. --gpus 1,2,4,8)") from None
+            raise ValueError(
+                f"world size {s!r} is not an integer (expected e.g. --gpus 1,2,4,8)"
+            ) from None
         if n < 1:
             raise ValueError(f"world size must be >= 1, got {n}")
         sizes.append(n)

@@ -1,0 +1,268 @@
+"""`scaling run`: sweep world sizes, stream samples to a run directory, summarize."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
+from scaling.collector import collectives as coll_collector
+from scaling.collector.load import read_samples
+from scaling.config import ConfigError, load_config
+from scaling.config.units import format_size
+from scaling.rundir import SUMMARY, RunDir, new_run_path
+
+
+def _opt(*names, **kw):
+    # Every value is validated by the config loader (one parser per key), so
+    # options are plain strings here and errors read the same from CLI and TOML.
+    return click.option(*names, default=None, **kw)
+
+
+@click.command()
+@_opt(
+    "--gpus",
+    metavar="N,N,..",
+    help="World sizes to sweep, e.g. 1,2,4,8. On CPU these are ranks. [default: 1,2]",
+)
+@_opt(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="TOML config (see configs/). CLI flags override it.",
+)
+@_opt("--workloads", metavar="LIST", help="Workloads to run. [default: collectives]")
+@_opt(
+    "--ops",
+    metavar="LIST",
+    help="Collectives: all_reduce, all_gather, reduce_scatter, broadcast, all_to_all, sendrecv. [default: all_reduce]",
+)
+@_opt(
+    "--min-bytes",
+    "-b",
+    metavar="SIZE",
+    help="Smallest message size S (K/M/G = KiB/MiB/GiB). [default: 1K]",
+)
+@_opt("--max-bytes", "-e", metavar="SIZE", help="Largest message size S. [default: 64M]")
+@_opt("--factor", "-f", metavar="F", help="Size multiplier between points. [default: 2]")
+@_opt(
+    "--dtype",
+    "-d",
+    metavar="LIST",
+    help="float32, bfloat16, float16 (comma list). [default: float32]",
+)
+@_opt("--warmup", "-w", metavar="N", help="Untimed iterations per point. [default: 5]")
+@_opt("--iters", "-n", metavar="N", help="Timed iterations per point. [default: 20]")
+@_opt(
+    "--timing",
+    metavar="MODE",
+    help="blocking (barrier before each op) or pipelined (ops back to back, one sync). [default: blocking]",
+)
+@click.option(
+    "--check/--no-check",
+    default=None,
+    help="Verify results exactly and count wrong elements. [default: check]",
+)
+@_opt(
+    "--device",
+    metavar="DEV",
+    help="auto, cuda or cpu. auto: cuda if the Ray cluster has GPUs. [default: auto]",
+)
+@_opt(
+    "--address",
+    metavar="ADDR",
+    help="Existing Ray cluster (auto or HOST:PORT); also $RAY_ADDRESS. [default: fresh local Ray]",
+)
+@_opt(
+    "--placement",
+    metavar="MODE",
+    help="pack (few nodes) or spread (one rank per node). [default: pack]",
+)
+@_opt("--gpus-per-node", metavar="N", help="Ranks per node, to fix the multi-node shape.")
+@_opt(
+    "--timeout",
+    metavar="SECONDS",
+    help="Limit for placement, group init and each point. [default: 300]",
+)
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Environment for every rank (repeatable), e.g. NCCL_DEBUG=INFO.",
+)
+@_opt("--out", metavar="DIR", help="Run directory. [default: runs/<UTC time>-<id>/]")
+@_opt("--runs-dir", metavar="DIR", help="Parent of generated run directories. [default: runs]")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
+)
+def run(config_path, as_json, env, check, **flags) -> int:
+    """Sweep world sizes and measure collectives on Ray-launched torch.distributed groups.
+
+    One Ray actor per rank is placed once and reused for every world size; each
+    world size forms a fresh process group (NCCL on GPUs, gloo on CPU). Every
+    rank's time of every iteration is kept in samples.jsonl; an iteration's time
+    is the slowest rank's. Bandwidths follow nccl-tests: algbw = S/t,
+    busbw = algbw x factor (all_reduce 2(n-1)/n); busbw is n/a at one rank.
+
+    \b
+    Examples:
+      scaling run --gpus 1,2                        # CPU ranks with gloo when no GPU
+      scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
+      scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
+      scaling run --address auto --gpus 8,16 --placement pack --env NCCL_DEBUG=INFO
+
+    Exit status: 0 ok, 1 failed run or wrong results, 2 bad input, 130 interrupted.
+    """
+    overrides = {
+        "gpus": flags["gpus"],
+        "workloads": flags["workloads"],
+        "out": flags["out"],
+        "runs_dir": flags["runs_dir"],
+        "cluster.address": flags["address"],
+        "cluster.device": flags["device"],
+        "cluster.placement": flags["placement"],
+        "cluster.gpus_per_node": flags["gpus_per_node"],
+        "cluster.timeout_s": flags["timeout"],
+        "cluster.env": list(env) or None,
+        "collectives.ops": flags["ops"],
+        "collectives.min_bytes": flags["min_bytes"],
+        "collectives.max_bytes": flags["max_bytes"],
+        "collectives.factor": flags["factor"],
+        "collectives.dtypes": flags["dtype"],
+        "collectives.warmup": flags["warmup"],
+        "collectives.iters": flags["iters"],
+        "collectives.timing": flags["timing"],
+        "collectives.check": check,
+    }
+    from scaling.cli import BadInput
+
+    try:
+        cfg = load_config(config_path, overrides)
+    except ConfigError as e:
+        raise BadInput(str(e)) from None
+
+    out = _console(sys.stderr if as_json else sys.stdout)
+    err = _console(sys.stderr)
+    from scaling import sweep
+
+    started = False
+    try:
+        started = connect_ray(cfg.cluster.address)
+        prep = sweep.prepare(cfg)
+    except (ConfigError, ClusterError) as e:
+        disconnect_ray(started)
+        raise BadInput(str(e)) from None
+
+    rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+    for notice in prep.notices:
+        err.print(notice)
+    err.print(f"run directory: {rundir.path}")
+    status = "failed"
+    try:
+        with _progress(err, sweep.count_points(cfg)) as advance:
+            status = sweep.run(cfg, prep, rundir, on_point=advance, on_notice=err.print)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        prep.gang.shutdown()
+        disconnect_ray(started)
+        rundir.close()
+
+    summary = _write_summary(rundir)
+    from scaling.cli.output import collectives_tables
+
+    collectives_tables(summary, out)
+    wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
+    manifest = rundir.manifest
+    if as_json:
+        click.echo(
+            json.dumps(_json_result(rundir, manifest, summary), default=str, allow_nan=False)
+        )
+    err.print(f"status: {status}  ·  run directory: {rundir.path}")
+    if status == "interrupted":
+        return 130
+    if status != "ok":
+        err.print(f"[red]run failed:[/] {manifest.get('error')} (samples measured so far are kept)")
+        return 1
+    if wrong:
+        err.print(f"[red]correctness check failed:[/] {wrong} wrong elements (see #wrong)")
+        return 1
+    return 0
+
+
+def _console(file) -> Console:
+    # Off a terminal (logs, CI, pipes) rich would wrap tables at 80 columns.
+    probe = Console(file=file)
+    return Console(file=file, highlight=False, width=None if probe.is_terminal else 140)
+
+
+def _write_summary(rundir: RunDir):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        samples = read_samples(rundir.path)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    summary = coll_collector.summarize(samples)
+    summary.to_csv(rundir.path / SUMMARY, index=False)
+    return summary
+
+
+def _json_result(rundir: RunDir, manifest: dict, summary) -> dict:
+    rows = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in summary.to_dict(orient="records")
+    ]
+    return {
+        "run_dir": str(rundir.path),
+        "status": manifest.get("status"),
+        "error": manifest.get("error"),
+        "device": manifest.get("device"),
+        "backend": manifest.get("backend"),
+        "summary": rows,
+    }
+
+
+class _progress:
+    """A progress bar on a terminal; a line per world size elsewhere (logs, CI)."""
+
+    def __init__(self, console: Console, total: int):
+        self.console, self.total, self.done, self.last_n = console, total, 0, None
+        self.bar = None
+        if console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self.task = self.bar.add_task("measuring", total=total)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self.advance
+
+    def advance(self, point: dict) -> None:
+        self.done += 1
+        desc = f"{point.get('op', '')} {point['world_size']} ranks {format_size(point.get('size_bytes', 0))}"
+        if self.bar:
+            self.bar.update(self.task, advance=1, description=desc)
+        elif point["world_size"] != self.last_n:
+            self.last_n = point["world_size"]
+            self.console.print(
+                f"world size {self.last_n}: measuring ({self.done}/{self.total} points)"
+            )
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+        return False

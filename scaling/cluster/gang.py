@@ -1,0 +1,222 @@
+"""The actor gang: one placement group, one actor per rank, reused for every world size.
+
+Ranks are sorted node-contiguously (nodes holding more ranks first, so a smaller
+world size spans as few nodes as possible), then by GPU index. A process group
+over the first n ranks is formed per world size and destroyed after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import ray
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from scaling.cluster import rendezvous
+from scaling.cluster.connect import ClusterError
+from scaling.cluster.worker import RankActor
+
+
+class GangError(RuntimeError):
+    """A failure while the gang runs (hang, dead actor, workload exception)."""
+
+
+def pick_device(requested: str) -> tuple[str, str | None]:
+    """auto -> cuda when the Ray cluster offers GPUs, else cpu. Returns (device, notice)."""
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if requested == "cuda" and gpus < 1:
+        raise ClusterError("--device cuda, but the Ray cluster has no GPUs")
+    if requested != "auto":
+        return requested, None
+    if gpus >= 1:
+        return "cuda", None
+    return "cpu", "no GPUs in the Ray cluster: running ranks on CPU with gloo"
+
+
+def _alive_nodes() -> list[dict]:
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def check_capacity(size: int, device: str, placement: str, gpus_per_node: int | None) -> None:
+    """Refuse, in one line, a gang the cluster cannot place (Ray would wait forever)."""
+    key = "GPU" if device == "cuda" else "CPU"
+    what = "GPUs" if device == "cuda" else "CPUs (one per CPU rank)"
+    per_node = [int(n["Resources"].get(key, 0)) for n in _alive_nodes()]
+    total = sum(per_node)
+    if total < size:
+        raise ClusterError(f"--gpus {size} needs {size} {what}, but the Ray cluster has {total}")
+    if placement == "spread" and sum(1 for c in per_node if c >= 1) < size:
+        raise ClusterError(
+            f"--placement spread puts one rank per node, but only "
+            f"{sum(1 for c in per_node if c >= 1)} nodes have {key} for {size} ranks"
+        )
+    if gpus_per_node:
+        needed = math.ceil(size / gpus_per_node)
+        fits = sum(1 for c in per_node if c >= gpus_per_node)
+        if fits < needed:
+            raise ClusterError(
+                f"--gpus-per-node {gpus_per_node} needs {needed} nodes with {gpus_per_node} "
+                f"{key}, but the Ray cluster has {fits}"
+            )
+
+
+def _bundles(size: int, device: str, placement: str, gpus_per_node: int | None):
+    """Placement-group bundles and strategy, plus which bundle each rank goes in."""
+    unit = {"GPU": 1, "CPU": 1} if device == "cuda" else {"CPU": 1}
+    if placement == "spread":
+        gpus_per_node = 1
+    if gpus_per_node:
+        # One bundle per node holding `gpus_per_node` ranks; STRICT_SPREAD puts each on its own node.
+        counts = [gpus_per_node] * (size // gpus_per_node)
+        if size % gpus_per_node:
+            counts.append(size % gpus_per_node)
+        bundles = [{k: v * c for k, v in unit.items()} for c in counts]
+        slots = [b for b, c in enumerate(counts) for _ in range(c)]
+        return bundles, "STRICT_SPREAD", slots
+    return [dict(unit) for _ in range(size)], "PACK", list(range(size))
+
+
+def order_ranks(metas: list[dict]) -> list[int]:
+    """Indices of metas in rank order: node-contiguous, fuller nodes first, then GPU index."""
+    per_node = Counter(m["node_id"] for m in metas)
+    first_seen = {}
+    for i, m in enumerate(metas):
+        first_seen.setdefault(m["node_id"], i)
+    node_key = {nid: (-cnt, first_seen[nid]) for nid, cnt in per_node.items()}
+
+    def key(i: int):
+        m = metas[i]
+        gpu = m.get("gpu_index")
+        return (node_key[m["node_id"]], gpu if gpu is not None else -1, i)
+
+    return sorted(range(len(metas)), key=key)
+
+
+@dataclass
+class Group:
+    """A formed process group over the first n ranks."""
+
+    actors: list
+    layout: list[dict]
+    metas: list[dict]
+    nodes: int = field(init=False)
+
+    def __post_init__(self):
+        self.nodes = self.layout[0]["nodes"] if self.layout else 0
+
+
+class Gang:
+    def __init__(
+        self,
+        size: int,
+        device: str,
+        placement: str = "pack",
+        gpus_per_node: int | None = None,
+        timeout_s: float = 300.0,
+        env: dict[str, str] | None = None,
+        threads_per_rank: int = 1,
+    ):
+        self.size, self.device, self.timeout_s = size, device, timeout_s
+        self.backend = "nccl" if device == "cuda" else "gloo"
+        check_capacity(size, device, placement, gpus_per_node)
+        bundles, strategy, slots = _bundles(size, device, placement, gpus_per_node)
+        self.pg = placement_group(bundles, strategy=strategy)
+        try:
+            ray.get(self.pg.ready(), timeout=timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            remove_placement_group(self.pg)
+            raise ClusterError(
+                f"Ray could not place {size} ranks ({strategy}) within {timeout_s:.0f}s"
+            ) from None
+        res = {"num_gpus": 1, "num_cpus": 1} if device == "cuda" else {"num_cpus": 1}
+        cls = ray.remote(**res)(RankActor)
+        actors = [
+            cls.options(
+                scheduling_strategy=PlacementGroupSchedulingStrategy(
+                    placement_group=self.pg, placement_group_bundle_index=slot
+                )
+            ).remote(device, threads_per_rank, env or {})
+            for slot in slots
+        ]
+        self._all = actors
+        try:
+            metas = self.call(actors, "describe")
+        except Exception:
+            self.shutdown()
+            raise
+        order = order_ranks(metas)
+        self.actors = [actors[i] for i in order]
+        self.metas = [metas[i] for i in order]
+
+    def call(self, actors: list, method: str, *args, timeout: float | None = None) -> list:
+        """Call a method on every given actor concurrently and wait for all of them."""
+        refs = [getattr(a, method).remote(*args) for a in actors]
+        return self._wait(refs, method, timeout)
+
+    def call_each(self, actors: list, method: str, args_per_actor: list, timeout=None) -> list:
+        refs = [getattr(a, method).remote(*args) for a, args in zip(actors, args_per_actor)]
+        return self._wait(refs, method, timeout)
+
+    def _wait(self, refs: list, what: str, timeout: float | None) -> list:
+        try:
+            return ray.get(refs, timeout=timeout or self.timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            raise GangError(
+                f"{what} did not finish on every rank within {timeout or self.timeout_s:.0f}s"
+            ) from None
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if getattr(e, "cause", None) is not None else e
+            raise GangError(f"{what} failed on a rank: {type(cause).__name__}: {cause}") from None
+        except ray.exceptions.RayActorError as e:
+            raise GangError(f"a rank died during {what}: {str(e).splitlines()[0]}") from None
+
+    @contextlib.contextmanager
+    def group(self, n: int, env: dict[str, str] | None = None):
+        """Form a process group over the first n ranks; destroy it on exit."""
+        actors, metas = self.actors[:n], self.metas[:n]
+        layout = rendezvous.assign_ranks(metas)
+        rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s)[0]
+        envs = [
+            {
+                **(env or {}),
+                **rendezvous.torchrun_env(
+                    L["rank"],
+                    L["local_rank"],
+                    n,
+                    L["local_world_size"],
+                    L["node_rank"],
+                    rdv["addr"],
+                    rdv["port"],
+                ),
+            }
+            for L in layout
+        ]
+        # init_process_group blocks until every rank has joined: start all concurrently.
+        self.call_each(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])
+        try:
+            yield Group(actors, layout, metas)
+        finally:
+            with contextlib.suppress(Exception):
+                self.call(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
+
+    def shutdown(self, grace_s: float = 10.0) -> None:
+        """Graceful exit first (destroys groups), then ray.kill whatever is left."""
+        refs = [a.destroy_group.remote() for a in self._all]
+        with contextlib.suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+        for a in self._all:
+            with contextlib.suppress(Exception):
+                a.__ray_terminate__.remote()
+        with contextlib.suppress(Exception):
+            ray.wait(
+                [a.ping.remote() for a in self._all], num_returns=len(self._all), timeout=grace_s
+            )
+        for a in self._all:
+            with contextlib.suppress(Exception):
+                ray.kill(a)
+        with contextlib.suppress(Exception):
+            remove_placement_group(self.pg)

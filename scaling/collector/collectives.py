@@ -1,0 +1,61 @@
+"""Collective samples -> the summary table (one row per group x op x world size x dtype x size).
+
+Per iteration the op's time is the slowest rank's time (nccl-tests reports the
+max over ranks). Percentiles are over iterations; bandwidths use the median.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scaling.collector.formulas import busbw_factor
+
+POINT_KEYS = ["group", "op", "world_size", "nodes", "dtype", "size_bytes", "count", "timing"]
+SUMMARY_COLUMNS = POINT_KEYS + [
+    "iters",
+    "time_p50_us",
+    "time_p90_us",
+    "time_p99_us",
+    "time_min_us",
+    "time_max_us",
+    "algbw_gbps",
+    "busbw_gbps",
+    "wrong",
+]
+
+
+def summarize(samples: pd.DataFrame) -> pd.DataFrame:
+    """The collectives summary; busbw is NaN (n/a) at one rank, wrong is NaN when unchecked."""
+    if samples.empty or "type" not in samples:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    coll = samples[samples["type"] == "coll"]
+    if coll.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    slowest = coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
+    g = slowest.groupby(POINT_KEYS, sort=False)["time_s"]
+    table = pd.DataFrame(
+        {
+            "iters": g.size(),
+            "time_p50_us": g.quantile(0.50) * 1e6,
+            "time_p90_us": g.quantile(0.90) * 1e6,
+            "time_p99_us": g.quantile(0.99) * 1e6,
+            "time_min_us": g.min() * 1e6,
+            "time_max_us": g.max() * 1e6,
+        }
+    ).reset_index()
+    table["algbw_gbps"] = table["size_bytes"] / (table["time_p50_us"] * 1e-6) / 1e9
+    factors = [busbw_factor(op, int(n)) for op, n in zip(table["op"], table["world_size"])]
+    table["busbw_gbps"] = table["algbw_gbps"] * np.array(
+        [np.nan if f is None else f for f in factors]
+    )
+
+    checks = samples[samples["type"] == "check"] if "wrong" in samples else samples.iloc[0:0]
+    if not checks.empty:
+        keys = [k for k in POINT_KEYS if k in checks]
+        # min_count=1: a point whose every rank skipped the check stays NaN (n/a), not 0.
+        wrong = checks.groupby(keys, sort=False)["wrong"].sum(min_count=1).reset_index()
+        table = table.merge(wrong, on=keys, how="left")
+    else:
+        table["wrong"] = np.nan
+    return table[SUMMARY_COLUMNS]

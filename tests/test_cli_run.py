@@ -1,0 +1,161 @@
+"""`scaling run` through click's CliRunner (in-process, real Ray) and as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scaling.cli import main
+from scaling.collector.formulas import busbw_factor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_has_examples():
+    r = invoke("run", "--help")
+    assert r.exit_code == 0
+    assert "Examples:" in r.output and "scaling run --gpus 1,2" in r.output
+    assert invoke("--version").output.startswith("scaling, version")
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--gpus", "0"], "world size must be >= 1"),
+        (["--gpus", "-1"], "world size must be >= 1"),
+        (["--gpus", "a"], "'a' is not an integer"),
+        (["--ops", "all_reduce,bogus"], "unknown 'bogus'"),
+        (["--min-bytes", "4M", "--max-bytes", "1M"], "min_bytes"),
+        (["--min-bytes", "lots"], "not a byte size"),
+        (["--dtype", "float64"], "unknown 'float64'"),
+        (["--device", "tpu"], "'tpu' is not one of"),
+        (["--timing", "fast"], "'fast' is not one of"),
+        (["--env", "NOEQUALS"], "expected NAME=VALUE"),
+        (["--config", "/nonexistent.toml"], "config file not found"),
+        (["--address", "127.0.0.1:1"], "cannot reach Ray cluster at 127.0.0.1:1"),
+        (["--address", "nonsense"], "is not auto or HOST:PORT"),
+        (["--bogus-flag"], "No such option"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    r = invoke("run", *args, "--out", str(tmp_path / "r"))
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], r.stderr
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "r").exists()  # nothing half-created for a refused run
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("gpus = [1, 2\n", "malformed TOML"),
+        ("[collectives]\nwarmupz = 1\n", "unknown config key 'collectives.warmupz'"),
+    ],
+)
+def test_bad_config_file_exit_2(tmp_path, text, needle):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    r = invoke("run", "--config", str(f))
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_more_ranks_than_the_cluster_can_place(ray_local, tmp_path):
+    r = invoke("run", "--gpus", "1,8", "--out", str(tmp_path / "r"))
+    assert r.exit_code == 2
+    assert (
+        r.stderr.strip()
+        == "Error: --gpus 8 needs 8 CPUs (one per CPU rank), but the Ray cluster has 2"
+    )
+
+
+@pytest.mark.slow
+def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
+    out = tmp_path / "run"
+    r = invoke(
+        "run",
+        "--gpus",
+        "1,2",
+        "--ops",
+        "all_reduce,all_gather",
+        "-b",
+        "1K",
+        "-e",
+        "64K",
+        "-w",
+        "1",
+        "-n",
+        "4",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["status"] == "ok" and result["device"] == "cpu" and result["backend"] == "gloo"
+    assert "no GPUs in the Ray cluster: running 2 ranks on CPU with gloo" in r.stderr
+
+    s = pd.read_csv(out / "summary.csv")
+    sizes = [1024 << i for i in range(7)]
+    for op in ("all_reduce", "all_gather"):
+        for n in (1, 2):
+            rows = s[(s.op == op) & (s.world_size == n)]
+            assert rows["size_bytes"].tolist() == sizes, (op, n)
+    assert (s["wrong"] == 0).all()
+    # busbw recomputed from the reported time equals the reported busbw; n/a at one rank
+    for row in s.itertuples():
+        f = busbw_factor(row.op, row.world_size)
+        if f is None:
+            assert pd.isna(row.busbw_gbps)
+        else:
+            assert row.busbw_gbps == pytest.approx(
+                row.size_bytes / (row.time_p50_us * 1e-6) / 1e9 * f
+            )
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["ended"]
+    assert len(manifest["ranks"]) == 2 and manifest["ranks"][0]["device"] == "cpu"
+    assert {"node_id", "node_ip", "hostname", "pid", "torch", "nccl", "cuda"} <= set(
+        manifest["ranks"][0]
+    )
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    timed = [json.loads(x) for x in lines if '"type":"coll"' in x]
+    # one record per rank per iteration per point: 2 ops x 7 sizes x (1 + 2 ranks) x 4 iters
+    assert len(timed) == 2 * 7 * 3 * 4
+
+
+@pytest.mark.slow
+def test_fresh_process_quick_config(tmp_path):
+    """The README path: a new process starts its own local Ray, runs, exits 0."""
+    out = tmp_path / "q"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scaling",
+            "run",
+            "--config",
+            "configs/quick.toml",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "busbw" in p.stdout and "all_gather" in p.stdout
+    s = pd.read_csv(out / "summary.csv")
+    assert set(s.world_size) == {1, 2} and set(s.op) == {"all_reduce", "all_gather"}

@@ -158,7 +158,9 @@ class Gang:
         return self._wait(refs, method, timeout)
 
     def call_each(self, actors: list, method: str, args_per_actor: list, timeout=None) -> list:
-        refs = [getattr(a, method).remote(*args) for a, args in zip(actors, args_per_actor, strict=True)]
+        refs = [
+            getattr(a, method).remote(*args) for a, args in zip(actors, args_per_actor, strict=True)
+        ]
         return self._wait(refs, method, timeout)
 
     def _wait(self, refs: list, what: str, timeout: float | None) -> list:

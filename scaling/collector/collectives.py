@@ -45,7 +45,9 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         }
     ).reset_index()
     table["algbw_gbps"] = table["size_bytes"] / (table["time_p50_us"] * 1e-6) / 1e9
-    factors = [busbw_factor(op, int(n)) for op, n in zip(table["op"], table["world_size"], strict=True)]
+    factors = [
+        busbw_factor(op, int(n)) for op, n in zip(table["op"], table["world_size"], strict=True)
+    ]
     table["busbw_gbps"] = table["algbw_gbps"] * np.array(
         [np.nan if f is None else f for f in factors]
     )

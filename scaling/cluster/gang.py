@@ -8,7 +8,6 @@ over the first n ranks is formed per world size and destroyed after it.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,13 +54,21 @@ def check_capacity(size: int, device: str, placement: str, gpus_per_node: int | 
             f"{sum(1 for c in per_node if c >= 1)} nodes have {key} for {size} ranks"
         )
     if gpus_per_node:
-        needed = math.ceil(size / gpus_per_node)
-        fits = sum(1 for c in per_node if c >= gpus_per_node)
-        if fits < needed:
+        # Each node-bundle lands on its own node: the k-th largest need must fit the
+        # k-th largest node (sorted element-wise match decides STRICT_SPREAD feasibility).
+        needs = sorted(_node_counts(size, gpus_per_node), reverse=True)
+        caps = sorted(per_node, reverse=True)
+        if len(caps) < len(needs) or any(c < n for n, c in zip(needs, caps, strict=False)):
             raise ClusterError(
-                f"--gpus-per-node {gpus_per_node} needs {needed} nodes with {gpus_per_node} "
-                f"{key}, but the Ray cluster has {fits}"
+                f"--gpus-per-node {gpus_per_node} needs {len(needs)} nodes with up to "
+                f"{gpus_per_node} {key} each; the Ray cluster's nodes have {caps}"
             )
+
+
+def _node_counts(size: int, per_node: int) -> list[int]:
+    """Ranks per node-bundle: full nodes, then the remainder."""
+    counts = [per_node] * (size // per_node)
+    return counts + ([size % per_node] if size % per_node else [])
 
 
 def _bundles(size: int, device: str, placement: str, gpus_per_node: int | None):
@@ -71,9 +78,7 @@ def _bundles(size: int, device: str, placement: str, gpus_per_node: int | None):
         gpus_per_node = 1
     if gpus_per_node:
         # One bundle per node holding `gpus_per_node` ranks; STRICT_SPREAD puts each on its own node.
-        counts = [gpus_per_node] * (size // gpus_per_node)
-        if size % gpus_per_node:
-            counts.append(size % gpus_per_node)
+        counts = _node_counts(size, gpus_per_node)
         bundles = [{k: v * c for k, v in unit.items()} for c in counts]
         slots = [b for b, c in enumerate(counts) for _ in range(c)]
         return bundles, "STRICT_SPREAD", slots

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import ray
 
 from scaling import __version__
+from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, pick_device
 from scaling.config import RunConfig, to_dict
 from scaling.rundir import RunDir, utc_now
@@ -22,6 +23,10 @@ from scaling.workloads import collectives
 
 # workload name -> module with plan(cfg, n), TARGET and records(point, group, results)
 WORKLOADS = {"collectives": collectives}
+
+
+class NodesDiffer(RuntimeError):
+    """--strict and the nodes differ in versions: a failed check (exit 1), not bad input."""
 
 
 @dataclass
@@ -52,6 +57,11 @@ def prepare(cfg: RunConfig) -> Prepared:
         cfg.cluster.timeout_s,
         cfg.cluster.env,
     )
+    mismatches = version_mismatches(gang.metas)
+    if mismatches and cfg.cluster.strict:
+        gang.shutdown()
+        raise NodesDiffer("; ".join(mismatches) + " (--strict)")
+    notices += [f"warning: {m}" for m in mismatches]
     return Prepared(gang, device, notices)
 
 
@@ -63,8 +73,17 @@ def host_facts() -> dict:
     }
 
 
-def count_points(cfg: RunConfig) -> int:
-    return sum(len(WORKLOADS[w].plan(cfg, n)) for n in cfg.gpus for w in cfg.workloads)
+def plan_points(cfg: RunConfig, name: str, group) -> list[dict]:
+    """A workload's points at one world size, plus its hierarchical view across nodes."""
+    wl = WORKLOADS[name]
+    points = wl.plan(cfg, len(group.layout))
+    if hasattr(wl, "hierarchical"):
+        points += wl.hierarchical(points, group)
+    return points
+
+
+def count_points(cfg: RunConfig, gang: Gang) -> int:
+    return sum(len(plan_points(cfg, w, gang.layout(n))) for n in cfg.gpus for w in cfg.workloads)
 
 
 def run(
@@ -99,7 +118,7 @@ def run(
                     wl = WORKLOADS[name]
                     if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:
                         on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
-                    for point in wl.plan(cfg, n):
+                    for point in plan_points(cfg, name, group):
                         results = gang.call(group.actors, "run", wl.TARGET, point)
                         rundir.append_samples(wl.records(point, group, results))
                         on_point(point)

@@ -67,14 +67,18 @@ def test_pack_is_node_contiguous_with_torchrun_numbering(two_nodes):
         gang.shutdown()
 
 
-def test_spread_puts_one_rank_per_node(two_nodes):
-    gang = Gang(2, "cpu", placement="spread", timeout_s=120)
+def test_spread_puts_one_rank_per_node_while_nodes_suffice(two_nodes):
+    gang = Gang(3, "cpu", placement="spread", timeout_s=120)
     try:
+        # 3 ranks on 2 nodes: spread as evenly as Ray can (2 + 1)
         assert {m["node_id"] for m in gang.metas} == {two_nodes["big"], two_nodes["head"]}
         with gang.group(2) as grp:
+            # world size 2 takes one rank from each node
             envs = gang.call(grp.actors, "env_view")
-            assert sorted(e["NODE_RANK"] for e in envs) == ["0", "1"]
+            assert len({e["node_id"] for e in envs}) == 2
+            assert [e["NODE_RANK"] for e in envs] == ["0", "1"]
             assert {e["LOCAL_RANK"] for e in envs} == {"0"}
+            assert grp.shape == "2 = 2 nodes × 1" and grp.span == "inter-node"
             res = gang.call(grp.actors, "run", collectives.TARGET, _point(2))
             assert [r["wrong"] for r in res] == [0, 0]
     finally:
@@ -86,12 +90,66 @@ def test_gpus_per_node_shape(two_nodes):
     try:
         nodes = [m["node_id"] for m in gang.metas]
         assert nodes[:2] == [two_nodes["big"]] * 2 and nodes[2] == two_nodes["head"]
+        assert gang.layout(3).shape == "3 = 2 nodes (2+1)"
     finally:
         gang.shutdown()
 
 
-def test_spread_wider_than_the_cluster_is_refused(two_nodes):
+def test_too_many_ranks_per_node_is_refused(two_nodes):
     from scaling.cluster.connect import ClusterError
 
-    with pytest.raises(ClusterError, match="only 2 nodes have CPU for 3 ranks"):
-        Gang(3, "cpu", placement="spread", timeout_s=30)
+    with pytest.raises(ClusterError, match="--gpus-per-node 3 needs 1 nodes"):
+        Gang(3, "cpu", gpus_per_node=3, timeout_s=30)
+
+
+def test_cli_summary_labels_intra_and_inter_node(two_nodes, tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from scaling.cli import main
+
+    out = tmp_path / "mn"
+    r = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--gpus",
+            "1,2,3",
+            "-b",
+            "4K",
+            "-e",
+            "16K",
+            "-f",
+            "4",
+            "-n",
+            "2",
+            "-w",
+            "1",
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out / "summary.csv")
+    world = s[s.group == "world"]
+    assert dict(zip(world.world_size, world.span, strict=False)) == {
+        1: "intra-node",
+        2: "intra-node",
+        3: "inter-node",
+    }
+    assert set(world[world.world_size == 3]["shape"]) == {"3 = 2 nodes (2+1)"}
+    # hierarchical view at the multi-node size: node 0's two ranks, and one rank per node
+    intra, inter = s[s.group == "intra"], s[s.group == "inter"]
+    assert (
+        set(intra.world_size) == {3}
+        and set(intra.ranks) == {2}
+        and set(intra.span) == {"intra-node"}
+    )
+    assert (
+        set(inter.world_size) == {3}
+        and set(inter.ranks) == {2}
+        and set(inter.span) == {"inter-node"}
+    )
+    assert (s["wrong"] == 0).all()
+    assert "inter-node" in r.output and "(inter view of world size 3)" in r.output

@@ -23,12 +23,15 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
     """One nccl-tests-like table per (group, op, dtype, world size)."""
     if summary.empty:
         return
-    for (group, op, dtype, n, nodes), rows in summary.groupby(
-        ["group", "op", "dtype", "world_size", "nodes"], sort=False
+    for (group, op, dtype, n, shape, span), rows in summary.groupby(
+        ["group", "op", "dtype", "world_size", "shape", "span"], sort=False
     ):
-        where = f"{n} ranks" + (f" on {nodes} nodes" if nodes > 1 else "")
-        title = f"{op} {dtype} — {where}" + ("" if group == "world" else f" [{group}]")
-        t = Table(title=title, title_justify="left", header_style="bold")
+        title = f"[bold]{op} {dtype}[/] · {shape} ranks, {span}"
+        if group != "world":
+            title += f" ({group} view of world size {n})"
+        # A heading line, not a table title: rich wraps titles to the table's width.
+        console.print(title)
+        t = Table(header_style="bold")
         for col in (
             "size",
             "count",
@@ -57,5 +60,5 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
                 wrong,
             )
         console.print(t)
-        if n == 1:
+        if rows["ranks"].iloc[0] == 1:
             console.print("  busbw n/a at 1 rank: no data crosses a link (nccl-tests factor is 0).")

@@ -100,9 +100,15 @@ def _opt(*names, **kw):
 @_opt("--out", metavar="DIR", help="Run directory. [default: runs/<UTC time>-<id>/]")
 @_opt("--runs-dir", metavar="DIR", help="Parent of generated run directories. [default: runs]")
 @click.option(
+    "--strict",
+    is_flag=True,
+    default=None,
+    help="Fail before measuring when nodes differ in torch/NCCL/CUDA/GPU model.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
 )
-def run(config_path, as_json, env, check, **flags) -> int:
+def run(config_path, as_json, env, check, strict, **flags) -> int:
     """Sweep world sizes and measure collectives on Ray-launched torch.distributed groups.
 
     One Ray actor per rank is placed once and reused for every world size; each
@@ -130,6 +136,7 @@ def run(config_path, as_json, env, check, **flags) -> int:
         "cluster.placement": flags["placement"],
         "cluster.gpus_per_node": flags["gpus_per_node"],
         "cluster.timeout_s": flags["timeout"],
+        "cluster.strict": strict,
         "cluster.env": list(env) or None,
         "collectives.ops": flags["ops"],
         "collectives.min_bytes": flags["min_bytes"],
@@ -159,6 +166,9 @@ def run(config_path, as_json, env, check, **flags) -> int:
     except (ConfigError, ClusterError) as e:
         disconnect_ray(started)
         raise BadInput(str(e)) from None
+    except sweep.NodesDiffer as e:
+        disconnect_ray(started)
+        raise click.ClickException(f"nodes differ: {e}") from None
 
     rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
     for notice in prep.notices:
@@ -166,7 +176,7 @@ def run(config_path, as_json, env, check, **flags) -> int:
     err.print(f"run directory: {rundir.path}")
     status = "failed"
     try:
-        with _progress(err, sweep.count_points(cfg)) as advance:
+        with _progress(err, sweep.count_points(cfg, prep.gang)) as advance:
             status = sweep.run(cfg, prep, rundir, on_point=advance, on_notice=err.print)
     except KeyboardInterrupt:
         status = "interrupted"

@@ -48,11 +48,6 @@ def check_capacity(size: int, device: str, placement: str, gpus_per_node: int | 
     total = sum(per_node)
     if total < size:
         raise ClusterError(f"--gpus {size} needs {size} {what}, but the Ray cluster has {total}")
-    if placement == "spread" and sum(1 for c in per_node if c >= 1) < size:
-        raise ClusterError(
-            f"--placement spread puts one rank per node, but only "
-            f"{sum(1 for c in per_node if c >= 1)} nodes have {key} for {size} ranks"
-        )
     if gpus_per_node:
         # Each node-bundle lands on its own node: the k-th largest need must fit the
         # k-th largest node (sorted element-wise match decides STRICT_SPREAD feasibility).
@@ -74,15 +69,16 @@ def _node_counts(size: int, per_node: int) -> list[int]:
 def _bundles(size: int, device: str, placement: str, gpus_per_node: int | None):
     """Placement-group bundles and strategy, plus which bundle each rank goes in."""
     unit = {"GPU": 1, "CPU": 1} if device == "cuda" else {"CPU": 1}
-    if placement == "spread":
-        gpus_per_node = 1
     if gpus_per_node:
         # One bundle per node holding `gpus_per_node` ranks; STRICT_SPREAD puts each on its own node.
         counts = _node_counts(size, gpus_per_node)
         bundles = [{k: v * c for k, v in unit.items()} for c in counts]
         slots = [b for b, c in enumerate(counts) for _ in range(c)]
         return bundles, "STRICT_SPREAD", slots
-    return [dict(unit) for _ in range(size)], "PACK", list(range(size))
+    # spread: Ray's SPREAD puts bundles on as many nodes as possible, evenly
+    # (one rank per node while there are nodes enough); pack: as few as possible.
+    strategy = "SPREAD" if placement == "spread" else "PACK"
+    return [dict(unit) for _ in range(size)], strategy, list(range(size))
 
 
 def order_ranks(metas: list[dict]) -> list[int]:
@@ -101,17 +97,41 @@ def order_ranks(metas: list[dict]) -> list[int]:
     return sorted(range(len(metas)), key=key)
 
 
+def shape_label(layout: list[dict]) -> str:
+    """'16 = 2 nodes x 8', '3 = 2 nodes (2+1)', '2 = 1 node x 2'."""
+    per_node = [x["local_world_size"] for x in layout if x["local_rank"] == 0]
+    n, k = len(layout), len(per_node)
+    nodes = f"{k} node{'s' if k > 1 else ''}"
+    if len(set(per_node)) == 1:
+        return f"{n} = {nodes} × {per_node[0]}"
+    return f"{n} = {nodes} ({'+'.join(map(str, per_node))})"
+
+
 @dataclass
 class Group:
-    """A formed process group over the first n ranks."""
+    """A formed process group over `members` of the gang, in rank order."""
 
     actors: list
     layout: list[dict]
     metas: list[dict]
     nodes: int = field(init=False)
+    shape: str = field(init=False)
+    span: str = field(init=False)
 
     def __post_init__(self):
         self.nodes = self.layout[0]["nodes"] if self.layout else 0
+        self.shape = shape_label(self.layout)
+        self.span = "inter-node" if self.nodes > 1 else "intra-node"
+
+    def subgroups(self) -> dict[str, list[int]]:
+        """The hierarchical view of a multi-node group: node 0's ranks, and one rank per node."""
+        if self.nodes < 2:
+            return {}
+        intra = [x["rank"] for x in self.layout if x["node_rank"] == 0]
+        inter = [x["rank"] for x in self.layout if x["local_rank"] == 0]
+        return {
+            name: ranks for name, ranks in (("intra", intra), ("inter", inter)) if len(ranks) > 1
+        }
 
 
 class Gang:
@@ -125,7 +145,7 @@ class Gang:
         env: dict[str, str] | None = None,
         threads_per_rank: int = 1,
     ):
-        self.size, self.device, self.timeout_s = size, device, timeout_s
+        self.size, self.device, self.timeout_s, self.placement = size, device, timeout_s, placement
         self.backend = "nccl" if device == "cuda" else "gloo"
         check_capacity(size, device, placement, gpus_per_node)
         bundles, strategy, slots = _bundles(size, device, placement, gpus_per_node)
@@ -181,11 +201,35 @@ class Gang:
         except ray.exceptions.RayActorError as e:
             raise GangError(f"a rank died during {what}: {str(e).splitlines()[0]}") from None
 
+    def members(self, n: int) -> list[int]:
+        """Which of the gang's ranks form world size n, in rank order (node-contiguous).
+
+        pack: the first n (fuller nodes first, so as few nodes as possible).
+        spread: round-robin over nodes, so as many nodes as possible.
+        """
+        if self.placement != "spread":
+            return list(range(n))
+        by_node: dict[str, list[int]] = {}
+        for i, m in enumerate(self.metas):
+            by_node.setdefault(m["node_id"], []).append(i)
+        queues, picked = list(by_node.values()), []
+        while len(picked) < n:
+            for q in queues:
+                if q and len(picked) < n:
+                    picked.append(q.pop(0))
+        return sorted(picked)
+
+    def layout(self, n: int) -> Group:
+        """World size n's members and torchrun numbering, without forming the group."""
+        idx = self.members(n)
+        metas = [self.metas[i] for i in idx]
+        return Group([self.actors[i] for i in idx], rendezvous.assign_ranks(metas), metas)
+
     @contextlib.contextmanager
     def group(self, n: int, env: dict[str, str] | None = None):
-        """Form a process group over the first n ranks; destroy it on exit."""
-        actors, metas = self.actors[:n], self.metas[:n]
-        layout = rendezvous.assign_ranks(metas)
+        """Form a process group over world size n's members; destroy it on exit."""
+        planned = self.layout(n)
+        actors, layout = planned.actors, planned.layout
         rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s)[0]
         envs = [
             {
@@ -205,7 +249,7 @@ class Gang:
         # init_process_group blocks until every rank has joined: start all concurrently.
         self.call_each(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])
         try:
-            yield Group(actors, layout, metas)
+            yield planned
         finally:
             with contextlib.suppress(Exception):
                 self.call(actors, "destroy_group", timeout=min(60.0, self.timeout_s))

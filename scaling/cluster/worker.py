@@ -33,6 +33,8 @@ def rank_metadata(device: str) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "n/a",
         "nccl": "n/a",
+        # What NCCL will actually read on this rank (set by --env or the node's environment).
+        "nccl_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("NCCL_")},
     }
     if device == "cuda":
         ids = ray.get_gpu_ids()
@@ -112,6 +114,9 @@ class RankActor:
     def destroy_group(self) -> None:
         import torch.distributed as dist
 
+        from scaling.workloads import groups
+
+        groups.clear()
         if dist.is_initialized():
             dist.destroy_process_group()
         self._store = None

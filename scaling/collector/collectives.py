@@ -11,7 +11,19 @@ import pandas as pd
 
 from scaling.collector.formulas import busbw_factor
 
-POINT_KEYS = ["group", "op", "world_size", "nodes", "dtype", "size_bytes", "count", "timing"]
+POINT_KEYS = [
+    "group",
+    "op",
+    "world_size",
+    "ranks",
+    "nodes",
+    "span",
+    "shape",
+    "dtype",
+    "size_bytes",
+    "count",
+    "timing",
+]
 SUMMARY_COLUMNS = POINT_KEYS + [
     "iters",
     "time_p50_us",
@@ -29,6 +41,7 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     """The collectives summary; busbw is NaN (n/a) at one rank, wrong is NaN when unchecked."""
     if samples.empty or "type" not in samples:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    samples = _with_defaults(samples)
     coll = samples[samples["type"] == "coll"]
     if coll.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -45,9 +58,7 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         }
     ).reset_index()
     table["algbw_gbps"] = table["size_bytes"] / (table["time_p50_us"] * 1e-6) / 1e9
-    factors = [
-        busbw_factor(op, int(n)) for op, n in zip(table["op"], table["world_size"], strict=True)
-    ]
+    factors = [busbw_factor(op, int(n)) for op, n in zip(table["op"], table["ranks"], strict=True)]
     table["busbw_gbps"] = table["algbw_gbps"] * np.array(
         [np.nan if f is None else f for f in factors]
     )
@@ -61,3 +72,19 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     else:
         table["wrong"] = np.nan
     return table[SUMMARY_COLUMNS]
+
+
+def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
+    """Fill point keys older or hand-written sample files lack (a group's ranks = its world size)."""
+    s = samples.copy()
+    if "ranks" not in s:
+        s["ranks"] = s.get("world_size")
+    s["ranks"] = s["ranks"].fillna(s["world_size"]) if "world_size" in s else s["ranks"]
+    defaults = {"group": "world", "nodes": 1, "span": "intra-node"}
+    for col, value in defaults.items():
+        s[col] = s[col].fillna(value) if col in s else value
+    if "shape" not in s:
+        s["shape"] = s["ranks"].map(
+            lambda n: f"{int(n)} = 1 node × {int(n)}" if pd.notna(n) else None
+        )
+    return s

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from scaling.workloads import groups
 from scaling.workloads.timing import make_timer, sync
 
 TARGET = "scaling.workloads.collectives:run_point"
@@ -57,6 +58,8 @@ def plan(cfg, n: int) -> list[dict]:
                         "op": op,
                         "dtype": dtype,
                         "world_size": n,
+                        "ranks": n,
+                        "group": "world",
                         "size_bytes": shape["size_bytes"],
                         "count": shape["count"],
                         "warmup": c.warmup,
@@ -91,17 +94,14 @@ def pattern_sum(n: int, start: int, length: int, dtype, device) -> torch.Tensor:
 
 
 class Buffers:
-    """Send/recv tensors of one point plus the op, as a zero-argument callable."""
+    """Send/recv tensors of one point plus the op, as a zero-argument callable.
 
-    def __init__(self, op: str, count: int, dtype, device, rank: int, n: int):
-        self.op, self.count, self.dtype, self.device, self.rank, self.n = (
-            op,
-            count,
-            dtype,
-            device,
-            rank,
-            n,
-        )
+    `rank` and `n` are within `pg` (None: the world group).
+    """
+
+    def __init__(self, op: str, count: int, dtype, device, rank: int, n: int, pg=None):
+        self.op, self.count, self.dtype, self.device = op, count, dtype, device
+        self.rank, self.n, self.pg = rank, n, pg
         chunk = count // n if op in CHUNKED else count
         if op == "all_gather":
             self.send = torch.empty(chunk, dtype=dtype, device=device)
@@ -120,24 +120,27 @@ class Buffers:
         offset = self.rank * self.chunk if self.op == "all_gather" else 0
         self.send.copy_(pattern(self.rank, offset, self.send.numel(), self.dtype, self.device))
 
+    def _global(self, group_rank: int) -> int:
+        return group_rank if self.pg is None else dist.get_global_rank(self.pg, group_rank)
+
     def __call__(self) -> None:
-        op, r, n = self.op, self.rank, self.n
+        op, r, n, pg = self.op, self.rank, self.n, self.pg
         if op == "all_reduce":
-            dist.all_reduce(self.send)
+            dist.all_reduce(self.send, group=pg)
         elif op == "broadcast":
-            dist.broadcast(self.send, src=0)
+            dist.broadcast(self.send, src=self._global(0), group=pg)
         elif op == "all_gather":
-            _all_gather(self.recv, self.send)
+            _all_gather(self.recv, self.send, pg)
         elif op == "reduce_scatter":
-            _reduce_scatter(self.recv, self.send)
+            _reduce_scatter(self.recv, self.send, pg)
         elif op == "all_to_all":
-            dist.all_to_all_single(self.recv, self.send)
+            dist.all_to_all_single(self.recv, self.send, group=pg)
         elif op == "sendrecv":
             # Post both sides at once: blocking send-then-recv deadlocks in a ring.
             reqs = dist.batch_isend_irecv(
                 [
-                    dist.P2POp(dist.isend, self.send, (r + 1) % n),
-                    dist.P2POp(dist.irecv, self.recv, (r - 1) % n),
+                    dist.P2POp(dist.isend, self.send, self._global((r + 1) % n), pg),
+                    dist.P2POp(dist.irecv, self.recv, self._global((r - 1) % n), pg),
                 ]
             )
             for q in reqs:
@@ -168,14 +171,15 @@ class Buffers:
         return top <= EXACT_LIMIT[str(self.dtype).removeprefix("torch.")]
 
 
-def _all_gather(out, inp):
+def _all_gather(out, inp, pg=None):
+    # torch 2.13 renamed all_gather_into_tensor; older releases only have the old name.
     fn = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
-    fn(out, inp)
+    fn(out, inp, group=pg)
 
 
-def _reduce_scatter(out, inp):
+def _reduce_scatter(out, inp, pg=None):
     fn = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
-    fn(out, inp)
+    fn(out, inp, group=pg)
 
 
 def count_wrong(result: torch.Tensor, expected: torch.Tensor) -> int:
@@ -190,9 +194,12 @@ def run_point(spec: dict) -> dict:
     pipelined: barrier, then `depth` ops back to back and one sync; sample = time / depth.
     """
     device = "cuda" if torch.cuda.is_available() and dist.get_backend() == "nccl" else "cpu"
-    rank, n = dist.get_rank(), dist.get_world_size()
+    pg = groups.subgroup(spec.get("subgroup"))  # collective: every rank calls it
+    if pg is not None and dist.get_rank() not in spec["subgroup"]:
+        return {"times": [], "wrong": None, "member": False}
+    rank, n = dist.get_rank(pg), dist.get_world_size(pg)
     dtype = DTYPES[spec["dtype"]]
-    buf = Buffers(spec["op"], spec["count"], dtype, device, rank, n)
+    buf = Buffers(spec["op"], spec["count"], dtype, device, rank, n, pg)
     timer = make_timer(device)
 
     for _ in range(spec["warmup"]):
@@ -202,7 +209,7 @@ def run_point(spec: dict) -> dict:
     times = []
     depth = spec["depth"] if spec["timing"] == "pipelined" else 1
     for _ in range(spec["iters"]):
-        dist.barrier()
+        dist.barrier(group=pg)
         sync(device)
         timer.start()
         for _ in range(depth):
@@ -220,33 +227,61 @@ def run_point(spec: dict) -> dict:
             result = result.clone()
             result[: fault.get("elements", 1)] += 1
         wrong = count_wrong(result, buf.expected())
-    return {"times": times, "wrong": wrong}
+    return {"times": times, "wrong": wrong, "member": True}
 
 
 # ---------------------------------------------------------------- driver side
 
 
+def hierarchical(points: list[dict], group) -> list[dict]:
+    """At a multi-node world size, the same points over node 0's ranks ("intra": NVLink/PCIe)
+    and over one rank per node ("inter": the network), so the bottleneck shows."""
+    out = []
+    for name, ranks in group.subgroups().items():
+        k = len(ranks)
+        nodes = 1 if name == "intra" else k
+        for p in points:
+            shape = point_shape(p["op"], p["size_bytes"], p["dtype"], k)
+            out.append(
+                {
+                    **p,
+                    "group": name,
+                    "ranks": k,
+                    "subgroup": ranks,
+                    "nodes": nodes,
+                    "span": "intra-node" if name == "intra" else "inter-node",
+                    "shape": f"{k} = 1 node × {k}" if name == "intra" else f"{k} = {k} nodes × 1",
+                    "size_bytes": shape["size_bytes"],
+                    "count": shape["count"],
+                }
+            )
+    return out
+
+
 def records(point: dict, group, results: list[dict]) -> list[dict]:
-    """Raw per-rank, per-iteration samples (and one check record per rank)."""
+    """Raw per-rank, per-iteration samples (and one check record per member rank)."""
     key = {
         "type": "coll",
         "workload": "collectives",
         "group": point.get("group", "world"),
         "op": point["op"],
         "world_size": point["world_size"],
-        "nodes": group.nodes,
+        "ranks": point.get("ranks", point["world_size"]),
+        "nodes": point.get("nodes", group.nodes),
+        "span": point.get("span", group.span),
+        "shape": point.get("shape", group.shape),
         "size_bytes": point["size_bytes"],
         "count": point["count"],
         "dtype": point["dtype"],
         "timing": point["timing"],
     }
+    members = [(rank, res) for rank, res in enumerate(results) if res.get("member", True)]
     out = []
-    for rank, res in enumerate(results):
+    for rank, res in members:
         out.extend(
             {**key, "iter": i, "rank": rank, "time_s": t} for i, t in enumerate(res["times"])
         )
     out.extend(
-        {**key, "type": "check", "rank": rank, "wrong": res["wrong"]}
-        for rank, res in enumerate(results)
+        {**key, "type": "check", "rank": rank, "wrong": res["wrong"]} for rank, res in members
     )
     return out

@@ -18,3 +18,9 @@ def main() -> None:
       scaling run --gpus 1,2 --ops all_reduce,all_gather --max-bytes 16M
       scaling run --config configs/quick.toml    # CPU-sized run
     """
+
+
+from scaling.cli.topo import doctor, topo  # noqa: E402
+
+main.add_command(topo)
+main.add_command(doctor)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scaling.hardware.diagnose import compare_nodes, diagnose, worst
+from scaling.hardware.nvml import resolve_nvlink_remote
 from scaling.hardware.probe import load_snapshot
 from scaling.hardware.topology import gpu_table, group_link, matrix, node_group, pcie_link
 
@@ -303,3 +304,22 @@ def test_compare_nodes_flags_version_and_topology_mismatch():
 
 def test_compare_one_node_is_empty():
     assert compare_nodes({"a": fixture("no_driver")}) == []
+
+
+def test_a_lost_gpu_fails_and_the_others_keep_their_indices():
+    snap = copy.deepcopy(fixture("pcie_gen4_4gpu_x8"))
+    # As NVML reports it when GPU1 fell off the bus: left out, named in lost_gpus.
+    del snap["gpus"][1]
+    for key in ("p2p", "common_ancestor"):
+        snap[key] = [
+            [c for j, c in enumerate(row) if j != 1] for i, row in enumerate(snap[key]) if i != 1
+        ]
+    snap["nvlink_remote"] = resolve_nvlink_remote(snap["gpus"])
+    snap["nvml"]["lost_gpus"] = [{"index": 1, "reason": "error: GPU is lost"}]
+    driver = diagnose(snap)[0]
+    assert (driver["check"], driver["status"], driver["gpus"]) == ("nvidia_driver", "FAIL", [1])
+    link = group_link({"n": snap}, ranks("n", [2, 3]))
+    assert link["link_class"] == "PCIe Gen4 x8 (degraded, max x16)"
+    assert "GPU2" in link["why"]
+    assert group_link({"n": snap}, ranks("n", [0, 1]))["link_class"] == "unknown"
+    assert [r["index"] for r in gpu_table(snap)] == [0, 2, 3]

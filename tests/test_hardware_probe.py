@@ -55,6 +55,7 @@ def test_read_gpus_reports_the_reason():
         "reason": init_failure(),
         "driver_version": "unknown",
         "cuda_driver_version": "unknown",
+        "lost_gpus": [],
     }
 
 

@@ -52,6 +52,16 @@ def check_driver(snap: dict[str, Any]) -> dict[str, Any]:
             "the NVIDIA driver until `nvidia-smi` lists the GPUs.",
         )
     n = len(snap["gpus"])
+    lost = nvml.get("lost_gpus") or []
+    if lost:
+        return check(
+            "nvidia_driver",
+            FAIL,
+            "; ".join(f"GPU{g['index']}: {g['reason']}" for g in lost),
+            "NVML cannot open this GPU (often Xid 79, 'fallen off the bus'): check `dmesg` for "
+            "Xid errors; reset the GPU or reboot the node, then reseat or RMA if it recurs.",
+            [g["index"] for g in lost],
+        )
     if n == 0:
         return check(
             "nvidia_driver",

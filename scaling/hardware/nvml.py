@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from scaling.hardware.decode import (
@@ -298,10 +298,12 @@ def _common_ancestor(a: Any, b: Any) -> str:
 def resolve_nvlink_remote(gpus: list[dict[str, Any]]) -> dict[str, Any]:
     """Where each GPU's active NVLinks go: to_gpu[i][j] links to GPU j, to_switch[i] to NVSwitches.
 
+    Indexed by position in `gpus` (the NVML index unless NVML lost a GPU).
+
     NVML names the far end by PCI bus id, so the match to a GPU index needs
     every GPU of the node; links to an unlisted device count in to_other.
     """
-    by_bus = {str(g["bus_id"]).upper(): g["index"] for g in gpus}
+    by_bus = {str(g["bus_id"]).upper(): pos for pos, g in enumerate(gpus)}
     n = len(gpus)
     to_gpu = [[0] * n for _ in range(n)]
     to_switch = [0] * n
@@ -314,7 +316,7 @@ def resolve_nvlink_remote(gpus: list[dict[str, Any]]) -> dict[str, Any]:
             remote = by_bus.get(str(link["remote_bus_id"]).upper())
             if link["remote_type"] == "switch":
                 to_switch[i] += 1
-            elif remote is not None and remote != g["index"]:
+            elif remote is not None and remote != i:
                 to_gpu[i][remote] += 1
             else:
                 to_other[i] += 1
@@ -331,6 +333,7 @@ def read_gpus() -> dict[str, Any]:
                 "reason": failure,
                 "driver_version": UNKNOWN,
                 "cuda_driver_version": UNKNOWN,
+                "lost_gpus": [],
             },
             "gpus": [],
             "p2p": [],
@@ -341,15 +344,28 @@ def read_gpus() -> dict[str, Any]:
         sys_fields = _Fields()
         driver = sys_fields.get("driver_version", pynvml.nvmlSystemGetDriverVersion)
         cuda = sys_fields.get("cuda_driver_version", pynvml.nvmlSystemGetCudaDriverVersion_v2)
-        count = pynvml.nvmlDeviceGetCount()
-        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        gpus = [_read_gpu(i, h) for i, h in enumerate(handles)]
+        count = sys_fields.get("gpu_count", pynvml.nvmlDeviceGetCount)
+        handles, indices, lost = [], [], []
+        for i in range(0 if count == UNKNOWN else count):
+            try:
+                handles.append(pynvml.nvmlDeviceGetHandleByIndex(i))
+                indices.append(i)
+            except pynvml.NVMLError as e:
+                # A GPU that fell off the bus ("GPU is lost") must not hide the others.
+                lost.append({"index": i, "reason": _reason(e)})
+        gpus = [_read_gpu(i, h) for i, h in zip(indices, handles, strict=True)]
+        reason = None
+        if count == UNKNOWN:
+            reason = f"NVML cannot count GPUs: {sys_fields.unknown['gpu_count']}"
+        elif not count:
+            reason = "the NVIDIA driver is loaded but reports no GPU"
         return {
             "nvml": {
                 "available": True,
-                "reason": None if count else "the NVIDIA driver is loaded but reports no GPU",
+                "reason": reason,
                 "driver_version": driver,
                 "cuda_driver_version": _cuda_version(cuda),
+                "lost_gpus": lost,
             },
             "gpus": gpus,
             "p2p": _pair_matrix(handles, _p2p_read),
@@ -368,9 +384,15 @@ def sample_pcie_generation(stop: threading.Event, interval_s: float = 0.05) -> d
     if init_failure() is not None:
         return best
     with _session():
-        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        handles = {}
+        try:
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                with suppress(pynvml.NVMLError):
+                    handles[i] = pynvml.nvmlDeviceGetHandleByIndex(i)
+        except pynvml.NVMLError:
+            return best
         while True:
-            for i, h in enumerate(handles):
+            for i, h in handles.items():
                 try:
                     gen = pynvml.nvmlDeviceGetCurrPcieLinkGeneration(h)
                 except pynvml.NVMLError:

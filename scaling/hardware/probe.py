@@ -7,7 +7,9 @@ Snapshot format (schema 1; tests/fixtures/nvml/*.json use exactly this):
     {"schema": 1, "taken_at": ISO time, "source": "probe" | "hand-built fixture",
      "load": {"requested", "ran", "reason", "seconds"},
      "host": {...host.host_facts()...},
-     "nvml": {"available": bool, "reason": str | None, "driver_version", "cuda_driver_version"},
+     "nvml": {"available": bool, "reason": str | None, "driver_version", "cuda_driver_version",
+              "lost_gpus": [{"index", "reason"}]},   GPUs NVML could not open
+     ("gpus" and the matrices below are in NVML index order, lost GPUs left out)
      "gpus": [...one dict per GPU, see nvml._read_gpu...],
      "p2p": [["X", "OK", ...], ...],            NVML P2P read status per pair
      "common_ancestor": [["X", "PIX", ...]],    PCIe path, `nvidia-smi topo -m` labels

@@ -48,7 +48,9 @@ def host_line(snap: dict[str, Any]) -> str:
 
 def stack_line(snap: dict[str, Any]) -> str:
     h, nv = snap["host"], snap["nvml"]
-    driver = f"{nv['driver_version']} (CUDA {nv['cuda_driver_version']})" if nv["available"] else "none"
+    driver = (
+        f"{nv['driver_version']} (CUDA {nv['cuda_driver_version']})" if nv["available"] else "none"
+    )
     return (
         f"Stack: NVIDIA driver {driver}; "
         f"torch {h['torch']}, CUDA runtime {h['cuda_runtime'] or 'none'}, NCCL {h['nccl'] or 'none'}"

@@ -79,13 +79,12 @@ def gpu_table(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """Per GPU: PCIe current vs max, NVLinks, NUMA — the table under `scaling topo`."""
     rows = []
     remote = snapshot["nvlink_remote"]
-    for g in snapshot["gpus"]:
+    for i, g in enumerate(snapshot["gpus"]):
         p, pcie, nv = g["pcie"], pcie_link(g), nvlink_summary(g)
-        i = g["index"]
         links_out = remote["to_switch"][i] + sum(remote["to_gpu"][i])
         rows.append(
             {
-                "index": i,
+                "index": g["index"],
                 "name": g["name"],
                 "bus_id": g["bus_id"],
                 "pcie_idle": f"Gen{p['curr_gen']} x{p['curr_width']}",
@@ -106,6 +105,12 @@ def gpu_table(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --- pairs of GPUs on one node -----------------------------------------------
+# Matrices and link counts are indexed by position in snapshot["gpus"]; that
+# equals the NVML index unless NVML lost a GPU. Messages name the NVML index.
+
+
+def _name(snapshot: dict[str, Any], pos: int) -> str:
+    return f"GPU{snapshot['gpus'][pos]['index']}"
 
 
 def _nvlinks_between(snapshot: dict[str, Any], i: int, j: int) -> int:
@@ -151,7 +156,8 @@ def _nvlink_group(snapshot: dict[str, Any], idx: list[int]) -> dict[str, Any]:
         if gbps is None:
             return {
                 "ceiling_gbps": None,
-                "why": f"GPU{g}: NVLink version {_nvlink_version(snapshot, g)} has no known per-link rate",
+                "why": f"{_name(snapshot, g)}: NVLink version {_nvlink_version(snapshot, g)} "
+                "has no known per-link rate",
             }
         if worst is None or gbps < worst[0]:
             worst = (gbps, g, links)
@@ -160,22 +166,22 @@ def _nvlink_group(snapshot: dict[str, Any], idx: list[int]) -> dict[str, Any]:
     version = _nvlink_version(snapshot, g)
     return {
         "ceiling_gbps": gbps,
-        "why": f"GPU{g} reaches the group over {links} NVLink {version} links "
+        "why": f"{_name(snapshot, g)} reaches the group over {links} NVLink {version} links "
         f"({gbps / links:g} GB/s each) = {gbps:g} GB/s one direction",
     }
 
 
-def node_group(snapshot: dict[str, Any], idx: list[int]) -> dict[str, Any]:
-    """Bottleneck link among GPUs `idx` (NVML indices) of one node."""
-    idx = sorted(set(idx))
-    n = len(snapshot["gpus"])
-    bad = [i for i in idx if not 0 <= i < n]
+def node_group(snapshot: dict[str, Any], gpu_indices: list[int]) -> dict[str, Any]:
+    """Bottleneck link among the GPUs `gpu_indices` (NVML indices) of one node."""
+    position = {g["index"]: pos for pos, g in enumerate(snapshot["gpus"])}
+    bad = [i for i in gpu_indices if i not in position]
     if bad:
         return {
             "link_class": UNKNOWN,
             "ceiling_gbps": None,
-            "why": f"GPU index {bad[0]} not in the snapshot ({n} GPUs)",
+            "why": f"GPU index {bad[0]} not in the snapshot ({len(position)} GPUs)",
         }
+    idx = sorted({position[i] for i in gpu_indices})
     if len(idx) == 1:
         return {
             "link_class": "single GPU",
@@ -195,7 +201,7 @@ def node_group(snapshot: dict[str, Any], idx: list[int]) -> dict[str, Any]:
     known = [g for g in touched if links[g]["gbps"] is not None]
     far = max(pcie_pairs, key=lambda p: _path_rank(labels[p]))
     path = labels[far]
-    why_path = f"GPU{far[0]}-GPU{far[1]} over PCIe ({path}: {PATH_MEANING.get(path, path)})"
+    why_path = f"{_name(snapshot, far[0])}-{_name(snapshot, far[1])} over PCIe ({path}: {PATH_MEANING.get(path, path)})"
     p2p = snapshot["p2p"][far[0]][far[1]]
     if p2p != "OK":
         why_path += f"; P2P {p2p}, so traffic is staged through host memory"
@@ -211,7 +217,7 @@ def node_group(snapshot: dict[str, Any], idx: list[int]) -> dict[str, Any]:
     return {
         "link_class": link["label"],
         "ceiling_gbps": link["gbps"],
-        "why": f"{why_path}; slowest link GPU{g} {link['label']} = {link['gbps']:g} GB/s{idle}",
+        "why": f"{why_path}; slowest link {_name(snapshot, g)} {link['label']} = {link['gbps']:g} GB/s{idle}",
     }
 
 
@@ -250,7 +256,9 @@ def node_network(snapshot: dict[str, Any]) -> dict[str, Any]:
             "count": sum(1 for s in speeds if s / 1000 == best),
             "why": "Ethernet link speed",
         }
-    why = "no active NIC reports a link speed" + (" (virtio and many cloud NICs report none)" if nics else "")
+    why = "no active NIC reports a link speed" + (
+        " (virtio and many cloud NICs report none)" if nics else ""
+    )
     return {"label": "NET (speed unknown)", "gbit": None, "count": 0, "why": why}
 
 

@@ -243,3 +243,29 @@ def test_measured_transfers_are_compared_with_their_links():
     rows = {(r["test"], r["where"]): r for r in compare_to_ceilings(result, snap)}
     assert rows[("h2d", "cuda:1")]["ceiling_gbps"] is None
     assert rows[("p2p", "cuda:0->cuda:1")]["ceiling_gbps"] is None
+
+
+def test_nvlink_far_end_of_unknown_type_is_fabric_unless_it_is_a_gpu_here():
+    def link(kind, bus):
+        return {
+            "link": 0,
+            "active": True,
+            "version": "3.1",
+            "remote_type": kind,
+            "remote_bus_id": bus,
+        }
+
+    gpus = [
+        # Older drivers cannot name the far end's type; bus ids differ in domain width.
+        {
+            "index": 0,
+            "bus_id": "00000000:07:00.0",
+            "nvlink": [link("unknown", "0000:0F:00.0"), link("unknown", "00000000:C0:00.0")],
+        },
+        {"index": 1, "bus_id": "00000000:0F:00.0", "nvlink": [link("ibmnpu", "00000000:04:00.0")]},
+    ]
+    assert resolve_nvlink_remote(gpus) == {
+        "to_gpu": [[0, 1], [0, 0]],
+        "to_switch": [1, 0],
+        "to_other": [0, 1],
+    }

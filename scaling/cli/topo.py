@@ -29,7 +29,9 @@ def gather(
 ) -> dict[str, dict[str, Any]]:
     """node name -> snapshot: from files, from every node of a Ray cluster, or this machine."""
     if address and snapshot_files:
-        raise click.UsageError("--address probes live nodes and --snapshot reads files: use one of them")
+        raise click.UsageError(
+            "--address probes live nodes and --snapshot reads files: use one of them"
+        )
     if snapshot_files:
         nodes: dict[str, dict[str, Any]] = {}
         for path in snapshot_files:
@@ -115,7 +117,9 @@ def topo(
       scaling topo --transfers              # plus measured copy bandwidth vs ceilings
     """
     if transfers and (address or snapshot_files):
-        raise click.UsageError("--transfers measures this machine's GPUs: drop --address/--snapshot")
+        raise click.UsageError(
+            "--transfers measures this machine's GPUs: drop --address/--snapshot"
+        )
     nodes = gather(address, snapshot_files, load)
     if save:
         payload = (

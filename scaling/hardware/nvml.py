@@ -96,6 +96,15 @@ def _bus_id(pci: Any) -> str:
     return str(pci.busId).upper()
 
 
+def _bus_key(bus_id: Any) -> str:
+    """'00000000:61:00.0' and '0000:61:00.0' name the same device: compare on this form."""
+    domain, sep, rest = str(bus_id).partition(":")
+    try:
+        return f"{int(domain, 16):04x}:{rest}".lower() if sep else str(bus_id).lower()
+    except ValueError:
+        return str(bus_id).lower()
+
+
 def _cpu_list(masks: Any) -> str:
     """NVML's array of 64-bit CPU masks -> '0-55,112-167' (the taskset notation)."""
     cpus = [w * 64 + b for w, word in enumerate(masks) for b in range(64) if word >> b & 1]
@@ -300,10 +309,12 @@ def resolve_nvlink_remote(gpus: list[dict[str, Any]]) -> dict[str, Any]:
 
     Indexed by position in `gpus` (the NVML index unless NVML lost a GPU).
 
-    NVML names the far end by PCI bus id, so the match to a GPU index needs
-    every GPU of the node; links to an unlisted device count in to_other.
+    NVML names the far end by PCI bus id, so the match to a GPU needs every
+    GPU of the node. A far end that is no GPU here and whose type NVML cannot
+    name (older drivers) counts as NVSwitch: on x86 nodes nothing else ends an
+    NVLink. IBM NPUs (POWER9) count in to_other.
     """
-    by_bus = {str(g["bus_id"]).upper(): pos for pos, g in enumerate(gpus)}
+    by_bus = {_bus_key(g["bus_id"]): pos for pos, g in enumerate(gpus)}
     n = len(gpus)
     to_gpu = [[0] * n for _ in range(n)]
     to_switch = [0] * n
@@ -313,11 +324,12 @@ def resolve_nvlink_remote(gpus: list[dict[str, Any]]) -> dict[str, Any]:
         for link in links:
             if not link["active"]:
                 continue
-            remote = by_bus.get(str(link["remote_bus_id"]).upper())
-            if link["remote_type"] == "switch":
-                to_switch[i] += 1
-            elif remote is not None and remote != i:
+            remote = by_bus.get(_bus_key(link["remote_bus_id"]))
+            kind = link["remote_type"]
+            if remote is not None and remote != i and kind in ("gpu", UNKNOWN):
                 to_gpu[i][remote] += 1
+            elif kind == "switch" or (kind == UNKNOWN and remote is None):
+                to_switch[i] += 1
             else:
                 to_other[i] += 1
     return {"to_gpu": to_gpu, "to_switch": to_switch, "to_other": to_other}

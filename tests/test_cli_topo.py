@@ -138,3 +138,9 @@ def test_transfers_without_cuda_say_why():
     assert r.exit_code == 0, r.output
     assert f"cannot measure transfers: {cuda_absent_reason()}" in r.output
     assert "GB/s" not in r.output.split("cannot measure transfers")[1]
+
+
+def test_unreachable_cluster_is_exit_2_without_traceback():
+    r = run("doctor", "--address", "127.0.0.1:1")
+    assert r.exit_code == 2
+    assert "cannot reach Ray cluster at 127.0.0.1:1" in r.output and "Traceback" not in r.output

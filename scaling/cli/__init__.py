@@ -51,5 +51,8 @@ def main() -> None:
 
 
 from scaling.cli.run import run  # noqa: E402
+from scaling.cli.topo import doctor, topo  # noqa: E402
 
 main.add_command(run)
+main.add_command(topo)
+main.add_command(doctor)

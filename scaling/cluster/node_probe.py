@@ -1,0 +1,69 @@
+"""Run the hardware probe on every alive Ray node; returns node_id -> snapshot.
+
+Each probe is a Ray task pinned to its node (NodeAffinitySchedulingStrategy,
+soft=False) with num_cpus=0, so it is scheduled even while an actor gang
+holds every CPU of the node. Assumes Ray is already connected
+(cluster.connect.connect_ray).
+
+    from scaling.cluster.node_probe import probe_nodes
+    snapshots = probe_nodes()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from scaling.cluster.connect import ClusterError
+
+
+def _probe_here(load: bool) -> dict[str, Any]:
+    from scaling.hardware.probe import probe
+
+    return probe(load=load)
+
+
+def alive_nodes() -> list[dict[str, Any]]:
+    """Ray's node records of the alive nodes, sorted by address so output order is stable."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return sorted(nodes, key=lambda n: (n.get("NodeManagerAddress", ""), n["NodeID"]))
+
+
+def probe_nodes(load: bool = False, timeout_s: float = 120.0) -> dict[str, dict[str, Any]]:
+    """node_id -> snapshot for every alive node, with snapshot["ray"] = {"node_id", "address"}.
+
+    load=True reserves all of a node's GPUs for its probe (Ray hides GPUs from
+    a task that reserves none), so it waits while a run holds them.
+    """
+    remote = ray.remote(_probe_here)
+    refs = {}
+    for node in alive_nodes():
+        node_id = node["NodeID"]
+        gpus = int(node.get("Resources", {}).get("GPU", 0)) if load else 0
+        refs[node_id] = (
+            node,
+            remote.options(
+                num_cpus=0,
+                num_gpus=gpus,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                name=f"scaling-probe-{node_id[:8]}",
+            ).remote(load),
+        )
+    snapshots: dict[str, dict[str, Any]] = {}
+    for node_id, (node, ref) in refs.items():
+        try:
+            snap = ray.get(ref, timeout=timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(ref, force=True)
+            raise ClusterError(
+                f"hardware probe on node {node_id[:8]} ({node.get('NodeManagerAddress')}) "
+                f"did not finish in {timeout_s:g} s"
+            ) from None
+        except ray.exceptions.RayError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ClusterError(f"hardware probe on node {node_id[:8]} failed: {first}") from None
+        snap["ray"] = {"node_id": node_id, "address": node.get("NodeManagerAddress")}
+        snapshots[node_id] = snap
+    return snapshots

@@ -17,7 +17,10 @@ import ray
 from scaling import __version__
 from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, pick_device
+from scaling.cluster.node_probe import probe_nodes
 from scaling.config import RunConfig, to_dict
+from scaling.hardware.diagnose import compare_nodes
+from scaling.hardware.topology import group_link
 from scaling.rundir import RunDir, utc_now
 from scaling.workloads import collectives
 
@@ -36,6 +39,8 @@ class Prepared:
     gang: Gang
     device: str
     notices: list[str] = field(default_factory=list)
+    snapshots: dict[str, dict] = field(default_factory=dict)
+    """node_id -> hardware snapshot (scaling.hardware.probe) of every node."""
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -57,12 +62,50 @@ def prepare(cfg: RunConfig) -> Prepared:
         cfg.cluster.timeout_s,
         cfg.cluster.env,
     )
-    mismatches = version_mismatches(gang.metas)
+    snapshots, node_checks = probe_topology(notices)
+    mismatches = version_mismatches(gang.metas) + [
+        f"{c['check']}: {c['detail']}" for c in node_checks if c["status"] != "PASS"
+    ]
     if mismatches and cfg.cluster.strict:
         gang.shutdown()
         raise NodesDiffer("; ".join(mismatches) + " (--strict)")
     notices += [f"warning: {m}" for m in mismatches]
-    return Prepared(gang, device, notices)
+    return Prepared(gang, device, notices, snapshots)
+
+
+def probe_topology(notices: list[str]) -> tuple[dict[str, dict], list[dict]]:
+    """Every node's hardware snapshot and the cross-node comparison; a failed probe is a notice."""
+    try:
+        snapshots = probe_nodes()
+    except Exception as e:  # the measurement does not depend on it: say so and go on
+        notices.append(f"warning: topology probe failed, link ceilings unknown: {e}")
+        return {}, []
+    return snapshots, compare_nodes(snapshots)
+
+
+def group_records(group, snapshots: dict[str, dict]) -> list[dict]:
+    """One "group" record per (world size, group view): shape, span, link class and ceiling."""
+    views = {"world": list(range(len(group.metas)))} | group.subgroups()
+    out = []
+    for name, ranks in views.items():
+        link = group_link(
+            snapshots,
+            [
+                {k: group.metas[r].get(k) for k in ("node_id", "gpu_index", "gpu_uuid")}
+                for r in ranks
+            ],
+        )
+        out.append(
+            {
+                "type": "group",
+                "group": name,
+                "world_size": len(group.metas),
+                "ranks": len(ranks),
+                "member_ranks": ranks,
+                **link,
+            }
+        )
+    return out
 
 
 def host_facts() -> dict:
@@ -107,6 +150,7 @@ def run(
         host=host_facts(),
         ray={"version": ray.__version__, "nodes": _ray_nodes()},
         ranks=gang.metas,
+        topology=prep.snapshots,
         notices=prep.notices,
         synthetic_data=True,
     )
@@ -114,6 +158,7 @@ def run(
     try:
         for n in cfg.gpus:
             with gang.group(n, cfg.cluster.env) as group:
+                rundir.append_samples(group_records(group, prep.snapshots))
                 for name in cfg.workloads:
                     wl = WORKLOADS[name]
                     if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:

@@ -29,6 +29,12 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
         title = f"[bold]{op} {dtype}[/] · {shape} ranks, {span}"
         if group != "world":
             title += f" ({group} view of world size {n})"
+        link = rows["link_class"].iloc[0] if "link_class" in rows else None
+        if isinstance(link, str):
+            ceiling = rows["ceiling_gbps"].iloc[0]
+            title += f" · link: {link}" + (
+                "" if pd.isna(ceiling) else f", ceiling {ceiling:.1f} GB/s"
+            )
         # A heading line, not a table title: rich wraps titles to the table's width.
         console.print(title)
         t = Table(header_style="bold")

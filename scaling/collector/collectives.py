@@ -34,6 +34,9 @@ SUMMARY_COLUMNS = POINT_KEYS + [
     "algbw_gbps",
     "busbw_gbps",
     "wrong",
+    "link_class",
+    "ceiling_gbps",
+    "busbw_ceiling_ratio",
 ]
 
 
@@ -71,7 +74,23 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         table = table.merge(wrong, on=keys, how="left")
     else:
         table["wrong"] = np.nan
+    table = _join_links(table, samples)
     return table[SUMMARY_COLUMNS]
+
+
+def _join_links(table: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Each row gets its group's link class and ceiling; busbw / ceiling only where both are known."""
+    links = samples[samples["type"] == "group"] if "link_class" in samples else samples.iloc[0:0]
+    if links.empty:
+        table["link_class"], table["ceiling_gbps"] = None, np.nan
+    else:
+        links = links.drop_duplicates(["world_size", "group"], keep="last")
+        links = links[["world_size", "group", "link_class", "ceiling_gbps"]]
+        table = table.merge(links, on=["world_size", "group"], how="left")
+    ceiling = pd.to_numeric(table["ceiling_gbps"], errors="coerce")
+    table["ceiling_gbps"] = ceiling
+    table["busbw_ceiling_ratio"] = table["busbw_gbps"] / ceiling
+    return table
 
 
 def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:

@@ -129,8 +129,12 @@ class Group:
             return {}
         intra = [x["rank"] for x in self.layout if x["node_rank"] == 0]
         inter = [x["rank"] for x in self.layout if x["local_rank"] == 0]
+        # A view of one rank measures nothing; a view of every rank repeats the world group.
+        whole = len(self.layout)
         return {
-            name: ranks for name, ranks in (("intra", intra), ("inter", inter)) if len(ranks) > 1
+            name: ranks
+            for name, ranks in (("intra", intra), ("inter", inter))
+            if 1 < len(ranks) < whole
         }
 
 

@@ -269,3 +269,12 @@ def test_nvlink_far_end_of_unknown_type_is_fabric_unless_it_is_a_gpu_here():
         "to_switch": [1, 0],
         "to_other": [0, 1],
     }
+
+
+def test_power_reading_is_none_without_a_driver():
+    from scaling.hardware.nvml import init_failure, read_power_util
+
+    if init_failure() is None:
+        pytest.skip("this host has a working NVIDIA driver")
+    assert read_power_util(0) is None
+    assert read_power_util("GPU-00000000-0000-0000-0000-000000000000") is None

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
+from scaling.cluster.gang import GangError
 from scaling.collector import collectives as coll_collector
 from scaling.collector.load import read_samples
 from scaling.config import ConfigError, load_config
@@ -169,6 +170,9 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     except sweep.NodesDiffer as e:
         disconnect_ray(started)
         raise click.ClickException(f"nodes differ: {e}") from None
+    except GangError as e:  # ranks failed to start: not bad input, but no traceback either
+        disconnect_ray(started)
+        raise click.ClickException(f"could not start the ranks: {e}") from None
 
     rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
     for notice in prep.notices:

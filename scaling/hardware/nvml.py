@@ -412,3 +412,31 @@ def sample_pcie_generation(stop: threading.Event, interval_s: float = 0.05) -> d
                 best[i] = max(gen, best.get(i, 0))
             if stop.wait(interval_s):
                 return best
+
+
+def _handle(gpu: int | str) -> Any:
+    # A UUID is unambiguous; an index is NVML's (PCI) order, which can differ from
+    # CUDA's enumeration when CUDA_DEVICE_ORDER is not PCI_BUS_ID.
+    if isinstance(gpu, str):
+        uuid = gpu if gpu.startswith(("GPU-", "MIG-")) else f"GPU-{gpu}"
+        return pynvml.nvmlDeviceGetHandleByUUID(uuid)
+    return pynvml.nvmlDeviceGetHandleByIndex(gpu)
+
+
+def read_power_util(gpu: int | str) -> dict[str, float] | None:
+    """One reading of board power (W) and GPU utilisation (%) for a GPU (index or UUID).
+
+    None when NVML cannot answer (no driver, unsupported field): callers print n/a.
+    nvmlDeviceGetPowerUsage is a 1 s average on Ampere and later, so sample over
+    the measured steps rather than trusting one reading.
+    """
+    if init_failure() is not None:
+        return None
+    with _session():
+        try:
+            h = _handle(gpu)
+            power_mw = pynvml.nvmlDeviceGetPowerUsage(h)
+            util = pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+        except (pynvml.NVMLError, AttributeError):
+            return None
+    return {"power_w": power_mw / 1000.0, "util_pct": float(util)}

@@ -27,12 +27,9 @@ SUMMARY_COLUMNS = POINT_KEYS + [
 
 def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     """The collectives summary; busbw is NaN (n/a) at one rank, wrong is NaN when unchecked."""
-    if samples.empty or "type" not in samples:
+    slowest = slowest_per_iteration(samples)
+    if slowest.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    coll = samples[samples["type"] == "coll"]
-    if coll.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    slowest = coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
     g = slowest.groupby(POINT_KEYS, sort=False)["time_s"]
     table = pd.DataFrame(
         {
@@ -61,3 +58,19 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     else:
         table["wrong"] = np.nan
     return table[SUMMARY_COLUMNS]
+
+
+def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
+    """One row per point x iteration: the slowest rank's time_s (the op's time, as nccl-tests)."""
+    if samples.empty or "type" not in samples:
+        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+    coll = samples[samples["type"] == "coll"]
+    return coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
+
+
+def iteration_spread(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per point: p10 and p90 of the op's time over iterations (the run's own noise band)."""
+    g = slowest_per_iteration(samples).groupby(POINT_KEYS, sort=False)["time_s"]
+    return pd.DataFrame(
+        {"time_p10_s": g.quantile(0.10), "time_p90_s": g.quantile(0.90)}
+    ).reset_index()

@@ -269,3 +269,21 @@ def test_tables_written_with_parquet(tmp_path, monkeypatch):
     assert (
         pd.read_parquet(tmp_path / "r" / "training.parquet")["straggler_ranks"].tolist()[2] == "3"
     )
+
+
+def test_link_columns_the_run_wrote_are_kept(tmp_path):
+    """Where the hardware probe added link columns to summary.csv, reloading keeps them."""
+    path = write_run(tmp_path / "r", training=False)
+    table = load_run(path).collectives
+    table["link_class"] = "NV18"
+    table["ceiling_gbps"] = [float("nan") if n == 1 else 400.0 for n in table.world_size]
+    table.to_csv(path / "summary.csv", index=False)
+    run = load_run(path)
+    assert set(run.collectives.link_class) == {"NV18"}
+    row = run.collectives[
+        (run.collectives.world_size == 4) & (run.collectives.size_bytes == 1 << 20)
+    ]
+    assert row.busbw_ceiling_ratio.iloc[0] == pytest.approx(row.busbw_gbps.iloc[0] / 400.0)
+    b = run.headline.busbw
+    assert b["link_class"] == "NV18" and b["ceiling_gbps"] == 400.0 and b["note"] is None
+    assert b["ratio"] == pytest.approx(b["busbw_gbps"] / 400.0)

@@ -23,7 +23,10 @@ from scaling.collector import collectives as coll_collector
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest, read_samples
-from scaling.rundir import MANIFEST, SAMPLES, TRAINING
+from scaling.rundir import MANIFEST, SAMPLES, SUMMARY, TRAINING
+
+LINK_COLUMNS = ["link_class", "ceiling_gbps", "busbw_ceiling_ratio"]
+"""What the hardware probe adds to summary rows (issue 4); shown wherever present."""
 
 # training.csv as documented (README.report.md); used when there is no training collector.
 TRAINING_COLUMNS = [
@@ -80,7 +83,8 @@ def load_run(run_dir: str | Path) -> Run:
         manifest = read_manifest(path)
         samples = read_samples(path)
     notes += [str(w.message) for w in caught]
-    collectives = with_ceiling_ratio(coll_collector.summarize(samples))
+    collectives = coll_collector.summarize(samples)
+    collectives = with_ceiling_ratio(_with_stored_link_columns(path, collectives))
     training = _training_summary(path, samples, manifest, notes)
     reason = partial_reason(manifest)
     return Run(
@@ -108,6 +112,22 @@ def partial_reason(manifest: dict) -> str | None:
     if not manifest.get("ended"):
         return "the run never recorded its end"
     return None
+
+
+def _with_stored_link_columns(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
+    """Link class and ceiling per point, kept from the run's summary.csv when the run wrote
+    them (the hardware probe knows the topology; the samples do not)."""
+    stored_path = path / SUMMARY
+    if summary.empty or not stored_path.exists():
+        return summary
+    stored = pd.read_csv(stored_path)
+    extra = [c for c in LINK_COLUMNS if c in stored and c not in summary]
+    keys = [k for k in coll_collector.POINT_KEYS if k in stored]
+    if not extra or len(keys) < len(coll_collector.POINT_KEYS):
+        return summary
+    stored = stored[keys + extra].drop_duplicates(keys)
+    merged = summary.merge(stored.astype({k: summary[k].dtype for k in keys}), on=keys, how="left")
+    return merged
 
 
 def with_ceiling_ratio(summary: pd.DataFrame) -> pd.DataFrame:

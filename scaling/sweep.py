@@ -20,7 +20,7 @@ from scaling.cluster.gang import Gang, pick_device
 from scaling.cluster.node_probe import probe_nodes
 from scaling.config import RunConfig, to_dict
 from scaling.hardware.diagnose import compare_nodes
-from scaling.hardware.topology import group_link
+from scaling.hardware.topology import group_link, manifest_topology
 from scaling.rundir import RunDir, utc_now
 from scaling.workloads import collectives
 
@@ -150,7 +150,7 @@ def run(
         host=host_facts(),
         ray={"version": ray.__version__, "nodes": _ray_nodes()},
         ranks=gang.metas,
-        topology=prep.snapshots,
+        topology=manifest_topology(prep.snapshots),
         notices=prep.notices,
         synthetic_data=True,
     )

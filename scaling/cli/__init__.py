@@ -50,9 +50,13 @@ def main() -> None:
     """
 
 
+from scaling.cli.report import compare, report, runs  # noqa: E402
 from scaling.cli.run import run  # noqa: E402
 from scaling.cli.topo import doctor, topo  # noqa: E402
 
 main.add_command(run)
 main.add_command(topo)
 main.add_command(doctor)
+main.add_command(report)
+main.add_command(compare)
+main.add_command(runs)

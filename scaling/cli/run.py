@@ -195,10 +195,12 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     collectives_tables(summary, out)
     wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
     manifest = rundir.manifest
+    from scaling.cli.report import report_after_run
+
+    report_paths = report_after_run(rundir.path, err)
     if as_json:
-        click.echo(
-            json.dumps(_json_result(rundir, manifest, summary), default=str, allow_nan=False)
-        )
+        result = {**_json_result(rundir, manifest, summary), "report": report_paths}
+        click.echo(json.dumps(result, default=str, allow_nan=False))
     err.print(f"status: {status}  ·  run directory: {rundir.path}")
     if status == "interrupted":
         return 130

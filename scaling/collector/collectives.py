@@ -45,10 +45,9 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     if samples.empty or "type" not in samples:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     samples = _with_defaults(samples)
-    coll = samples[samples["type"] == "coll"]
-    if coll.empty:
+    slowest = slowest_per_iteration(samples)
+    if slowest.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    slowest = coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
     g = slowest.groupby(POINT_KEYS, sort=False)["time_s"]
     table = pd.DataFrame(
         {
@@ -107,3 +106,19 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
             lambda n: f"{int(n)} = 1 node × {int(n)}" if pd.notna(n) else None
         )
     return s
+
+
+def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
+    """One row per point x iteration: the slowest rank's time_s (the op's time, as nccl-tests)."""
+    if samples.empty or "type" not in samples:
+        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+    coll = _with_defaults(samples[samples["type"] == "coll"])
+    return coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
+
+
+def iteration_spread(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per point: p10 and p90 of the op's time over iterations (the run's own noise band)."""
+    g = slowest_per_iteration(samples).groupby(POINT_KEYS, sort=False)["time_s"]
+    return pd.DataFrame(
+        {"time_p10_s": g.quantile(0.10), "time_p90_s": g.quantile(0.90)}
+    ).reset_index()

@@ -365,3 +365,15 @@ def describe(snapshot: dict[str, Any]) -> dict[str, Any]:
         "gpus": gpu_table(snapshot),
         "network": node_network(snapshot),
     }
+
+
+def manifest_topology(snapshots: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a run's manifest records: node_id -> {hostname, matrix, gpus, network, snapshot}."""
+    return {
+        node_id: {
+            "hostname": snap.get("host", {}).get("hostname"),
+            **describe(snap),
+            "snapshot": snap,
+        }
+        for node_id, snap in snapshots.items()
+    }

@@ -1,0 +1,145 @@
+"""`scaling report`, `scaling runs` and the report at the end of `scaling run`, through CliRunner."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scaling.cli import main
+from tests.synthetic_runs import use_training_table, write_run
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    use_training_table(monkeypatch)
+    root = tmp_path / "runs"
+    write_run(root / "20260101T000000Z-aaaaaa", training=False, world_sizes=(1, 2))
+    write_run(root / "20260102T000000Z-bbbbbb")
+    write_run(root / "20260103T000000Z-cccccc", status="interrupted", training=False)
+    (root / "not-a-run").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("cmd", ["report", "compare", "runs"])
+def test_help_has_examples(cmd):
+    r = invoke(cmd, "--help")
+    assert r.exit_code == 0 and "Examples:" in r.output and f"scaling {cmd}" in r.output
+
+
+def test_report_prints_paths(runs_dir):
+    run = runs_dir / "20260102T000000Z-bbbbbb"
+    r = invoke("report", run)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [str(run / "report.md"), str(run / "report.html")]
+    for name in ("report.md", "report.html", "summary.csv", "training.csv"):
+        assert (run / name).exists(), name
+
+
+def test_report_json(runs_dir):
+    run = runs_dir / "20260102T000000Z-bbbbbb"
+    r = invoke("report", run, "--json")
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["report_html"] == str(run / "report.html") and out["partial"] is False
+    assert str(run / "summary.parquet") in out["tables"]
+    eff = {e["workload"]: e for e in out["headline"]["efficiency"]}
+    assert eff["resnet50"]["world_size"] == 4 and 0.8 < eff["resnet50"]["efficiency"] < 0.85
+    assert out["headline"]["busbw"]["note"] == "no ceiling: CPU/gloo"
+
+
+def test_report_of_partial_run(runs_dir):
+    run = runs_dir / "20260103T000000Z-cccccc"
+    r = invoke("report", run)
+    assert r.exit_code == 0
+    assert r.stderr.startswith("partial run (status interrupted")
+    assert r.stdout.splitlines() == [str(run / "report.md"), str(run / "report.html")]
+    assert "PARTIAL RUN (status interrupted" in (run / "report.md").read_text()
+
+
+def test_report_bad_input_is_one_line_exit_2(runs_dir, tmp_path):
+    for path, msg in (
+        (tmp_path / "missing", "no such run directory"),
+        (runs_dir / "not-a-run", "not a run directory (no manifest.json or samples.jsonl)"),
+    ):
+        r = invoke("report", path)
+        assert r.exit_code == 2
+        assert r.stderr.strip() == f"Error: {path}: {msg}"
+    (runs_dir / "not-a-run" / "manifest.json").write_text("{broken")
+    r = invoke("report", runs_dir / "not-a-run")
+    assert r.exit_code == 2 and "manifest.json is not valid JSON" in r.stderr
+
+
+def test_report_warns_about_a_corrupt_line(runs_dir):
+    run = runs_dir / "20260101T000000Z-aaaaaa"
+    lines = (run / "samples.jsonl").read_text().splitlines(keepends=True)
+    lines[4] = "garbage\n"
+    (run / "samples.jsonl").write_text("".join(lines))
+    r = invoke("report", run)
+    assert r.exit_code == 0
+    assert "samples.jsonl:5: skipped unreadable sample" in r.stderr
+    assert "samples.jsonl:5: skipped unreadable sample" in (run / "report.md").read_text()
+
+
+def test_runs_lists_newest_first_with_headlines(runs_dir):
+    r = invoke("runs", "--runs-dir", runs_dir, "--json")
+    assert r.exit_code == 0, r.output
+    listed = json.loads(r.stdout)
+    assert [e["run"] for e in listed] == [
+        "20260103T000000Z-cccccc",
+        "20260102T000000Z-bbbbbb",
+        "20260101T000000Z-aaaaaa",
+    ]
+    newest, full, small = listed
+    assert newest["status"] == "interrupted" and newest["partial"] is True
+    assert full["workloads"] == ["collectives", "resnet50", "transformer"]
+    assert full["world_sizes"] == [1, 2, 4]
+    assert "resnet50 eff 83% @4" in full["headline_text"]
+    assert small["headline_text"] == [_busbw_line(small)]
+    table = invoke("runs", "--runs-dir", runs_dir)
+    assert table.exit_code == 0 and "20260102T000000Z-bbbbbb" in table.stdout
+    assert "interrupted (partial)" in table.stdout
+
+
+def _busbw_line(entry) -> str:
+    b = entry["headline"]["busbw"]
+    return f"all_reduce {b['busbw_gbps']:,.2f} GB/s @2×1M"
+
+
+def test_runs_reads_stored_tables_when_present(runs_dir):
+    run = runs_dir / "20260101T000000Z-aaaaaa"
+    assert invoke("report", run).exit_code == 0
+    (run / "samples.jsonl").unlink()  # the headline must now come from summary.csv
+    listed = json.loads(invoke("runs", "--runs-dir", runs_dir, "--json").stdout)
+    assert listed[-1]["headline"]["busbw"]["world_size"] == 2
+
+
+def test_runs_bad_or_empty_dir(tmp_path):
+    r = invoke("runs", "--runs-dir", tmp_path / "nope")
+    assert (
+        r.exit_code == 2
+        and r.stderr.strip() == f"Error: {tmp_path / 'nope'}: no such runs directory"
+    )
+    r = invoke("runs", "--runs-dir", tmp_path)
+    assert r.exit_code == 0 and r.stdout.strip() == f"no runs in {tmp_path}"
+
+
+@pytest.mark.slow
+def test_run_ends_with_a_report(ray_local, tmp_path):
+    out = tmp_path / "run"
+    r = invoke("run", "--gpus", "1,2", "-b", "1K", "-e", "16K", "-w", "1", "-n", "3",
+               "--out", out, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["report"] == {
+        "report_md": str(out / "report.md"),
+        "report_html": str(out / "report.html"),
+    }
+    assert f"report: {out / 'report.html'}" in r.stderr
+    md = Path(result["report"]["report_md"]).read_text()
+    assert "all_reduce float32 busbw at 2 ranks, 16K" in md and "no ceiling: CPU/gloo" in md
+    assert (out / "summary.parquet").exists()

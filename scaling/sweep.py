@@ -50,10 +50,8 @@ def prepare(cfg: RunConfig) -> Prepared:
             from scaling.config import ConfigError
 
             raise ConfigError(f"unknown workload {name!r} (choose from {', '.join(WORKLOADS)})")
-    device, notice = pick_device(cfg.cluster.device)
-    notices = []
-    if notice:
-        notices.append(f"{notice.replace('running ranks', f'running {max(cfg.gpus)} ranks')}")
+    device, notice = pick_device(cfg.cluster.device, max(cfg.gpus))
+    notices = [notice] if notice else []
     gang = Gang(
         max(cfg.gpus),
         device,

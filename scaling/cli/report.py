@@ -15,6 +15,7 @@ from rich.table import Table
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest
 from scaling.collector.run import NotARunDir, Run, load_run, partial_reason
+from scaling.collector.tables import write_tables
 from scaling.rundir import MANIFEST, SUMMARY, TRAINING
 
 
@@ -67,14 +68,18 @@ def write_and_describe(run: Run) -> dict:
     }
 
 
-def report_after_run(run_dir: Path, err: Console) -> dict | None:
-    """The end of `scaling run`: write the report, print where it is. A report that cannot be
-    written is a warning, never the run's failure: the samples are already on disk."""
+def report_after_run(run: Run, err: Console) -> dict | None:
+    """The end of `scaling run`: tables and report from the loaded run, and where they are.
+
+    A report that cannot be written is a warning, never the run's failure: the samples and
+    the tables are already on disk.
+    """
     try:
-        result = write_and_describe(load_run(run_dir))
+        result = write_and_describe(run)
     except Exception as e:
+        write_tables(run)
         err.print(f"[yellow]warning:[/] report not written ({type(e).__name__}: {e}); "
-                  f"retry with: scaling report {run_dir}")  # fmt: skip
+                  f"retry with: scaling report {run.path}")  # fmt: skip
         return None
     err.print(f"report: {result['report_html']}")
     return {k: result[k] for k in ("report_md", "report_html")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
 
 import click
 from rich.console import Console
@@ -13,11 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
 from scaling.cluster.gang import GangError
-from scaling.collector import collectives as coll_collector
-from scaling.collector.load import read_samples
 from scaling.config import ConfigError, load_config
 from scaling.config.units import format_size
-from scaling.rundir import SUMMARY, RunDir, new_run_path
+from scaling.rundir import RunDir, new_run_path
 
 
 def _opt(*names, **kw):
@@ -189,15 +186,17 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
         disconnect_ray(started)
         rundir.close()
 
-    summary = _write_summary(rundir)
+    # The collector is the one place samples become numbers: load once, then print,
+    # write the tables (summary.csv, training.csv, parquet) and the report from that.
+    run_data = _load_run(rundir)
+    summary = run_data.collectives
     from scaling.cli.output import collectives_tables
-
-    collectives_tables(summary, out)
-    wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
-    manifest = rundir.manifest
     from scaling.cli.report import report_after_run
 
-    report_paths = report_after_run(rundir.path, err)
+    collectives_tables(summary, out)
+    report_paths = report_after_run(run_data, err)
+    wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
+    manifest = rundir.manifest
     if as_json:
         result = {**_json_result(rundir, manifest, summary), "report": report_paths}
         click.echo(json.dumps(result, default=str, allow_nan=False))
@@ -219,15 +218,14 @@ def _console(file) -> Console:
     return Console(file=file, highlight=False, width=None if probe.is_terminal else 140)
 
 
-def _write_summary(rundir: RunDir):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        samples = read_samples(rundir.path)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    summary = coll_collector.summarize(samples)
-    summary.to_csv(rundir.path / SUMMARY, index=False)
-    return summary
+def _load_run(rundir: RunDir):
+    """The run through the collector; unreadable sample lines are warnings, never fatal."""
+    from scaling.collector.run import load_run
+
+    run_data = load_run(rundir.path)
+    for w in run_data.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return run_data
 
 
 def _json_result(rundir: RunDir, manifest: dict, summary) -> dict:

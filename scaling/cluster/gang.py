@@ -24,7 +24,7 @@ class GangError(RuntimeError):
     """A failure while the gang runs (hang, dead actor, workload exception)."""
 
 
-def pick_device(requested: str) -> tuple[str, str | None]:
+def pick_device(requested: str, ranks: int) -> tuple[str, str | None]:
     """auto -> cuda when the Ray cluster offers GPUs, else cpu. Returns (device, notice)."""
     gpus = ray.cluster_resources().get("GPU", 0)
     if requested == "cuda" and gpus < 1:
@@ -33,7 +33,7 @@ def pick_device(requested: str) -> tuple[str, str | None]:
         return requested, None
     if gpus >= 1:
         return "cuda", None
-    return "cpu", "no GPUs in the Ray cluster: running ranks on CPU with gloo"
+    return "cpu", f"no GPUs in the Ray cluster: running {ranks} ranks on CPU with gloo"
 
 
 def _alive_nodes() -> list[dict]:

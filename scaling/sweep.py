@@ -18,10 +18,10 @@ from scaling import __version__
 from scaling.cluster.gang import Gang, pick_device
 from scaling.config import RunConfig, to_dict
 from scaling.rundir import RunDir, utc_now
-from scaling.workloads import collectives
+from scaling.workloads import collectives, resnet50, transformer
 
 # workload name -> module with plan(cfg, n), TARGET and records(point, group, results)
-WORKLOADS = {"collectives": collectives}
+WORKLOADS = {"collectives": collectives, "resnet50": resnet50, "transformer": transformer}
 
 
 @dataclass

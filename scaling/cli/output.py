@@ -61,12 +61,10 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
             console.print("  busbw n/a at 1 rank: no data crosses a link (nccl-tests factor is 0).")
 
 
-def pct(x, digits: int = 1) -> str:
-    return fmt(None if x is None else x * 100, digits) + ("%" if _is_num(x) else "")
-
-
-def _is_num(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
+def pct(x, digits: int = 1, na: str = "n/a") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return na
+    return f"{x * 100:.{digits}f}%"
 
 
 def training_tables(table: pd.DataFrame, console: Console, device: str | None = None) -> None:

@@ -19,11 +19,18 @@ Sample records (every record has "type", "workload", "world_size", "rank"):
   {"type": "check", ... same point keys ..., "rank": 0, "wrong": 0}
       the exact correctness check of one rank for that point; "wrong" is
       null when the check was skipped (e.g. bf16 sums too large to be exact).
-  {"type": "step", "workload": "resnet50", "world_size": 2, "phase": "ddp",
+  {"type": "step", "workload": "resnet50", "world_size": 2, "nodes": 1,
+   "preset": "tiny", "scaling": "weak", "precision": "fp32", "phase": "ddp",
    "step": 0, "rank": 0, "time_s": 0.12}
-      one training step of one rank; phase is ddp | local | comm | compute.
+      one training step of one rank; phase is ddp (the real step) | local (under
+      no_sync) | comm (the gradient all-reduces alone) | compute (forward alone, for
+      the straggler check). World size 1 trains without DDP and records ddp only.
   {"type": "train_point", "workload": "resnet50", "world_size": 2, "rank": 0, ...}
-      per-rank facts of a training point (batch, FLOPs, memory, checksum, status).
+      per-rank facts of a training point: status ("ok" | "oom", with failed_stage
+      and oom_ranks), batch, global_batch, flops_per_step (this rank's),
+      tokens_per_sample, device_name, peak_mem_bytes and mem_kind (cuda | rss),
+      checksum_sum / checksum_bits (hex) of the parameters after the measured steps,
+      power_w / gpu_util_pct (null without NVML), bucket_bytes, the DDP options.
 """
 
 from __future__ import annotations

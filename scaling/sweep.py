@@ -22,10 +22,10 @@ from scaling.config import RunConfig, to_dict
 from scaling.hardware.diagnose import compare_nodes
 from scaling.hardware.topology import group_link, manifest_topology
 from scaling.rundir import RunDir, utc_now
-from scaling.workloads import collectives
+from scaling.workloads import collectives, resnet50, transformer
 
 # workload name -> module with plan(cfg, n), TARGET and records(point, group, results)
-WORKLOADS = {"collectives": collectives}
+WORKLOADS = {"collectives": collectives, "resnet50": resnet50, "transformer": transformer}
 
 
 class NodesDiffer(RuntimeError):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import sys
 import types
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pandas as pd
 
 from scaling.collector.formulas import busbw_factor
 from scaling.collector.run import TRAINING_COLUMNS
-from scaling.rundir import TRAINING, RunDir
+from scaling.rundir import RunDir
 
 SIZES = [1 << 10, 1 << 14, 1 << 18, 1 << 20]
 WORKLOADS = {"resnet50": (0.100, "cpu-small", 8), "transformer": (0.050, "tiny", 4)}
@@ -120,10 +119,11 @@ def write_run(
                 recs += [dict(check, type="check", rank=r, wrong=0) for r in range(n)]
                 rd.append_samples(recs)
         if training:
-            for workload, (t_local, _, _) in WORKLOADS.items():
-                rd.append_samples(_steps(workload, n, t_local * slow, rng, noise))
-    if training:
-        training_table(world_sizes, slow).to_csv(path / TRAINING, index=False)
+            for workload, (t_local, preset, batch) in WORKLOADS.items():
+                key = dict(workload=workload, preset=preset, world_size=n, nodes=1,
+                           scaling="weak", precision="fp32")  # fmt: skip
+                rd.append_samples(_steps(key, n, t_local * slow, rng, noise))
+                rd.append_samples(_train_points(key, n, batch))
     rd.write_manifest(status=status, ended="2026-01-01T00:01:00+00:00")
     if status != "ok":
         rd.write_manifest(error="RuntimeError: planted failure")
@@ -135,7 +135,27 @@ def exposed(n: int) -> float:
     return 0.010 * math.log2(n)
 
 
-def _steps(workload: str, n: int, t_local: float, rng, noise: float, steps: int = 5):
+def _train_points(key: dict, n: int, batch: int) -> list[dict]:
+    """Per-rank facts of a training point, in the fields the training workload writes."""
+    tokens = 128 if key["workload"] == "transformer" else None
+    return [
+        dict(
+            type="train_point",
+            **key,
+            rank=r,
+            batch=batch,
+            global_batch=batch * n,
+            status="ok",
+            flops_per_step=1e12,
+            peak_mem_bytes=(3 << 30) + r,
+            checksum_bits="3ff0c0ffee",
+            tokens_per_sample=tokens,
+        )  # fmt: skip
+        for r in range(n)
+    ]
+
+
+def _steps(key: dict, n: int, t_local: float, rng, noise: float, steps: int = 5):
     out = []
     for step in range(steps):
         jitter = 1 + rng.uniform(-noise, noise)
@@ -151,9 +171,7 @@ def _steps(workload: str, n: int, t_local: float, rng, noise: float, steps: int 
                 out.append(
                     dict(
                         type="step",
-                        workload=workload,
-                        world_size=n,
-                        nodes=1,
+                        **key,
                         phase=phase,
                         step=step,
                         rank=r,
@@ -227,7 +245,7 @@ def use_training_table(monkeypatch, table: pd.DataFrame | None = None) -> None:
         return table.copy() if trained else table.iloc[0:0]
 
     fake.summarize = summarize
-    monkeypatch.setitem(sys.modules, "scaling.collector.training", fake)
+    monkeypatch.setattr("scaling.collector.run.training_collector", fake)
 
 
 def corrupt(path: Path, lineno: int, text: str = '{"type": "coll", "op": ') -> None:

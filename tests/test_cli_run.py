@@ -85,6 +85,8 @@ def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
         "run",
         "--gpus",
         "1,2",
+        "--workloads",
+        "collectives",
         "--ops",
         "all_reduce,all_gather",
         "-b",

@@ -4,7 +4,13 @@ import pytest
 
 from scaling.config import ConfigError, RunConfig, load_config
 from scaling.config.loader import PARSERS
-from scaling.config.schema import ClusterConfig, CollectivesConfig
+from scaling.config.schema import (
+    ClusterConfig,
+    CollectivesConfig,
+    ResNet50WorkloadConfig,
+    TrainingConfig,
+    TransformerWorkloadConfig,
+)
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 
@@ -27,6 +33,25 @@ def test_defaults():
     assert cfg.collectives.ops == ["all_reduce"]
     assert cfg.collectives.min_bytes == 1024 and cfg.collectives.max_bytes == 64 << 20
     assert cfg.cluster.device == "auto" and cfg.cluster.placement == "pack"
+    assert cfg.workloads == ["collectives", "resnet50", "transformer"]
+    assert cfg.training.scaling == "weak" and cfg.training.precision == "auto"
+    assert cfg.training.broadcast_buffers is False
+    assert cfg.resnet50.preset == "auto" and cfg.transformer.preset == "auto"
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        ({"training.scaling": "medium"}, "'medium' is not one of weak, strong"),
+        ({"training.precision": "fp8"}, "'fp8' is not one of"),
+        ({"resnet50.batch": "0"}, "expected a positive integer"),
+        ({"transformer.preset": "gpt5"}, "'gpt5' is not one of"),
+        ({"training.bucket_cap_mb": "-1"}, "expected a positive number"),
+    ],
+)
+def test_bad_training_values(overrides, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(overrides=overrides)
 
 
 def test_precedence_cli_over_file_over_defaults(tmp_path):
@@ -77,13 +102,16 @@ def test_every_schema_field_is_settable_and_documented():
         ("", RunConfig),
         ("cluster.", ClusterConfig),
         ("collectives.", CollectivesConfig),
+        ("training.", TrainingConfig),
+        ("resnet50.", ResNet50WorkloadConfig),
+        ("transformer.", TransformerWorkloadConfig),
     ):
         node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
         body = node.body
         for i, stmt in enumerate(body):
             if isinstance(stmt, ast.AnnAssign):
                 name = stmt.target.id
-                if name in ("cluster", "collectives"):
+                if name in ("cluster", "collectives", "training", "resnet50", "transformer"):
                     continue
                 assert f"{section}{name}" in PARSERS, f"{section}{name} has no parser"
                 nxt = body[i + 1] if i + 1 < len(body) else None

@@ -68,3 +68,72 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
         console.print(t)
         if rows["ranks"].iloc[0] == 1:
             console.print("  busbw n/a at 1 rank: no data crosses a link (nccl-tests factor is 0).")
+
+
+def pct(x, digits: int = 1, na: str = "n/a") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return na
+    return f"{x * 100:.{digits}f}%"
+
+
+def training_tables(table: pd.DataFrame, console: Console, device: str | None = None) -> None:
+    """The scaling table: one per workload x preset x scaling x precision."""
+    if table.empty:
+        return
+    per = "per GPU" if device == "cuda" else "per rank"
+    keys = ["workload", "preset", "scaling", "precision"]
+    for (workload, preset, scaling, precision), rows in table.groupby(keys, sort=False):
+        tokens = rows["tokens_per_s"].notna().any()
+        unit = "tokens/s" if tokens else "samples/s"
+        batch = int(rows["batch_per_rank"].iloc[0])
+        title = (
+            f"{workload} — preset {preset}, {precision}, {scaling} scaling, "
+            f"batch {batch}/rank{' at 1 rank' if scaling == 'strong' else ''} — synthetic data"
+        )
+        t = Table(title=title, title_justify="left", header_style="bold")
+        for col in (
+            "ranks",
+            "step p50 (ms)",
+            f"throughput ({unit})",
+            per,
+            "efficiency",
+            "comm fraction",
+            "overlap",
+            "MFU",
+        ):
+            t.add_column(col, justify="right")
+        t.add_column("flags", justify="left", overflow="fold")
+        for r in rows.itertuples():
+            ranks = str(r.world_size) + (f" ({r.nodes} nodes)" if r.nodes > 1 else "")
+            if r.status != "ok":
+                t.add_row(ranks, r.status, "", "", "", "", "", "", r.flags)
+                continue
+            rate = r.tokens_per_s if tokens else r.samples_per_s
+            rate_per = r.tokens_per_s_per_gpu if tokens else r.samples_per_s_per_gpu
+            t.add_row(
+                ranks,
+                fmt(r.step_time_p50_s * 1e3, 1),
+                fmt(rate, 1),
+                fmt(rate_per, 1),
+                pct(r.efficiency),
+                pct(r.comm_fraction),
+                pct(r.overlap),
+                pct(r.mfu),
+                r.flags or "",
+            )
+        console.print(t)
+    formula = {
+        "weak": "weak: throughput(n) / (n x throughput(1))",
+        "strong": "strong: T(1) / (n x T(n))",
+    }
+    used = [formula[s] for s in table["scaling"].unique() if s in formula]
+    notes = [
+        "efficiency " + "; ".join(used),
+        "comm fraction = (t_ddp - t_no_sync) / t_ddp; overlap = 1 - exposed / all-reduce alone"
+        " (1 rank runs without DDP: overlap n/a)",
+    ]
+    ok = table[table["status"] == "ok"]
+    if ok["mfu"].isna().any():
+        notes.append("MFU n/a: no peak FLOP/s known for this device and precision")
+    for note in notes:
+        console.print(f"  {note}.")

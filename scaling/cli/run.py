@@ -35,7 +35,11 @@ def _opt(*names, **kw):
     metavar="FILE",
     help="TOML config (see configs/). CLI flags override it.",
 )
-@_opt("--workloads", metavar="LIST", help="Workloads to run. [default: collectives]")
+@_opt(
+    "--workloads",
+    metavar="LIST",
+    help="collectives, resnet50, transformer (comma list). [default: all three]",
+)
 @_opt(
     "--ops",
     metavar="LIST",
@@ -66,6 +70,22 @@ def _opt(*names, **kw):
     "--check/--no-check",
     default=None,
     help="Verify results exactly and count wrong elements. [default: check]",
+)
+@_opt(
+    "--scaling",
+    metavar="MODE",
+    help="Training: weak (fixed per-rank batch) or strong (fixed global batch). [default: weak]",
+)
+@_opt(
+    "--precision",
+    metavar="P",
+    help="Training: fp32, tf32, bf16, fp16 or auto (bf16 on GPU, fp32 on CPU). [default: auto]",
+)
+@_opt(
+    "--batch",
+    metavar="N",
+    help="Training: per-rank batch of both models (strong: at the largest world size). "
+    "[default: the preset's]",
 )
 @_opt(
     "--device",
@@ -107,22 +127,28 @@ def _opt(*names, **kw):
     "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
 )
 def run(config_path, as_json, env, check, strict, **flags) -> int:
-    """Sweep world sizes and measure collectives on Ray-launched torch.distributed groups.
+    """Sweep world sizes: collectives and DDP training steps on Ray-launched torch.distributed groups.
 
     One Ray actor per rank is placed once and reused for every world size; each
     world size forms a fresh process group (NCCL on GPUs, gloo on CPU). Every
     rank's time of every iteration is kept in samples.jsonl; an iteration's time
     is the slowest rank's. Bandwidths follow nccl-tests: algbw = S/t,
     busbw = algbw x factor (all_reduce 2(n-1)/n); busbw is n/a at one rank.
+    Training (resnet50, transformer; synthetic data) gives step time, throughput,
+    scaling efficiency against 1 rank, exposed comm, overlap and MFU per world size,
+    and flags stragglers and ranks whose parameters diverge. Model sizes follow the
+    device (presets, see configs/); the rest is set in the TOML file.
 
     \b
     Examples:
       scaling run --gpus 1,2                        # CPU ranks with gloo when no GPU
       scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
       scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
+      scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16 --scaling strong
       scaling run --address auto --gpus 8,16 --placement pack --env NCCL_DEBUG=INFO
 
-    Exit status: 0 ok, 1 failed run or wrong results, 2 bad input, 130 interrupted.
+    Exit status: 0 ok, 1 failed run, wrong results or diverged parameters, 2 bad input,
+    130 interrupted.
     """
     overrides = {
         "gpus": flags["gpus"],
@@ -145,6 +171,10 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
         "collectives.iters": flags["iters"],
         "collectives.timing": flags["timing"],
         "collectives.check": check,
+        "training.scaling": flags["scaling"],
+        "training.precision": flags["precision"],
+        "resnet50.batch": flags["batch"],
+        "transformer.batch": flags["batch"],
     }
     from scaling.cli import BadInput
 
@@ -194,11 +224,16 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     from scaling.cli.report import report_after_run
 
     collectives_tables(summary, out)
+    training = run_data.training
+    from scaling.cli.output import training_tables
+
+    training_tables(training, out, rundir.manifest.get("device"))
     report_paths = report_after_run(run_data, err)
     wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
     manifest = rundir.manifest
     if as_json:
         result = {**_json_result(rundir, manifest, summary), "report": report_paths}
+        result["training"] = _json_rows(training)
         click.echo(json.dumps(result, default=str, allow_nan=False))
     err.print(f"status: {status}  ·  run directory: {rundir.path}")
     if status == "interrupted":
@@ -208,6 +243,11 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
         return 1
     if wrong:
         err.print(f"[red]correctness check failed:[/] {wrong} wrong elements (see #wrong)")
+        return 1
+    diverged = training[training["consistent"].eq(False)] if not training.empty else training
+    if not diverged.empty:
+        where = ", ".join(f"{r.workload} at {r.world_size} ranks" for r in diverged.itertuples())
+        err.print(f"[red]consistency check failed:[/] parameters differ across ranks ({where})")
         return 1
     return 0
 
@@ -228,11 +268,15 @@ def _load_run(rundir: RunDir):
     return run_data
 
 
-def _json_result(rundir: RunDir, manifest: dict, summary) -> dict:
-    rows = [
+def _json_rows(table) -> list[dict]:
+    return [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in summary.to_dict(orient="records")
+        for row in table.to_dict(orient="records")
     ]
+
+
+def _json_result(rundir: RunDir, manifest: dict, summary) -> dict:
+    rows = _json_rows(summary)
     return {
         "run_dir": str(rundir.path),
         "status": manifest.get("status"),
@@ -268,6 +312,8 @@ class _progress:
     def advance(self, point: dict) -> None:
         self.done += 1
         desc = f"{point.get('op', '')} {point['world_size']} ranks {format_size(point.get('size_bytes', 0))}"
+        if "op" not in point:  # a training point
+            desc = f"{point.get('workload', '')} {point['world_size']} ranks"
         if self.bar:
             self.bar.update(self.task, advance=1, description=desc)
         elif point["world_size"] != self.last_n:

@@ -12,7 +12,6 @@ run.partial, run.warnings
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.collector import collectives as coll_collector
+from scaling.collector import training as training_collector
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest, read_samples
-from scaling.rundir import MANIFEST, SAMPLES, TRAINING
+from scaling.rundir import MANIFEST, SAMPLES
 
 """What the hardware probe adds to summary rows (issue 4); shown wherever present."""
 
@@ -83,7 +83,7 @@ def load_run(run_dir: str | Path) -> Run:
         samples = read_samples(path)
     notes += [str(w.message) for w in caught]
     collectives = coll_collector.summarize(samples)
-    training = _training_summary(path, samples, manifest, notes)
+    training = _training_summary(samples, manifest, notes)
     reason = partial_reason(manifest)
     return Run(
         path=path,
@@ -112,28 +112,17 @@ def partial_reason(manifest: dict) -> str | None:
     return None
 
 
-def _training_summary(
-    path: Path, samples: pd.DataFrame, manifest: dict, notes: list[str]
-) -> pd.DataFrame:
-    """training.csv rows from the training collector; what the run wrote when there is none."""
+def _training_summary(samples: pd.DataFrame, manifest: dict, notes: list[str]) -> pd.DataFrame:
+    """training.csv rows; a summary that fails is a note, so the rest of the report still comes."""
     try:
-        training = importlib.import_module("scaling.collector.training")
-    except ModuleNotFoundError as e:
-        if e.name != "scaling.collector.training":
-            raise
-        training = None
-    if training is not None:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                table = training.summarize(samples, manifest)
-            notes += [str(w.message) for w in caught]
-            return table
-        except Exception as e:  # a report of what was measured beats no report
-            notes.append(f"training summary failed ({type(e).__name__}: {e}); shown from file")
-    if (path / TRAINING).exists():
-        return pd.read_csv(path / TRAINING)
-    return pd.DataFrame(columns=TRAINING_COLUMNS)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = training_collector.summarize(samples, manifest)
+        notes += [str(w.message) for w in caught]
+        return table
+    except Exception as e:  # a report of what was measured beats no report
+        notes.append(f"training summary failed ({type(e).__name__}: {e})")
+        return pd.DataFrame(columns=TRAINING_COLUMNS)
 
 
 def _manifest_list(manifest: dict, key: str) -> list[str]:

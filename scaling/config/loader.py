@@ -17,7 +17,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from scaling.config.schema import DEVICES, DTYPES, OPS, PLACEMENTS, TIMINGS, RunConfig
+from scaling.config.schema import (
+    DEVICES,
+    DTYPES,
+    OPS,
+    PLACEMENTS,
+    PRECISIONS,
+    RESNET50_PRESETS,
+    SCALINGS,
+    TIMINGS,
+    TRANSFORMER_PRESETS,
+    RunConfig,
+)
 from scaling.config.units import parse_list, parse_size, parse_world_sizes
 
 
@@ -118,6 +129,21 @@ PARSERS: dict[str, Any] = {
     "collectives.timing": _choice(TIMINGS),
     "collectives.pipeline_depth": _positive_int,
     "collectives.check": _bool,
+    "training.scaling": _choice(SCALINGS),
+    "training.precision": _choice(PRECISIONS),
+    "training.warmup": _optional(_nonneg_int),
+    "training.steps": _optional(_positive_int),
+    "training.bucket_cap_mb": _positive_float,
+    "training.gradient_as_bucket_view": _bool,
+    "training.static_graph": _bool,
+    "training.broadcast_buffers": _bool,
+    "resnet50.preset": _choice(RESNET50_PRESETS),
+    "resnet50.batch": _optional(_positive_int),
+    "resnet50.image_size": _optional(_positive_int),
+    "resnet50.channels_last": _bool,
+    "transformer.preset": _choice(TRANSFORMER_PRESETS),
+    "transformer.batch": _optional(_positive_int),
+    "transformer.seq_len": _optional(_positive_int),
 }
 
 

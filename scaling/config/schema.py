@@ -14,6 +14,10 @@ DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("auto", "cuda", "cpu")
 PLACEMENTS = ("pack", "spread")
 TIMINGS = ("blocking", "pipelined")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+SCALINGS = ("weak", "strong")
+RESNET50_PRESETS = ("auto", "tiny", "imagenet")
+TRANSFORMER_PRESETS = ("auto", "tiny", "gpt2-small", "gpt2-medium", "1.3b")
 
 
 @dataclass
@@ -78,14 +82,74 @@ class CollectivesConfig:
 
 
 @dataclass
+class TrainingConfig:
+    """How a DDP training step is measured; shared by the resnet50 and transformer workloads."""
+
+    scaling: str = "weak"
+    """weak: fixed per-rank batch (the default). strong: fixed global batch = batch x largest world size, split among ranks."""
+
+    precision: str = "auto"
+    """auto | fp32 | tf32 | bf16 | fp16 (autocast; fp16 adds a GradScaler, GPU only). auto: bf16 on cuda, fp32 on cpu."""
+
+    warmup: int | None = None
+    """Untimed DDP steps before measuring. Unset: 2 on cpu, 10 on cuda."""
+
+    steps: int | None = None
+    """Measured steps per phase (DDP, no_sync, all-reduce alone, forward). Unset: 10 on cpu, 50 on cuda."""
+
+    bucket_cap_mb: float = 25.0
+    """DDP gradient bucket size in MiB (DDP's bucket_cap_mb); the all-reduce-alone timing uses DDP's own buckets."""
+
+    gradient_as_bucket_view: bool = False
+    """DDP gradient_as_bucket_view: gradients are views into the buckets (no copy, less memory)."""
+
+    static_graph: bool = False
+    """DDP static_graph: the graph is the same every step, so DDP may skip some bookkeeping."""
+
+    broadcast_buffers: bool = False
+    """Sync buffers (BatchNorm statistics) from rank 0 before every forward, as DDP does by default."""
+
+
+@dataclass
+class ResNet50WorkloadConfig:
+    """Data-parallel ResNet-50 v1.5 training on synthetic images; SGD with momentum and weight decay."""
+
+    preset: str = "auto"
+    """auto | tiny (32 px images, batch 8: CPU-sized) | imagenet (224 px, batch 256). auto: tiny on cpu, imagenet on cuda."""
+
+    batch: int | None = None
+    """Images per rank and step (weak scaling); unset: the preset's."""
+
+    image_size: int | None = None
+    """Image height and width in pixels; unset: the preset's."""
+
+    channels_last: bool = True
+    """Run in channels_last (NHWC) memory format, which tensor cores prefer."""
+
+
+@dataclass
+class TransformerWorkloadConfig:
+    """Data-parallel GPT-style decoder training on synthetic tokens; AdamW."""
+
+    preset: str = "auto"
+    """auto | tiny (CPU-sized) | gpt2-small | gpt2-medium | 1.3b. auto: tiny on cpu, gpt2-medium on cuda."""
+
+    batch: int | None = None
+    """Sequences per rank and step (weak scaling); unset: the preset's (tiny 8, gpt2-small 16, gpt2-medium 8, 1.3b 4)."""
+
+    seq_len: int | None = None
+    """Tokens per sequence; unset: the preset's context (tiny 128, gpt2 1024, 1.3b 2048)."""
+
+
+@dataclass
 class RunConfig:
     """Root of the configuration tree."""
 
     gpus: list[int] = field(default_factory=lambda: [1, 2])
     """World sizes to sweep (--gpus 1,2,4,8). On cpu these are gloo ranks."""
 
-    workloads: list[str] = field(default_factory=lambda: ["collectives"])
-    """Workloads to run, in order."""
+    workloads: list[str] = field(default_factory=lambda: ["collectives", "resnet50", "transformer"])
+    """Workloads to run, in order: collectives, resnet50, transformer."""
 
     out: str | None = None
     """Run directory. Unset: <runs_dir>/<UTC time>-<short id>/."""
@@ -95,3 +159,6 @@ class RunConfig:
 
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     collectives: CollectivesConfig = field(default_factory=CollectivesConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    resnet50: ResNet50WorkloadConfig = field(default_factory=ResNet50WorkloadConfig)
+    transformer: TransformerWorkloadConfig = field(default_factory=TransformerWorkloadConfig)

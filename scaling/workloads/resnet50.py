@@ -1,0 +1,66 @@
+"""ResNet-50 v1.5 data-parallel training on synthetic images (workload "resnet50").
+
+SGD with momentum 0.9 and weight decay 1e-4 (He et al. 2015), learning rate 0.1 per 256
+images of global batch (Goyal et al. 2017's linear scaling rule). Optionally channels_last.
+The step itself is measured by `training.py`; this module says what to build.
+
+    scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scaling.workloads import training
+from scaling.workloads.flops import resnet_train_flops_per_sample
+from scaling.workloads.models import build_model, synthetic_batch
+
+TARGET = training.TARGET
+records = training.records
+
+PRESETS = {
+    # CPU-sized: the whole default suite at --gpus 1,2 runs in about a minute on 2 cores.
+    "tiny": {"batch": 8, "image_size": 32},
+    # ImageNet shape and the per-GPU batch of NVIDIA's DeepLearningExamples (AMP) runs.
+    "imagenet": {"batch": 256, "image_size": 224},
+}
+AUTO_PRESET = {"cpu": "tiny", "cuda": "imagenet"}
+
+
+def plan(cfg, n: int) -> list[dict]:
+    c = cfg.resnet50
+    return [
+        training.point_spec(
+            cfg,
+            "resnet50",
+            n,
+            preset=c.preset,
+            batch=c.batch,
+            image_size=c.image_size,
+            channels_last=c.channels_last,
+        )
+    ]
+
+
+def setup(
+    preset: str, spec: dict, batch: int, global_batch: int, device: str, seed: int
+) -> training.ModelSetup:
+    image_size = spec.get("image_size") or PRESETS[preset]["image_size"]
+    channels_last = bool(spec.get("channels_last"))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    with torch.device(device):
+        model = build_model("resnet50").to(memory_format=fmt)
+    images, labels = synthetic_batch("resnet50", batch, device, image_size=image_size, seed=seed)
+    lr = 0.1 * global_batch / 256
+
+    def make_optimizer(params):
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+
+    return training.ModelSetup(
+        model=model,
+        make_optimizer=make_optimizer,
+        inputs=images.contiguous(memory_format=fmt),
+        targets=labels,
+        flops_per_sample=resnet_train_flops_per_sample("resnet50", image_size),
+        facts={"image_size": image_size, "channels_last": channels_last},
+    )

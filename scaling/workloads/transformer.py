@@ -1,0 +1,70 @@
+"""GPT-style decoder data-parallel training on synthetic tokens (workload "transformer").
+
+AdamW with GPT-3's betas (0.9, 0.95), weight decay 0.1 and learning rate 6e-4 (fused
+kernels on GPU). Presets are the model presets of `models/transformer.py`, each with a
+per-rank batch that fits an 80 GB GPU in bf16. FLOPs per token follow PaLM (6N plus
+attention), see `flops.py`.
+
+    scaling run --gpus 1,2,4,8 --workloads transformer --precision bf16
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scaling.workloads import training
+from scaling.workloads.flops import transformer_train_flops_per_token
+from scaling.workloads.models import build_model, synthetic_batch, transformer_config
+
+TARGET = training.TARGET
+records = training.records
+
+PRESETS = {
+    "tiny": {"batch": 8},  # n_layer 2, d_model 128, 128 tokens: CPU-sized
+    "gpt2-small": {"batch": 16},
+    "gpt2-medium": {"batch": 8},
+    "1.3b": {"batch": 4},
+}
+AUTO_PRESET = {"cpu": "tiny", "cuda": "gpt2-medium"}
+
+
+def plan(cfg, n: int) -> list[dict]:
+    c = cfg.transformer
+    return [
+        training.point_spec(
+            cfg, "transformer", n, preset=c.preset, batch=c.batch, seq_len=c.seq_len
+        )
+    ]
+
+
+def setup(
+    preset: str, spec: dict, batch: int, global_batch: int, device: str, seed: int
+) -> training.ModelSetup:
+    overrides = {"seq_len": spec["seq_len"]} if spec.get("seq_len") else {}
+    cfg = transformer_config(preset, **overrides)
+    with torch.device(device):
+        model = build_model("transformer", cfg=cfg)
+    tokens, targets = synthetic_batch(
+        "transformer", batch, device, seq_len=cfg.seq_len, vocab=cfg.vocab_size, seed=seed
+    )
+    fused = device == "cuda"
+
+    def make_optimizer(params):
+        return torch.optim.AdamW(
+            params, lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=fused or None
+        )
+
+    return training.ModelSetup(
+        model=model,
+        make_optimizer=make_optimizer,
+        inputs=tokens,
+        targets=targets,
+        flops_per_sample=transformer_train_flops_per_token(cfg) * cfg.seq_len,
+        tokens_per_sample=cfg.seq_len,
+        facts={
+            "seq_len": cfg.seq_len,
+            "n_layer": cfg.n_layer,
+            "d_model": cfg.d_model,
+            "n_head": cfg.n_head,
+        },
+    )

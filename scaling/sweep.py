@@ -60,6 +60,13 @@ def prepare(cfg: RunConfig) -> Prepared:
         cfg.cluster.timeout_s,
         cfg.cluster.env,
     )
+    niced = sorted({m["nice"] for m in gang.metas if m.get("nice")})
+    if niced:
+        notices.append(
+            f"warning: ranks run at nice {','.join(map(str, niced))} (Ray's worker_niceness) and "
+            "could not be raised: timings on a busy host are inflated; start Ray with "
+            "RAY_worker_niceness=0"
+        )
     snapshots, node_checks = probe_topology(notices)
     mismatches = version_mismatches(gang.metas) + [
         f"{c['check']}: {c['detail']}" for c in node_checks if c["status"] != "PASS"

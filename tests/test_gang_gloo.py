@@ -91,3 +91,8 @@ def test_torchrun_env_and_summary_math(gang3):
     assert row["busbw_gbps"] == pytest.approx(
         p["size_bytes"] / slowest / 1e9 * busbw_factor("all_reduce", 3)
     )
+
+
+def test_ranks_run_at_normal_priority(gang3):
+    # Ray starts workers at nice 15; a niced rank waits behind every other thread.
+    assert [m["nice"] for m in gang3.metas] == [0, 0, 0]

@@ -22,6 +22,10 @@
 # The last line printed, `export RAY_ADDRESS=<host:port> ...`, can be eval'ed.
 set -euo pipefail
 
+# Ray starts workers at nice 15; scaling's ranks are the measurement, so they run at 0
+# (a rank at nice 15 waits behind every other thread on a busy host).
+export RAY_worker_niceness="${RAY_worker_niceness:-0}"
+
 usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 die() {
 	echo "start_cluster.sh: $*" >&2

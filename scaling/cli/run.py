@@ -218,7 +218,12 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
 
     # The collector is the one place samples become numbers: load once, then print,
     # write the tables (summary.csv, training.csv, parquet) and the report from that.
-    run_data = _load_run(rundir)
+    try:
+        run_data = _load_run(rundir)
+    except Exception as e:  # the samples are on disk; say so rather than end in a traceback
+        err.print(f"[red]could not summarize the run:[/] {type(e).__name__}: {e}")
+        err.print(f"samples are kept in {rundir.path}; retry with: scaling report {rundir.path}")
+        return 1
     summary = run_data.collectives
     from scaling.cli.output import collectives_tables
     from scaling.cli.report import report_after_run

@@ -5,6 +5,7 @@ One actor per rank, created once and reused for every world size of a sweep.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import socket
@@ -53,6 +54,19 @@ def rank_metadata(device: str) -> dict:
     return meta
 
 
+def restore_priority() -> int:
+    """Undo Ray's worker niceness (15 by default) for this thread and the threads it starts.
+
+    Linux niceness is per thread and inherited at thread creation, so this runs before
+    the process group (and gloo's/NCCL's threads) exist. Lowering niceness needs
+    CAP_SYS_NICE on a cluster we did not start: then the rank stays niced, and the
+    returned value lets the run say so instead of measuring silently at low priority.
+    """
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def _pci_bus_id(props) -> str | None:
     # torch exposes domain/bus/device separately; format as NVML does.
     try:
@@ -68,6 +82,7 @@ class RankActor:
         import torch
 
         self.device = device
+        self.nice = restore_priority()
         os.environ.update(env)
         if device == "cpu":
             # Ranks share the host's cores: one torch thread pool per rank sized to
@@ -79,7 +94,7 @@ class RankActor:
         self._master = None
 
     def describe(self) -> dict:
-        return rank_metadata(self.device)
+        return rank_metadata(self.device) | {"nice": self.nice}
 
     def open_rendezvous(self, world_size: int, timeout_s: float) -> dict:
         """Run on the group's rank 0: bind the master store; returns its address."""
@@ -91,6 +106,7 @@ class RankActor:
         import torch.distributed as dist
 
         os.environ.update(env)
+        restore_priority()  # in case Ray runs this call on another thread than __init__
         rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
         if rank == 0:
             store = self._master["store"]

@@ -112,7 +112,10 @@ def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
     """One row per point x iteration: the slowest rank's time_s (the op's time, as nccl-tests)."""
     if samples.empty or "type" not in samples:
         return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
-    coll = _with_defaults(samples[samples["type"] == "coll"])
+    coll = samples[samples["type"] == "coll"]
+    if coll.empty:  # e.g. a training-only run: no collective columns at all
+        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+    coll = _with_defaults(coll)
     return coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
 
 

@@ -95,6 +95,9 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
     table = pd.DataFrame(rows)
     _add_efficiency(table)
     table["flags"] = table["flags"].map(";".join)
+    # Sample files mix record types, so integer keys arrive as floats; they are counts.
+    for col in ("world_size", "nodes", "batch_per_rank", "global_batch"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     return table[TRAINING_COLUMNS].reset_index(drop=True)
 
 

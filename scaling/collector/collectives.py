@@ -102,9 +102,9 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
     for col, value in defaults.items():
         s[col] = s[col].fillna(value) if col in s else value
     if "shape" not in s:
-        s["shape"] = s["ranks"].map(
-            lambda n: f"{int(n)} = 1 node × {int(n)}" if pd.notna(n) else None
-        )
+        # One label per distinct rank count, not a Python call per sample (1M+ rows).
+        labels = {n: f"{int(n)} = 1 node × {int(n)}" for n in s["ranks"].dropna().unique()}
+        s["shape"] = s["ranks"].map(labels)
     return s
 
 

@@ -33,7 +33,7 @@ class PowerSampler:
 
     def __init__(
         self,
-        gpu_index: int | None,
+        gpu_index: int | str | None,
         read: Callable[[int], dict | None] | None = None,
         period_s: float = PERIOD_S,
     ):

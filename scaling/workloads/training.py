@@ -523,9 +523,16 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name() if device == "cuda" else "cpu"
 
 
-def _gpu_index(device: str) -> int | None:
-    """The index NVML knows this rank's GPU by: Ray's CUDA_VISIBLE_DEVICES entry, if numeric."""
+def _gpu_index(device: str) -> int | str | None:
+    """How NVML should find this rank's GPU: its UUID (unambiguous), else an index.
+
+    CUDA_VISIBLE_DEVICES holds CUDA ordinals (not NVML's PCI order) or UUIDs, so an index
+    read from it can name another GPU; torch's device UUID cannot.
+    """
     if device != "cuda":
         return None
+    uuid = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", None)
+    if uuid:
+        return str(uuid)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
     return int(visible) if visible.isdigit() else torch.cuda.current_device()

@@ -36,6 +36,7 @@ def test_help_has_examples():
         (["--min-bytes", "4M", "--max-bytes", "1M"], "min_bytes"),
         (["--min-bytes", "lots"], "not a byte size"),
         (["--dtype", "float64"], "unknown 'float64'"),
+        (["--workloads", "collectives,bogus"], "unknown 'bogus'"),
         (["--device", "tpu"], "'tpu' is not one of"),
         (["--timing", "fast"], "'fast' is not one of"),
         (["--env", "NOEQUALS"], "expected NAME=VALUE"),

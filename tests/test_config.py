@@ -118,3 +118,17 @@ def test_every_schema_field_is_settable_and_documented():
                 assert isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant), (
                     f"{name} lacks a docstring"
                 )
+
+
+def test_unknown_workload_is_a_config_error_before_anything_starts(tmp_path):
+    f = tmp_path / "w.toml"
+    f.write_text('workloads = ["collectives", "bert"]\n')
+    with pytest.raises(ConfigError, match="unknown 'bert'"):
+        load_config(f)
+
+
+def test_config_workload_names_are_the_sweeps():
+    from scaling.config.schema import WORKLOADS
+    from scaling.sweep import WORKLOADS as REGISTRY
+
+    assert set(WORKLOADS) == set(REGISTRY)

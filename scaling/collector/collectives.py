@@ -44,8 +44,9 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     """The collectives summary; busbw is NaN (n/a) at one rank, wrong is NaN when unchecked."""
     if samples.empty or "type" not in samples:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    samples = _with_defaults(samples)
-    slowest = slowest_per_iteration(samples)
+    # Defaults once, on the rows that carry point keys; group records keep their own shape.
+    points = _with_defaults(samples[samples["type"].isin(("coll", "check"))])
+    slowest = slowest_per_iteration(points)
     if slowest.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     g = slowest.groupby(POINT_KEYS, sort=False)["time_s"]
@@ -65,7 +66,7 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         [np.nan if f is None else f for f in factors]
     )
 
-    checks = samples[samples["type"] == "check"] if "wrong" in samples else samples.iloc[0:0]
+    checks = points[points["type"] == "check"] if "wrong" in points else points.iloc[0:0]
     if not checks.empty:
         keys = [k for k in POINT_KEYS if k in checks]
         # min_count=1: a point whose every rank skipped the check stays NaN (n/a), not 0.
@@ -93,7 +94,13 @@ def _join_links(table: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
-    """Fill point keys older or hand-written sample files lack (a group's ranks = its world size)."""
+    """Fill point keys older or hand-written sample files lack (a group's ranks = its world size).
+
+    Samples the tool writes have every key: then the frame comes back as is, uncopied.
+    """
+    keys = ("ranks", "group", "nodes", "span", "shape")
+    if all(k in samples and not samples[k].isna().any() for k in keys):
+        return samples
     s = samples.copy()
     if "ranks" not in s:
         s["ranks"] = s.get("world_size")

@@ -27,6 +27,7 @@ from scaling.config.schema import (
     SCALINGS,
     TIMINGS,
     TRANSFORMER_PRESETS,
+    WORKLOADS,
     RunConfig,
 )
 from scaling.config.units import parse_list, parse_size, parse_world_sizes
@@ -109,7 +110,7 @@ def _optional(parse):
 # unknown key in a file is an error rather than silently ignored.
 PARSERS: dict[str, Any] = {
     "gpus": parse_world_sizes,
-    "workloads": parse_list,
+    "workloads": _choices(WORKLOADS),
     "out": _optional(str),
     "runs_dir": str,
     "cluster.address": _optional(str),

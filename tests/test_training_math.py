@@ -255,3 +255,28 @@ def test_bad_training_flags_are_one_line_exit_2(args, needle, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_power_sampler_opens_its_reader_once_for_all_readings():
+    # NVML is opened when sampling starts and closed when it ends, never per reading:
+    # the sampler runs inside timed steps.
+    events = []
+
+    class Reader:
+        def __enter__(self):
+            events.append("open")
+            return self
+
+        def read(self):
+            events.append("read")
+            return {"power_w": 300.0, "util_pct": 90.0}
+
+        def __exit__(self, *exc):
+            events.append("close")
+
+    with PowerSampler("GPU-x", period_s=0.005, open_reader=lambda gpu: Reader()) as s:
+        while len(s.readings) < 5:
+            time.sleep(0.005)
+    assert events[0] == "open" and events[-1] == "close"
+    assert events.count("open") == 1 and events.count("close") == 1
+    assert events.count("read") >= 5 and s.summary()["power_w"] == 300.0

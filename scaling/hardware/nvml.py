@@ -423,20 +423,54 @@ def _handle(gpu: int | str) -> Any:
     return pynvml.nvmlDeviceGetHandleByIndex(gpu)
 
 
-def read_power_util(gpu: int | str) -> dict[str, float] | None:
-    """One reading of board power (W) and GPU utilisation (%) for a GPU (index or UUID).
+class PowerReader:
+    """Board power (W) and GPU utilisation (%) of one GPU (index or UUID), NVML opened once.
 
-    None when NVML cannot answer (no driver, unsupported field): callers print n/a.
-    nvmlDeviceGetPowerUsage is a 1 s average on Ampere and later, so sample over
-    the measured steps rather than trusting one reading.
+    The power sampler reads every 0.1 s while training steps are timed; opening and closing
+    NVML for each reading would cost host CPU inside the measurement. So NVML is initialised
+    when the reader is entered and shut down when it exits; `read()` is two queries.
+    `read()` is None when NVML cannot answer (no driver, unsupported field): callers print n/a.
+    nvmlDeviceGetPowerUsage is a 1 s average on Ampere and later, so sample over the
+    measured steps rather than trusting one reading.
     """
-    if init_failure() is not None:
-        return None
-    with _session():
+
+    def __init__(self, gpu: int | str):
+        self.gpu = gpu
+        self._open = False
+        self._handle = None
+
+    def __enter__(self) -> PowerReader:
+        if pynvml is None:
+            return self
         try:
-            h = _handle(gpu)
-            power_mw = pynvml.nvmlDeviceGetPowerUsage(h)
-            util = pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+            pynvml.nvmlInit()
+        except pynvml.NVMLError:
+            return self
+        self._open = True
+        try:
+            self._handle = _handle(self.gpu)
+        except (pynvml.NVMLError, AttributeError):
+            self._handle = None
+        return self
+
+    def read(self) -> dict[str, float] | None:
+        if self._handle is None:
+            return None
+        try:
+            power_mw = pynvml.nvmlDeviceGetPowerUsage(self._handle)
+            util = pynvml.nvmlDeviceGetUtilizationRates(self._handle).gpu
         except (pynvml.NVMLError, AttributeError):
             return None
-    return {"power_w": power_mw / 1000.0, "util_pct": float(util)}
+        return {"power_w": power_mw / 1000.0, "util_pct": float(util)}
+
+    def __exit__(self, *exc) -> bool:
+        if self._open:
+            pynvml.nvmlShutdown()
+            self._open = False
+        return False
+
+
+def read_power_util(gpu: int | str) -> dict[str, float] | None:
+    """One reading (see PowerReader); for a single look, not for sampling."""
+    with PowerReader(gpu) as reader:
+        return reader.read()

@@ -1,7 +1,7 @@
 """GPU power and utilisation, sampled in the background while the measured steps run.
 
-The readings come from `scaling.hardware.nvml.read_power_util(gpu_index)` (the only place
-that talks to NVML). Without that module, without NVML or on CPU there are no readings and
+The readings come from `scaling.hardware.nvml.PowerReader(gpu_index)` (the only place
+that talks to NVML), opened once for the sampler's life, not once per reading. Without that module, without NVML or on CPU there are no readings and
 the figures are None ("n/a" in reports).
 
     with PowerSampler(gpu_index=0) as power:
@@ -19,32 +19,43 @@ from collections.abc import Callable
 PERIOD_S = 0.1
 
 
-def nvml_reader() -> Callable[[int], dict | None] | None:
-    """The hardware package's reader, or None when it (or NVML behind it) is unavailable."""
+def nvml_reader(gpu_index: int | str):
+    """The hardware package's reader for one GPU, or None when it is unavailable."""
     try:
-        from scaling.hardware.nvml import read_power_util
+        from scaling.hardware.nvml import PowerReader
     except (ImportError, AttributeError):
         return None
-    return read_power_util
+    return PowerReader(gpu_index)
 
 
 class PowerSampler:
-    """A daemon thread calling `read(gpu_index)` every `period_s` between enter and exit."""
+    """A daemon thread calling `read(gpu_index)` every `period_s` between enter and exit.
+
+    Without `read`, readings come from an NVML reader opened on enter and closed on exit.
+    """
 
     def __init__(
         self,
         gpu_index: int | str | None,
-        read: Callable[[int], dict | None] | None = None,
+        read: Callable[[int | str], dict | None] | None = None,
         period_s: float = PERIOD_S,
+        open_reader: Callable[[int | str], object] = nvml_reader,
     ):
         self.gpu_index = gpu_index
-        self.read = read if read is not None else (nvml_reader() if gpu_index is not None else None)
+        self.read = read
+        self._open_reader = open_reader
+        self._reader = None
         self.period_s = period_s
         self.readings: list[dict] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PowerSampler:
+        if self.read is None and self.gpu_index is not None:
+            reader = self._open_reader(self.gpu_index)
+            if reader is not None:
+                self._reader = reader.__enter__()
+                self.read = lambda _gpu: self._reader.read()
         if self.read is not None:
             self._sample()  # at least one reading, however short the measured steps
             self._thread = threading.Thread(target=self._loop, name="power-sampler", daemon=True)
@@ -55,6 +66,9 @@ class PowerSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5 * self.period_s + 1)
+        if self._reader is not None:
+            self._reader.__exit__(None, None, None)
+            self._reader = None
         return False
 
     def _loop(self) -> None:

@@ -56,3 +56,23 @@ def test_order_ranks_node_contiguous_fuller_nodes_first_then_gpu():
         ("small", 0),
         ("small", 1),
     ]
+
+
+def test_store_listens_on_the_given_address_only():
+    # The store has no authentication: bound to loopback, the host's other address refuses it.
+    got = bind_master_store("127.0.0.1", 1, 10.0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.254", 9))  # no packet is sent: this asks for the route's source
+            other = udp.getsockname()[0]
+        except OSError:
+            other = "127.0.0.1"
+    if other.startswith("127."):
+        import pytest
+
+        pytest.skip(f"this host has no address besides loopback ({other})")
+    with socket.socket() as probe:
+        probe.settimeout(5)
+        assert probe.connect_ex((other, got["port"])) != 0
+    with socket.create_connection(("127.0.0.1", got["port"]), timeout=5):
+        pass

@@ -3,6 +3,11 @@
 Rank 0 binds the master TCPStore itself, so no port is probed, closed and hoped
 for: a port taken between probe and bind is simply retried with the next
 candidate, and by default the OS picks a free one (port 0) at bind time.
+
+The store has no authentication, and TCPStore alone listens on every interface.
+So rank 0 binds the listening socket to its node's IP (127.0.0.1 for a local run)
+and hands it to the store (`master_listen_fd`): the store is reachable where the
+other ranks are, and nowhere else.
 """
 
 from __future__ import annotations
@@ -22,15 +27,23 @@ def _os_ports() -> Iterator[int]:
         yield 0  # the OS picks a free port at bind time
 
 
-def _in_use(e: Exception) -> bool:
-    text = str(e).lower()
-    return "address already in use" in text or f"errno: {errno.EADDRINUSE}" in text
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port only (IPv4 or IPv6, as the address says)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.bind(addr)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def bind_master_store(
     host: str, world_size: int, timeout_s: float, ports: Iterable[int] | None = None
 ) -> dict:
-    """Create the master TCPStore on rank 0's node; returns {"store", "port"}.
+    """Create the master TCPStore listening on `host` only; returns {"store", "port"}.
 
     `ports` are candidates tried in order (tests pass a taken one first); a port
     already in use moves on to the next candidate rather than failing the run.
@@ -40,19 +53,23 @@ def bind_master_store(
     for _ in range(BIND_ATTEMPTS):
         port = next(candidates, 0)
         try:
-            store = dist.TCPStore(
-                host,
-                port,
-                world_size,
-                is_master=True,
-                timeout=timedelta(seconds=timeout_s),
-                wait_for_workers=False,
-            )
-            return {"store": store, "port": store.port}
-        except (RuntimeError, OSError) as e:
-            if not _in_use(e):
+            sock = _listen(host, port)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
                 raise
             last = e
+            continue
+        port = sock.getsockname()[1]
+        store = dist.TCPStore(
+            host,
+            port,
+            world_size,
+            is_master=True,
+            timeout=timedelta(seconds=timeout_s),
+            wait_for_workers=False,
+            master_listen_fd=sock.detach(),  # the store owns (and closes) the socket now
+        )
+        return {"store": store, "port": store.port}
     raise RuntimeError(
         f"could not bind a rendezvous port on {host} after {BIND_ATTEMPTS} tries: {last}"
     )

@@ -35,6 +35,9 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
             title += f" · link: {link}" + (
                 "" if pd.isna(ceiling) else f", ceiling {ceiling:.1f} GB/s"
             )
+        transport = rows["transport"].iloc[0] if "transport" in rows else None
+        if isinstance(transport, str) and transport != "single rank":
+            title += f" · transport: {transport}"
         # A heading line, not a table title: rich wraps titles to the table's width.
         console.print(title)
         t = Table(header_style="bold")

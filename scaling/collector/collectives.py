@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector.formulas import busbw_factor
+from scaling.collector.transport import join_transport
 
 POINT_KEYS = [
     "group",
@@ -35,6 +36,7 @@ SUMMARY_COLUMNS = POINT_KEYS + [
     "busbw_gbps",
     "wrong",
     "link_class",
+    "transport",
     "ceiling_gbps",
     "busbw_ceiling_ratio",
 ]
@@ -74,7 +76,7 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         table = table.merge(wrong, on=keys, how="left")
     else:
         table["wrong"] = np.nan
-    table = _join_links(table, samples)
+    table = join_transport(_join_links(table, samples), samples)
     return table[SUMMARY_COLUMNS]
 
 

@@ -23,6 +23,7 @@ from scaling.collector import training as training_collector
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest, read_samples
+from scaling.collector.transport import transport_warnings
 from scaling.rundir import MANIFEST, SAMPLES
 
 """What the hardware probe adds to summary rows (issue 4); shown wherever present."""
@@ -94,7 +95,7 @@ def load_run(run_dir: str | Path) -> Run:
         curves=scaling_curves(training),
         per_rank=per_rank_step_times(samples),
         headline=headline(manifest, collectives, training, reason),
-        warnings=notes + _manifest_list(manifest, "warnings"),
+        warnings=notes + transport_warnings(collectives) + _manifest_list(manifest, "warnings"),
         notices=_manifest_list(manifest, "notices"),
         partial_reason=reason,
     )

@@ -79,6 +79,7 @@ DETAIL = [
     Col("algbw (GB/s)", lambda r: f.num(r["algbw_gbps"], 3)),
     Col("busbw (GB/s)", lambda r: f.num(r["busbw_gbps"], 3, why="1 rank")),
     Col("link", lambda r: f.text(r.get("link_class"), "n/a"), "link_class", "no hardware probe"),
+    Col("transport", lambda r: f.text(r.get("transport"), "n/a"), "transport", "not reported"),
     Col(
         "of ceiling",
         lambda r: f.pct(r.get("busbw_ceiling_ratio"), 0),

@@ -153,6 +153,9 @@ def _links(run: Run) -> str:
         for r in per_n.itertuples():
             ceiling = getattr(r, "ceiling_gbps", float("nan"))
             tail = "" if f.missing(ceiling) else f", ceiling {ceiling:g} GB/s"
+            transport = getattr(r, "transport", None)
+            if isinstance(transport, str) and transport != "single rank":
+                tail += f", transport {transport}"
             parts.append(f"{r.world_size} ranks: {r.link_class}{tail}")
         return "; ".join(parts)
     if run.manifest.get("backend") == "gloo" or run.manifest.get("device") == "cpu":

@@ -8,6 +8,7 @@ over the first n ranks is formed per world size and destroyed after it.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,9 +16,9 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from scaling.cluster import rendezvous
+from scaling.cluster import failures, rendezvous
 from scaling.cluster.connect import ClusterError
-from scaling.cluster.worker import RankActor
+from scaling.cluster.worker import CONTROL_GROUP, RankActor
 
 
 class GangError(RuntimeError):
@@ -46,6 +47,10 @@ def check_capacity(size: int, device: str, placement: str, gpus_per_node: int | 
     what = "GPUs" if device == "cuda" else "CPUs (one per CPU rank)"
     per_node = [int(n["Resources"].get(key, 0)) for n in _alive_nodes()]
     total = sum(per_node)
+    if device == "cuda" and gpu_share(size) < 1.0:  # the shared-GPU test mode: one GPU will do
+        if total < 1:
+            raise ClusterError("SCALING_TEST_SHARE_GPU=1 needs one GPU; the Ray cluster has none")
+        return
     if total < size:
         raise ClusterError(f"--gpus {size} needs {size} {what}, but the Ray cluster has {total}")
     if gpus_per_node:
@@ -68,7 +73,7 @@ def _node_counts(size: int, per_node: int) -> list[int]:
 
 def _bundles(size: int, device: str, placement: str, gpus_per_node: int | None):
     """Placement-group bundles and strategy, plus which bundle each rank goes in."""
-    unit = {"GPU": 1, "CPU": 1} if device == "cuda" else {"CPU": 1}
+    unit = {"GPU": gpu_share(size), "CPU": 1} if device == "cuda" else {"CPU": 1}
     if gpus_per_node:
         # One bundle per node holding `gpus_per_node` ranks; STRICT_SPREAD puts each on its own node.
         counts = _node_counts(size, gpus_per_node)
@@ -150,7 +155,9 @@ class Gang:
         threads_per_rank: int = 1,
     ):
         self.size, self.device, self.timeout_s, self.placement = size, device, timeout_s, placement
-        self.backend = "nccl" if device == "cuda" else "gloo"
+        self.broken = False
+        # NCCL refuses two ranks on one GPU: the shared-GPU test mode runs CUDA tensors on gloo.
+        self.backend = "nccl" if device == "cuda" and gpu_share(size) == 1.0 else "gloo"
         check_capacity(size, device, placement, gpus_per_node)
         bundles, strategy, slots = _bundles(size, device, placement, gpus_per_node)
         self.pg = placement_group(bundles, strategy=strategy)
@@ -161,8 +168,12 @@ class Gang:
             raise ClusterError(
                 f"Ray could not place {size} ranks ({strategy}) within {timeout_s:.0f}s"
             ) from None
-        res = {"num_gpus": 1, "num_cpus": 1} if device == "cuda" else {"num_cpus": 1}
-        cls = ray.remote(**res)(RankActor)
+        res = {"num_gpus": gpu_share(size), "num_cpus": 1} if device == "cuda" else {"num_cpus": 1}
+        # The control group answers heartbeats while a rank is busy in a collective.
+        cls = ray.remote(concurrency_groups={CONTROL_GROUP: 1}, **res)(RankActor)
+        # This driver reports every rank failure itself (failures.py), in one line:
+        # Ray's "Unhandled error" dump of the peers' errors would only bury the culprit.
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
         actors = [
             cls.options(
                 scheduling_strategy=PlacementGroupSchedulingStrategy(
@@ -172,8 +183,11 @@ class Gang:
             for slot in slots
         ]
         self._all = actors
+        self.metas: list[dict] = []
         try:
             metas = self.call(actors, "describe")
+            if device == "cuda":
+                metas = self._share_gpus(actors, metas)
         except Exception:
             self.shutdown()
             raise
@@ -181,29 +195,45 @@ class Gang:
         self.actors = [actors[i] for i in order]
         self.metas = [metas[i] for i in order]
 
+    def _share_gpus(self, actors: list, metas: list[dict]) -> list[dict]:
+        """Every rank sees its node's gang GPUs and picks its own (worker.py's docstring)."""
+        per_node: dict[str, list[str]] = {}
+        for m in metas:
+            per_node.setdefault(m["node_id"], []).extend(m["ray_gpu_ids"])
+        chosen = self.call_each(actors, "select_device", [(per_node[m["node_id"]],) for m in metas])
+        return [m | c for m, c in zip(metas, chosen, strict=True)]
+
     def call(self, actors: list, method: str, *args, timeout: float | None = None) -> list:
         """Call a method on every given actor concurrently and wait for all of them."""
         refs = [getattr(a, method).remote(*args) for a in actors]
-        return self._wait(refs, method, timeout)
+        return self._wait(actors, refs, failures.label(method, args), timeout)
 
     def call_each(self, actors: list, method: str, args_per_actor: list, timeout=None) -> list:
         refs = [
             getattr(a, method).remote(*args) for a, args in zip(actors, args_per_actor, strict=True)
         ]
-        return self._wait(refs, method, timeout)
+        return self._wait(actors, refs, failures.label(method, args_per_actor[0]), timeout)
 
-    def _wait(self, refs: list, what: str, timeout: float | None) -> list:
-        try:
-            return ray.get(refs, timeout=timeout or self.timeout_s)
-        except ray.exceptions.GetTimeoutError:
-            raise GangError(
-                f"{what} did not finish on every rank within {timeout or self.timeout_s:.0f}s"
-            ) from None
-        except ray.exceptions.RayTaskError as e:
-            cause = e.cause if getattr(e, "cause", None) is not None else e
-            raise GangError(f"{what} failed on a rank: {type(cause).__name__}: {cause}") from None
-        except ray.exceptions.RayActorError as e:
-            raise GangError(f"a rank died during {what}: {str(e).splitlines()[0]}") from None
+    def _wait(self, actors: list, refs: list, what: str, timeout: float | None) -> list:
+        """All results, or a GangError naming the rank(s) that died, hung or failed."""
+        limit = timeout or self.timeout_s
+        outcome = failures.collect(refs, limit)
+        if outcome.ok:
+            return outcome.results
+        # A rank that failed mid-collective leaves the others inside it: the gang cannot
+        # be reused or shut down politely.
+        self.broken = True
+        alive = failures.heartbeats(actors, outcome.pending)
+        who = [self._who(a) for a in actors]
+        raise GangError(failures.explain(outcome, who, alive, what, limit))
+
+    def _who(self, actor) -> dict:
+        """Rank, host, pid and node of an actor (its gang position before ranks are known)."""
+        if self.metas:
+            for rank, (a, m) in enumerate(zip(self.actors, self.metas, strict=True)):
+                if a == actor:
+                    return {"rank": rank, **{k: m.get(k) for k in ("hostname", "pid", "node_id")}}
+        return {"rank": None, "hostname": None, "pid": None, "node_id": None}
 
     def members(self, n: int) -> list[int]:
         """Which of the gang's ranks form world size n, in rank order (node-contiguous).
@@ -234,7 +264,9 @@ class Gang:
         """Form a process group over world size n's members; destroy it on exit."""
         planned = self.layout(n)
         actors, layout = planned.actors, planned.layout
-        rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s)[0]
+        # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
+        host = planned.metas[0]["node_ip"]
+        rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s, host)[0]
         envs = [
             {
                 **(env or {}),
@@ -255,23 +287,41 @@ class Gang:
         try:
             yield planned
         finally:
-            with contextlib.suppress(Exception):
-                self.call(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
+            if not self.broken:
+                with contextlib.suppress(Exception):
+                    self.call(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
 
     def shutdown(self, grace_s: float = 10.0) -> None:
-        """Graceful exit first (destroys groups), then ray.kill whatever is left."""
-        refs = [a.destroy_group.remote() for a in self._all]
-        with contextlib.suppress(Exception):
-            ray.wait(refs, num_returns=len(refs), timeout=grace_s)
-        for a in self._all:
+        """Graceful exit first (destroys groups), then ray.kill whatever is left.
+
+        A broken gang (a rank died or hung inside a collective) is killed at once: a polite
+        request would queue behind the stuck call and only add its grace time.
+        """
+        if self.broken:
+            grace_s = 0.0
+        if grace_s > 0:
+            refs = [a.destroy_group.remote() for a in self._all]
             with contextlib.suppress(Exception):
-                a.__ray_terminate__.remote()
-        with contextlib.suppress(Exception):
-            ray.wait(
-                [a.ping.remote() for a in self._all], num_returns=len(self._all), timeout=grace_s
-            )
+                ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+            for a in self._all:
+                with contextlib.suppress(Exception):
+                    a.__ray_terminate__.remote()
+            with contextlib.suppress(Exception):
+                ray.wait(
+                    [a.ping.remote() for a in self._all],
+                    num_returns=len(self._all),
+                    timeout=grace_s,
+                )
         for a in self._all:
             with contextlib.suppress(Exception):
                 ray.kill(a)
         with contextlib.suppress(Exception):
             remove_placement_group(self.pg)
+
+
+def gpu_share(size: int) -> float:
+    """GPUs per rank: 1, or 1/size in the test mode SCALING_TEST_SHARE_GPU=1, where every rank
+    of the gang shares one GPU over gloo (NCCL refuses two ranks on one GPU). It exists to run
+    the multi-rank CUDA code path on a one-GPU machine (benchmarks/gpu/check.sh), never to
+    measure: ranks sharing a GPU time each other's kernels."""
+    return 1.0 / size if os.environ.get("SCALING_TEST_SHARE_GPU") == "1" else 1.0

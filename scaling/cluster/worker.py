@@ -1,6 +1,16 @@
 """The rank actor: holds little state and runs module-level workload functions.
 
 One actor per rank, created once and reused for every world size of a sweep.
+
+GPU visibility follows Ray Train (`share_cuda_visible_devices`): Ray gives each actor its
+own GPU through CUDA_VISIBLE_DEVICES, but a process that sees one GPU cannot open CUDA IPC
+to its neighbours, and NCCL then falls back to copying through host memory. So CUDA is not
+touched until the gang has told every rank which GPUs its node's ranks hold
+(`select_device`); each rank then sees all of them and picks its own by Ray's id.
+
+`heartbeat` runs in its own concurrency group, so the driver can ask a rank that is busy
+in a collective whether it is alive and what it is doing: a rank that cannot answer (stopped,
+hung with the interpreter locked) is the culprit of a point that never finishes.
 """
 
 from __future__ import annotations
@@ -9,25 +19,31 @@ import contextlib
 import importlib
 import os
 import socket
+import time
 from datetime import timedelta
 
 import ray
 
-from scaling.cluster import rendezvous
+from scaling.cluster import nccl_log, rendezvous
+
+CONTROL_GROUP = "control"
 
 
-def rank_metadata(device: str) -> dict:
-    """Who and where this rank is: node, host, pid, GPU identity, versions."""
+def rank_metadata() -> dict:
+    """Who and where this rank is, without touching CUDA (see the module docstring)."""
     import torch
 
     ctx = ray.get_runtime_context()
-    meta = {
+    ids = [str(i) for i in ray.get_gpu_ids()]
+    return {
         "node_id": ctx.get_node_id(),
         "node_ip": rendezvous.node_ip(),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
         "device": "cpu",
-        "gpu_index": None,
+        "ray_gpu_ids": ids,
+        "ray_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpu_index": _as_index(ids[0]) if ids else None,
         "gpu_uuid": None,
         "gpu_pci_bus_id": None,
         "gpu_name": None,
@@ -37,21 +53,34 @@ def rank_metadata(device: str) -> dict:
         # What NCCL will actually read on this rank (set by --env or the node's environment).
         "nccl_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("NCCL_")},
     }
-    if device == "cuda":
-        ids = ray.get_gpu_ids()
-        props = torch.cuda.get_device_properties(0)
-        meta.update(
-            device="cuda",
-            gpu_index=int(ids[0]) if ids else 0,
-            gpu_name=props.name,
-            gpu_uuid=str(getattr(props, "uuid", "")) or None,
-            gpu_pci_bus_id=_pci_bus_id(props),
-        )
-        try:
-            meta["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
-        except Exception:
-            meta["nccl"] = "unknown"
-    return meta
+
+
+def _as_index(gpu_id: str) -> int | str:
+    return int(gpu_id) if gpu_id.isdigit() else gpu_id
+
+
+def visible_order(ids: list[str]) -> list[str]:
+    """The node's GPU ids as CUDA_VISIBLE_DEVICES lists them: numeric ids in numeric order."""
+    unique = set(ids)
+    return sorted(unique, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
+
+
+def cuda_identity() -> dict:
+    """The current CUDA device as NVML knows it (name, UUID, PCI bus id) and NCCL's version."""
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    out = {
+        "device": "cuda",
+        "gpu_name": props.name,
+        "gpu_uuid": str(getattr(props, "uuid", "")) or None,
+        "gpu_pci_bus_id": _pci_bus_id(props),
+    }
+    try:
+        out["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
+    except Exception:
+        out["nccl"] = "unknown"
+    return out
 
 
 def restore_priority() -> int:
@@ -84,21 +113,36 @@ class RankActor:
         self.device = device
         self.nice = restore_priority()
         os.environ.update(env)
+        # NCCL reads its debug settings once per process: set them before any communicator.
+        self.nccl = nccl_log.Capture(os.environ) if device == "cuda" else None
         if device == "cpu":
             # Ranks share the host's cores: one torch thread pool per rank sized to
             # its share, or intra-op threads oversubscribe and distort every time.
             torch.set_num_threads(max(1, threads))
-        else:
-            torch.cuda.set_device(0)  # Ray's CUDA_VISIBLE_DEVICES shows this rank one GPU
+        self.cuda_device: int | None = None
         self._store = None
         self._master = None
+        self._doing: tuple[str, float] | None = None
 
     def describe(self) -> dict:
-        return rank_metadata(self.device) | {"nice": self.nice}
+        return rank_metadata() | {"nice": self.nice, "device": self.device}
 
-    def open_rendezvous(self, world_size: int, timeout_s: float) -> dict:
-        """Run on the group's rank 0: bind the master store; returns its address."""
-        host = rendezvous.node_ip()
+    def select_device(self, node_gpu_ids: list[str]) -> dict:
+        """See every GPU the gang holds on this node; use this rank's own (Ray's id)."""
+        own = [str(i) for i in ray.get_gpu_ids()]
+        visible = visible_order(node_gpu_ids)
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(visible)
+        self.cuda_device = visible.index(own[0]) if own and own[0] in visible else 0
+        chosen = {"visible_devices": visible, "cuda_device": self.cuda_device}
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.cuda_device)
+            chosen |= cuda_identity()
+        return chosen
+
+    def open_rendezvous(self, world_size: int, timeout_s: float, host: str) -> dict:
+        """Run on the group's rank 0: bind the master store on `host`; returns its address."""
         self._master = rendezvous.bind_master_store(host, world_size, timeout_s)
         return {"addr": host, "port": self._master["port"]}
 
@@ -114,9 +158,22 @@ class RankActor:
             store = rendezvous.connect_store(
                 env["MASTER_ADDR"], int(env["MASTER_PORT"]), world, timeout_s
             )
+        extra = {}
+        if backend == "nccl":
+            import torch
+
+            # The communicator is bound to this GPU and created now, not at the first op.
+            extra["device_id"] = torch.device("cuda", torch.cuda.current_device())
+        self._doing = ("init_process_group", time.monotonic())
         dist.init_process_group(
-            backend, store=store, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
+            backend,
+            store=store,
+            rank=rank,
+            world_size=world,
+            timeout=timedelta(seconds=timeout_s),
+            **extra,
         )
+        self._doing = None
         self._store = store
         return {"rank": rank, "backend": dist.get_backend()}
 
@@ -125,7 +182,20 @@ class RankActor:
         module, _, func = target.partition(":")
         if not module.startswith("scaling.workloads."):
             raise ValueError(f"refusing to run {target!r}: not a scaling workload")
-        return getattr(importlib.import_module(module), func)(spec)
+        if self.cuda_device is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.set_device(self.cuda_device)  # the current device is per thread
+        self._doing = (spec.get("label") or target, time.monotonic())
+        try:
+            return getattr(importlib.import_module(module), func)(spec)
+        finally:
+            self._doing = None
+
+    def nccl_links(self) -> dict | None:
+        """NCCL's INIT log lines since the last call, parsed (None on gloo ranks)."""
+        return self.nccl.read_new() if self.nccl else None
 
     def destroy_group(self) -> None:
         import torch.distributed as dist
@@ -142,7 +212,18 @@ class RankActor:
         """The torchrun variables this rank sees (for checks and the manifest)."""
         keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK", "MASTER_ADDR")
         return {k: os.environ.get(k) for k in keys} | {
-            "node_id": ray.get_runtime_context().get_node_id()
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        }
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    def heartbeat(self) -> dict:
+        """Answered while another call runs: alive, and what it is doing for how long."""
+        doing = self._doing
+        return {
+            "pid": os.getpid(),
+            "doing": doing[0] if doing else None,
+            "for_s": time.monotonic() - doing[1] if doing else None,
         }
 
     def ping(self) -> int:

@@ -35,6 +35,8 @@ Sample records (every record has "type", "workload", "world_size", "rank"):
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import secrets
@@ -48,6 +50,13 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.csv"
 TRAINING = "training.csv"
+RESERVE = ".space-reserve"
+# Room kept aside for the last manifest when the disk fills up: the run can still say it failed.
+RESERVE_MIN_BYTES = 256 << 10
+
+
+class RunDirError(OSError):
+    """The run directory cannot be written: its message is one line a user can act on."""
 
 
 def utc_now() -> str:
@@ -60,29 +69,135 @@ def new_run_path(runs_dir: str | Path) -> Path:
     return Path(runs_dir) / f"{stamp}-{secrets.token_hex(3)}"
 
 
+def _nearest_existing(path: Path) -> Path:
+    for p in (path, *path.parents):
+        if p.exists():
+            return p
+    return Path(".")
+
+
+def _check_writable_under(path: Path, what: str) -> None:
+    """Can a directory be created at `path`? Tried for real (root ignores mode bits)."""
+    base = _nearest_existing(path.absolute())
+    if not base.is_dir():
+        raise ValueError(f"{what} {path}: {base} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".scaling-write-check-")
+    except OSError as e:
+        raise ValueError(f"{what} {path}: cannot write in {base} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_run_path(out: str | None, runs_dir: str) -> None:
+    """Refuse, before anything starts, a run directory that cannot be a new, writable run.
+
+    An existing run is never appended to or overwritten: its report would mix two runs.
+    """
+    if out is None:
+        runs = Path(runs_dir)
+        if runs.exists() and not runs.is_dir():
+            raise ValueError(f"--runs-dir {runs} is a file, not a directory")
+        _check_writable_under(runs, "--runs-dir")
+        return
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"--out {p} is a file, not a directory")
+    if p.is_dir() and any(p.iterdir()):
+        kind = "an earlier run" if (p / MANIFEST).exists() or (p / SAMPLES).exists() else "files"
+        raise ValueError(f"--out {p} already holds {kind}; choose a new directory")
+    _check_writable_under(p, "--out")
+
+
+def _describe(e: OSError, name: str, where: Path) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"no space left on device writing {name} in {where}"
+    if e.errno == errno.EDQUOT:
+        return f"disk quota exceeded writing {name} in {where}"
+    return f"cannot write {name} in {where}: {e.strerror or e}"
+
+
 class RunDir:
     """Writes one run's files. Only the driver process holds one."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
         self.manifest: dict[str, Any] = {}
-        self._samples = (self.path / SAMPLES).open("a", encoding="utf-8")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: a run directory someone else filled since the check is refused, not
+            # appended to. Unbuffered: a batch is one write the code below can take back whole.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+            self._samples = os.open(self.path / SAMPLES, flags, 0o644)
+        except FileExistsError:
+            raise RunDirError(f"{self.path} already holds a run; choose a new directory") from None
+        except OSError as e:
+            raise RunDirError(_describe(e, SAMPLES, self.path)) from None
+        self._reserve(RESERVE_MIN_BYTES)
+
+    def _reserve(self, size: int) -> None:
+        """Hold `size` bytes of disk aside (released for the last manifest, see write_manifest)."""
+        try:
+            with (self.path / RESERVE).open("wb") as fh:
+                fh.truncate(0)
+                fh.write(b"\0" * size)  # written, not sparse: the blocks are really taken
+        except OSError as e:
+            (self.path / RESERVE).unlink(missing_ok=True)
+            raise RunDirError(_describe(e, "its first files", self.path)) from None
 
     def write_manifest(self, **updates: Any) -> None:
-        """Merge updates into the manifest and rewrite it atomically (never half-written)."""
+        """Merge updates into the manifest and rewrite it atomically (never half-written).
+
+        When the disk is full, the space held in reserve is released and the write tried once
+        more, so the manifest can still record how the run ended.
+        """
         self.manifest.update(updates)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.manifest, fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
-        os.replace(tmp, self.path / MANIFEST)
+        data = (json.dumps(self.manifest, indent=2, sort_keys=False, default=str) + "\n").encode()
+        try:
+            self._replace(MANIFEST, data)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not (self.path / RESERVE).exists():
+                raise RunDirError(_describe(e, MANIFEST, self.path)) from None
+            (self.path / RESERVE).unlink(missing_ok=True)
+            try:
+                self._replace(MANIFEST, data)
+            except OSError as e2:
+                raise RunDirError(_describe(e2, MANIFEST, self.path)) from None
+            return
+        if (self.path / RESERVE).exists() and len(data) > RESERVE_MIN_BYTES // 2:
+            self._reserve(2 * len(data))  # a large manifest (many nodes) needs more room
+
+    def _replace(self, name: str, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self.path / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def append_samples(self, records: Iterable[dict[str, Any]]) -> None:
-        """Append records and flush, so what was measured survives a crash."""
-        for rec in records:
-            self._samples.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._samples.flush()
+        """Append records as they arrive, so what was measured survives a crash.
+
+        A batch is written whole or not at all: on a write error the file is cut back to
+        where the batch began, so no torn line is left behind.
+        """
+        data = "".join(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records).encode()
+        if not data:
+            return
+        start = os.fstat(self._samples).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._samples, view) :]
+        except OSError as e:
+            os.ftruncate(self._samples, start)
+            raise RunDirError(_describe(e, SAMPLES, self.path)) from None
 
     def close(self) -> None:
-        self._samples.close()
+        if self._samples >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._samples)
+            self._samples = -1
+        (self.path / RESERVE).unlink(missing_ok=True)

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 
 import ray
 
-from scaling import __version__
+from scaling import __version__, interrupts
+from scaling.cluster import memory_fit
+from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
-from scaling.cluster.gang import Gang, pick_device
+from scaling.cluster.gang import Gang, GangError, pick_device
 from scaling.cluster.node_probe import probe_nodes
 from scaling.config import RunConfig, to_dict
 from scaling.hardware.diagnose import compare_nodes
 from scaling.hardware.topology import group_link, manifest_topology
-from scaling.rundir import RunDir, utc_now
+from scaling.rundir import RunDir, RunDirError, utc_now
 from scaling.workloads import collectives, resnet50, transformer
 
 # workload name -> module with plan(cfg, n), TARGET and records(point, group, results)
@@ -63,6 +65,11 @@ def prepare(cfg: RunConfig) -> Prepared:
             "RAY_worker_niceness=0"
         )
     snapshots, node_checks = probe_topology(notices)
+    try:
+        memory_fit.check_nodes(cfg, device, gang.metas, snapshots)
+    except ValueError as e:
+        gang.shutdown()
+        raise ClusterError(str(e)) from None
     mismatches = version_mismatches(gang.metas) + [
         f"{c['check']}: {c['detail']}" for c in node_checks if c["status"] != "PASS"
     ]
@@ -83,8 +90,12 @@ def probe_topology(notices: list[str]) -> tuple[dict[str, dict], list[dict]]:
     return snapshots, compare_nodes(snapshots)
 
 
-def group_records(group, snapshots: dict[str, dict]) -> list[dict]:
-    """One "group" record per (world size, group view): shape, span, link class and ceiling."""
+def group_records(group, snapshots: dict[str, dict], backend: str = "gloo") -> list[dict]:
+    """One "group" record per (world size, group view): shape, span, link class and ceiling.
+
+    On gloo the transport is known without asking (TCP); on NCCL it is what NCCL reports
+    (`transport_records`).
+    """
     views = {"world": list(range(len(group.metas)))} | group.subgroups()
     out = []
     for name, ranks in views.items():
@@ -102,7 +113,35 @@ def group_records(group, snapshots: dict[str, dict]) -> list[dict]:
                 "world_size": len(group.metas),
                 "ranks": len(ranks),
                 "member_ranks": ranks,
+                "backend": backend,
+                **({"transport": "gloo/tcp"} if backend == "gloo" else {}),
                 **link,
+            }
+        )
+    return out
+
+
+def transport_records(gang: Gang, group, view: str) -> list[dict]:
+    """What NCCL logged since the last call, per rank: the transport of each link it set up.
+
+    Called after the group forms and after each point, so a subgroup's communicator (created
+    at its first collective) is attributed to that point's view.
+    """
+    if gang.backend != "nccl":
+        return []
+    out = []
+    for rank, parsed in enumerate(gang.call(group.actors, "nccl_links")):
+        if not parsed or not parsed["transports"]:
+            continue
+        pairs = sorted({(x["src"], x["dst"], x["transport"]) for x in parsed["links"]})
+        out.append(
+            {
+                "type": "transport",
+                "world_size": len(group.metas),
+                "group": view,
+                "rank": rank,
+                "transports": parsed["transports"],
+                "links": [list(p) for p in pairs],
             }
         )
     return out
@@ -136,47 +175,67 @@ def run(
     on_point: Callable[[dict], None] = lambda p: None,
     on_notice: Callable[[str], None] = lambda s: None,
 ) -> str:
-    """Run every point; returns the final status. The manifest always records how it ended."""
-    gang = prep.gang
-    rundir.write_manifest(
-        tool={"name": "scaling", "version": __version__},
-        status="running",
-        started=utc_now(),
-        ended=None,
-        error=None,
-        config=to_dict(cfg),
-        device=prep.device,
-        backend=gang.backend,
-        host=host_facts(),
-        ray={"version": ray.__version__, "nodes": _ray_nodes()},
-        ranks=gang.metas,
-        topology=manifest_topology(prep.snapshots),
-        notices=prep.notices,
-        synthetic_data=True,
-    )
-    status, error = "ok", None
+    """Run every point; returns the final status. The manifest always records how it ended:
+    ok, failed (with the error in one line) or interrupted (Ctrl-C, SIGTERM, SIGHUP; the
+    KeyboardInterrupt is re-raised after the manifest says so)."""
+    status, error, trace = "ok", None, None
     try:
-        for n in cfg.gpus:
-            with gang.group(n, cfg.cluster.env) as group:
-                rundir.append_samples(group_records(group, prep.snapshots))
-                for name in cfg.workloads:
-                    wl = WORKLOADS[name]
-                    if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:
-                        on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
-                    for point in plan_points(cfg, name, group):
-                        results = gang.call(group.actors, "run", wl.TARGET, point)
-                        rundir.append_samples(wl.records(point, group, results))
-                        on_point(point)
-    except KeyboardInterrupt:
-        status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+        rundir.write_manifest(
+            tool={"name": "scaling", "version": __version__},
+            status="running",
+            started=utc_now(),
+            ended=None,
+            error=None,
+            config=to_dict(cfg),
+            device=prep.device,
+            backend=prep.gang.backend,
+            host=host_facts(),
+            ray={"version": ray.__version__, "nodes": _ray_nodes()},
+            ranks=prep.gang.metas,
+            topology=manifest_topology(prep.snapshots),
+            notices=prep.notices,
+            synthetic_data=True,
+        )
+        _measure(cfg, prep, rundir, on_point, on_notice)
+    except KeyboardInterrupt as e:
+        status, error = "interrupted", interrupts.reason(e)
         raise
     except Exception as e:
-        status, error = "failed", f"{type(e).__name__}: {e}"
-        rundir.write_manifest(traceback=traceback.format_exc())
-        return status
+        status, error, trace = "failed", one_line(e), traceback.format_exc()
     finally:
-        rundir.write_manifest(status=status, error=error, ended=utc_now())
+        end = {"status": status, "error": error, "ended": utc_now()}
+        try:
+            rundir.write_manifest(**end, **({"traceback": trace} if trace else {}))
+        except RunDirError as e:
+            status, error = "failed", str(e)
+            on_notice(f"could not record the end of the run in {rundir.path}: {e}")
     return status
+
+
+def one_line(e: BaseException) -> str:
+    """The error as the manifest and the terminal show it: our own errors already read well."""
+    if isinstance(e, (GangError, RunDirError)):
+        return str(e)
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def _measure(cfg, prep: Prepared, rundir: RunDir, on_point, on_notice) -> None:
+    gang = prep.gang
+    for n in cfg.gpus:
+        with gang.group(n, cfg.cluster.env) as group:
+            rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
+            rundir.append_samples(transport_records(gang, group, "world"))
+            for name in cfg.workloads:
+                wl = WORKLOADS[name]
+                if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:
+                    on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
+                for point in plan_points(cfg, name, group):
+                    results = gang.call(group.actors, "run", wl.TARGET, point)
+                    rundir.append_samples(wl.records(point, group, results))
+                    view = point.get("group", "world")
+                    rundir.append_samples(transport_records(gang, group, view))
+                    on_point(point)
 
 
 def _ray_nodes() -> list[dict]:

@@ -114,6 +114,9 @@ def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
             rows = s[(s.op == op) & (s.world_size == n)]
             assert rows["size_bytes"].tolist() == sizes, (op, n)
     assert (s["wrong"] == 0).all()
+    # On CPU the bytes go over gloo's TCP; one rank crosses no link.
+    assert set(s.loc[s.world_size == 2, "transport"]) == {"gloo/tcp"}
+    assert set(s.loc[s.world_size == 1, "transport"]) == {"single rank"}
     # busbw recomputed from the reported time equals the reported busbw; n/a at one rank
     for row in s.itertuples():
         f = busbw_factor(row.op, row.world_size)

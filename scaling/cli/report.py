@@ -33,7 +33,9 @@ def _load(path: str) -> Run:
 def _console(file=None) -> Console:
     file = file or sys.stdout
     probe = Console(file=file)
-    return Console(file=file, highlight=False, width=None if probe.is_terminal else 140)
+    return Console(
+        file=file, highlight=False, soft_wrap=True, width=None if probe.is_terminal else 140
+    )
 
 
 def _echo_json(obj) -> None:
@@ -224,7 +226,19 @@ def runs(runs_dir: str, as_json: bool) -> int:
         key=lambda p: p.name,
         reverse=True,
     )
-    listed = [_run_entry(p) for p in dirs]
+    listed = []
+    for p in dirs:
+        # One unreadable run (a 0-byte table, a torn manifest) must not hide the others.
+        try:
+            listed.append(_run_entry(p))
+        except json.JSONDecodeError as e:
+            why = f"{MANIFEST} is not valid JSON ({e.msg}, line {e.lineno})"
+            click.echo(f"warning: skipped unreadable run {p}: {why}", err=True)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            click.echo(
+                f"warning: skipped unreadable run {p}: {type(e).__name__}: {first}", err=True
+            )
     if as_json:
         _echo_json(listed)
         return 0
@@ -249,10 +263,7 @@ def runs(runs_dir: str, as_json: bool) -> int:
 
 
 def _run_entry(path: Path) -> dict:
-    try:
-        manifest = read_manifest(path)
-    except json.JSONDecodeError:
-        manifest = {}
+    manifest = read_manifest(path)  # a torn manifest: the caller skips the run with a warning
     cfg = manifest.get("config") or {}
     h = _stored_headline(path, manifest)
     return {
@@ -270,9 +281,10 @@ def _run_entry(path: Path) -> dict:
 
 def _stored_headline(path: Path, manifest: dict) -> Headline:
     """From the tables the collector wrote; from the samples when it never wrote them."""
-    if (path / SUMMARY).exists():
+    if (path / SUMMARY).exists() and (path / SUMMARY).stat().st_size > 0:
         coll = pd.read_csv(path / SUMMARY)
-        train = pd.read_csv(path / TRAINING) if (path / TRAINING).exists() else pd.DataFrame()
+        has_training = (path / TRAINING).exists() and (path / TRAINING).stat().st_size > 0
+        train = pd.read_csv(path / TRAINING) if has_training else pd.DataFrame()
         return headline(manifest, coll, train, partial_reason(manifest))
     try:
         return load_run(path).headline

@@ -10,11 +10,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from scaling import interrupts
+from scaling.cluster import memory_fit
 from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
 from scaling.cluster.gang import GangError
 from scaling.config import ConfigError, load_config
 from scaling.config.units import format_size
-from scaling.rundir import RunDir, new_run_path
+from scaling.interrupts import SignalsInterrupt
+from scaling.rundir import RunDir, RunDirError, check_run_path, new_run_path
 
 
 def _opt(*names, **kw):
@@ -148,7 +151,7 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
       scaling run --address auto --gpus 8,16 --placement pack --env NCCL_DEBUG=INFO
 
     Exit status: 0 ok, 1 failed run, wrong results or diverged parameters, 2 bad input,
-    130 interrupted.
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
     overrides = {
         "gpus": flags["gpus"],
@@ -180,41 +183,56 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
 
     try:
         cfg = load_config(config_path, overrides)
-    except ConfigError as e:
+        # Everything a user can get wrong is refused here, before Ray starts.
+        check_run_path(cfg.out, cfg.runs_dir)
+        memory_fit.check_local(cfg)
+    except (ConfigError, ValueError) as e:
         raise BadInput(str(e)) from None
 
     out = _console(sys.stderr if as_json else sys.stdout)
     err = _console(sys.stderr)
     from scaling import sweep
 
-    started = False
-    try:
-        started = connect_ray(cfg.cluster.address)
-        prep = sweep.prepare(cfg)
-    except (ConfigError, ClusterError) as e:
-        disconnect_ray(started)
-        raise BadInput(str(e)) from None
-    except sweep.NodesDiffer as e:
-        disconnect_ray(started)
-        raise click.ClickException(f"nodes differ: {e}") from None
-    except GangError as e:  # ranks failed to start: not bad input, but no traceback either
-        disconnect_ray(started)
-        raise click.ClickException(f"could not start the ranks: {e}") from None
+    with SignalsInterrupt() as signals:
+        started = False
+        try:
+            started = connect_ray(cfg.cluster.address, on_notice=err.print)
+            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
+            prep = sweep.prepare(cfg)
+        except KeyboardInterrupt as e:
+            disconnect_ray(started)
+            err.print(f"{interrupts.reason(e)} before measuring: nothing was recorded")
+            return interrupts.exit_code(e)
+        except (ConfigError, ClusterError) as e:
+            disconnect_ray(started)
+            raise BadInput(str(e)) from None
+        except sweep.NodesDiffer as e:
+            disconnect_ray(started)
+            raise click.ClickException(f"nodes differ: {e}") from None
+        except GangError as e:  # ranks failed to start: not bad input, but no traceback either
+            disconnect_ray(started)
+            raise click.ClickException(f"could not start the ranks: {e}") from None
 
-    rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-    for notice in prep.notices:
-        err.print(notice)
-    err.print(f"run directory: {rundir.path}")
-    status = "failed"
-    try:
-        with _progress(err, sweep.count_points(cfg, prep.gang)) as advance:
-            status = sweep.run(cfg, prep, rundir, on_point=advance, on_notice=err.print)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    finally:
-        prep.gang.shutdown()
-        disconnect_ray(started)
-        rundir.close()
+        try:
+            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+        except RunDirError as e:  # taken or unwritable since the check: still nothing measured
+            prep.gang.shutdown()
+            disconnect_ray(started)
+            raise BadInput(str(e)) from None
+        for notice in prep.notices:
+            err.print(notice)
+        err.print(f"run directory: {rundir.path}")
+        status, code = "failed", 1
+        try:
+            with _progress(err, sweep.count_points(cfg, prep.gang)) as advance:
+                status = sweep.run(cfg, prep, rundir, on_point=advance, on_notice=err.print)
+        except KeyboardInterrupt as e:
+            status, code = "interrupted", interrupts.exit_code(e)
+            err.print(f"{interrupts.reason(e)}: stopping the ranks; what was measured is kept")
+        finally:
+            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+            disconnect_ray(started)
+            rundir.close()
 
     # The collector is the one place samples become numbers: load once, then print,
     # write the tables (summary.csv, training.csv, parquet) and the report from that.
@@ -242,7 +260,7 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
         click.echo(json.dumps(result, default=str, allow_nan=False))
     err.print(f"status: {status}  ·  run directory: {rundir.path}")
     if status == "interrupted":
-        return 130
+        return code
     if status != "ok":
         err.print(f"[red]run failed:[/] {manifest.get('error')} (samples measured so far are kept)")
         return 1
@@ -260,7 +278,9 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
 def _console(file) -> Console:
     # Off a terminal (logs, CI, pipes) rich would wrap tables at 80 columns.
     probe = Console(file=file)
-    return Console(file=file, highlight=False, width=None if probe.is_terminal else 140)
+    return Console(
+        file=file, highlight=False, soft_wrap=True, width=None if probe.is_terminal else 140
+    )
 
 
 def _load_run(rundir: RunDir):

@@ -31,6 +31,14 @@ class SampleWarning(UserWarning):
     """A samples.jsonl line that could not be read (skipped, never fatal)."""
 
 
+# Fields every reader does arithmetic on. A line that is valid JSON but carries, say,
+# "time_s": "fast" is as corrupt as a torn one: it is skipped with a warning, not summed.
+NUMERIC_FIELDS = (
+    "time_s", "world_size", "rank", "ranks", "nodes", "iter", "step", "size_bytes", "count",
+    "wrong", "batch", "global_batch", "flops_per_step", "peak_mem_bytes",
+)  # fmt: skip
+
+
 def read_manifest(run_dir: str | Path) -> dict:
     path = Path(run_dir) / MANIFEST
     if not path.exists():
@@ -53,12 +61,51 @@ def read_samples(run_dir: str | Path, fast: bool = True) -> pd.DataFrame:
     body, tail = data[:cut], data[cut:]
     frame = _fast_frame(body) if fast else None
     if frame is None:
-        return pd.DataFrame.from_records(_tolerant_records(data, path))
+        kept: list[int] = []
+        records = _tolerant_records(data, path, linenos=kept)
+        return _drop_mistyped(pd.DataFrame.from_records(records), kept, path)
     if tail.strip():
         tail_records = _tolerant_records(tail, path, first_lineno=body.count(b"\n") + 1)
         if tail_records:
             frame = pd.concat([frame, pd.DataFrame.from_records(tail_records)], ignore_index=True)
-    return frame
+    # The fast path read every non-empty line, in order.
+    return _drop_mistyped(frame, [i for i, x in enumerate(data.split(b"\n"), 1) if x.strip()], path)
+
+
+def _drop_mistyped(frame: pd.DataFrame, linenos: list[int], path: Path) -> pd.DataFrame:
+    """Rows whose numeric fields hold something else (a string, a bool, a list): skipped."""
+    bad = pd.Series(False, index=frame.index)
+    for col in NUMERIC_FIELDS:
+        if col not in frame or pd.api.types.is_numeric_dtype(frame[col].dtype):
+            if col in frame and pd.api.types.is_bool_dtype(frame[col].dtype):
+                bad |= frame[col].notna()
+            continue
+        values = frame[col]
+        ok = values.map(
+            lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        )
+        bad |= ~ok
+    if not bad.any():
+        return frame
+    # linenos[row] is the file line a frame row came from, so warnings name the right line.
+    for row in frame.index[bad][:5]:
+        where = linenos[row] if row < len(linenos) else "?"
+        warnings.warn(
+            f"{path}:{where}: skipped sample with a wrongly typed field",
+            SampleWarning,
+            stacklevel=3,
+        )
+    if bad.sum() > 5:
+        warnings.warn(
+            f"{path}: {int(bad.sum()) - 5} more samples with wrongly typed fields skipped",
+            SampleWarning,
+            stacklevel=3,
+        )
+    good = frame[~bad].reset_index(drop=True)
+    for col in NUMERIC_FIELDS:  # what is left is numeric: give pandas the numbers
+        if col in good and good[col].dtype == object:
+            good[col] = pd.to_numeric(good[col])
+    return good
 
 
 def _fast_frame(body: bytes) -> pd.DataFrame | None:
@@ -95,7 +142,10 @@ def _arrow_frame(body: bytes) -> pd.DataFrame | None:
     return table.to_pandas()
 
 
-def _tolerant_records(data: bytes, path: Path, first_lineno: int = 1) -> list[dict]:
+def _tolerant_records(
+    data: bytes, path: Path, first_lineno: int = 1, linenos: list[int] | None = None
+) -> list[dict]:
+    """The readable records; `linenos`, when given, receives the line number of each."""
     rows = []
     for lineno, raw in enumerate(data.split(b"\n"), first_lineno):
         line = raw.decode("utf-8", errors="replace")
@@ -118,4 +168,6 @@ def _tolerant_records(data: bytes, path: Path, first_lineno: int = 1) -> list[di
             )
             continue
         rows.append(rec)
+        if linenos is not None:
+            linenos.append(lineno)
     return rows

@@ -1,0 +1,147 @@
+"""Will the largest message fit? Checked before Ray starts, not found out by the OOM killer.
+
+`--max-bytes 10G` on a 24 GiB host once drove the machine into Ray's OOM killer and a
+60-line dump. The buffers a rank allocates for a point are known in advance (the op's
+layout, as `workloads/collectives.Buffers` allocates them) and so is what the exact check
+adds, so the sweep is refused, in one line naming the largest size that fits, when:
+
+- cpu: (buffers + check + a rank's process) x the ranks on a node > the node's available memory;
+- cuda: buffers + check + CUDA/NCCL's own allocations > the GPU's memory.
+
+The per-process figures are estimates (labelled so in the message), the buffer sizes are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+GIB = 1 << 30
+PROCESS_BYTES = {"cpu": GIB // 2, "cuda": GIB}
+"""Estimated memory of a rank beyond its buffers: a torch + Ray worker process on cpu (RSS
+measured here about 0.4 GiB), the CUDA context and NCCL's buffers on cuda."""
+USABLE = 0.9
+"""Fraction of available memory a sweep may plan to use; the rest is left to everything else."""
+ELSIZE = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def buffer_bytes(op: str, size_bytes: int, n: int) -> int:
+    """Bytes of the send and receive buffers one rank holds for an op of S = size_bytes."""
+    s = size_bytes
+    return {
+        "all_reduce": s,  # in place
+        "broadcast": s,  # in place
+        "all_gather": s + s // max(n, 1),
+        "reduce_scatter": s + s // max(n, 1),
+        "all_to_all": 2 * s,
+        "sendrecv": 2 * s,
+    }.get(op, 2 * s)
+
+
+def check_bytes(size_bytes: int, dtype: str) -> int:
+    """Transient memory of the exact check: the expected values are built in int64 (several
+    temporaries of 8 bytes per element) before they are compared with the result."""
+    return 4 * 8 * (size_bytes // ELSIZE.get(dtype, 4))
+
+
+def rank_bytes(op: str, size_bytes: int, n: int, dtype: str, check: bool) -> int:
+    return buffer_bytes(op, size_bytes, n) + (check_bytes(size_bytes, dtype) if check else 0)
+
+
+def _fmt(b: float) -> str:
+    return f"{b / GIB:.1f} GiB" if b >= GIB else f"{b / (1 << 20):.0f} MiB"
+
+
+def check_fit(
+    sizes: Iterable[int],
+    ops: Iterable[str],
+    dtypes: Iterable[str],
+    world: int,
+    ranks_per_node: int,
+    capacity_bytes: int,
+    device: str,
+    check: bool,
+    where: str,
+) -> None:
+    """Raise ValueError (one line) when the sweep's largest point would not fit `where`."""
+    from scaling.config.units import format_size
+
+    sizes, ops, dtypes = sorted(sizes), list(ops), list(dtypes)
+    per_process = PROCESS_BYTES[device]
+    sharing = ranks_per_node if device == "cpu" else 1  # one GPU per rank
+
+    def need(s: int) -> int:
+        worst = max(rank_bytes(op, s, world, dt, check) for op in ops for dt in dtypes)
+        return sharing * (worst + per_process)
+
+    budget = USABLE * capacity_bytes
+    if not sizes or need(sizes[-1]) <= budget:
+        return
+    fits = [s for s in sizes if need(s) <= budget]
+    top = sizes[-1]
+    who = f"{sharing} ranks x " if sharing > 1 else ""
+    largest = (
+        f"the largest size that fits is {format_size(fits[-1])} (--max-bytes {format_size(fits[-1])})"
+        if fits
+        else "no size of this sweep fits"
+    )
+    raise ValueError(
+        f"the sweep's largest size, {format_size(top)}, needs about {_fmt(need(top))} ({who}buffers"
+        f"{' and check' if check else ''} plus an estimated {_fmt(per_process)} per rank) but "
+        f"{where} has {_fmt(capacity_bytes)}: {largest}"
+    )
+
+
+def _sweep_sizes(cfg) -> list[int]:
+    from scaling.workloads.collectives import message_sizes
+
+    c = cfg.collectives
+    return message_sizes(c.min_bytes, c.max_bytes, c.factor)
+
+
+def _fit(cfg, device: str, ranks_per_node: int, capacity: int, where: str) -> None:
+    c = cfg.collectives
+    check_fit(
+        _sweep_sizes(cfg), c.ops, c.dtypes, max(cfg.gpus), ranks_per_node, capacity, device,
+        c.check, where,
+    )  # fmt: skip
+
+
+def check_local(cfg) -> None:
+    """Before Ray starts a local instance: this host's memory, or its smallest GPU's."""
+    if "collectives" not in cfg.workloads or cfg.cluster.address:
+        return
+    from scaling.hardware.host import memory_facts
+    from scaling.hardware.nvml import read_gpus
+
+    device = cfg.cluster.device
+    gpus = read_gpus()["gpus"] if device != "cpu" else []
+    totals = [g["memory"]["total_bytes"] for g in gpus]
+    totals = [t for t in totals if isinstance(t, int)]
+    if device == "cuda" or (device == "auto" and totals):
+        if totals:
+            _fit(cfg, "cuda", 1, min(totals), "this host's smallest GPU")
+        return
+    available = memory_facts().get("mem_available_bytes")
+    if isinstance(available, int):
+        _fit(cfg, "cpu", max(cfg.gpus), available, "this host")
+
+
+def check_nodes(cfg, device: str, metas: list[dict], snapshots: dict[str, dict]) -> None:
+    """After placement, per node: the ranks placed there against that node's memory."""
+    if "collectives" not in cfg.workloads:
+        return
+    per_node: dict[str, int] = {}
+    for m in metas:
+        per_node[m["node_id"]] = per_node.get(m["node_id"], 0) + 1
+    for node, ranks in per_node.items():
+        snap = snapshots.get(node) or {}
+        host = (snap.get("host") or {}).get("hostname", node[:8])
+        if device == "cuda":
+            totals = [g.get("memory", {}).get("total_bytes") for g in snap.get("gpus") or []]
+            totals = [t for t in totals if isinstance(t, int)]
+            if totals:
+                _fit(cfg, "cuda", 1, min(totals), f"the smallest GPU of {host}")
+            continue
+        available = (snap.get("host") or {}).get("mem_available_bytes")
+        if isinstance(available, int):
+            _fit(cfg, "cpu", ranks, available, f"node {host}")

@@ -1,0 +1,57 @@
+"""Running `scaling` as a user does, in a subprocess, and hurting it the way real faults do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scaling_env(**extra: str) -> dict[str, str]:
+    """This environment minus any Ray address (each run starts its own local Ray)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return env | {"PYTHONPATH": str(ROOT)} | extra
+
+
+def start_run(args: list[str], log: Path, **env: str) -> subprocess.Popen:
+    """`python -m scaling run ARGS` with stdout and stderr going to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scaling", "run", *args],
+        cwd=ROOT,
+        env=scaling_env(**env),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Until `needle` appears in the log (the run reached that stage)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if needle in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before {needle!r}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"no {needle!r} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def rank_pid(run_dir: Path, rank: int) -> int:
+    """A rank's process id, from the manifest the run wrote when it started measuring."""
+    return json.loads((run_dir / "manifest.json").read_text())["ranks"][rank]["pid"]
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def pids_matching(text: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout
+    return out.split()

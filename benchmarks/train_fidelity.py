@@ -7,14 +7,15 @@ run, in interleaved rounds:
   all) in a subprocess; the median of the measured steps is read back from samples.jsonl.
 - plain: the training loop written out below in a fresh subprocess (no Ray, no scaling
   step code; only the model definitions are shared): zero_grad, forward, loss, backward,
-  optimizer step, one perf_counter per step.
+  optimizer step; each step timed as scaling times it (perf_counter on CPU, CUDA events on
+  GPU, where both sides run bf16 by default and ResNet-50 in channels_last).
 
 Each side's figure is the median over rounds of the per-round median step time; the ratio
 is scaling / plain. Target: <= 1.03.
 
     python benchmarks/train_fidelity.py                  # both tiny CPU presets, 5 rounds
     python benchmarks/train_fidelity.py --workloads resnet50 --rounds 3 --steps 30
-    python benchmarks/train_fidelity.py --device cuda --precision bf16 --preset imagenet
+    python benchmarks/train_fidelity.py --device cuda --rounds 3 --warmup 10 --steps 30
 """
 
 from __future__ import annotations
@@ -87,26 +88,32 @@ def plain_loop(args) -> list[float]:
             loss.backward()
             opt.step()
 
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
-
     for _ in range(args.warmup + 1):  # +1: scaling's probe step
         step()
-    sync()
+    if device == "cuda":
+        torch.cuda.synchronize()
     times = []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - t0)
+        if device == "cuda":
+            # Events on the stream, as scaling's CudaTimer: waiting for the end event is the
+            # CPU-GPU sync point, so a step's launches cannot run ahead into the next one.
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            step()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
     return times
 
 
 def plain(args, workload: str) -> float:
     """Median step time of the plain loop, in a fresh process."""
     cmd = [sys.executable, __file__, "--plain-child", workload, *_common(args, workload)]
-    p = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=_env())
+    p = _run(cmd, f"the plain {workload} loop")
     return statistics.median(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
@@ -125,13 +132,22 @@ def harness(args, workload: str) -> float:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", workload]
         cmd += ["--device", args.device, "--config", str(cfg), "--out", str(out)]
-        subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=_env())
+        _run(cmd, f"scaling run --workloads {workload}")
         times = []
         for line in (out / "samples.jsonl").read_text().splitlines():
             rec = json.loads(line)
             if rec["type"] == "step" and rec["phase"] == "ddp":
                 times.append(rec["time_s"])
     return statistics.median(times)
+
+
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
+    """Run a child; when it fails, end with its own last words rather than a bare exit code."""
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env())
+    if p.returncode != 0:
+        tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-15:])
+        sys.exit(f"train_fidelity.py: {what} failed (exit {p.returncode}):\n{tail}")
+    return p
 
 
 def _env() -> dict:
@@ -154,7 +170,12 @@ def main() -> None:
     ap.add_argument("--workloads", default="resnet50,transformer")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "tf32", "bf16", "fp16"),
+        help="auto: bf16 on cuda, fp32 on cpu (scaling's own default)",
+    )
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=None, help="default: the preset's")
@@ -165,6 +186,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from scaling.workloads import resnet50, transformer
+
+    if args.precision == "auto":
+        args.precision = "bf16" if args.device == "cuda" else "fp32"
 
     modules = {"resnet50": resnet50, "transformer": transformer}
     args.preset_for = lambda w: args.preset or modules[w].AUTO_PRESET[args.device]

@@ -96,3 +96,10 @@ def test_predict_never_imports_torch_or_ray(run_dir):
                        text=True, timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     assert (run_dir / "predict.json").exists()
+
+
+def test_an_unreadable_predict_json_does_not_break_the_report(run_dir):
+    (run_dir / "predict.json").write_text("{ not json")
+    r = invoke("report", run_dir)
+    assert r.exit_code == 0, r.output
+    assert "predict.json could not be read" in (run_dir / "report.md").read_text()

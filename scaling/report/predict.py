@@ -20,7 +20,7 @@ CAVEAT = (
     "largest measured world size predicted from the others."
 )
 STEP_COLUMNS = ["n", "nodes", "step (ms) [90%]", "samples/s [90%]", "efficiency [90%]", "dominant"]
-COLL_COLUMNS = ["n", "span", "size", "time (µs) [90%]", "busbw (GB/s) [90%]", "dominant", "checked"]
+COLL_COLUMNS = ["n", "span", "size", "time (µs) [90%]", "busbw (GB/s) [90%]", "dominant", "holdout"]
 
 
 def load(run_dir: str | Path) -> dict | None:
@@ -145,13 +145,17 @@ def collective_rows(rows: list[dict]) -> list[list[str]]:
             out.append(head + [f.na(r.get("reason")), "", "", ""])
             continue
         checked = r.get("validation", "")
+        if checked.startswith("validated"):
+            checked = checked.split(", ", 1)[-1]  # "plateau error 3.1%"
+        else:
+            checked = checked.split(":")[0]
         out.append(
             head
             + [
                 _with_interval(r["time_us"], r.get("time_us_interval"), f.sig),
                 _with_interval(r["busbw_gbps"], r.get("busbw_gbps_interval"), f.sig),
                 r["dominant"],
-                checked.split(":")[0],
+                checked,
             ]
         )
     return out
@@ -159,9 +163,19 @@ def collective_rows(rows: list[dict]) -> list[list[str]]:
 
 def section(run_dir: str | Path) -> Section | None:
     """The section, or None when the run has no predict.json."""
-    doc = load(run_dir)
-    if doc is None:
-        return None
+    try:
+        doc = load(run_dir)
+        return None if doc is None else _section(doc)
+    except (ValueError, KeyError, TypeError) as e:  # a hand-edited or older predict.json
+        s = Section("Predicted beyond what was measured", "predict")
+        why = (
+            f"{PREDICT_JSON} could not be read ({type(e).__name__}: {e}); rerun `scaling predict`."
+        )
+        s.blocks.append(Text(why, kind="note"))
+        return s
+
+
+def _section(doc: dict) -> Section:
     s = Section("Predicted beyond what was measured", "predict")
     s.blocks.append(Text(CAVEAT, kind="note"))
     s.blocks.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.collector.predict.hockney import factor
-from scaling.collector.predict.points import PointSet
+from scaling.collector.predict.points import PointSet, all_reduce_sets
 from scaling.collector.predict.step import Layout, TrainingCurve, build_step_model
 
 PLATEAU_SHARE = 0.9
@@ -63,14 +63,12 @@ def error_summary(op: str, n: int, sizes, measured, predicted) -> dict:
 
 def step_holdout(curve: TrainingCurve, sets: list[PointSet], layout: Layout) -> dict:
     """Hold out the curve's largest world size, and every collective point at that size."""
-    from scaling.collector.predict.prediction import fits_by_span
-
     ws = curve.world_sizes
     if len(ws) < 2:
         return unvalidated(f"one training world size (n={ws[0]}): none left to fit")
     held = ws[-1]
     rest = [s.without(held) for s in sets]
-    fits = fits_by_span([s for s in rest if len(s.times)])
+    fits = {span: s.fit() for span, s in all_reduce_sets([s for s in rest if len(s.times)]).items()}
     model = build_step_model(curve.without(held), fits, layout)
     span = layout.span(held)
     if model is None or span not in fits:

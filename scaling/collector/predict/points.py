@@ -100,6 +100,19 @@ def collective_points(samples: pd.DataFrame) -> list[PointSet]:
     return sets
 
 
+def all_reduce_sets(sets: list[PointSet]) -> dict[str, PointSet]:
+    """The all_reduce curves a DDP step is modelled with, per span.
+
+    DDP all-reduces fp32 gradients back to back: float32 first, then blocking timing (the
+    default sweep), then whatever else was measured.
+    """
+    chosen = [s for s in sets if s.op == "all_reduce"]
+    if not chosen:
+        return {}
+    best = min((s.dtype != "float32", s.timing != "blocking", s.dtype, s.timing) for s in chosen)
+    return {s.span: s for s in chosen if (s.dtype, s.timing) == best[2:]}
+
+
 def interval(values) -> tuple[float | None, float | None]:
     """The bootstrap interval of a list of replicate values (None when there are none)."""
     v = np.asarray(values, dtype=float)

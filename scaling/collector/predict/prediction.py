@@ -24,6 +24,7 @@ from scaling.collector.predict.points import (
     BOOTSTRAP_REPS,
     INTERVAL,
     PointSet,
+    all_reduce_sets,
     collective_points,
     interval,
 )
@@ -137,22 +138,9 @@ def _families(fitted: list[FittedSet]) -> dict[tuple, dict[str, FittedSet]]:
     return fams
 
 
-def fits_by_span(sets: list[PointSet]) -> dict[str, CollectiveFit]:
-    """all_reduce fits per span from the preferred dtype and timing (holdout refits)."""
-    fam = _all_reduce_family([FittedSet(ps, None, [], {}) for ps in sets])
-    return {span: fs.ps.fit() for span, fs in fam.items()}
-
-
 def _all_reduce_family(fitted: list[FittedSet]) -> dict[str, FittedSet]:
-    """DDP all-reduces fp32 gradients back to back: prefer float32, then blocking timing."""
-    fams = {k: v for k, v in _families(fitted).items() if k[0] == "all_reduce"}
-    if not fams:
-        return {}
-
-    def rank(key):
-        return (key[1] != "float32", key[2] != "blocking", key)
-
-    return fams[min(fams, key=rank)]
+    by_set = {id(fs.ps): fs for fs in fitted}
+    return {span: by_set[id(ps)] for span, ps in all_reduce_sets([fs.ps for fs in fitted]).items()}
 
 
 # -- collectives -----------------------------------------------------------------------------

@@ -232,8 +232,8 @@ def efficiency_plot(doc: dict):
         sizes += [n for n, _ in meas] + [r["n"] for r in pred]
     for y in (0.9, 0.75):
         ax.axhline(y, color="#999999", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log", base=2)  # before the ticks: predictions span decades of n
     _world_size_axis(ax, sizes)
-    ax.set_xscale("log", base=2)
     ax.set_ylabel("scaling efficiency")
     ax.legend(fontsize=7)
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -34,8 +35,33 @@ class OneLineErrors(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+# name -> "module:attribute". Commands load when called, so `scaling predict` (which only
+# reads files) never imports the torch and ray that `scaling run` needs.
+COMMANDS = {
+    "run": "scaling.cli.run:run",
+    "topo": "scaling.cli.topo:topo",
+    "doctor": "scaling.cli.topo:doctor",
+    "report": "scaling.cli.report:report",
+    "compare": "scaling.cli.report:compare",
+    "runs": "scaling.cli.report:runs",
+    "predict": "scaling.cli.predict:predict",
+}
+
+
+class LazyCommands(OneLineErrors):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
 @click.group(
-    cls=OneLineErrors,
+    cls=LazyCommands,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="scaling")
@@ -47,16 +73,5 @@ def main() -> None:
       scaling run --gpus 1,2,4,8                 # sweep world sizes on this machine or cluster
       scaling run --gpus 1,2 --ops all_reduce,all_gather --max-bytes 16M
       scaling run --config configs/quick.toml    # CPU-sized run
+      scaling predict runs/<run> --gpus 64,256   # step time and efficiency beyond what was run
     """
-
-
-from scaling.cli.report import compare, report, runs  # noqa: E402
-from scaling.cli.run import run  # noqa: E402
-from scaling.cli.topo import doctor, topo  # noqa: E402
-
-main.add_command(run)
-main.add_command(topo)
-main.add_command(doctor)
-main.add_command(report)
-main.add_command(compare)
-main.add_command(runs)

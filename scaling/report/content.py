@@ -11,6 +11,7 @@ from collections import Counter
 from scaling.collector.run import Run
 from scaling.report import collectives, plots, training
 from scaling.report import format as f
+from scaling.report import predict as prediction
 from scaling.report.document import Document, Items, Section, Table, Text
 
 SYNTHETIC = "synthetic (generated on the device: measures the step, not an input pipeline)"
@@ -40,6 +41,9 @@ def build(run: Run) -> Document:
         collectives.topology_section(run),
         collectives.detail_section(run),
     ]
+    predicted = prediction.section(run.path)  # only once `scaling predict` wrote predict.json
+    if predicted is not None:
+        sections.insert(3, predicted)
     return Document(title, subtitle, banner, sections)
 
 

@@ -20,6 +20,7 @@ from scaling.collector.tune.halving import (
     Schedule,
     TrialResult,
     plan_rungs,
+    schedule_of,
     successive_halving,
 )
 from scaling.collector.tune.judging import range_judge
@@ -53,6 +54,14 @@ def test_plan_halves_down_to_the_finalists():
     assert plan[0]["rounds"] == 4 and plan[-1]["rounds"] == 8
     assert [r["candidates"] for r in plan_rungs(2, Schedule())] == [2]  # already finalists
     assert [r["candidates"] for r in plan_rungs(11, Schedule(eta=3))] == [11, 4, 2]
+
+
+def test_the_tune_section_sets_the_schedule():
+    from scaling.config.tune import TuneConfig
+
+    s = schedule_of(TuneConfig(eta=3, finalists=3, full_steps=16, confirm=False))
+    assert (s.eta, s.finalists, s.full_steps, s.confirm) == (3, 3, 16, False)
+    assert schedule_of(TuneConfig()) == Schedule()  # one set of defaults
 
 
 def test_a_slow_candidate_is_eliminated_in_the_first_round():

@@ -15,13 +15,13 @@ from scaling.collector.tune.memory import (
     default_impl,
     estimate,
     fit_activations,
-    largest_batch,
-    parse_memory,
     forward_static,
+    largest_batch,
     static_peak,
     static_terms,
 )
 from scaling.collector.tune.shapes import resnet_shape, transformer_shape_of
+from scaling.config.tune import parse_memory
 from scaling.workloads.models.resnet import DEPTHS, Bottleneck, resnet
 from scaling.workloads.models.transformer import GPT, PRESETS
 

@@ -10,7 +10,7 @@ import pytest
 from scaling.collector.tune.best_config import best_toml
 from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
 from scaling.collector.tune.judging import range_judge
-from scaling.collector.tune.memory import OptimizerSpec, parse_memory
+from scaling.collector.tune.memory import OptimizerSpec
 from scaling.collector.tune.nccl_env import DEFAULT_ID, env_lines, recommend
 from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document, write_outputs
 from scaling.collector.tune.shapes import transformer_shape
@@ -22,7 +22,7 @@ from scaling.collector.tune.space import (
     enumerate_space,
 )
 from scaling.config.loader import load_config
-from scaling.config.tune import TuneConfig
+from scaling.config.tune import TuneConfig, parse_memory
 from scaling.report import markdown
 from scaling.report import tune as tune_report
 from scaling.report.document import Document

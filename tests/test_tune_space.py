@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaling.collector.tune.memory import OptimizerSpec, fit_activations, parse_memory
-from scaling.collector.tune.nccl_env import DEFAULT_ID, nccl_candidates, parse_size_range
+from scaling.collector.tune.memory import OptimizerSpec, fit_activations
+from scaling.collector.tune.nccl_env import DEFAULT_ID, nccl_candidates
 from scaling.collector.tune.shapes import resnet_shape, transformer_shape
 from scaling.collector.tune.space import (
     Candidate,
@@ -16,7 +16,13 @@ from scaling.collector.tune.space import (
     enumerate_space,
 )
 from scaling.config.loader import ConfigError
-from scaling.config.tune import TuneConfig, parse_duration, read_tune_section
+from scaling.config.tune import (
+    TuneConfig,
+    parse_duration,
+    parse_memory,
+    parse_size_range,
+    read_tune_section,
+)
 
 RESNET50 = resnet_shape((3, 4, 6, 3), bottleneck=True, name="resnet50")
 GPT_1_3B = transformer_shape(n_layer=24, d_model=2048, seq_len=2048, vocab_size=50257, name="1.3b")

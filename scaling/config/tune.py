@@ -38,6 +38,7 @@ from scaling.config.loader import (
     _positive_int,
 )
 from scaling.config.schema import WORKLOADS
+from scaling.config.units import _UNITS, format_size, parse_size
 
 DIMENSIONS = (
     "batch",
@@ -182,10 +183,24 @@ def parse_duration(v: Any) -> float:
     return seconds
 
 
-def _memory(v: Any) -> int:
-    from scaling.collector.tune.memory import parse_memory
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
 
-    return parse_memory(v)
+
+def parse_memory(text: str | int) -> int:
+    """--target-memory 80G -> bytes. K/M/G/T are binary (GiB), decimals allowed: 79.6G."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a memory size: {text!r}")
+    if isinstance(text, int):
+        if text <= 0:
+            raise ValueError(f"memory size must be positive, got {text}")
+        return text
+    m = _MEM_RE.match(str(text))
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (expected e.g. 80G, 79.6G, 512M)")
+    value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value <= 0:
+        raise ValueError(f"memory size must be positive, got {text!r}")
+    return value
 
 
 def _list_of(parse):
@@ -212,17 +227,38 @@ def _fraction(v: Any) -> float:
     return x
 
 
-def _size_range(v: Any) -> str:
-    from scaling.collector.tune.nccl_env import parse_size_range
+@dataclass(frozen=True)
+class SizeRange:
+    """Message sizes lo..hi bytes, both included (an NCCL setting is judged per range)."""
 
+    lo: int
+    hi: int
+
+    @property
+    def label(self) -> str:
+        return f"{format_size(self.lo)}-{format_size(self.hi)}"
+
+    def __contains__(self, size: int) -> bool:
+        return self.lo <= size <= self.hi
+
+
+_RANGE_RE = re.compile(r"^\s*([0-9]+[KMGT]?)\s*-\s*([0-9]+[KMGT]?)\s*$", re.IGNORECASE)
+
+
+def parse_size_range(text: str) -> SizeRange:
+    """ "64K-16M" -> SizeRange(65536, 16777216): both ends included, binary units."""
+    m = _RANGE_RE.match(str(text))
+    if not m:
+        raise ValueError(f"not a size range: {text!r} (expected e.g. 64K-16M)")
+    lo, hi = parse_size(m.group(1)), parse_size(m.group(2))
+    if lo > hi:
+        raise ValueError(f"size range {text!r} ends below its start")
+    return SizeRange(lo, hi)
+
+
+def _size_range(v: Any) -> str:
     parse_size_range(v)
     return str(v)
-
-
-def _buffsize(v: Any) -> int:
-    from scaling.config.units import parse_size
-
-    return parse_size(v)
 
 
 def _eta(v: Any) -> int:
@@ -250,10 +286,10 @@ TUNE_PARSERS: dict[str, Any] = {
     "tune.nccl_algo": _choices(NCCL_ALGOS),
     "tune.nccl_proto": _choices(NCCL_PROTOS),
     "tune.nccl_channels": _list_of(_positive_int),
-    "tune.nccl_buffsize": _list_of(_buffsize),
+    "tune.nccl_buffsize": _list_of(parse_size),
     "tune.nccl_size_ranges": _list_of(_size_range),
     "tune.budget": parse_duration,
-    "tune.target_memory": _optional(_memory),
+    "tune.target_memory": _optional(parse_memory),
     "tune.memory_headroom": _fraction,
     "tune.eta": _eta,
     "tune.finalists": _positive_int,

@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from scaling.collector.tune.judging import Judge, judge_label, range_judge
+from scaling.config.tune import TuneConfig
 
 ELIMINATED = "eliminated"
 CUT = "cut"
@@ -51,22 +52,19 @@ TIED = "tied"
 
 @dataclass(frozen=True)
 class Schedule:
-    eta: int = 2
-    """Keep 1/eta of the candidates after each rung (2: the better half)."""
-    finalists: int = 2
-    """Candidates in the final rung at most."""
-    first_steps: int = 1
-    first_rounds: int = 4
-    """The short trial: rounds x measured steps per round."""
-    full_steps: int = 8
-    full_rounds: int = 8
-    """The full measurement, as a grid would measure every candidate."""
+    """How the rungs grow. The defaults, and what each field means, are the [tune] section's
+    (config/tune.py TuneConfig): declared once, there."""
+
+    eta: int = TuneConfig.eta
+    finalists: int = TuneConfig.finalists
+    first_steps: int = TuneConfig.first_steps
+    first_rounds: int = TuneConfig.first_rounds
+    full_steps: int = TuneConfig.full_steps
+    full_rounds: int = TuneConfig.full_rounds
     warmup: int = 2
     """Untimed steps before each trial (the trial callback's own business)."""
-    confirm: bool = True
-    """Rerun the winner at full length and report that figure."""
-    seed: int = 0
-    """Seeds the sample of candidates when the budget cannot try them all."""
+    confirm: bool = TuneConfig.confirm
+    seed: int = TuneConfig.seed
 
     def __post_init__(self) -> None:
         if self.eta < 2 or self.finalists < 1:
@@ -190,6 +188,20 @@ class _Costs:
         fixed = self.fixed.get(cid, statistics.mean(self.fixed.values()))
         per = self.per_step.get(cid, statistics.mean(self.per_step.values()))
         return fixed + per * steps * rounds
+
+
+def schedule_of(cfg: TuneConfig) -> Schedule:
+    """The Schedule a [tune] section asks for."""
+    return Schedule(
+        eta=cfg.eta,
+        finalists=cfg.finalists,
+        first_steps=cfg.first_steps,
+        first_rounds=cfg.first_rounds,
+        full_steps=cfg.full_steps,
+        full_rounds=cfg.full_rounds,
+        confirm=cfg.confirm,
+        seed=cfg.seed,
+    )
 
 
 def plan_rungs(n: int, s: Schedule) -> list[dict]:

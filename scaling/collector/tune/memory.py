@@ -10,7 +10,7 @@ rounding, library workspaces) is carried as a measured "overhead" term.
     fit = fit_activations(probe, shape, optimizer, precision, sharding)   # from two batches
     est = estimate(shape, OptimizerSpec("adamw", impl="fused"), "bf16",
                    Sharding("fsdp2", degree=8), batch=32, fit=fit)
-    verdict = check_fit(est, capacity_bytes=parse_memory("80G"))
+    verdict = check_fit(est, capacity_bytes=parse_memory("80G"))  # from config/tune.py
 
 Bytes per parameter, by precision (params / grads / each optimizer state):
 
@@ -47,7 +47,6 @@ appear while the first layers' activations (most of the activations) are still h
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
 from scaling.collector.tune.shapes import ModelShape
@@ -405,27 +404,6 @@ def largest_batch(
     while b > 0 and estimate(shape, optimizer, precision, sharding, b, fit).peak_bytes > usable:
         b -= 1
     return b
-
-
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_memory(text: str | int) -> int:
-    """--target-memory 80G -> bytes. K/M/G/T are binary (GiB), decimals allowed: 79.6G."""
-    if isinstance(text, bool):
-        raise ValueError(f"not a memory size: {text!r}")
-    if isinstance(text, int):
-        if text <= 0:
-            raise ValueError(f"memory size must be positive, got {text}")
-        return text
-    m = _MEM_RE.match(str(text))
-    if not m:
-        raise ValueError(f"not a memory size: {text!r} (expected e.g. 80G, 79.6G, 512M)")
-    value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-    if value <= 0:
-        raise ValueError(f"memory size must be positive, got {text!r}")
-    return value
 
 
 def fmt_bytes(n: float) -> str:

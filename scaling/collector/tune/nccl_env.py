@@ -11,12 +11,13 @@ variable applies to every message of the process, not to one range.
 
     cands = nccl_candidates(["Ring", "Tree"], ["LL128", "Simple"])
     recs = recommend({"64K-16M": {c.id: rounds, ...}, ...}, judge)
+
+The ranges are the [tune] section's `nccl_size_ranges` (config/tune.py: SizeRange).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,37 +46,6 @@ class NcclCandidate:
     @property
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.env) or "NCCL defaults"
-
-
-@dataclass(frozen=True)
-class SizeRange:
-    lo: int
-    hi: int
-
-    @property
-    def label(self) -> str:
-        from scaling.config.units import format_size
-
-        return f"{format_size(self.lo)}-{format_size(self.hi)}"
-
-    def __contains__(self, size: int) -> bool:
-        return self.lo <= size <= self.hi
-
-
-_RANGE_RE = re.compile(r"^\s*([0-9]+[KMGT]?)\s*-\s*([0-9]+[KMGT]?)\s*$", re.IGNORECASE)
-
-
-def parse_size_range(text: str) -> SizeRange:
-    """ "64K-16M" -> SizeRange(65536, 16777216): both ends included, binary units."""
-    from scaling.config.units import parse_size
-
-    m = _RANGE_RE.match(str(text))
-    if not m:
-        raise ValueError(f"not a size range: {text!r} (expected e.g. 64K-16M)")
-    lo, hi = parse_size(m.group(1)), parse_size(m.group(2))
-    if lo > hi:
-        raise ValueError(f"size range {text!r} ends below its start")
-    return SizeRange(lo, hi)
 
 
 def nccl_candidates(

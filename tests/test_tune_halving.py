@@ -155,6 +155,15 @@ def test_a_budget_too_small_for_every_candidate_tries_a_seeded_sample():
     assert a.spent_s <= budget
 
 
+def test_a_budget_for_one_trial_tries_the_baseline_only():
+    true = landscape(10)
+    result = successive_halving(list(true), simulated(true), Schedule(), budget_s=4.0)
+    assert result.stop_reason.startswith("budget: the 4 s budget leaves no room")
+    assert [m.id for m in result.measurements] == ["c00"]  # not rerun, not remeasured
+    assert result.winner == "c00" and result.confirm is None
+    assert sum(o.status == NOT_TRIED for o in result.outcomes.values()) == 9
+
+
 def test_failed_trials_are_listed_and_left_out():
     true = landscape(8)
     result = successive_halving(list(true), simulated(true, fail={"c03"}), Schedule())

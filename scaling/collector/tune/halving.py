@@ -250,6 +250,7 @@ class _Search:
         self.rungs: list[dict] = []
         self.spent = 0.0
         self.best: tuple[str, float] | None = None
+        self.budget_stop = ""
 
     # -- the loop
 
@@ -289,8 +290,12 @@ class _Search:
         planned = plan_rungs(len(self.ids), self.s)
         first = self._budget(planned[0], 0, len(planned) == 1)
         self._measure(self.ids[0], first)
-        tried = self._sample(planned)
-        if len(tried) < len(self.ids):
+        tried = self._sample(first)
+        if len(tried) == 1:  # nothing else fits: the baseline's trial is all there is
+            planned = [
+                {**planned[0], "candidates": 1, "steps": first.steps, "rounds": first.rounds}
+            ]
+        elif len(tried) < len(self.ids):
             planned = plan_rungs(len(tried), self.s)
             if self._budget(planned[0], 0, len(planned) == 1) != first:
                 first = self._budget(planned[0], 0, len(planned) == 1)
@@ -300,14 +305,19 @@ class _Search:
             self._measure(cid, first)
         return tried, planned
 
-    def _sample(self, planned: list[dict]) -> list[str]:
+    def _sample(self, first: TrialBudget) -> list[str]:
         """All candidates when their rungs fit the budget, else a seeded sample that does."""
         n = len(self.ids)
         if self.budget_s is None:
             return list(self.ids)
         fit = n
-        while fit > 1 and self.spent + self._plan_cost(plan_rungs(fit, self.s), 1) > self.budget_s:
+        while fit > 1 and self.spent + self._plan_cost(fit, first) > self.budget_s:
             fit -= 1
+        if fit == 1:
+            self.budget_stop = (
+                f"budget: the {_secs(self.budget_s)} budget leaves no room beyond the first "
+                "candidate's trial"
+            )
         if fit == n:
             return list(self.ids)
         rest = random.Random(self.s.seed).sample(self.ids[1:], fit - 1)
@@ -321,8 +331,12 @@ class _Search:
                 self.outcomes[cid] = Outcome(NOT_TRIED, None, reason)
         return keep
 
-    def _plan_cost(self, planned: list[dict], already: int) -> float:
-        """Projected seconds of a whole plan, less the `already` first-rung trials done."""
+    def _plan_cost(self, n: int, first: TrialBudget) -> float:
+        """Projected seconds of the whole plan for n candidates, less the first trial if the
+        plan's first rung is as long as that trial was."""
+        planned = plan_rungs(n, self.s)
+        same = self._budget(planned[0], 0, len(planned) == 1) == first
+        already = 1 if same else 0
         full = self.costs.project("", self.s.full_steps, self.s.full_rounds)
         total = full if self.s.confirm else 0.0
         for r in planned:
@@ -399,6 +413,8 @@ class _Search:
         return len(kept) <= 1
 
     def _why_stop(self, k: int, survivors: list[str], planned: list[dict], decided: bool) -> str:
+        if self.budget_stop:
+            return self.budget_stop
         if not survivors:
             return f"every candidate failed by rung {k}"
         if k == len(planned) - 1:

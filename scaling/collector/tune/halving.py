@@ -364,53 +364,36 @@ class _Search:
             return True
         best = max(ok, key=lambda c: latest[c].median)
         self.best = (best, latest[best].median)
-        verdicts = {
-            c: self.judge(latest[c].result.rounds, latest[best].result.rounds)
-            for c in ok
-            if c != best
-        }
-        alive = [best] + [c for c in ok if c != best and verdicts[c] != "worse"]
-        for c, v in verdicts.items():
-            if v == "worse":
-                self.outcomes[c] = Outcome(
-                    ELIMINATED, k, f"worse than {best} beyond noise at rung {k}", v
-                )
-        keep_n = max(self.s.finalists, math.ceil(len(survivors) / self.s.eta))
-        keep_n = len(alive) if final else keep_n
-        alive.sort(key=lambda c: -latest[c].median)
-        kept, cut = alive[:keep_n], alive[keep_n:]
-        cut_at = latest[kept[-1]].median
-        for c in cut:
+        rounds = latest[best].result.rounds
+        verdicts = {c: self.judge(latest[c].result.rounds, rounds) for c in ok if c != best}
+        worse = [c for c, v in verdicts.items() if v == "worse"]
+        for c in worse:
             self.outcomes[c] = Outcome(
-                CUT,
-                k,
-                f"median {latest[c].median:.4g} below the better "
-                f"{keep_n} (cut at {cut_at:.4g}) at rung {k}; not "
-                "separated from the best beyond noise",
-                verdicts[c],
+                ELIMINATED, k, f"worse than {best} beyond noise at rung {k}", "worse"
             )
+        alive = sorted((c for c in ok if c not in worse), key=lambda c: -latest[c].median)
+        keep_n = max(self.s.finalists, math.ceil(len(survivors) / self.s.eta))
+        kept = alive if final else alive[:keep_n]
+        self._cut(k, alive[len(kept) :], latest, kept, verdicts)
         for c in kept:
             self.outcomes[c] = Outcome(FINALIST, k, f"kept at rung {k}", verdicts.get(c))
         self.rungs.append(
-            {
-                "rung": k,
-                "best": best,
-                "kept": kept,
-                "cut": cut,
-                "eliminated": [c for c, v in verdicts.items() if v == "worse"],
-            }
+            {"rung": k, "best": best, "kept": kept, "cut": alive[len(kept) :], "eliminated": worse}
         )
-        self.emit(
-            Progress(
-                "rung",
-                f"rung {k}: {len(kept)} go on, {len(cut)} cut by rank, "
-                f"{len(ok) - len(alive)} worse beyond noise",
-                k,
-                best=best,
-                best_median=latest[best].median,
-            )
-        )
+        message = f"rung {k}: {len(kept)} go on, {len(alive) - len(kept)} cut by rank, "
+        message += f"{len(worse)} worse beyond noise"
+        self.emit(Progress("rung", message, k, best=best, best_median=latest[best].median))
         return len(kept) <= 1
+
+    def _cut(self, k: int, cut: list[str], latest: dict, kept: list[str], verdicts: dict) -> None:
+        """Below the better 1/eta by median, but not separated from the best beyond noise."""
+        cut_at = latest[kept[-1]].median
+        for c in cut:
+            why = (
+                f"median {latest[c].median:.4g} below the better {len(kept)} (cut at "
+                f"{cut_at:.4g}) at rung {k}; not separated from the best beyond noise"
+            )
+            self.outcomes[c] = Outcome(CUT, k, why, verdicts[c])
 
     def _why_stop(self, k: int, survivors: list[str], planned: list[dict], decided: bool) -> str:
         if self.budget_stop:

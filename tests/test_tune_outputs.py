@@ -209,3 +209,19 @@ def test_nccl_recommendation_per_size_range():
     assert none["recommended"] is None and "beyond noise" in none["reason"]
     assert env_lines((("NCCL_ALGO", "Tree"),))[-1] == "export NCCL_ALGO=Tree"
     assert env_lines(()) == []
+
+
+def test_the_tune_library_imports_neither_torch_nor_ray():
+    """Collector and report layers: pure python, rerunnable on recorded trials anywhere."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import scaling.collector.tune.best_config, scaling.collector.tune.halving\n"
+        "import scaling.collector.tune.result, scaling.collector.tune.space\n"
+        "import scaling.config.tune, scaling.report.tune\n"
+        "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from scaling.workloads.collectives import (
-    Buffers,
-    count_wrong,
-    message_sizes,
-    pattern,
-    pattern_sum,
-    point_shape,
-)
+from scaling.workloads.collectives import message_sizes, point_shape
+from scaling.workloads.collectives.bench import Buffers, count_wrong, pattern, pattern_sum
 
 
 def test_message_sizes_like_nccl_tests():

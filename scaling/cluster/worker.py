@@ -14,6 +14,7 @@ from datetime import timedelta
 import ray
 
 from scaling.cluster import rendezvous
+from scaling.hardware.gpu_identity import pci_bus_id
 
 
 def rank_metadata(device: str) -> dict:
@@ -45,7 +46,7 @@ def rank_metadata(device: str) -> dict:
             gpu_index=int(ids[0]) if ids else 0,
             gpu_name=props.name,
             gpu_uuid=str(getattr(props, "uuid", "")) or None,
-            gpu_pci_bus_id=_pci_bus_id(props),
+            gpu_pci_bus_id=pci_bus_id(props),
         )
         try:
             meta["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
@@ -65,14 +66,6 @@ def restore_priority() -> int:
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, 0)
     return os.getpriority(os.PRIO_PROCESS, 0)
-
-
-def _pci_bus_id(props) -> str | None:
-    # torch exposes domain/bus/device separately; format as NVML does.
-    try:
-        return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
-    except AttributeError:
-        return None
 
 
 class RankActor:
@@ -120,11 +113,15 @@ class RankActor:
         self._store = store
         return {"rank": rank, "backend": dist.get_backend()}
 
-    def run(self, target: str, spec: dict) -> dict:
-        """Run `scaling.workloads.<module>:<function>(spec)` on this rank."""
-        module, _, func = target.partition(":")
-        if not module.startswith("scaling.workloads."):
-            raise ValueError(f"refusing to run {target!r}: not a scaling workload")
+    def run(self, target, spec: dict) -> dict:
+        """Run a workload's rank side on this rank: "module:function" (imported here, so the
+        driver never imports it) or a function Ray shipped (a workload registered outside
+        scaling/workloads, e.g. in a test)."""
+        if callable(target):
+            return target(spec)
+        module, sep, func = target.partition(":")
+        if not sep:
+            raise ValueError(f"refusing to run {target!r}: not 'module:function'")
         return getattr(importlib.import_module(module), func)(spec)
 
     def destroy_group(self) -> None:

@@ -12,7 +12,7 @@ import click
 import pytest
 
 from scaling.cli.report import runs
-from scaling.cli.run import FLAGS, field_of, overrides, run
+from scaling.cli.run import FLAGS, field_for_key, overrides, run
 from scaling.config.fields import choices_of, show_default
 from scaling.config.fields import field_of as field
 from scaling.config.loader import keys, load_config
@@ -44,7 +44,7 @@ def test_every_run_option_is_a_schema_key():
 @pytest.mark.parametrize("flag", FLAGS, ids=lambda f: f.decls[0])
 def test_help_shows_the_schema_default_and_choices(flag):
     opt = options(run)[flag.dest]
-    cls, name = field_of(flag.keys[0])
+    cls, name = field_for_key(flag.keys[0])
     f = field(cls, name)
     shown = re.search(r"\[default: (.*)\]$", opt.help)
     if flag.kind == "switch":

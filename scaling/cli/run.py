@@ -67,7 +67,7 @@ FLAGS = (
 )
 
 
-def field_of(key: str) -> tuple[type, str]:
+def field_for_key(key: str) -> tuple[type, str]:
     """The section dataclass and field name of a dotted key."""
     *section, name = key.split(".")
     if not section:
@@ -76,7 +76,7 @@ def field_of(key: str) -> tuple[type, str]:
 
 
 def _option(flag: Flag):
-    cls, name = field_of(flag.keys[0])
+    cls, name = field_for_key(flag.keys[0])
     kw = {"metavar": flag.metavar} if flag.metavar else {}
     if flag.kind == "multiple":
         kw.update(multiple=True, default=())

@@ -60,6 +60,26 @@ def bad_input(e: Exception) -> BadInput:
     return BadInput(str(e))
 
 
+class SchemaOption(click.Option):
+    """An option documented by a schema field: its help (with the default and choices) is
+    the field's declaration, read when help is shown, so choices a registry gained after
+    this module was imported are listed too."""
+
+    def __init__(self, *decls, schema: tuple, **kw):
+        self.schema = schema  # (section dataclass, field name, default as shown, note)
+        super().__init__(*decls, **kw)
+
+    @property
+    def help(self) -> str:
+        from scaling.config.fields import help_text
+
+        return help_text(*self.schema)
+
+    @help.setter
+    def help(self, value) -> None:
+        pass  # the field's declaration is the help
+
+
 def schema_option(cls: type, name: str, *decls: str, shown=..., also=None, **kw):
     """A click option whose help (with the default) comes from a schema field's declaration.
 
@@ -67,10 +87,8 @@ def schema_option(cls: type, name: str, *decls: str, shown=..., also=None, **kw)
     errors read the same from the CLI and from a TOML file. shown: the default as the help
     shows it (default: the field's own; None: none). also: a note added to the help.
     """
-    from scaling.config.fields import help_text
-
     kw.setdefault("default", None)
-    return click.option(*decls, help=help_text(cls, name, shown, also), **kw)
+    return click.option(*decls, cls=SchemaOption, schema=(cls, name, shown, also), **kw)
 
 
 def report_outcome(summary, err) -> dict | None:

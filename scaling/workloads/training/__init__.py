@@ -122,6 +122,15 @@ def _plan_for(name: str) -> Callable:
     return plan
 
 
+def _with_model(model: Model, presets: dict[str, dict]) -> Callable:
+    def rank_spec(point: dict) -> dict:
+        """The point plus the model and presets, so a workload registered in the driver
+        (not one of BUILTIN) trains on any rank."""
+        return {**point, "model": model, "presets": presets}
+
+    return rank_spec
+
+
 def workload(name: str, section: type, presets: dict[str, dict], model: Model) -> Workload:
     """A training workload's spec: one point per world size, measured by the step bench."""
     return Workload(
@@ -134,4 +143,5 @@ def workload(name: str, section: type, presets: dict[str, dict], model: Model) -
         shared={"training": TrainingConfig},
         presets=presets,
         model=model,
+        rank_spec=_with_model(model, presets),
     )

@@ -97,19 +97,23 @@ class StepBench:
     """One training point on one rank: the stages of the module docstring, in order."""
 
     def __init__(self, spec: dict, device: str):
+        # The model and presets come with the spec (the driver's registry, see the training
+        # workloads' rank_spec); a spec built by hand names a built-in workload.
+        if "model" not in spec:
+            known = registry.get(spec["workload"])
+            spec = {**spec, "model": known.model, "presets": known.presets}
         self.spec, self.device = spec, device
+        self.model, presets = spec["model"], spec["presets"]
         self.rank, self.n = dist.get_rank(), dist.get_world_size()
         self.fault = spec.get("fault") or {}
-        self.workload = registry.get(spec["workload"])
-        model = self.workload.model
         preset = spec["preset"]
-        self.preset = model.auto_preset[device] if preset == "auto" else preset
+        self.preset = self.model.auto_preset[device] if preset == "auto" else preset
         precision = spec["precision"]
         self.precision = AUTO_PRECISION[device] if precision == "auto" else precision
         warmup, steps = DEFAULT_STEPS[device]
         self.warmup = warmup if spec["warmup"] is None else spec["warmup"]
         self.steps = steps if spec["steps"] is None else spec["steps"]
-        base = spec.get("batch") or self.workload.presets[self.preset]["batch"]
+        base = spec.get("batch") or presets[self.preset]["batch"]
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
@@ -209,7 +213,7 @@ class StepBench:
         _set_math_modes(self.device, self.precision)
         seed = self.spec["seed"]
         torch.manual_seed(seed)  # the same initial weights on every rank
-        self.setup = registry.resolve(self.workload.model.setup)(
+        self.setup = registry.resolve(self.model.setup)(
             preset=self.preset,
             spec=self.spec,
             batch=self.batch,

@@ -27,7 +27,7 @@ from scaling.collector.predict import whatif
     type=click.IntRange(min=1),
     default=None,
     metavar="N",
-    help="Ranks per node at the predicted sizes. [default: the run's shape]",
+    help="Ranks per node at the predicted sizes. Unset: the run's shape.",
 )
 @click.option(
     "--what-if",

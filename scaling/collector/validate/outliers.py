@@ -136,27 +136,34 @@ def _identity(check: str, scope: str, s: Sample) -> dict:
 
 
 def _criteria(check: str, s: Sample, rules: Rules, band: Band | None, fleet_n: int) -> list[dict]:
-    """Each applicable rule: its lower bound, whether the value clears it, and why that bound."""
+    """Each rule of the metric: its lower bound and whether the value clears it, or why it was
+    not applied (bound None), so the evidence says what was and was not judged."""
     metric, v, out = METRICS[check], float(s.value), []
-    if "min" in metric.criteria and s.minimum is not None:
-        out.append(_rule("min", s.minimum, v, f"minimum {s.minimum:g} ({s.minimum_source})"))
-    if "peak" in metric.criteria and s.peak and rules.peak_fraction:
-        bound = rules.peak_fraction * s.peak
-        out.append(_rule("peak", bound, v, f"{rules.peak_fraction:g} x peak {s.peak:g}"))
-    if "ceiling" in metric.criteria and s.ceiling and rules.ceiling_fraction:
-        bound = rules.ceiling_fraction * s.ceiling
+    if "min" in metric.criteria:
+        out.append(_rule("min", s.minimum, v, f"minimum {s.minimum:g} ({s.minimum_source})")
+                   if s.minimum is not None else
+                   _skipped("min", s.minimum_source or "no minimum set"))  # fmt: skip
+    if "peak" in metric.criteria:
+        out.append(_rule("peak", rules.peak_fraction * s.peak, v, f"{rules.peak_fraction:g} x peak {s.peak:g}")
+                   if s.peak and rules.peak_fraction else
+                   _skipped("peak", f"no datasheet peak for {s.model or 'this device'}"))  # fmt: skip
+    if "ceiling" in metric.criteria:
         label = f" {s.ceiling_label}" if s.ceiling_label else ""
-        out.append(
-            _rule("ceiling", bound, v, f"{rules.ceiling_fraction:g} x{label} ceiling {s.ceiling:g}")
-        )
+        out.append(_rule("ceiling", rules.ceiling_fraction * s.ceiling, v,
+                         f"{rules.ceiling_fraction:g} x{label} ceiling {s.ceiling:g}")
+                   if s.ceiling and rules.ceiling_fraction else
+                   _skipped("ceiling", "link ceiling unknown"))  # fmt: skip
     if "fleet" in metric.criteria and band is not None:
         out.append(_rule("fleet", band.low, v, f"fleet median {band.median:.4g} - {band.set_by}"))
         out.append({"rule": "fleet_high", "bound": band.high, "ok": v <= band.high,
                     "why": f"fleet band top {band.high:.4g}"})  # fmt: skip
     elif "fleet" in metric.criteria:
-        out.append({"rule": "fleet", "bound": None, "ok": True,
-                    "why": f"fleet rule skipped: {fleet_n} comparable value(s), needs {MIN_FLEET}"})  # fmt: skip
+        out.append(_skipped("fleet", f"{fleet_n} comparable value(s), needs {MIN_FLEET}"))
     return out
+
+
+def _skipped(rule: str, why: str) -> dict:
+    return {"rule": rule, "bound": None, "ok": True, "why": f"{rule} rule not applied: {why}"}
 
 
 def _rule(rule: str, bound: float, value: float, why: str) -> dict:

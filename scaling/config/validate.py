@@ -212,3 +212,15 @@ def _positive(name: str, value) -> None:
         raise ValueError(f"validate.{name} = {value!r}: expected a number")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"validate.{name} = {value}: expected a positive finite number")
+
+
+def describe(cfg: ValidateConfig, models: dict[str, int]) -> dict:
+    """What validate.json records as "thresholds": the [validate] values, and per GPU model
+    (model name -> GPUs per node) the absolute minimums in force with their sources."""
+    return {
+        "config": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
+        "by_model": {
+            model: {k: t.to_dict() for k, t in resolve(cfg, model, n).items()}
+            for model, n in models.items()
+        },
+    }

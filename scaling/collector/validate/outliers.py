@@ -110,7 +110,11 @@ def judge_metric(check: str, samples: list[Sample], rules: Rules) -> list[Verdic
     fleets: dict[str, list[float]] = defaultdict(list)
     for s in samples:
         fleets[_fleet_key(s)].append(s.value)
-    bands = {key: fleet_band(vals, rules.k, rules.min_pct) for key, vals in fleets.items()}
+    judged = "fleet" in metric.criteria
+    bands = {
+        key: fleet_band(vals, rules.k, rules.min_pct) if judged else None
+        for key, vals in fleets.items()
+    }
     sizes = {key: sum(not is_missing(v) for v in vals) for key, vals in fleets.items()}
     out = []
     for s in samples:
@@ -140,7 +144,7 @@ def _criteria(check: str, s: Sample, rules: Rules, band: Band | None, fleet_n: i
     not applied (bound None), so the evidence says what was and was not judged."""
     metric, v, out = METRICS[check], float(s.value), []
     if "min" in metric.criteria:
-        out.append(_rule("min", s.minimum, v, f"minimum {s.minimum:g} ({s.minimum_source})")
+        out.append(_rule("min", s.minimum, v, f"minimum ({s.minimum_source})")
                    if s.minimum is not None else
                    _skipped("min", s.minimum_source or "no minimum set"))  # fmt: skip
     if "peak" in metric.criteria:
@@ -208,9 +212,8 @@ def _evidence(unit: str, value: float, crit: list[dict], band: Band | None) -> s
     for c in crit:
         if c["rule"] in ("fleet", "fleet_high") and c["bound"] is not None:
             continue
-        mark = "" if c["bound"] is None else (" ok" if c["ok"] else " BELOW")
-        bound = "" if c["bound"] is None else f" >= {c['bound']:.4g}"
-        parts.append(f"{c['why']}{bound}{mark}")
+        mark = "" if c["bound"] is None else f": >= {c['bound']:.4g} {'ok' if c['ok'] else 'BELOW'}"
+        parts.append(f"{c['why']}{mark}")
     if band is not None and not all(c["ok"] for c in crit if c["rule"].startswith("fleet")):
         side = "below" if value < band.low else "above"
         parts.append(

@@ -15,7 +15,7 @@ from scaling.collector.validate.simulate import CostModel, SimulatedCluster
 
 
 def run(sim: SimulatedCluster, **kw):
-    return localize(sim.nodes, sim, clock=sim.clock, **kw)
+    return localize(sim.nodes, sim, clock=sim.clock, timing="modelled", **kw)
 
 
 def kinds(loc, *names):

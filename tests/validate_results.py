@@ -66,7 +66,7 @@ def synthetic_result(seed: int = 0) -> ValidateResult:
     allreduce = [Sample(node=n, model=H100, value=jitter(360.0), ceiling=450.0) for n in NODES]
     storage = [Sample(node=n, value=0.5 if n == "n0" else 3.4) for n in NODES]
     sim = SimulatedCluster(list(NODES), bad_links={frozenset(("n0", "n2"))})
-    loc = localize(sim.nodes, sim, clock=sim.clock)
+    loc = localize(sim.nodes, sim, clock=sim.clock, timing="modelled")
     healthy = [{"check": "host_swap", "status": "PASS", "detail": "no swap in use"}]
     verdicts = (
         checks.judge_gemm(gemm, "bf16", cfg)

@@ -94,7 +94,7 @@ def judge_storage(samples: list[Sample], cfg: ValidateConfig) -> list[Verdict]:
         if s.minimum is None:
             s.minimum = cfg.storage_warn_below_gbps
             s.minimum_source = (
-                "SATA-class below it, NVMe expected: [validate] storage_warn_below_gbps"
+                "[validate] storage_warn_below_gbps: SATA-class, where NVMe is expected"
             )
     return judge_metric("storage", samples, rules(cfg))
 

@@ -135,6 +135,8 @@ class Localization:
     findings: list[Finding] = field(default_factory=list)
     passed_in: dict[str, int] = field(default_factory=dict)
     """node -> the first step it passed in (it is healthy as a node)."""
+    timing: str = "measured"
+    """What the durations are: "measured", or "modelled" when a simulated clock ran it."""
 
     @property
     def tests(self) -> int:
@@ -163,7 +165,7 @@ class Localization:
             "exhaustive_pairs": n * (n - 1) // 2,
             "findings": [f.to_dict() for f in self.findings],
             "steps": [s.to_dict() for s in self.steps],
-            "round_wall_s": self.round_wall_s, "passed_in": self.passed_in,
+            "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
         }  # fmt: skip
 
 
@@ -199,13 +201,16 @@ def localize(
     max_concurrent: int | None = None,
     max_passes: int = 3,
     clock: Callable[[], float] = time.perf_counter,
+    timing: str = "measured",
 ) -> Localization:
     """Localise the faults among `nodes` (hostnames). domains: node -> domain (rack, switch,
-    NVLink domain) to split along; max_concurrent: tests per round (None: no limit)."""
+    NVLink domain) to split along; max_concurrent: tests per round (None: no limit);
+    timing: "modelled" when `clock` and the durations come from a simulation."""
     nodes = list(dict.fromkeys(nodes))
     if len(nodes) < 2:
-        return Localization(nodes, "single node")
+        return Localization(nodes, "single node", timing=timing)
     eng = _Engine(nodes, test, clock, max_concurrent, domains)
+    eng.loc.timing = timing
     eng.drive([eng.screen(exhaustive_max_nodes)])
     for attempt in range(max_passes):
         if eng.loc.mode == "screen passed":

@@ -3,7 +3,7 @@
     from scaling.collector.validate.localize import localize
     from scaling.collector.validate.simulate import CostModel, SimulatedCluster
     sim = SimulatedCluster.of(1024, bad_nodes={"n0017"})
-    loc = localize(sim.nodes, sim, clock=sim.clock)
+    loc = localize(sim.nodes, sim, clock=sim.clock, timing="modelled")
     loc.tests, loc.wall_s       # group tests used; modelled seconds (an estimate)
 
 The group test passes unless the group holds a bad node, both ends of a bad link, a silent

@@ -13,7 +13,18 @@ import pytest
 
 from scaling.collector.validate import checks
 from scaling.collector.validate.baseline import against_baseline
-from scaling.collector.validate.codes import CODES, DOCTOR_CHECKS, FAIL, PASS, WARN, metric_code
+from scaling.collector.validate.codes import (
+    CODES,
+    DOCTOR_CHECKS,
+    FAIL,
+    FIXED_CODES,
+    METRICS,
+    PASS,
+    WARN,
+    metric_code,
+    metric_rules,
+    rule_suffix,
+)
 from scaling.collector.validate.health import doctor_verdicts
 from scaling.collector.validate.outliers import (
     MAD_TO_SIGMA,
@@ -379,3 +390,19 @@ def test_baseline_pairs_figures_and_judges_times():
     assert (
         one_round.verdicts[0].code == "BASELINE_UNDECIDED" and one_round.verdicts[0].verdict == WARN
     )
+
+
+def test_readme_lists_every_fault_code():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Validate a new cluster") : readme.index("## Layout")]
+    for code in CODES:
+        if code.startswith("HEALTH_"):
+            continue
+        if code in FIXED_CODES:
+            assert f"| `{code}` |" in section, code
+    for name, m in METRICS.items():
+        suffixes = ", ".join(rule_suffix(r) for r in metric_rules(name))
+        assert (
+            f"| `{m.prefix}_*` | {name} | {m.scope} | {m.unit} | {m.what} | {suffixes} |" in section
+        )
+    assert "| `HEALTH_<CHECK>` |" in section

@@ -68,16 +68,26 @@ _RULE_MEANING = {
 }  # fmt: skip
 
 
+def rule_suffix(rule: str) -> str:
+    """BELOW_FLEET for fleet, ABOVE_FLEET for fleet_high, BELOW_MIN, BELOW_PEAK, BELOW_CEILING."""
+    return _RULE_MEANING[rule][0]
+
+
 def metric_code(check: str, rule: str) -> str:
     """GEMM_BELOW_FLEET for ("gemm", "fleet"); rule is fleet, fleet_high, min, peak, ceiling."""
-    return f"{METRICS[check].prefix}_{_RULE_MEANING[rule][0]}"
+    return f"{METRICS[check].prefix}_{rule_suffix(rule)}"
+
+
+def metric_rules(check: str) -> list[str]:
+    """The rules that can fail a metric check: its criteria, plus fleet_high with fleet."""
+    m = METRICS[check]
+    return list(m.criteria) + (["fleet_high"] if "fleet" in m.criteria else [])
 
 
 def _metric_codes() -> dict[str, tuple[str, str]]:
     codes = {}
     for check, m in METRICS.items():
-        rules = list(m.criteria) + (["fleet_high"] if "fleet" in m.criteria else [])
-        for rule in rules:
+        for rule in metric_rules(check):
             suffix, verdict, meaning = _RULE_MEANING[rule]
             verdict = verdict or m.below_min_verdict
             codes[metric_code(check, rule)] = (verdict, f"{m.what}: {meaning}")
@@ -96,7 +106,7 @@ def doctor_code(check: str) -> str:
     return f"HEALTH_{check.upper()}"
 
 
-_FIXED: dict[str, tuple[str, str]] = {
+FIXED_CODES: dict[str, tuple[str, str]] = {
     "NO_MEASUREMENT": (FAIL, "the measurement could not be taken: a rank died or hung, a node did "
                        "not answer, a value is missing. Never a silent pass"),
     "SDC_MISMATCH": (FAIL, "the seeded matmul's bitwise digest differs from the majority of "
@@ -131,7 +141,7 @@ def _doctor_codes() -> dict[str, tuple[str, str]]:
     }
 
 
-CODES: dict[str, tuple[str, str]] = {**_FIXED, **_metric_codes(), **_doctor_codes()}
+CODES: dict[str, tuple[str, str]] = {**FIXED_CODES, **_metric_codes(), **_doctor_codes()}
 """code -> (the verdict it comes with, what it means)."""
 
 

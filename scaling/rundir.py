@@ -117,6 +117,25 @@ def _describe(e: OSError, name: str, where: Path) -> str:
     return f"cannot write {name} in {where}: {e.strerror or e}"
 
 
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write a whole file or nothing: a temporary beside it, then a rename. A full disk leaves
+    the old file (or none) and no temporary, and raises RunDirError in one line."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise RunDirError(_describe(e, path.name, path.parent)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 class RunDir:
     """Writes one run's files. Only the driver process holds one."""
 

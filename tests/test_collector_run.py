@@ -16,7 +16,6 @@ from tests.synthetic_runs import (
     corrupt,
     training_table,
     truncate_last_line,
-    use_training_table,
     write_run,
 )
 
@@ -174,7 +173,7 @@ def test_training_summary_comes_from_the_training_collector(tmp_path, monkeypatc
         return training_table()
 
     fake.summarize = summarize
-    monkeypatch.setattr("scaling.collector.run.training_collector", fake)
+    monkeypatch.setattr("scaling.collector.training.summarize", fake.summarize)
     run = load_run(path)
     assert seen["steps"] > 0 and seen["manifest"]["status"] == "ok"
     assert list(run.training.columns) == TRAINING_COLUMNS and len(run.training) == 6
@@ -184,7 +183,7 @@ def test_training_collector_failure_is_a_note_not_a_crash(tmp_path, monkeypatch)
     path = write_run(tmp_path / "r", training=True)
     fake = types.ModuleType("scaling.collector.training")
     fake.summarize = lambda samples, manifest=None: 1 / 0
-    monkeypatch.setattr("scaling.collector.run.training_collector", fake)
+    monkeypatch.setattr("scaling.collector.training.summarize", fake.summarize)
     run = load_run(path)
     assert run.training.empty and not run.collectives.empty
     assert any("training summary failed (ZeroDivisionError" in w for w in run.warnings)
@@ -193,7 +192,7 @@ def test_training_collector_failure_is_a_note_not_a_crash(tmp_path, monkeypatch)
 def test_no_training_rows(tmp_path, monkeypatch):
     fake = types.ModuleType("scaling.collector.training")
     fake.summarize = lambda samples, manifest=None: pd.DataFrame(columns=TRAINING_COLUMNS)
-    monkeypatch.setattr("scaling.collector.run.training_collector", fake)
+    monkeypatch.setattr("scaling.collector.training.summarize", fake.summarize)
     run = load_run(_hand_run(tmp_path / "r"))
     assert run.training.empty and run.curves.empty and run.per_rank.empty
     assert run.headline.efficiency == []
@@ -250,7 +249,6 @@ def test_rank_list(value, ranks):
 def test_tables_written_with_parquet(tmp_path, monkeypatch):
     from scaling.collector.tables import write_tables
 
-    use_training_table(monkeypatch)
     run = load_run(write_run(tmp_path / "r"))
     names = sorted(p.name for p in write_tables(run))
     assert names == ["summary.csv", "summary.parquet", "training.csv", "training.parquet"]

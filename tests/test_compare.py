@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from scaling.cli import main
 from scaling.collector.compare import compare, judge
 from scaling.collector.run import load_run
-from tests.synthetic_runs import training_table, use_training_table, write_run
+from tests.synthetic_runs import write_run
 
 
 def invoke(*args):
@@ -18,8 +18,7 @@ def invoke(*args):
 
 
 @pytest.fixture
-def base(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def base(tmp_path):
     return write_run(tmp_path / "base", seed=0)
 
 
@@ -72,7 +71,7 @@ def test_json_deltas_and_direction(base, tmp_path):
 def test_training_regression_and_new_failure(base, tmp_path):
     b = load_run(base)
     new_dir = write_run(tmp_path / "slowtrain", seed=0, slow=1.3)
-    slow_table = training_table(slow=1.3)
+    slow_table = load_run(new_dir).training.copy()
     slow_table.loc[
         (slow_table.workload == "transformer") & (slow_table.world_size == 4), "status"
     ] = "oom"

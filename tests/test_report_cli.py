@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from tests.synthetic_runs import use_training_table, write_run
+from tests.synthetic_runs import write_run
 
 
 def invoke(*args):
@@ -15,8 +15,7 @@ def invoke(*args):
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def runs_dir(tmp_path):
     root = tmp_path / "runs"
     write_run(root / "20260101T000000Z-aaaaaa", training=False, world_sizes=(1, 2))
     write_run(root / "20260102T000000Z-bbbbbb")

@@ -10,7 +10,7 @@ from scaling.report import html, markdown, write_report
 from scaling.report import validate as section_of
 from scaling.report.document import Figure, Items, Table, Text
 from scaling.sinks import validate_json, write_validation
-from tests.synthetic_runs import use_training_table, write_run
+from tests.synthetic_runs import write_run
 from tests.validate_results import synthetic_result
 
 
@@ -84,8 +84,7 @@ def test_markdown_and_html_render_the_standalone_document(tmp_path):
     assert "Cluster validation" in page and "data:image/png;base64" in page
 
 
-def test_a_run_report_gains_the_section_when_validate_json_exists(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def test_a_run_report_gains_the_section_when_validate_json_exists(tmp_path):
     run_dir = write_run(tmp_path / "run", world_sizes=(1, 2), training=False)
     plain = write_report(run_dir).markdown.read_text()
     assert "Cluster validation" not in plain

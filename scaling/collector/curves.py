@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 # Which points of one workload form one scaling curve. Weak scaling holds the per-rank batch
-# fixed across world sizes, strong scaling the global batch (DESIGN.md, "Weak scaling").
+# fixed across world sizes, strong scaling the global batch (docs/formulas.md, "Scaling efficiency").
 _CURVE_KEYS = ["workload", "preset", "precision", "scaling"]
 _PHASE_PREFERENCE = ("compute", "local", "ddp")
 
@@ -70,7 +70,7 @@ def per_rank_step_times(samples: pd.DataFrame) -> pd.DataFrame:
     """Median step time of each rank per workload and world size, and its ratio to the median rank.
 
     Uses the compute-only timing when the run has it: DDP's backward all-reduce is a barrier
-    that makes every rank look as slow as the slowest (DESIGN.md, lessons).
+    that makes every rank look as slow as the slowest (docs/formulas.md, "Stragglers").
     """
     if samples.empty or "type" not in samples or "phase" not in samples:
         return pd.DataFrame(columns=PER_RANK_COLUMNS)

@@ -1,12 +1,12 @@
 """Training samples -> training.csv: one row per workload x config x world size.
 
-The rules (DESIGN.md):
+The rules (docs/formulas.md):
 
 - A step's time is the slowest rank's time for that step. Percentiles are over steps;
   t_ddp, t_local and t_comm are medians over steps (t_ddp is the p50 step time).
 - exposed_comm = t_ddp - t_local, comm_fraction = exposed_comm / t_ddp,
   overlap = 1 - exposed_comm / t_comm. One rank trains without DDP (see
-  workloads/training.py): t_local = t_ddp, no comm, overlap n/a.
+  workloads/training/bench.py): t_local = t_ddp, no comm, overlap n/a.
 - Throughput = global batch / t_ddp. Efficiency is against world size 1 of the same run,
   workload, preset, scaling and precision: weak = throughput(n) / (n throughput(1)),
   strong = T(1) / (n T(n)). No world size 1 -> NaN and a flag.
@@ -126,7 +126,15 @@ def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: 
             f"(rank {ranks} in {_get(first, 'failed_stage', '?')})"
         )
         return row
+    _step_times(row, steps, n)
+    _rates(row, pts, ranks_meta, n)
+    _check_stragglers(row, steps)
+    _check_consistency(row, pts)
+    return row
 
+
+def _step_times(row: dict, steps: pd.DataFrame, n: int) -> None:
+    """Step percentiles, t_ddp / t_local / t_comm and the exposed communication."""
     slowest = steps.groupby(["phase", "step"])["time_s"].max()
     per_step = {phase: slowest.loc[phase] for phase in slowest.index.get_level_values(0).unique()}
     ddp = per_step.get("ddp", pd.Series(dtype=float))
@@ -153,6 +161,10 @@ def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: 
             "overlap < 0: DDP exposes more than the all-reduce alone takes (contention or noise)"
         )
 
+
+def _rates(row: dict, pts: pd.DataFrame, ranks_meta: list, n: int) -> None:
+    """Throughput, FLOPs and MFU, memory, power: from t_ddp and the ranks' facts."""
+    t_ddp = row["t_ddp_s"]
     samples_per_s = row["global_batch"] / t_ddp
     row.update(samples_per_s=samples_per_s, samples_per_s_per_gpu=samples_per_s / n)
     tokens = _get(pts.iloc[0], "tokens_per_sample", None)
@@ -163,7 +175,7 @@ def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: 
 
     flops = float(pts["flops_per_step"].sum())
     row.update(flops_per_step=flops, achieved_tflops=flops / t_ddp / 1e12)
-    peaks = [peak_flops(_device_name(r, ranks_meta), point["precision"]) for r in pts.itertuples()]
+    peaks = [peak_flops(_device_name(r, ranks_meta), row["precision"]) for r in pts.itertuples()]
     total_peak = None if any(p is None for p in peaks) else sum(peaks)
     m = mfu(flops, t_ddp, total_peak)
     row["mfu"] = NAN if m is None else m
@@ -176,10 +188,6 @@ def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: 
     util = _column(pts, "gpu_util_pct")
     if util.notna().all():
         row["gpu_util_pct"] = util.mean()
-
-    _check_stragglers(row, steps)
-    _check_consistency(row, pts)
-    return row
 
 
 def _check_stragglers(row: dict, steps: pd.DataFrame) -> None:

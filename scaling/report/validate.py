@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from scaling import format as f
 from scaling.collector.validate.codes import FAIL, METRICS, PASS, WARN
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
-from scaling.report import format as f
 from scaling.report.document import Document, Items, Section, Table, Text, add_figure
 
 VALIDATE_JSON = "validate.json"

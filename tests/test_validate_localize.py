@@ -216,3 +216,24 @@ def test_verdicts_from_a_localisation():
     assert {link.node, link.peer_node} == {"n0001", "n0020"} and link.code == "LINK_COMM_FAIL"
     assert sum(v.verdict == FAIL for v in verdicts) == 3
     json.dumps(loc.to_dict())  # validate.json can hold it
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_mixed_faults_never_blame_a_good_node_and_always_end(seed):
+    rng = random.Random(seed)
+    sim = SimulatedCluster.of(rng.randint(2, 300))
+    picked = rng.sample(sim.nodes, min(len(sim.nodes), 7))
+    sim.bad_nodes = set(picked[: rng.randint(0, 3)])
+    sim.silent_nodes = set(picked[3:4]) if rng.random() < 0.5 else set()
+    if rng.random() < 0.5 and len(picked) >= 6:
+        sim.bad_links = {frozenset(picked[4:6])}
+    if len(picked) >= 7:
+        sim.flaky = {picked[6]: 1}
+    loc = run(sim)
+    faulty = sim.bad_nodes | sim.silent_nodes
+    link_ends = {n for link in sim.bad_links for n in link}
+    assert set(loc.blamed()) <= faulty | link_ends  # never a healthy node
+    unresolved = {n for f in kinds(loc, "group") for n in f.nodes}
+    assert faulty <= set(loc.blamed()) | unresolved  # every bad one named, or in a FAIL group
+    if any(f.kind == "link" for f in loc.findings):
+        assert {frozenset(f.nodes) for f in kinds(loc, "link")} <= sim.bad_links

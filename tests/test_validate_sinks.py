@@ -200,3 +200,24 @@ def test_hostile_hostnames_are_quoted():
     )
     lines = drain.commands(ValidateResult([v], nodes=[{"hostname": "n1; rm -rf /", "gpus": []}]))
     assert shlex.split(lines[2]) == ["kubectl", "cordon", "n1; rm -rf /"]
+
+
+def test_judging_and_writing_import_neither_torch_nor_ray():
+    """The collector and sink layers run on recorded results anywhere (DESIGN.md's layering)."""
+    import subprocess
+    import sys
+
+    modules = [
+        "scaling.collector.validate.checks", "scaling.collector.validate.localize",
+        "scaling.collector.validate.simulate", "scaling.collector.validate.internode",
+        "scaling.collector.validate.baseline", "scaling.collector.validate.health",
+        "scaling.sinks.validate_json", "scaling.sinks.junit", "scaling.sinks.prometheus",
+        "scaling.sinks.drain", "scaling.report.validate", "scaling.config.validate",
+    ]  # fmt: skip
+    probe = "import importlib, sys\n" + "".join(
+        f"importlib.import_module({m!r})\n" for m in modules
+    )
+    probe += "print([m for m in ('torch', 'ray') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

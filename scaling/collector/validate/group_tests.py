@@ -154,7 +154,10 @@ class Result:
 
     @property
     def lost(self) -> tuple[str, ...]:
-        return self.outcome.missing if self.outcome else ()
+        """Nodes of this request that gave no measurement."""
+        if self.outcome is None:
+            return ()
+        return tuple(n for n in self.outcome.missing if n in self.request.nodes)
 
 
 Investigation = Generator[list[Request], list[Result], list]

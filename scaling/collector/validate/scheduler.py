@@ -163,7 +163,7 @@ class Scheduler:
             for n in r.nodes:
                 self.loc.passed_in.setdefault(n, step.index)
         for n in o.missing:
-            if n not in self.out:
+            if n in r.nodes and n not in self.out:  # a name outside the group is ignored
                 why = f"no measurement from {n} in step {step.index}" + (
                     f": {o.detail}" if o.detail else ""
                 )

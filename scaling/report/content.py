@@ -12,6 +12,7 @@ from scaling import format as f
 from scaling.collector.run import Run
 from scaling.report import collectives, plots, training
 from scaling.report import predict as prediction
+from scaling.report import validate as validation
 from scaling.report.document import Document, Items, Section, Table, Text
 
 SYNTHETIC = "synthetic (generated on the device: measures the step, not an input pipeline)"
@@ -44,6 +45,9 @@ def build(run: Run) -> Document:
     predicted = prediction.section(run.path)  # only once `scaling predict` wrote predict.json
     if predicted is not None:
         sections.insert(3, predicted)
+    validated = validation.section(run.path)  # only once `scaling validate` wrote validate.json
+    if validated is not None:
+        sections.insert(1, validated)
     return Document(title, subtitle, banner, sections)
 
 

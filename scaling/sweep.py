@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import ray
 
-from scaling import __version__
+from scaling import __version__, rounds
 from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, pick_device
 from scaling.cluster.node_probe import probe_nodes
@@ -126,7 +126,8 @@ def plan_points(cfg: RunConfig, name: str, group) -> list[dict]:
 
 
 def count_points(cfg: RunConfig, gang: Gang) -> int:
-    return sum(len(plan_points(cfg, w, gang.layout(n))) for n in cfg.gpus for w in cfg.workloads)
+    points = sum(len(plan_points(cfg, w, gang.layout(n))) for n in cfg.gpus for w in cfg.workloads)
+    return points * cfg.repeats
 
 
 def run(
@@ -159,14 +160,14 @@ def run(
         for n in cfg.gpus:
             with gang.group(n, cfg.cluster.env) as group:
                 rundir.append_samples(group_records(group, prep.snapshots))
-                for name in cfg.workloads:
+                if "collectives" in cfg.workloads and n == 1 and "sendrecv" in cfg.collectives.ops:
+                    on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
+                planned = [(w, p) for w in cfg.workloads for p in plan_points(cfg, w, group)]
+                for rnd, (name, point) in rounds.interleave(planned, cfg.repeats):
                     wl = WORKLOADS[name]
-                    if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:
-                        on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
-                    for point in plan_points(cfg, name, group):
-                        results = gang.call(group.actors, "run", wl.TARGET, point)
-                        rundir.append_samples(wl.records(point, group, results))
-                        on_point(point)
+                    results = gang.call(group.actors, "run", wl.TARGET, point)
+                    rundir.append_samples(rounds.tag(wl.records(point, group, results), rnd))
+                    on_point(point)
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
         raise

@@ -115,6 +115,13 @@ def _opt(*names, **kw):
     metavar="NAME=VALUE",
     help="Environment for every rank (repeatable), e.g. NCCL_DEBUG=INFO.",
 )
+@_opt(
+    "--repeats",
+    "-r",
+    metavar="R",
+    help="Rounds per point, interleaved across points: what compare judges noise with; "
+    "1 for a quick look. [default: 8]",
+)
 @_opt("--out", metavar="DIR", help="Run directory. [default: runs/<UTC time>-<id>/]")
 @_opt("--runs-dir", metavar="DIR", help="Parent of generated run directories. [default: runs]")
 @click.option(
@@ -137,11 +144,14 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     Training (resnet50, transformer; synthetic data) gives step time, throughput,
     scaling efficiency against 1 rank, exposed comm, overlap and MFU per world size,
     and flags stragglers and ranks whose parameters diverge. Model sizes follow the
-    device (presets, see configs/); the rest is set in the TOML file.
+    device (presets, see configs/); the rest is set in the TOML file. Every point is
+    measured in --repeats rounds, interleaved across the points of a world size, which
+    `scaling compare` judges changes with.
 
     \b
     Examples:
       scaling run --gpus 1,2                        # CPU ranks with gloo when no GPU
+      scaling run --gpus 1,2 --repeats 1            # one round: quicker, not comparable
       scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
       scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
       scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16 --scaling strong
@@ -155,6 +165,7 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
         "workloads": flags["workloads"],
         "out": flags["out"],
         "runs_dir": flags["runs_dir"],
+        "repeats": flags["repeats"],
         "cluster.address": flags["address"],
         "cluster.device": flags["device"],
         "cluster.placement": flags["placement"],

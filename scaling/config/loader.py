@@ -113,6 +113,7 @@ PARSERS: dict[str, Any] = {
     "workloads": _choices(WORKLOADS),
     "out": _optional(str),
     "runs_dir": str,
+    "repeats": _positive_int,
     "cluster.address": _optional(str),
     "cluster.device": _choice(DEVICES),
     "cluster.placement": _choice(PLACEMENTS),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from scaling.workloads import groups
+from scaling.workloads import faults, groups
 from scaling.workloads.timing import make_timer, sync
 
 TARGET = "scaling.workloads.collectives:run_point"
@@ -200,7 +200,7 @@ def run_point(spec: dict) -> dict:
     rank, n = dist.get_rank(pg), dist.get_world_size(pg)
     dtype = DTYPES[spec["dtype"]]
     buf = Buffers(spec["op"], spec["count"], dtype, device, rank, n, pg)
-    timer = make_timer(device)
+    timer = faults.stretch(make_timer(device), spec)  # a no-op unless SCALING_FAULTS is set
 
     for _ in range(spec["warmup"]):
         buf()

@@ -52,6 +52,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from scaling.workloads import faults
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, sync
@@ -172,7 +173,7 @@ class StepBench:
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
-        self.timer = make_timer(device)
+        self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
         self.setup: ModelSetup | None = None

@@ -11,9 +11,11 @@ function `scaling compare` calls:
 - detection: identical base vs slowed new, K x K pairs per slowdown; a pair catches the
   slowdown when at least one planted point is a regression (the exit code then is 1 for the
   right reason); per point, how many planted points were caught, overall and among those whose
-  minimum detectable change was below the planted change.
+  minimum detectable change was below the planted change;
+- cost: each K also runs the command once with --repeats 1, so the wall and sweep times of the
+  rounds runs and of one round are measured side by side.
 
-    python benchmarks/compare_false_alarms.py                       # K=6; ~15 min on 2 cores
+    python benchmarks/compare_false_alarms.py                       # K=6: 24 runs, ~30 min
     python benchmarks/compare_false_alarms.py --runs 6 --keep /tmp/cfa --json
     python benchmarks/compare_false_alarms.py --reuse /tmp/cfa      # judge kept runs again
 
@@ -28,46 +30,51 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 RUN = ["--gpus", "1,2", "--workloads", "collectives,transformer", "--max-bytes", "4M"]
 KINDS = {"same": 1.0, "slow10": 1.10, "slow25": 1.25}
+ONE_ROUND = "once"  # the same command with --repeats 1, timed only: what the rounds cost
 
 
 def make_runs(root: Path, k: int, planted: str, repeats: int | None) -> dict:
-    """K runs of each kind, interleaved; wall time of each from the command's start to end."""
+    """K runs of each kind, interleaved (plus one --repeats 1 run per K, for the cost); the wall
+    time of each command, and its sweep time (manifest start to end: no Ray start, no report)."""
     times = {}
     for i in range(k):
-        for kind, factor in KINDS.items():
+        for kind, factor in [*KINDS.items(), (ONE_ROUND, 1.0)]:
             out = root / f"{kind}-{i}"
-            cmd = [
-                sys.executable,
-                "-m",
-                "scaling",
-                "run",
-                *RUN,
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
-            cmd += ["--repeats", str(repeats)] if repeats else []
+            cmd = [sys.executable, "-m", "scaling", "run", *RUN, "--device", "cpu"]
+            cmd += ["--out", str(out)]
+            if kind == ONE_ROUND:
+                cmd += ["--repeats", "1"]
+            elif repeats:
+                cmd += ["--repeats", str(repeats)]
             if factor != 1.0:
                 cmd += ["--env", f"SCALING_FAULTS=slow:{planted}={factor}"]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            times[out.name] = time.perf_counter() - t0
+            wall = time.perf_counter() - t0
             if proc.returncode != 0:
-                raise SystemExit(
-                    f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}"
-                )
-            print(f"  {out.name}: {times[out.name]:.0f} s", file=sys.stderr, flush=True)
+                tail = proc.stderr[-2000:]
+                raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
+            times[out.name] = {"wall_s": wall, "sweep_s": _sweep_seconds(out)}
+            print(f"  {out.name}: {wall:.0f} s", file=sys.stderr, flush=True)
     (root / "times.json").write_text(json.dumps(times, indent=1))
     return times
+
+
+def _sweep_seconds(run_dir: Path) -> float:
+    m = json.loads((run_dir / "manifest.json").read_text())
+    return (
+        datetime.fromisoformat(m["ended"]) - datetime.fromisoformat(m["started"])
+    ).total_seconds()
 
 
 def planted_mask(points, planted: str):
@@ -177,12 +184,25 @@ def main() -> None:
             "command": "scaling run " + " ".join(RUN),
             "cpus": os.cpu_count(),
         }
+        (root / "result.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1) if args.json else _text(result))
 
 
 def _run_times(times: dict) -> dict:
-    vals = sorted(times.values())
-    return {"runs": len(vals), "median": vals[len(vals) // 2], "min": vals[0], "max": vals[-1]}
+    """Median and range of the wall and sweep times: the rounds runs, and --repeats 1."""
+    out = {}
+    for label in ("rounds", "one_round"):
+        names = [n for n in times if n.startswith(ONE_ROUND) == (label == "one_round")]
+        for key in ("wall_s", "sweep_s"):
+            vals = sorted(times[n][key] for n in names)
+            if vals:
+                out[f"{label}_{key}"] = {
+                    "runs": len(vals),
+                    "median": statistics.median(vals),
+                    "min": vals[0],
+                    "max": vals[-1],
+                }
+    return out
 
 
 def _text(r: dict) -> str:
@@ -206,10 +226,10 @@ def _text(r: dict) -> str:
             f"{d['points_mdc_below_change']} planted points whose MDC was below the change; "
             f"other regressions in {d['pairs_with_other_regressions']} pairs"
         )
-    t = r["run_time_s"]
-    lines.append(
-        f"run time: median {t['median']:.0f} s per run (range {t['min']:.0f}-{t['max']:.0f} s, {t['runs']} runs)"
-    )
+    for key, t in r["run_time_s"].items():
+        lines.append(
+            f"{key}: median {t['median']:.0f} s (range {t['min']:.0f}-{t['max']:.0f}, {t['runs']} runs)"
+        )
     return "\n".join(lines)
 
 

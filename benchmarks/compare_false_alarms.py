@@ -84,22 +84,18 @@ def planted_mask(points, planted: str):
     return mask & (points["world_size"] == int(n)) if n else mask
 
 
-def judge_pairs(root: Path, k: int, planted: str, threshold: float, confidence: float) -> dict:
+def judge_pairs(root: Path, k: int, planted: str, args) -> dict:
     from scaling.collector.compare import compare
     from scaling.collector.run import load_run
 
     runs = {kind: [load_run(root / f"{kind}-{i}") for i in range(k)] for kind in KINDS}
-    same = [
-        compare(a, b, threshold, confidence) for a, b in itertools.permutations(runs["same"], 2)
-    ]
+    judging = (args.threshold, args.confidence, args.normalize, args.quantile)
+    same = [compare(a, b, *judging) for a, b in itertools.permutations(runs["same"], 2)]
     out = {"false_alarms": _false_alarms(same, planted)}
     for kind, factor in KINDS.items():
         if factor == 1.0:
             continue
-        pairs = [
-            compare(a, b, threshold, confidence)
-            for a, b in itertools.product(runs["same"], runs[kind])
-        ]
+        pairs = [compare(a, b, *judging) for a, b in itertools.product(runs["same"], runs[kind])]
         out[kind] = _detection(pairs, planted, (factor - 1.0) * 100.0)
     return out
 
@@ -140,9 +136,17 @@ def _detection(pairs, planted: str, change_pct: float) -> dict:
         "point_rate": hit / max(planted_points * len(pairs), 1),
         "points_mdc_below_change": seeable,
         "point_rate_where_mdc_allows": seeable_hit / seeable if seeable else None,
+        "planted_mdc_pct_median": _median_mdc(pairs, planted),
         "pairs_with_other_regressions": wrong,
         "verdicts": _tally(pairs),
     }
+
+
+def _median_mdc(pairs, planted: str) -> float | None:
+    """The median minimum detectable change of the planted points: how noisy the host was."""
+    vals = [v for c in pairs for v in c.points.loc[planted_mask(c.points, planted), "mdc_pct"]]
+    vals = [v for v in vals if v == v]
+    return statistics.median(vals) if vals else None
 
 
 def _tally(pairs) -> dict:
@@ -164,6 +168,10 @@ def main() -> None:
     ap.add_argument("--planted", default="all_reduce@2", help="SCALING_FAULTS class to slow")
     ap.add_argument("--threshold", type=float, default=5.0)
     ap.add_argument("--confidence", type=float, default=0.95)
+    ap.add_argument("--normalize", action="store_true", help="judge as compare --normalize")
+    ap.add_argument(
+        "--quantile", type=float, default=0.25, help="round figure (0.5: round medians)"
+    )
     ap.add_argument(
         "--keep", metavar="DIR", help="keep the runs here (default: a temporary folder)"
     )
@@ -176,15 +184,16 @@ def main() -> None:
             times = json.loads((root / "times.json").read_text())
         else:
             root.mkdir(parents=True, exist_ok=True)
-            print(f"{3 * args.runs} runs into {root}", file=sys.stderr)
+            print(f"{4 * args.runs} runs into {root}", file=sys.stderr)
             times = make_runs(root, args.runs, args.planted, args.repeats)
-        result = judge_pairs(root, args.runs, args.planted, args.threshold, args.confidence)
+        result = judge_pairs(root, args.runs, args.planted, args)
         result["run_time_s"] = _run_times(times)
         result["settings"] = vars(args) | {
             "command": "scaling run " + " ".join(RUN),
             "cpus": os.cpu_count(),
         }
-        (root / "result.json").write_text(json.dumps(result, indent=1))
+        name = f"result-q{args.quantile:g}{'-normalize' if args.normalize else ''}.json"
+        (root / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1) if args.json else _text(result))
 
 
@@ -203,6 +212,10 @@ def _run_times(times: dict) -> dict:
                     "max": vals[-1],
                 }
     return out
+
+
+def _pct_or_na(x) -> str:
+    return "n/a" if x is None else f"{x:.0f}%"
 
 
 def _text(r: dict) -> str:
@@ -224,7 +237,8 @@ def _text(r: dict) -> str:
             f"{d['point_rate']:.1%} of the {d['planted_points_per_pair']} planted points per pair; "
             f"{'n/a' if allows is None else f'{allows:.1%}'} of the "
             f"{d['points_mdc_below_change']} planted points whose MDC was below the change; "
-            f"other regressions in {d['pairs_with_other_regressions']} pairs"
+            f"other regressions in {d['pairs_with_other_regressions']} pairs; "
+            f"median MDC of the planted points {_pct_or_na(d['planted_mdc_pct_median'])}"
         )
     for key, t in r["run_time_s"].items():
         lines.append(

@@ -85,6 +85,18 @@ def test_normalize_judges_against_the_one_rank_reference(tmp_path):
     assert any("1-rank reference, which moved" in n for n in data["notes"])
 
 
+def test_normalize_without_references_is_undecided(tmp_path):
+    base = write_run(tmp_path / "b", world_sizes=(2, 4), training=False, rounds=ROUNDS)
+    slow = write_run(tmp_path / "s", world_sizes=(2, 4), slow=1.5, training=False, rounds=ROUNDS)
+    r = invoke("compare", base, slow, "--normalize", "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0 and data["verdicts"]["undecided"] == 16
+    assert data["points"][0]["why"] == "no 1-rank reference in both runs to normalize by"
+    # without --normalize the same change is a regression: no references, so no drift named
+    r = invoke("compare", base, slow)
+    assert r.exit_code == 1 and "no 1-rank reference points" in r.output
+
+
 def test_json_deltas_and_direction(base, tmp_path):
     slow = write_run(tmp_path / "slow", seed=0, slow=1.25, slow_from=2, rounds=ROUNDS, drift=0.01)
     r = invoke("compare", base, slow, "--json")
@@ -138,7 +150,7 @@ def test_runs_without_rounds_are_undecided_not_regressions(tmp_path, monkeypatch
     data = json.loads(invoke("compare", old, slow, "--json").stdout)
     p = next(p for p in data["points"] if p["point"] == "all_reduce float32 2 ranks 1M")
     assert p["verdict"] == "undecided" and "fewer than 7 rounds" in p["why"]
-    assert p["time_delta_pct"] == pytest.approx(50, abs=6)  # the delta is still shown
+    assert p["time_delta_pct"] == pytest.approx(50, abs=8)  # shown (other noise draws: +-5%)
 
 
 def test_unmatched_points_are_listed_not_regressions(base, tmp_path):

@@ -26,19 +26,21 @@ def test_interleave_is_round_after_round():
     assert rounds.tag([{"x": 1}], 3) == [{"x": 1, "round": 3}]
 
 
-def test_round_medians_of_the_slowest_rank():
+def test_round_figures_of_the_slowest_rank():
     samples = pd.DataFrame(coll_records(round=0) + coll_records(2.0, round=1))
-    r = collective_rounds(samples)
+    r = collective_rounds(samples, q=0.5)  # slowest per iteration 2, 4, 1, 3 ms: median 2.5
     assert list(r["time_s"]) == pytest.approx([2.5e-3, 5e-3])
     lists = as_lists(r, ["op", "world_size"])
     assert lists.iloc[0]["rounds"] == pytest.approx([2.5e-3, 5e-3])
+    # the default figure is the 25th percentile: 1.75 ms (numpy's linear interpolation)
+    assert list(collective_rounds(samples)["time_s"]) == pytest.approx([1.75e-3, 3.5e-3])
     # the summary's percentiles run over every iteration of every round
     row = collectives.summarize(samples).iloc[0]
     assert row.iters == 8 and row.time_p50_us == pytest.approx(3500)
 
 
 def test_samples_without_round_are_one_round():
-    r = collective_rounds(pd.DataFrame(coll_records()))
+    r = collective_rounds(pd.DataFrame(coll_records()), q=0.5)
     assert list(r["round"]) == [0] and r["time_s"].iloc[0] == pytest.approx(2.5e-3)
 
 
@@ -58,6 +60,7 @@ def test_training_rounds_and_one_row_per_point():
     samples = pd.DataFrame(step_records(0, 10) + step_records(1, 20))
     r = training_rounds(samples)
     assert list(r["time_s"]) == pytest.approx([11e-3, 21e-3])  # slowest rank: rank 1 (+1 ms)
+    assert list(training_rounds(samples, q=0.5)["time_s"]) == pytest.approx([11e-3, 21e-3])
     t = training.summarize(samples).iloc[0]
     # facts of a rank are per point, not summed over rounds
     assert t.flops_per_step == pytest.approx(2e9) and t.peak_mem_bytes_max == 101

@@ -52,15 +52,15 @@ def print_verdict(result, out: Console) -> None:
         out.print(f"[bold]environment shift of {s.pct:+.1f}%[/]: {s.reason}")
     elif s.named:
         out.print(f"no environment shift: the points moved alike by {s.pct:+.1f}%")
-    elif s.common_pct is not None:
-        out.print(f"no environment shift named (points moved {s.common_pct:+.1f}% in the median): {s.reason}")  # fmt: skip
+    elif s.classes:
+        out.print(f"no environment shift named: {s.reason}")
     for note in result.notes:
         out.print(f"note: {note}")
     counts = result.counts()
     n = len(result.points)
     tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    bar = pts["p_bar"].dropna() if "p_bar" in (pts := result.points) else []
-    bar_text = f"p < {bar.iloc[0]:.2g}, " if len(bar) else ""
+    bars = result.points["p_bar"].dropna()
+    bar_text = f"p < {bars.iloc[0]:.2g}, " if len(bars) else ""
     rule = (
         f"regression: real ({bar_text}{result.confidence:.0%} confidence over the {n} points) "
         f"and slower by more than {result.threshold_pct:g}%"

@@ -135,7 +135,7 @@ def report(run_dir: str, as_json: bool) -> int:
     default=0.95,
     show_default=True,
     metavar="C",
-    help="A change is real when the U test's p-value is below 1 - C.",
+    help="Confidence over all points at once: each needs p < (1 - C) / points to be real.",
 )
 @click.option(
     "--normalize",
@@ -150,20 +150,22 @@ def compare(
 
     Points match on op, dtype, world size and message size (collectives) and on workload,
     world size, preset, precision and batch (training). Each point's rounds (scaling run
-    --repeats, median per round of the slowest rank's times) are judged with a Mann-Whitney U
-    test: a point regresses only when the change is real (p < 1 - confidence) AND slower than
-    --threshold %. Printed per point: the change, the U test's p-value, a bootstrap interval of
-    the change, and the minimum detectable change (MDC) the rounds' spread allows.
+    --repeats; per round, the 25th percentile of the slowest rank's times) are judged with a
+    Mann-Whitney U test: a point regresses only when the change is real AND slower than
+    --threshold %. --confidence covers all the points at once, so each needs
+    p < (1 - confidence) / points. Printed per point: the change, the p-value, a bootstrap
+    interval of the change and the minimum detectable change (MDC) the rounds allow.
 
     \b
     Verdicts:
       regression / improvement  real, and beyond the threshold
       same                      no change beyond the threshold (or a real one within it)
       undecided                 too few rounds, or too spread to see a threshold-sized change
-    When every point moved alike, the 1-rank references included, that is one "environment
-    shift" for the run and points are judged beyond it. A training point that now fails and a
-    collective with new wrong elements are regressions whatever the timings say. Runs with one
-    round (older runs, --repeats 1) compare as undecided.
+    When every class of points (a kind at a world size) moved alike, the 1-rank references
+    included, that is one "environment shift" for the run and points are judged beyond it. The
+    1-rank references never fail a comparison on their own. A training point that now fails
+    and a collective with new wrong elements are regressions whatever the timings say. Runs
+    with one round (older runs, --repeats 1) compare as undecided.
 
     \b
     Examples:

@@ -1,7 +1,7 @@
 """Two runs, point by point: deltas in %, and which changes are real, named once when they are drift.
 
-Each matched point is judged by `scaling.collector.judge.judge` on its per-round medians
-(collector/rounds.py): the Mann-Whitney U test over the two runs' rounds says whether the change
+Each matched point is judged by `scaling.collector.judge.judge` on its per-round figures
+(collector/rounds.py: the 25th percentile of each round's iterations): the Mann-Whitney U test over the two runs' rounds says whether the change
 is real, --confidence covering all the matched points at once (Bonferroni: identical runs fail
 at most 1 - confidence of the time, not once per point), and only a real change beyond
 --threshold is a regression. Before
@@ -10,8 +10,8 @@ the 1-rank references included, the run gets one "environment shift" and the poi
 on what they did beyond it; --normalize judges each point relative to the run's own 1-rank
 reference instead.
 
-Times are the slowest rank's per iteration (collectives) or per DDP step (training), median per
-round. Throughput is batch / step time and busbw is size / time, so a time regression is
+Times are the slowest rank's per iteration (collectives) or per DDP step (training), one figure
+per round. Throughput is batch / step time and busbw is size / time, so a time regression is
 exactly a throughput regression.
 
 A point that stopped working is a regression whatever the timings say: a training point that ran
@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector import drift, stats
-from scaling.collector import rounds as round_medians
-from scaling.collector.collectives import POINT_KEYS as COLL_POINT_KEYS
+from scaling.collector import rounds as round_figures
+from scaling.collector.collectives import POINT_KEYS as COLL_KEYS_ALL
 from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT, Judgment, judge
 from scaling.collector.run import Run
-from scaling.collector.training import POINT_KEYS as TRAIN_POINT_KEYS
+from scaling.collector.training import POINT_KEYS as TRAIN_KEYS_ALL
 
 COLL_KEYS = ["group", "op", "dtype", "timing", "world_size", "size_bytes"]
 TRAIN_KEYS = ["workload", "preset", "precision", "scaling", "batch_per_rank", "world_size"]
@@ -71,7 +71,7 @@ class Comparison:
     normalize: bool
     points: pd.DataFrame
     """One row per matched point (COLUMNS). delta_pct: change of the figure in metric (positive
-    = more); time_delta_pct: change of the median of round medians (positive = slower);
+    = more); time_delta_pct: change of the median of the round figures (positive = slower);
     judged_delta_pct: the change judged, after the environment shift or the reference is taken
     out; p_value, interval_*_pct, mdc_pct: the judgment's statistics (judge.Judgment); p_bar: the
     p-value a real change stays below, (1 - confidence) / the number of points judged."""
@@ -114,9 +114,12 @@ def compare(
     threshold_pct: float = THRESHOLD_PCT,
     confidence: float = CONFIDENCE,
     normalize: bool = False,
+    round_quantile: float = round_figures.ROUND_QUANTILE,
 ) -> Comparison:
-    coll, cb, cn = _collective_pairs(base, new)
-    train, tb, tn = _training_pairs(base, new)
+    """Judge every matched point of new against base. round_quantile: which quantile of a
+    round's iterations is its figure (collector/rounds.py says why 0.25)."""
+    coll, cb, cn = _collective_pairs(base, new, round_quantile)
+    train, tb, tn = _training_pairs(base, new, round_quantile)
     pairs = pd.concat(
         [p for p in (coll, train) if not p.empty] or [_pairs_frame()], ignore_index=True
     )
@@ -131,7 +134,12 @@ def compare(
         index=pairs.index,
         dtype=float,
     )
-    shift = drift.find_shift(ratios, pairs["reference"], threshold_pct, mdc)
+    classes = pd.Series(
+        [drift.class_label(k, n) for k, n in zip(pairs["kind"], pairs["world_size"], strict=True)],
+        index=pairs.index,
+        dtype=object,
+    )
+    shift = drift.find_shift(ratios, pairs["reference"], classes, threshold_pct, mdc)
     if normalize:
         divisors = drift.reference_factors(ratios, pairs["reference"], pairs["kind"])
     else:
@@ -141,7 +149,7 @@ def compare(
         for p, ratio, div in zip(pairs.to_dict(orient="records"), ratios, divisors, strict=True)
     ]
     points = pd.DataFrame(rows, columns=COLUMNS).astype({"regression": bool, "reference": bool})
-    notes = _notes(points, normalize, divisors)
+    notes = _notes(points, threshold_pct, normalize, divisors)
     return Comparison(
         str(base.path), str(new.path), threshold_pct, confidence, normalize, points, shift,
         cb + tb, cn + tn, notes,
@@ -186,16 +194,42 @@ def _judged(p: dict, ratio: float, divisor: float, thr: float, conf: float, fami
         row.update(verdict="regression", regression=True, why=p["failure"])
     elif p["skip"]:
         row.update(verdict="undecided", regression=False, why=p["skip"])
+    elif p["reference"] and j.verdict in ("regression", "improvement"):
+        row.update(verdict="undecided", regression=False, why=_yardstick(j))
     return row
 
 
-def _notes(points: pd.DataFrame, normalize: bool, divisors: pd.Series) -> list[str]:
+def _yardstick(j: Judgment) -> str:
+    """Why a 1-rank reference does not regress on its own. It is the yardstick drift is found
+    with: a busier host moves it first (the 1-rank gloo all_reduce here: 17 us on a quiet host,
+    50-80 us on a loaded one, whole runs long), and a change of the code it runs shows at more
+    ranks too, where it is judged."""
+    return (
+        f"the 1-rank reference changed {j.delta_pct:+.1f}% (p = {j.p_value:.2g}): a reference is "
+        "the yardstick for the host's state, which moves it first, and does not fail a "
+        "comparison on its own (a change of the code it runs shows at more ranks)"
+    )
+
+
+def _notes(points: pd.DataFrame, thr: float, normalize: bool, divisors: pd.Series) -> list[str]:
+    """Why points are undecided, in a line per cause; what --normalize divided by."""
     notes = []
-    few = points[(points["rounds_base"] < 2) | (points["rounds_new"] < 2)]
-    if len(few):
+    undecided = points[(points["verdict"] == "undecided") & (points["why"] != "")]
+    single = (undecided["rounds_base"] < 2) | (undecided["rounds_new"] < 2)
+    if single.any():
         notes.append(
-            f"{len(few)} points have a single round in a run: one round cannot tell a change "
-            "from drift, so they are undecided unless they fail; measure with --repeats 5"
+            f"{int(single.sum())} points have a single round in a run: one round cannot tell a "
+            "change from drift, so they are undecided unless they fail; measure with --repeats 8"
+        )
+    few = undecided[~single & undecided["mdc_pct"].isna() & (undecided["rounds_base"] > 0)]
+    if len(few):
+        notes.append(f"{len(few)} points undecided: {few['why'].iloc[0]}")
+    spread = undecided[undecided["mdc_pct"] > thr]
+    if len(spread):
+        notes.append(
+            f"{len(spread)} points undecided: their rounds are too spread to show a {thr:g}% "
+            f"change (minimum detectable {spread['mdc_pct'].min():.0f}% to "
+            f"{spread['mdc_pct'].max():.0f}%)"
         )
     if normalize and len(points):
         by_kind = pd.DataFrame({"kind": points["kind"], "f": divisors}).groupby("kind")["f"].first()
@@ -219,9 +253,9 @@ def _pairs_frame() -> pd.DataFrame:
 
 
 def _with_rounds(table: pd.DataFrame, rounds: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The table's rows with their per-round medians in a "rounds" list (empty when none)."""
+    """The table's rows with their per-round figures in a "rounds" list (empty when none)."""
     table = table.copy()
-    lists = round_medians.as_lists(rounds, [k for k in keys if k in rounds])
+    lists = round_figures.as_lists(rounds, [k for k in keys if k in rounds])
     on = [k for k in keys if k in table and k in lists]
     for k in on:  # sample files mix record types: integer keys may arrive as floats
         if pd.api.types.is_numeric_dtype(table[k]) or pd.api.types.is_numeric_dtype(lists[k]):
@@ -259,9 +293,11 @@ def _coll_label(r) -> str:
     )
 
 
-def _collective_pairs(base: Run, new: Run):
+def _collective_pairs(base: Run, new: Run, q: float):
     b, n = (
-        _with_rounds(run.collectives, round_medians.collective_rounds(run.samples), COLL_POINT_KEYS)
+        _with_rounds(
+            run.collectives, round_figures.collective_rounds(run.samples, q), COLL_KEYS_ALL
+        )
         for run in (base, new)
     )
     m, only_b, only_n = _match(b, n, COLL_KEYS, _coll_label)
@@ -302,9 +338,9 @@ def _train_label(r) -> str:
     return " ".join(parts) + f" {int(r['world_size'])} ranks"
 
 
-def _training_pairs(base: Run, new: Run):
+def _training_pairs(base: Run, new: Run, q: float):
     b, n = (
-        _with_rounds(run.training, round_medians.training_rounds(run.samples), TRAIN_POINT_KEYS)
+        _with_rounds(run.training, round_figures.training_rounds(run.samples, q), TRAIN_KEYS_ALL)
         for run in (base, new)
     )
     m, only_b, only_n = _match(b, n, TRAIN_KEYS, _train_label)

@@ -1,12 +1,12 @@
 """The one judgment of a change that compare, tune and validate --baseline share.
 
     from scaling.collector.judge import judge
-    j = judge(base_round_medians, new_round_medians, threshold_pct=5, confidence=0.95, family=1)
+    j = judge(base_rounds, new_rounds, threshold_pct=5, confidence=0.95, family=1)
     j.verdict   # "regression" | "improvement" | "same" | "undecided"
     j.reason    # one line saying why
 
-Input: one point's per-round medians from two runs (times: larger is worse); each round is one
-value because iterations inside a round are correlated and tell nothing about how the machine
+Input: one point's per-round figures from two runs (times: larger is worse; compare uses the
+25th percentile of each round's iterations, collector/rounds.py); each round is one value because iterations inside a round are correlated and tell nothing about how the machine
 drifts between rounds. Output: the ratio of medians (new / base), the Mann-Whitney U test's
 two-sided p-value (exact for small samples), a bootstrap interval of the ratio of medians, the
 minimum detectable change (MDC) these rounds allow, and the verdict:
@@ -23,8 +23,8 @@ minimum detectable change (MDC) these rounds allow, and the verdict:
 
 The bar: `confidence` holds for all `family` points judged together (Bonferroni): each point
 needs p < (1 - confidence) / family. A run compared point by point fails CI when any point
-regresses, so the confidence must cover the whole comparison: at 5% per point, 28 points of
-identical runs would raise at least one false alarm in about three pairs of runs out of four.
+regresses, so the confidence must cover the whole comparison: at 5% per point, 28 independent
+points of identical runs would raise at least one false alarm in 1 - 0.95**28 = 76% of pairs.
 The bar also sets how many rounds a decision needs (stats.rounds_needed): 4 per run for one
 point, 7 for 28 points, 8 for 100 at 95%.
 
@@ -83,7 +83,7 @@ def judge(
     confidence: float = CONFIDENCE,
     family: int = 1,
 ) -> Judgment:
-    """Judge new against base: two sets of per-round medians of one point (times, > 0).
+    """Judge new against base: two sets of per-round figures of one point (times, > 0).
     family: how many points are judged together (the confidence covers them all)."""
     b, n = _clean(base), _clean(new)
     rounds = (len(b), len(n))

@@ -242,7 +242,8 @@ def _text(r: dict) -> str:
         )
     for key, t in r["run_time_s"].items():
         lines.append(
-            f"{key}: median {t['median']:.0f} s (range {t['min']:.0f}-{t['max']:.0f}, {t['runs']} runs)"
+            f"{key}: median {t['median']:.0f} s "
+            f"(range {t['min']:.0f}-{t['max']:.0f}, {t['runs']} runs)"
         )
     return "\n".join(lines)
 

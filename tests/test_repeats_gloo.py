@@ -1,4 +1,4 @@
-"""--repeats on real Ray actors and gloo groups: rounds interleaved across points, in the samples."""
+"""--repeats on real Ray actors and gloo groups: rounds interleaved across points, in samples."""
 
 import json
 

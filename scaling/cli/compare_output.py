@@ -9,7 +9,8 @@ from scaling.report import format as f
 
 FIGURE = {"busbw_gbps": "busbw GB/s", "time_p50_us": "time p50 us", "samples_per_s": "samples/s"}
 STYLE = {"regression": "red", "improvement": "green", "same": "", "undecided": "yellow"}
-COLUMNS = ("point", "figure", "base", "new", "Δ", "time Δ judged [interval]", "p", "MDC", "verdict")
+COLUMNS = ("point", "figure", "base", "new", "Δ", "time Δ judged [interval]", "p", "MDC",
+           "verdict")  # fmt: skip
 
 
 def print_comparison(result, out: Console) -> None:
@@ -66,7 +67,8 @@ def print_verdict(result, out: Console) -> None:
         f"and slower by more than {result.threshold_pct:g}%"
     )
     if counts["regression"]:
-        out.print(f"[red]{counts['regression']} regression(s)[/] in {n} matched points ({tally}; {rule})")  # fmt: skip
+        head = f"[red]{counts['regression']} regression(s)[/]"
+        out.print(f"{head} in {n} matched points ({tally}; {rule})")
     else:
         out.print(f"no regressions in {n} matched points ({tally or 'none'}; {rule})")
 

@@ -1,14 +1,16 @@
-"""Two runs, point by point: deltas in %, and which changes are real, named once when they are drift.
+"""Two runs, point by point: deltas in %, which changes are real, and drift named once.
 
 Each matched point is judged by `scaling.collector.judge.judge` on its per-round figures
-(collector/rounds.py: the 25th percentile of each round's iterations): the Mann-Whitney U test over the two runs' rounds says whether the change
-is real, --confidence covering all the matched points at once (Bonferroni: identical runs fail
-at most 1 - confidence of the time, not once per point), and only a real change beyond
---threshold is a regression. Before
-that, drift across the whole run is found (collector/drift.py): when every point moved alike,
-the 1-rank references included, the run gets one "environment shift" and the points are judged
-on what they did beyond it; --normalize judges each point relative to the run's own 1-rank
-reference instead.
+(collector/rounds.py: the 25th percentile of each round's iterations). The Mann-Whitney U test
+over the two runs' rounds says whether the change is real, --confidence covering all the matched
+points at once (Bonferroni: were the rounds the only noise, identical runs would fail no more
+often than 1 - confidence allows, not that often per point), and only a real change beyond
+--threshold is a regression. Before that, drift across the whole run is found
+(collector/drift.py): when every class of points (a kind at a world size) moved alike, the
+1-rank references included, the run gets one "environment shift" and the points are judged on
+what they did beyond it; --normalize judges each point relative to the run's own 1-rank
+reference instead. The 1-rank references themselves never fail a comparison on their own: they
+are the yardstick for the host's state.
 
 Times are the slowest rank's per iteration (collectives) or per DDP step (training), one figure
 per round. Throughput is batch / step time and busbw is size / time, so a time regression is

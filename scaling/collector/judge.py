@@ -6,8 +6,9 @@
     j.reason    # one line saying why
 
 Input: one point's per-round figures from two runs (times: larger is worse; compare uses the
-25th percentile of each round's iterations, collector/rounds.py); each round is one value because iterations inside a round are correlated and tell nothing about how the machine
-drifts between rounds. Output: the ratio of medians (new / base), the Mann-Whitney U test's
+25th percentile of each round's iterations, collector/rounds.py). Each round is one value
+because iterations inside a round are correlated and tell nothing about how the machine drifts
+between rounds. Output: the ratio of medians (new / base), the Mann-Whitney U test's
 two-sided p-value (exact for small samples), a bootstrap interval of the ratio of medians, the
 minimum detectable change (MDC) these rounds allow, and the verdict:
 

@@ -152,7 +152,7 @@ def _point_row(point: dict, records: pd.DataFrame, steps: pd.DataFrame, ranks_me
         )
         return row
 
-    slowest = steps.groupby(["phase", *step_keys(steps)])["time_s"].max()
+    slowest = steps.groupby(["phase", *step_keys(steps)], dropna=False)["time_s"].max()
     per_step = {phase: slowest.loc[phase] for phase in slowest.index.get_level_values(0).unique()}
     ddp = per_step.get("ddp", pd.Series(dtype=float))
     t_ddp = float(ddp.median()) if len(ddp) else NAN
@@ -203,7 +203,7 @@ def _point_row(point: dict, records: pd.DataFrame, steps: pd.DataFrame, ranks_me
         row["gpu_util_pct"] = util.mean()
 
     _check_stragglers(row, steps)
-    by_round = records.groupby("round", sort=True) if "round" in records else [(0, records)]
+    by_round = records.groupby("round", dropna=False) if "round" in records else [(0, records)]
     for _, one_round in by_round:  # each round trains from the same seed: compare within one
         _check_consistency(row, one_round.sort_values("rank"))
     return row

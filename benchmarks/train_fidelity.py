@@ -125,6 +125,7 @@ def harness(args, workload: str) -> float:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", workload]
         cmd += ["--device", args.device, "--config", str(cfg), "--out", str(out)]
+        cmd += ["--repeats", "1"]  # one pass, like the plain loop it is compared with
         subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=_env())
         times = []
         for line in (out / "samples.jsonl").read_text().splitlines():

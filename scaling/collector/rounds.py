@@ -10,9 +10,10 @@ Why the 25th percentile and not the median: on a shared host, interference only 
 (a rank descheduled, a thread woken late), so it fattens the upper part of a round's iterations
 and moves its median with the neighbours' load, while the lower part keeps the machine's
 undisturbed speed; a real slowdown moves both. Measured on the 2-core development VM under other
-tenants' load (benchmarks/compare_false_alarms.py, 6 + 6 runs, judged both ways on the same
-runs): a planted 25% slowdown was caught in 16 of 36 pairs with round medians and 33 of 36 with
-round p25, false alarms 1 of 30 pairs either way. The cost: a change confined to the slow tail
+tenants' load (benchmarks/compare_false_alarms.py, 6 identical + 6 slowed runs, the same runs
+judged both ways): a planted 25% slowdown was caught in 16 of 36 pairs with round medians and
+33 of 36 with round p25 on the set the choice was made on, 14 and 30 of 36 on a fresh set;
+false alarms 1 and 1, then 4 and 5 of 30 pairs. The cost: a change confined to the slow tail
 (more jitter, same typical speed) is not what compare judges; summary.csv's p90/p99 show it.
 """
 

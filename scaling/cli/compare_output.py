@@ -34,10 +34,10 @@ def print_comparison(result, out: Console) -> None:
     if len(pts):
         out.print(t)
         out.print(
-            f"  Δ: change of the figure; time Δ judged: change of the median round time after "
-            f"the environment shift or reference is taken out, [{conf} bootstrap interval]; "
-            f"p: Mann-Whitney U over rounds; MDC: the smallest change these rounds could show "
-            "as real."
+            f"  Δ: change of the figure (all iterations pooled); time Δ judged: change of the "
+            "median over rounds of each round's 25th-percentile time, after the environment "
+            f"shift or reference is taken out, [{conf} bootstrap interval]; p: Mann-Whitney U "
+            "over rounds; MDC: the smallest change these rounds could show as real."
         )
     for label, only in (("base", result.only_base), ("new", result.only_new)):
         if only:

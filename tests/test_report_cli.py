@@ -163,7 +163,7 @@ def test_runs_bad_or_empty_dir(tmp_path):
 def test_run_ends_with_a_report(ray_local, tmp_path):
     out = tmp_path / "run"
     r = invoke("run", "--gpus", "1,2", "-b", "1K", "-e", "16K", "-w", "1", "-n", "3",
-               "--out", out, "--json")  # fmt: skip
+               "--repeats", "1", "--out", out, "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["report"] == {

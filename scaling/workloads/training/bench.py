@@ -48,7 +48,7 @@ import torch.distributed as dist
 from torch import nn
 
 from scaling.hardware.gpu_identity import nvml_key
-from scaling.workloads import registry
+from scaling.workloads import faults, registry
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, rank_device, sync
@@ -118,7 +118,7 @@ class StepBench:
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
         self.strategy = strategy.make(spec, device, self.n)
-        self.timer = make_timer(device)
+        self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
         self.setup: ModelSetup | None = None

@@ -32,8 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's scaling, not whichever one is installed
+from scaling.hardware.peaks import PRECISIONS  # noqa: E402
+
 # The settings the plain loop copies from scaling's workload modules (resnet50.py,
-# transformer.py): keep them in step if those change.
+# transformer.py: their `setup`): keep them in step if those change.
 RESNET = {"lr_per_256": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
 ADAMW = {"lr": 6e-4, "betas": (0.9, 0.95), "weight_decay": 0.1}
 
@@ -132,6 +134,7 @@ def harness(args, workload: str) -> float:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", workload]
         cmd += ["--device", args.device, "--config", str(cfg), "--out", str(out)]
+        cmd += ["--repeats", "1"]  # one pass, like the plain loop it is compared with
         _run(cmd, f"scaling run --workloads {workload}")
         times = []
         for line in (out / "samples.jsonl").read_text().splitlines():
@@ -173,7 +176,7 @@ def main() -> None:
     ap.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "tf32", "bf16", "fp16"),
+        choices=("auto", *(p for p in PRECISIONS if p != "auto")),
         help="auto: bf16 on cuda, fp32 on cpu (scaling's own default)",
     )
     ap.add_argument("--warmup", type=int, default=3)
@@ -185,16 +188,16 @@ def main() -> None:
     ap.add_argument("--plain-child", metavar="WORKLOAD", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    from scaling.workloads import resnet50, transformer
+    from scaling.workloads.registry import get
 
     if args.precision == "auto":
         args.precision = "bf16" if args.device == "cuda" else "fp32"
 
-    modules = {"resnet50": resnet50, "transformer": transformer}
-    args.preset_for = lambda w: args.preset or modules[w].AUTO_PRESET[args.device]
-    args.batch_for = lambda w: args.batch or modules[w].PRESETS[args.preset_for(w)]["batch"]
+    args.preset_for = lambda w: args.preset or get(w).model.auto_preset[args.device]
+    args.batch_for = lambda w: args.batch or get(w).presets[args.preset_for(w)]["batch"]
     if args.image_size is None:
-        args.image_size = resnet50.PRESETS[args.preset_for("resnet50")].get("image_size", 224)
+        presets = get("resnet50").presets
+        args.image_size = presets[args.preset_for("resnet50")].get("image_size", 224)
 
     if args.plain_child:
         args.workload = args.plain_child

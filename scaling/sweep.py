@@ -1,7 +1,8 @@
 """The sweep: world sizes x workloads on one actor gang, samples streamed to the run directory.
 
-CLI -> RunConfig -> (this) connect Ray -> gang -> per world size: group -> workload
-points -> samples -> run dir. Aggregation happens afterwards, in the collector.
+CLI -> RunConfig -> (this) connect Ray -> gang -> plan every point once -> per world size:
+group -> workload points -> samples -> run dir. Aggregation happens afterwards, in the
+collector. Workloads are found through the registry (scaling.workloads.registry).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 import ray
 
-from scaling import __version__, interrupts
+from scaling import __version__, interrupts, rounds
 from scaling.cluster import memory_fit
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
@@ -24,10 +25,8 @@ from scaling.config import RunConfig, to_dict
 from scaling.hardware.diagnose import compare_nodes
 from scaling.hardware.topology import group_link, manifest_topology
 from scaling.rundir import RunDir, RunDirError, utc_now
-from scaling.workloads import collectives, resnet50, transformer
-
-# workload name -> module with plan(cfg, n), TARGET and records(point, group, results)
-WORKLOADS = {"collectives": collectives, "resnet50": resnet50, "transformer": transformer}
+from scaling.workloads.registry import Workload
+from scaling.workloads.registry import get as get_workload
 
 
 class NodesDiffer(RuntimeError):
@@ -155,17 +154,26 @@ def host_facts() -> dict:
     }
 
 
-def plan_points(cfg: RunConfig, name: str, group) -> list[dict]:
-    """A workload's points at one world size, plus its hierarchical view across nodes."""
-    wl = WORKLOADS[name]
-    points = wl.plan(cfg, len(group.layout))
-    if hasattr(wl, "hierarchical"):
-        points += wl.hierarchical(points, group)
-    return points
+@dataclass
+class WorldSize:
+    """One step of the sweep, planned before anything runs."""
+
+    n: int
+    points: list[tuple[Workload, dict]]
+    """(workload, point) in run order: each workload's points, in --workloads order."""
+    notices: list[str]
+    """What to tell the user at this world size (e.g. an op a single rank cannot run)."""
 
 
-def count_points(cfg: RunConfig, gang: Gang) -> int:
-    return sum(len(plan_points(cfg, w, gang.layout(n))) for n in cfg.gpus for w in cfg.workloads)
+def plan(cfg: RunConfig, gang: Gang) -> list[WorldSize]:
+    """Every point of the run, planned once: the progress count and the run read the same list."""
+    steps = []
+    for n in cfg.gpus:
+        group = gang.planned_group(n)
+        workloads = [get_workload(name) for name in cfg.workloads]
+        points = [(w, p) for w in workloads for p in w.points(cfg, group)]
+        steps.append(WorldSize(n, points, [x for w in workloads for x in w.notices(cfg, n)]))
+    return steps
 
 
 def run(
@@ -174,10 +182,13 @@ def run(
     rundir: RunDir,
     on_point: Callable[[dict], None] = lambda p: None,
     on_notice: Callable[[str], None] = lambda s: None,
+    steps: list[WorldSize] | None = None,
 ) -> str:
-    """Run every point; returns the final status. The manifest always records how it ended:
-    ok, failed (with the error in one line) or interrupted (Ctrl-C, SIGTERM, SIGHUP; the
-    KeyboardInterrupt is re-raised after the manifest says so)."""
+    """Run every point of `steps` (default: plan(cfg, gang)); returns the final status. The
+    manifest always records how it ended: ok, failed (with the error in one line) or
+    interrupted (Ctrl-C, SIGTERM, SIGHUP; the KeyboardInterrupt is re-raised after the
+    manifest says so)."""
+    steps = plan(cfg, prep.gang) if steps is None else steps
     status, error, trace = "ok", None, None
     try:
         rundir.write_manifest(
@@ -196,7 +207,7 @@ def run(
             notices=prep.notices,
             synthetic_data=True,
         )
-        _measure(cfg, prep, rundir, on_point, on_notice)
+        _measure(cfg, prep, rundir, steps, on_point, on_notice)
     except KeyboardInterrupt as e:
         status, error = "interrupted", interrupts.reason(e)
         raise
@@ -220,22 +231,20 @@ def one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
-def _measure(cfg, prep: Prepared, rundir: RunDir, on_point, on_notice) -> None:
+def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) -> None:
     gang = prep.gang
-    for n in cfg.gpus:
-        with gang.group(n, cfg.cluster.env) as group:
+    for step in steps:
+        with gang.group(step.n, cfg.cluster.env) as group:
             rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
             rundir.append_samples(transport_records(gang, group, "world"))
-            for name in cfg.workloads:
-                wl = WORKLOADS[name]
-                if name == "collectives" and n == 1 and "sendrecv" in cfg.collectives.ops:
-                    on_notice("sendrecv skipped at world size 1: a ring needs two ranks")
-                for point in plan_points(cfg, name, group):
-                    results = gang.call(group.actors, "run", wl.TARGET, point)
-                    rundir.append_samples(wl.records(point, group, results))
-                    view = point.get("group", "world")
-                    rundir.append_samples(transport_records(gang, group, view))
-                    on_point(point)
+            for notice in step.notices:
+                on_notice(notice)
+            # Round 1 of every point, then round 2, ... (scaling/rounds.py).
+            for rnd, (wl, point) in rounds.interleave(step.points, cfg.repeats):
+                results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
+                rundir.append_samples(rounds.tag(wl.records(point, group, results), rnd))
+                rundir.append_samples(transport_records(gang, group, point.get("group", "world")))
+                on_point(point)
 
 
 def _ray_nodes() -> list[dict]:

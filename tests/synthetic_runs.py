@@ -7,10 +7,10 @@ Times follow a simple model so every figure is predictable:
   in [1 - noise, 1 + noise]; rank r adds r * 1e-7 s so the slowest rank is the last.
 - training: t_local = 100 ms (resnet50) / 50 ms (transformer), exposed comm 10 ms per
   doubling of ranks, t_comm 20 ms; rank 3 at 4 ranks computes 25% slower (a straggler).
-
-training.csv is hand-written in the documented columns, since its collector lives in
-`scaling.collector.training` (another issue's work); in-process tests install the same table
-as that collector's answer with `use_training_table`.
+  Each step's noise factor is shared by the ranks and the five factors of a point have a
+  median of exactly 1, so the real training collector (scaling.collector.training) finds
+  the model's step time exactly: its training.csv equals `training_table()` in the figures
+  the tests assert (throughput, efficiency, stragglers).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +48,12 @@ def write_run(
     seed: int = 0,
     device: str = "cpu",
     topology: dict | None = None,
+    rounds: int = 1,
+    slow_from: int = 1,
+    drift: float = 0.0,
 ) -> Path:
+    """rounds > 1 writes "round" on every record (as `scaling run --repeats` does), each round
+    x its own factor in [1 - drift, 1 + drift]; `slow` applies at world sizes >= slow_from."""
     rng = random.Random(seed)
     rd = RunDir(path)
     gpu = "NVIDIA H100 80GB HBM3" if device == "cuda" else None
@@ -67,6 +71,8 @@ def write_run(
         for r in range(max(world_sizes))
     ]
     workloads = (["collectives"] if ops else []) + (list(WORKLOADS) if training else [])
+    # A GPU run's points name a device the peak table does not know: MFU stays n/a.
+    device_name = "Synthetic GPU" if device == "cuda" else "cpu"
     rd.write_manifest(
         tool={"name": "scaling", "version": "0.1.0"},
         status="running",
@@ -96,34 +102,22 @@ def write_run(
         synthetic_data=True,
         **({"topology": topology} if topology else {}),
     )
+    trained = []
     for n in world_sizes:
-        for op in ops:
-            for size in SIZES:
-                base = dict(
-                    type="coll",
-                    workload="collectives",
-                    group="world",
-                    op=op,
-                    world_size=n,
-                    nodes=1,
-                    size_bytes=size,
-                    count=size // 4,
-                    dtype="float32",
-                    timing="blocking",
-                )
-                recs = []
-                for it in range(iters):
-                    t = coll_time(op, n, size, slow) * (1 + rng.uniform(-noise, noise))
-                    recs += [dict(base, iter=it, rank=r, time_s=t + r * 1e-7) for r in range(n)]
-                check = {k: v for k, v in base.items() if k != "type"}
-                recs += [dict(check, type="check", rank=r, wrong=0) for r in range(n)]
-                rd.append_samples(recs)
-        if training:
-            for workload, (t_local, preset, batch) in WORKLOADS.items():
+        factor = slow if n >= slow_from else 1.0
+        for r in range(rounds):
+            tag = {"round": r} if rounds > 1 else {}
+            jolt = 1 + rng.uniform(-drift, drift) if drift else 1.0
+            _write_collectives(rd, n, ops, iters, factor * jolt, noise, rng, tag)
+            for workload, (t_local, preset, batch) in WORKLOADS.items() if training else ():
                 key = dict(workload=workload, preset=preset, world_size=n, nodes=1,
-                           scaling="weak", precision="fp32")  # fmt: skip
-                rd.append_samples(_steps(key, n, t_local * slow, rng, noise))
-                rd.append_samples(_train_points(key, n, batch))
+                           scaling="weak", precision="fp32", **tag)  # fmt: skip
+                steps = _steps(key, n, t_local * factor * jolt, _jitters(rng, noise))
+                trained.append(steps + _train_points(key, n, batch, device_name))
+    # Training points workload by workload (a real run interleaves world sizes; the collector
+    # does not care, and training.csv then lists each workload's curve together).
+    for recs in sorted(trained, key=lambda recs: list(WORKLOADS).index(recs[0]["workload"])):
+        rd.append_samples(recs)
     rd.write_manifest(status=status, ended="2026-01-01T00:01:00+00:00")
     if status != "ok":
         rd.write_manifest(error="RuntimeError: planted failure")
@@ -131,11 +125,37 @@ def write_run(
     return path
 
 
+def _write_collectives(rd, n, ops, iters, slow, noise, rng, tag) -> None:
+    """One round of every collective point at world size n."""
+    for op in ops:
+        for size in SIZES:
+            base = dict(
+                type="coll",
+                workload="collectives",
+                group="world",
+                op=op,
+                world_size=n,
+                nodes=1,
+                size_bytes=size,
+                count=size // 4,
+                dtype="float32",
+                timing="blocking",
+                **tag,
+            )
+            recs = []
+            for it in range(iters):
+                t = coll_time(op, n, size, slow) * (1 + rng.uniform(-noise, noise))
+                recs += [dict(base, iter=it, rank=r, time_s=t + r * 1e-7) for r in range(n)]
+            check = {k: v for k, v in base.items() if k != "type"}
+            recs += [dict(check, type="check", rank=r, wrong=0) for r in range(n)]
+            rd.append_samples(recs)
+
+
 def exposed(n: int) -> float:
     return 0.010 * math.log2(n)
 
 
-def _train_points(key: dict, n: int, batch: int) -> list[dict]:
+def _train_points(key: dict, n: int, batch: int, device_name: str) -> list[dict]:
     """Per-rank facts of a training point, in the fields the training workload writes."""
     tokens = 128 if key["workload"] == "transformer" else None
     return [
@@ -150,23 +170,32 @@ def _train_points(key: dict, n: int, batch: int) -> list[dict]:
             peak_mem_bytes=(3 << 30) + r,
             checksum_bits="3ff0c0ffee",
             tokens_per_sample=tokens,
+            device_name=device_name,
         )  # fmt: skip
         for r in range(n)
     ]
 
 
-def _steps(key: dict, n: int, t_local: float, rng, noise: float, steps: int = 5):
+def _jitters(rng, noise: float, steps: int = 5) -> list[float]:
+    """Per-step noise factors in about [1 - 2 noise, 1 + 2 noise], centred so that their median
+    is exactly 1 (so the slowest rank's median step is the model's step time)."""
+    draws = [rng.uniform(-noise, noise) for _ in range(steps)]
+    middle = sorted(draws)[steps // 2]
+    return [1 + (d - middle) for d in draws]
+
+
+def _steps(key: dict, n: int, t_local: float, jitters: list[float]):
     out = []
-    for step in range(steps):
-        jitter = 1 + rng.uniform(-noise, noise)
+    for step, jitter in enumerate(jitters):
         for r in range(n):
             straggle = 1.25 if (n == 4 and r == 3) else 1.0
             phases = {
                 "compute": t_local * straggle * jitter,
                 "local": t_local * jitter,
                 "ddp": (t_local + exposed(n)) * jitter,
-                "comm": 0.020 * jitter if n > 1 else 0.0,
             }
+            if n > 1:  # one rank has no gradient all-reduce (see workloads/training/bench.py)
+                phases["comm"] = 0.020 * jitter
             for phase, t in phases.items():
                 out.append(
                     dict(
@@ -217,8 +246,8 @@ def training_table(world_sizes=(1, 2, 4), slow: float = 1.0) -> pd.DataFrame:
                     if workload == "transformer"
                     else float("nan"),
                     "efficiency": sps / (n * sps1),
-                    "flops_per_step": 1e12,
-                    "achieved_tflops": 1e12 / t_ddp / 1e12,
+                    "flops_per_step": 1e12 * n,
+                    "achieved_tflops": 1e12 * n / t_ddp / 1e12,
                     "mfu": float("nan"),
                     "peak_mem_bytes_max": 3 << 30,
                     "mem_balance": 1.01,
@@ -231,21 +260,6 @@ def training_table(world_sizes=(1, 2, 4), slow: float = 1.0) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
-
-
-def use_training_table(monkeypatch, table: pd.DataFrame | None = None) -> None:
-    """Make the training collector return `table` (default: training_table()) for a run with
-    step samples and no rows otherwise, whatever scaling.collector.training would compute from
-    these synthetic samples: its records need fields only the training workload writes."""
-    table = training_table() if table is None else table
-    fake = types.ModuleType("scaling.collector.training")
-
-    def summarize(samples, manifest=None):
-        trained = "type" in samples and (samples["type"] == "step").any()
-        return table.copy() if trained else table.iloc[0:0]
-
-    fake.summarize = summarize
-    monkeypatch.setattr("scaling.collector.run.training_collector", fake)
 
 
 def corrupt(path: Path, lineno: int, text: str = '{"type": "coll", "op": ') -> None:

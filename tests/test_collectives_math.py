@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from scaling.workloads.collectives import (
-    Buffers,
-    count_wrong,
-    message_sizes,
-    pattern,
-    pattern_sum,
-    point_shape,
-)
+from scaling.workloads.collectives import message_sizes, point_shape
+from scaling.workloads.collectives.bench import Buffers, count_wrong, pattern, pattern_sum
 
 
 def test_message_sizes_like_nccl_tests():
@@ -54,3 +48,14 @@ def test_exactness_limits():
     assert Buffers("all_reduce", 8, torch.bfloat16, "cpu", 0, 36).exact()
     assert not Buffers("all_reduce", 8, torch.bfloat16, "cpu", 0, 64).exact()
     assert Buffers("all_gather", 64, torch.bfloat16, "cpu", 0, 64).exact()
+
+
+@pytest.mark.parametrize(
+    "rank,start,length", [(0, 0, 1), (1, 5, 100), (6, 13, 7), (9, 1 << 20, 30), (2, 3, 0)]
+)
+def test_pattern_tiles_the_definition_exactly(rank, start, length):
+    # Element i holds (i + 3 rank) mod 7 + 1, built without an int64 index tensor.
+    i = torch.arange(start, start + length, dtype=torch.int64)
+    want = ((i + 3 * rank) % 7 + 1).to(torch.bfloat16)
+    got = pattern(rank, start, length, torch.bfloat16, "cpu")
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want)

@@ -1,4 +1,4 @@
-"""Training-step FLOPs: the DESIGN.md anchors, and an independent count by PyTorch's FlopCounterMode."""
+"""Training-step FLOPs: the docs/formulas.md anchors, and an independent count by PyTorch's FlopCounterMode."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scaling.workloads.flops import (
 )
 from scaling.workloads.models import build_model, loss_fn, synthetic_batch, transformer_config
 
-# DESIGN.md: ResNet-50 at 224^2 is 4.09 G multiply-accumulates forward per image.
+# docs/formulas.md: ResNet-50 at 224^2 is 4.09 G multiply-accumulates forward per image.
 RESNET50_FORWARD_GMACS = 4.09
 
 

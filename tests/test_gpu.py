@@ -114,16 +114,19 @@ def test_h2d_d2h_copies_against_the_probed_ceiling():
 
 
 def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
-    from scaling.workloads import collectives
+    from scaling.workloads.collectives.bench import run_point
+    from scaling.workloads.registry import get
 
     assert dist.get_backend() == "nccl"
     cfg = load_config(
         overrides={"gpus": "1", "collectives.max_bytes": "16M", "collectives.iters": 5}
     )
-    points = collectives.plan(cfg, 1)
+    wl = get("collectives")
+    points = wl.plan(cfg, 1)
     assert points
-    for spec in points:
-        out = collectives.run_point(spec)
+    for point in points:
+        spec = wl.rank_spec(point)
+        out = run_point(spec)
         assert out["wrong"] == 0, spec
         assert len(out["times"]) == 5 and all(t > 0 for t in out["times"]), spec
 
@@ -134,9 +137,10 @@ def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
 )
 def test_bf16_training_step_at_world_size_one(nccl_world_of_one, workload, batch, preset):
     from scaling.hardware.peaks import peak_flops
-    from scaling.workloads import resnet50, training, transformer
+    from scaling.workloads.registry import get
+    from scaling.workloads.training.bench import run_point
 
-    module = {"resnet50": resnet50, "transformer": transformer}[workload]
+    wl = get(workload)
     cfg = load_config(
         overrides={
             "gpus": "1",
@@ -146,7 +150,7 @@ def test_bf16_training_step_at_world_size_one(nccl_world_of_one, workload, batch
             f"{workload}.batch": batch,
         }
     )
-    res = training.run_point(module.plan(cfg, 1)[0])  # preset "auto": the GPU preset on cuda
+    res = run_point(wl.rank_spec(wl.plan(cfg, 1)[0]))  # preset "auto": the GPU preset on cuda
     assert res["status"] == "ok", res.get("failed_stage")
     assert (res["device"], res["precision"], res["preset"]) == ("cuda", "bf16", preset)
     assert res["device_name"] == torch.cuda.get_device_name()

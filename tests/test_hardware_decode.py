@@ -1,4 +1,4 @@
-"""NVML codes decoded into words, and the per-link ceilings (DESIGN.md reference figures)."""
+"""NVML codes decoded into words, and the per-link ceilings (docs/formulas.md reference figures)."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def test_gpus_per_node_shape(two_nodes):
     try:
         nodes = [m["node_id"] for m in gang.metas]
         assert nodes[:2] == [two_nodes["big"]] * 2 and nodes[2] == two_nodes["head"]
-        assert gang.layout(3).shape == "3 = 2 nodes (2+1)"
+        assert gang.planned_group(3).shape == "3 = 2 nodes (2+1)"
     finally:
         gang.shutdown()
 

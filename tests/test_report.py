@@ -15,7 +15,7 @@ from scaling.hardware.probe import load_snapshot
 from scaling.hardware.topology import manifest_topology
 from scaling.report import write_report
 from scaling.report.collectives import topology_matrices
-from tests.synthetic_runs import use_training_table, write_run
+from tests.synthetic_runs import write_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = [
@@ -40,8 +40,7 @@ H100_TOPO = manifest_topology(
 
 
 @pytest.fixture
-def cpu_run(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def cpu_run(tmp_path):
     return load_run(write_run(tmp_path / "cpu"))
 
 
@@ -87,8 +86,7 @@ def test_html_is_self_contained(cpu_run):
     assert page.count("<table") >= 8
 
 
-def test_partial_run_report_is_marked(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def test_partial_run_report_is_marked(tmp_path):
     run = load_run(write_run(tmp_path / "failed", status="failed"))
     paths = write_report(run)
     md, page = paths.markdown.read_text(), paths.html.read_text()
@@ -98,8 +96,7 @@ def test_partial_run_report_is_marked(tmp_path, monkeypatch):
     assert "## Collectives: bus bandwidth" in md  # what was measured is still reported
 
 
-def test_collectives_only_run(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def test_collectives_only_run(tmp_path):
     run = load_run(write_run(tmp_path / "coll", training=False))
     md = write_report(run).markdown.read_text()
     assert "No training workloads in this run (collectives only)." in md
@@ -108,8 +105,7 @@ def test_collectives_only_run(tmp_path, monkeypatch):
     assert not (tmp_path / "coll" / "training.csv").exists()
 
 
-def test_gpu_run_draws_ceilings_and_topology(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def test_gpu_run_draws_ceilings_and_topology(tmp_path):
     run = load_run(write_run(tmp_path / "gpu", device="cuda", topology=H100_TOPO))
     # what the hardware probe adds to summary rows (issue 4)
     coll = run.collectives.assign(link_class="NV18", ceiling_gbps=450.0)
@@ -144,8 +140,7 @@ def test_topology_shapes(topo, expected):
     assert [name for name, _, _ in topology_matrices(topo)] == expected
 
 
-def test_reports_never_import_torch_or_ray(tmp_path, monkeypatch):
-    use_training_table(monkeypatch)
+def test_reports_never_import_torch_or_ray(tmp_path):
     run_dir = write_run(tmp_path / "r")
     code = (
         "import sys\n"

@@ -24,14 +24,14 @@ def test_failure_mid_run_marks_manifest_and_keeps_samples(ray_local, tmp_path, m
     cfg = load_config(
         overrides={"gpus": "1,2", "collectives.max_bytes": "4K", "collectives.iters": "2"}
     )
-    real_plan = collectives.plan
+    real_plan = collectives.WORKLOAD.plan
 
     def plan_with_a_bad_point(c, n):
         points = real_plan(c, n)
         # a point the ranks cannot run: the rank raises, the sweep must stop cleanly
         return points if n == 1 else points[:1] + [dict(points[0], op="no_such_op")]
 
-    monkeypatch.setattr(collectives, "plan", plan_with_a_bad_point)
+    monkeypatch.setattr(collectives.WORKLOAD, "plan", plan_with_a_bad_point)
     prep = sweep.prepare(cfg)
     rundir = RunDir(tmp_path / "r")
     try:
@@ -69,6 +69,8 @@ def test_ctrl_c_marks_interrupted_exit_130_and_keeps_samples(tmp_path):
             "16M",
             "-n",
             "30",
+            "--repeats",
+            "1",
             "--out",
             str(out),
         ],

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 # Tiny presets, few steps: the figures are not the point here, the plumbing is.
 QUICK = """
+repeats = 1
 [training]
 warmup = 1
 steps = 3
@@ -89,13 +90,13 @@ def test_both_workloads_at_one_and_two_ranks(ray_local, quick, tmp_path):
 
 def test_oom_is_recorded_and_the_sweep_goes_on(ray_local, quick, tmp_path, monkeypatch):
     """World size 1 runs out of memory, 2 still runs; there a rank diverges: exit 1."""
-    plan = transformer.plan
+    plan = transformer.WORKLOAD.plan
 
     def faulty(cfg, n):
         fault = {"oom_rank": 0} if n == 1 else {"diverge_rank": 1}
         return [dict(p, fault=fault) for p in plan(cfg, n)]
 
-    monkeypatch.setattr(transformer, "plan", faulty)
+    monkeypatch.setattr(transformer.WORKLOAD, "plan", faulty)
     out = tmp_path / "run"
     r = invoke(
         "run", "--gpus", "1,2", "--workloads", "transformer", "--config", quick, "--out", out
@@ -126,7 +127,7 @@ def gang2():
 
 def spec(**kw):
     cfg = load_config(overrides={"training.warmup": 1, "training.steps": 3, "gpus": "1,2"})
-    return {**transformer.plan(cfg, 2)[0], **kw}
+    return {**transformer.WORKLOAD.plan(cfg, 2)[0], **kw}
 
 
 def test_oom_on_one_rank_ends_the_point_on_both(gang2):

@@ -9,7 +9,10 @@ import torch
 
 from scaling.collector.training import TRAINING_COLUMNS, summarize
 from scaling.workloads.power import PowerSampler
-from scaling.workloads.training import buckets_by_cap, is_oom, param_checksum, split_batch
+from scaling.workloads.training.bench import split_batch
+from scaling.workloads.training.checksum import param_checksum
+from scaling.workloads.training.memory import is_oom
+from scaling.workloads.training.strategy import buckets_by_cap
 
 H100 = "NVIDIA H100 80GB HBM3"
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from scaling.config.units import format_size
+from scaling.format import num, pct
+from scaling.workloads.collectives import ops
 
-REDOP = {"all_reduce": "sum", "reduce_scatter": "sum"}
+
+def fmt(x, digits: int = 2) -> str:
+    """nccl-tests' columns: fixed digits, no thousands separators."""
+    return num(x, digits, sep=False)
 
 
-def fmt(x, digits: int = 2, na: str = "n/a") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return na
-    return f"{x:.{digits}f}"
+def redop(op: str) -> str:
+    return ops.get(op).redop if op in ops.OPS else "n/a"
 
 
 def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
@@ -60,7 +61,7 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
                 format_size(int(r.size_bytes)),
                 str(int(r.count)),
                 dtype,
-                REDOP.get(op, "none"),
+                redop(op),
                 fmt(r.time_p50_us, 1),
                 fmt(r.time_p90_us, 1),
                 fmt(r.time_p99_us, 1),
@@ -73,12 +74,6 @@ def collectives_tables(summary: pd.DataFrame, console: Console) -> None:
             console.print("  busbw n/a at 1 rank: no data crosses a link (nccl-tests factor is 0).")
 
 
-def pct(x, digits: int = 1, na: str = "n/a") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return na
-    return f"{x * 100:.{digits}f}%"
-
-
 def training_tables(table: pd.DataFrame, console: Console, device: str | None = None) -> None:
     """The scaling table: one per workload x preset x scaling x precision."""
     if table.empty:
@@ -86,45 +81,47 @@ def training_tables(table: pd.DataFrame, console: Console, device: str | None = 
     per = "per GPU" if device == "cuda" else "per rank"
     keys = ["workload", "preset", "scaling", "precision"]
     for (workload, preset, scaling, precision), rows in table.groupby(keys, sort=False):
-        tokens = rows["tokens_per_s"].notna().any()
-        unit = "tokens/s" if tokens else "samples/s"
         batch = int(rows["batch_per_rank"].iloc[0])
         title = (
             f"{workload} — preset {preset}, {precision}, {scaling} scaling, "
             f"batch {batch}/rank{' at 1 rank' if scaling == 'strong' else ''} — synthetic data"
         )
-        t = Table(title=title, title_justify="left", header_style="bold")
-        for col in (
-            "ranks",
-            "step p50 (ms)",
-            f"throughput ({unit})",
-            per,
-            "efficiency",
-            "comm fraction",
-            "overlap",
-            "MFU",
-        ):
-            t.add_column(col, justify="right")
-        t.add_column("flags", justify="left", overflow="fold")
-        for r in rows.itertuples():
-            ranks = str(r.world_size) + (f" ({r.nodes} nodes)" if r.nodes > 1 else "")
-            if r.status != "ok":
-                t.add_row(ranks, r.status, "", "", "", "", "", "", r.flags)
-                continue
-            rate = r.tokens_per_s if tokens else r.samples_per_s
-            rate_per = r.tokens_per_s_per_gpu if tokens else r.samples_per_s_per_gpu
-            t.add_row(
-                ranks,
-                fmt(r.step_time_p50_s * 1e3, 1),
-                fmt(rate, 1),
-                fmt(rate_per, 1),
-                pct(r.efficiency),
-                pct(r.comm_fraction),
-                pct(r.overlap),
-                pct(r.mfu),
-                r.flags or "",
-            )
-        console.print(t)
+        console.print(_training_table(rows, title, per))
+    for note in _training_notes(table):
+        console.print(f"  {note}.")
+
+
+def _training_table(rows: pd.DataFrame, title: str, per: str) -> Table:
+    tokens = rows["tokens_per_s"].notna().any()
+    unit = "tokens/s" if tokens else "samples/s"
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in ("ranks", "step p50 (ms)", f"throughput ({unit})", per, "efficiency",
+                "comm fraction", "overlap", "MFU"):  # fmt: skip
+        t.add_column(col, justify="right")
+    t.add_column("flags", justify="left", overflow="fold")
+    for r in rows.itertuples():
+        ranks = str(r.world_size) + (f" ({r.nodes} nodes)" if r.nodes > 1 else "")
+        if r.status != "ok":
+            t.add_row(ranks, r.status, "", "", "", "", "", "", r.flags)
+            continue
+        rate = r.tokens_per_s if tokens else r.samples_per_s
+        rate_per = r.tokens_per_s_per_gpu if tokens else r.samples_per_s_per_gpu
+        t.add_row(
+            ranks,
+            fmt(r.step_time_p50_s * 1e3, 1),
+            fmt(rate, 1),
+            fmt(rate_per, 1),
+            pct(r.efficiency),
+            pct(r.comm_fraction),
+            pct(r.overlap),
+            pct(r.mfu),
+            r.flags or "",
+        )
+    return t
+
+
+def _training_notes(table: pd.DataFrame) -> list[str]:
+    """What the columns mean, under the tables."""
     formula = {
         "weak": "weak: throughput(n) / (n x throughput(1))",
         "strong": "strong: T(1) / (n x T(n))",
@@ -138,5 +135,4 @@ def training_tables(table: pd.DataFrame, console: Console, device: str | None = 
     ok = table[table["status"] == "ok"]
     if ok["mfu"].isna().any():
         notes.append("MFU n/a: no peak FLOP/s known for this device and precision")
-    for note in notes:
-        console.print(f"  {note}.")
+    return notes

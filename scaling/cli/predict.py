@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from scaling.cli.report import _console, _echo_json, _load
+from scaling.cli.common import bad_input, console, echo_json
 from scaling.collector.predict import whatif
 
 
@@ -27,7 +27,7 @@ from scaling.collector.predict import whatif
     type=click.IntRange(min=1),
     default=None,
     metavar="N",
-    help="Ranks per node at the predicted sizes. [default: the run's shape]",
+    help="Ranks per node at the predicted sizes. Unset: the run's shape.",
 )
 @click.option(
     "--what-if",
@@ -78,7 +78,13 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
         replaced = whatif.parse_what_if(what_if)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    run = _load(run_dir)
+    from scaling import api
+    from scaling.collector.run import NotARunDir
+
+    try:
+        run = api.load(run_dir)
+    except NotARunDir as e:
+        raise bad_input(e) from None
     try:
         doc = predict_run(run, targets, gpus_per_node, replaced, reps=reps)
     except NothingToFit as e:
@@ -86,9 +92,7 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
     path = write_prediction(run.path, doc)
     report = None if no_report else _rewrite_report(run)
     if as_json:
-        from scaling.collector.predict.prediction import json_safe
-
-        _echo_json(json_safe(doc))
+        echo_json(doc)
         return 0
     _print(doc)
     click.echo(f"predict.json: {path}")
@@ -120,7 +124,7 @@ def _table(columns: list[str], rows: list[list[str]]) -> Table:
 def _print(doc: dict) -> None:
     from scaling.report import predict as words
 
-    out = _console()
+    out = console()
     out.print(f"[bold]Prediction for {escape(doc['run_dir'])}[/]")
     out.print(escape(words.CAVEAT), style="dim")
     out.print(f"ranks per node: {doc['gpus_per_node']} ({doc['gpus_per_node_source']})")

@@ -1,90 +1,15 @@
-"""`scaling report`, `scaling compare` and `scaling runs`: read run directories, never measure."""
+"""`scaling report`, `scaling compare` and `scaling runs`: read run directories, never measure.
+
+Each parses, calls scaling.api, prints and sets the exit code. Nothing here imports torch or
+Ray, and pandas only when a command runs: `--help` answers at once.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-from pathlib import Path
-
 import click
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
-from scaling.collector.headline import Headline, headline
-from scaling.collector.load import read_manifest
-from scaling.collector.run import NotARunDir, Run, load_run, partial_reason
-from scaling.collector.tables import write_tables
-from scaling.rundir import MANIFEST, SUMMARY, TRAINING
-
-
-def _load(path: str) -> Run:
-    from scaling.cli import BadInput
-
-    try:
-        return load_run(path)
-    except NotARunDir as e:
-        raise BadInput(str(e)) from None
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{path}: {MANIFEST} is not valid JSON ({e.msg})") from None
-
-
-def _console(file=None) -> Console:
-    file = file or sys.stdout
-    probe = Console(file=file)
-    return Console(
-        file=file, highlight=False, soft_wrap=True, width=None if probe.is_terminal else 140
-    )
-
-
-def _echo_json(obj) -> None:
-    click.echo(json.dumps(_json_safe(obj), default=str, allow_nan=False))
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
-
-
-def write_and_describe(run: Run) -> dict:
-    """Write the report files of a loaded run; what --json prints about them."""
-    from scaling.report import write_report
-
-    paths = write_report(run)
-    return {
-        "run_dir": str(run.path),
-        "report_md": str(paths.markdown),
-        "report_html": str(paths.html),
-        "tables": [str(p) for p in paths.tables],
-        "status": run.manifest.get("status"),
-        "partial": run.partial,
-        "partial_reason": run.partial_reason,
-        "headline": run.headline.to_dict(),
-        "warnings": run.warnings,
-    }
-
-
-def report_after_run(run: Run, err: Console) -> dict | None:
-    """The end of `scaling run`: tables and report from the loaded run, and where they are.
-
-    A report that cannot be written is a warning, never the run's failure: the samples and
-    the tables are already on disk.
-    """
-    try:
-        result = write_and_describe(run)
-    except Exception as e:
-        write_tables(run)
-        err.print(f"[yellow]warning:[/] report not written ({type(e).__name__}: {e}); "
-                  f"retry with: scaling report {run.path}")  # fmt: skip
-        return None
-    err.print(f"report: {result['report_html']}")
-    return {k: result[k] for k in ("report_md", "report_html")}
+from scaling.cli.common import bad_input, console, echo_json, schema_option
+from scaling.config.schema import RunConfig
 
 
 @click.command()
@@ -95,28 +20,36 @@ def report(run_dir: str, as_json: bool) -> int:
 
     The report has a headline (scaling efficiency at the largest world size, all_reduce busbw
     against the link ceiling, verdicts and warnings), the environment, plots with the tables
-    behind them, and summary.csv / training.csv (+ .parquet when pyarrow is installed) are
-    rewritten from the samples. A run that failed or was interrupted gets a report of what it
-    measured, marked partial. `scaling run` writes the report itself when it ends.
+    behind them. The collector first rewrites summary.csv / training.csv (+ .parquet when
+    pyarrow is installed) from the samples. A run that failed or was interrupted gets a report
+    of what it measured, marked partial. `scaling run` writes the report itself when it ends.
 
     \b
     Examples:
       scaling report runs/20260101T120000Z-1a2b3c
       scaling report runs/20260101T120000Z-1a2b3c --json | jq .headline
     """
-    run = _load(run_dir)
-    result = write_and_describe(run)
+    from scaling import api
+    from scaling.collector.run import NotARunDir
+
+    try:
+        summary = api.report(run_dir)
+    except NotARunDir as e:
+        raise bad_input(e) from None
+    if summary.report is None:  # the tables are written; the report is what was asked for
+        raise click.ClickException(f"report not written: {summary.report_error}")
+    run = summary.run
     for w in run.warnings:
         click.echo(f"warning: {w}", err=True)
     if as_json:
-        _echo_json(result)
+        echo_json(summary.to_dict())
         return 0
     if run.partial:
         click.echo(
             f"partial run ({run.partial_reason}): the report shows what was measured", err=True
         )
-    click.echo(result["report_md"])
-    click.echo(result["report_html"])
+    click.echo(str(summary.report.markdown))
+    click.echo(str(summary.report.html))
     return 0
 
 
@@ -129,83 +62,74 @@ def report(run_dir: str, as_json: bool) -> int:
     default=5.0,
     show_default=True,
     metavar="PCT",
-    help="Worse by more than this % beyond both runs' spread is a regression.",
+    help="A real change must also be worse than this % to be a regression.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(min=0.5, max=1.0, min_open=False, max_open=True),
+    default=0.95,
+    show_default=True,
+    metavar="C",
+    help="Confidence over all points at once: each needs p < (1 - C) / points to be real.",
+)
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="Judge each point relative to its run's 1-rank reference (latency floor, 1-rank step).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(base: str, new: str, threshold: float, as_json: bool) -> int:
-    """Compare run NEW against run BASE point by point; exit 1 on any regression.
+def compare(
+    base: str, new: str, threshold: float, confidence: float, normalize: bool, as_json: bool
+) -> int:
+    """Compare run NEW against run BASE point by point; exit 1 when a regression remains.
 
     Points match on op, dtype, world size and message size (collectives) and on workload,
-    world size, preset, precision and batch (training). Deltas are in %: busbw (or time at one
-    rank) and samples/s. A point regresses when NEW's fast end (p10 of its per-iteration
-    times) is slower than BASE's slow end (p90) by more than --threshold %, so run-to-run noise
-    is not a regression; so does a training point that now fails or a collective that now
-    returns wrong elements.
+    world size, preset, precision and batch (training). Each point's rounds (scaling run
+    --repeats; per round, the 25th percentile of the slowest rank's times) are judged with a
+    Mann-Whitney U test: a point regresses only when the change is real AND slower than
+    --threshold %. --confidence covers all the points at once, so each needs
+    p < (1 - confidence) / points. Printed per point: the change, the p-value, a bootstrap
+    interval of the change and the minimum detectable change (MDC) the rounds allow.
+
+    \b
+    Verdicts:
+      regression / improvement  real, and beyond the threshold
+      same                      no change beyond the threshold (or a real one within it)
+      undecided                 too few rounds, or too spread to see a threshold-sized change
+    When every class of points (a kind at a world size) moved alike, the 1-rank references
+    included, that is one "environment shift" for the run and points are judged beyond it. The
+    1-rank references never fail a comparison on their own. A training point that now fails
+    and a collective with new wrong elements are regressions whatever the timings say. Runs
+    with one round (older runs, --repeats 1) compare as undecided.
 
     \b
     Examples:
       scaling compare runs/baseline runs/new-cluster
       scaling compare runs/a runs/b --threshold 10 --json > diff.json
+      scaling compare runs/a runs/b --normalize --confidence 0.99
 
     Exit status: 0 no regression, 1 regression, 2 bad input.
     """
-    from scaling.collector.compare import compare as compare_runs
+    from scaling import api
+    from scaling.collector.run import NotARunDir
 
-    result = compare_runs(_load(base), _load(new), threshold)
-    regressions = int(result.points["regression"].sum())
+    try:
+        result = api.compare(base, new, threshold, confidence, normalize)
+    except NotARunDir as e:
+        raise bad_input(e) from None
     if as_json:
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
     else:
-        _print_comparison(result)
-    return 1 if regressions else 0
+        from scaling.cli.compare_output import print_comparison
 
-
-FIGURE = {"busbw_gbps": "busbw GB/s", "time_p50_us": "time p50 us", "samples_per_s": "samples/s"}
-
-
-def _print_comparison(result) -> None:
-    from scaling.report import format as f
-
-    out = _console()
-    pts = result.points
-    t = Table(title=f"{result.new} vs {result.base}", title_justify="left", header_style="bold")
-    for col in ("point", "figure", "base", "new", "Δ", "beyond spread", "verdict"):
-        t.add_column(col, justify="left" if col in ("point", "figure", "verdict") else "right")
-    for r in pts.to_dict(orient="records"):
-        beyond = r["beyond_spread_pct"]
-        t.add_row(
-            r["point"],
-            FIGURE.get(r["metric"], r["metric"]),
-            f.sig(r["base"]),
-            f.sig(r["new"]),
-            f.signed_pct(r["delta_pct"]),
-            "within" if f.missing(beyond) or beyond <= 0 else f.signed_pct(beyond),
-            f"[red]REGRESSION[/] {r['why']}" if r["regression"] else "",
-        )
-    if len(pts):
-        out.print(t)
-    for label, only in (("base", result.only_base), ("new", result.only_new)):
-        if only:
-            more = f" and {len(only) - 5} more" if len(only) > 5 else ""
-            out.print(f"only in {label}: {', '.join(only[:5])}{more}")
-    n = int(pts["regression"].sum())
-    rule = f"worse by > {result.threshold_pct:g}% beyond both runs' p10..p90 spread"
-    if n:
-        out.print(f"[red]{n} regression(s)[/] in {len(pts)} matched points ({rule})")
-    else:
-        out.print(f"no regressions in {len(pts)} matched points ({rule})")
+        print_comparison(result, console())
+    return 1 if len(result.regressions) else 0
 
 
 @click.command()
-@click.option(
-    "--runs-dir",
-    default="runs",
-    show_default=True,
-    metavar="DIR",
-    help="Where `scaling run` puts run directories.",
-)
+@schema_option(RunConfig, "runs_dir", "--runs-dir", "runs_dir", metavar="DIR")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-def runs(runs_dir: str, as_json: bool) -> int:
+def runs(runs_dir: str | None, as_json: bool) -> int:
     """List past runs, newest first, with status, workloads, world sizes and headline figures.
 
     Headline figures come from each run's summary.csv / training.csv (the collector's tables),
@@ -216,35 +140,34 @@ def runs(runs_dir: str, as_json: bool) -> int:
       scaling runs
       scaling runs --runs-dir /shared/scaling-runs --json
     """
-    from scaling.cli import BadInput
+    from scaling import api
+    from scaling.collector.run import NotARunDir
+    from scaling.config.fields import field_default
 
-    root = Path(runs_dir)
-    if not root.is_dir():
-        raise BadInput(f"{root}: no such runs directory")
-    dirs = sorted(
-        (p for p in root.iterdir() if (p / MANIFEST).exists() or (p / "samples.jsonl").exists()),
-        key=lambda p: p.name,
-        reverse=True,
-    )
-    listed = []
-    for p in dirs:
-        # One unreadable run (a 0-byte table, a torn manifest) must not hide the others.
-        try:
-            listed.append(_run_entry(p))
-        except json.JSONDecodeError as e:
-            why = f"{MANIFEST} is not valid JSON ({e.msg}, line {e.lineno})"
-            click.echo(f"warning: skipped unreadable run {p}: {why}", err=True)
-        except Exception as e:
-            first = (str(e).strip().splitlines() or [""])[0]
-            click.echo(
-                f"warning: skipped unreadable run {p}: {type(e).__name__}: {first}", err=True
-            )
+    root = runs_dir or field_default(RunConfig, "runs_dir")
+    skipped: list[str] = []
+    try:
+        listed = [
+            {**p.to_dict(), "headline_text": headline_lines(p.headline)}
+            for p in api.runs(root, skipped)
+        ]
+    except NotARunDir as e:
+        raise bad_input(e) from None
+    for line in skipped:
+        click.echo(f"warning: {line}", err=True)
     if as_json:
-        _echo_json(listed)
+        echo_json(listed)
         return 0
     if not listed:
         click.echo(f"no runs in {root}")
         return 0
+    _print_runs(listed)
+    return 0
+
+
+def _print_runs(listed: list[dict]) -> None:
+    from rich.table import Table
+
     t = Table(header_style="bold")
     for col in ("run", "started", "status", "workloads", "world sizes", "headline"):
         t.add_column(col)
@@ -258,42 +181,11 @@ def runs(runs_dir: str, as_json: bool) -> int:
             ", ".join(map(str, e["world_sizes"])),
             "\n".join(e["headline_text"]) or "–",
         )
-    _console().print(t)
-    return 0
+    console().print(t)
 
 
-def _run_entry(path: Path) -> dict:
-    manifest = read_manifest(path)  # a torn manifest: the caller skips the run with a warning
-    cfg = manifest.get("config") or {}
-    h = _stored_headline(path, manifest)
-    return {
-        "run": path.name,
-        "path": str(path),
-        "started": manifest.get("started"),
-        "status": manifest.get("status") or "unknown",
-        "partial": partial_reason(manifest) is not None,
-        "workloads": cfg.get("workloads") or [],
-        "world_sizes": cfg.get("gpus") or [],
-        "headline": h.to_dict(),
-        "headline_text": headline_lines(h),
-    }
-
-
-def _stored_headline(path: Path, manifest: dict) -> Headline:
-    """From the tables the collector wrote; from the samples when it never wrote them."""
-    if (path / SUMMARY).exists() and (path / SUMMARY).stat().st_size > 0:
-        coll = pd.read_csv(path / SUMMARY)
-        has_training = (path / TRAINING).exists() and (path / TRAINING).stat().st_size > 0
-        train = pd.read_csv(path / TRAINING) if has_training else pd.DataFrame()
-        return headline(manifest, coll, train, partial_reason(manifest))
-    try:
-        return load_run(path).headline
-    except (NotARunDir, json.JSONDecodeError):
-        return Headline()
-
-
-def headline_lines(h: Headline) -> list[str]:
-    from scaling.report import format as f
+def headline_lines(h) -> list[str]:
+    from scaling import format as f
 
     lines = []
     for e in h.efficiency:

@@ -1,135 +1,125 @@
-"""`scaling run`: sweep world sizes, stream samples to a run directory, summarize."""
+"""`scaling run`: parse the flags, call scaling.api.run, print the tables, set the exit code.
+
+Every flag is a schema field (`FLAGS`): its help and default come from the field's
+declaration, and its value goes to the config loader under the field's key, so a flag, its
+TOML key and its documentation cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import sys
+from dataclasses import dataclass
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scaling import interrupts
-from scaling.cluster import memory_fit
-from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
-from scaling.cluster.gang import GangError
-from scaling.config import ConfigError, load_config
-from scaling.config.units import format_size
-from scaling.interrupts import SignalsInterrupt
-from scaling.rundir import RunDir, RunDirError, check_run_path, new_run_path
+from scaling.cli.common import BadInput, bad_input, console, report_outcome, schema_option
+from scaling.config.fields import field_default
+from scaling.config.schema import ClusterConfig, RunConfig, sections
 
 
-def _opt(*names, **kw):
-    # Every value is validated by the config loader (one parser per key), so
-    # options are plain strings here and errors read the same from CLI and TOML.
-    return click.option(*names, default=None, **kw)
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag for config keys: `--name` sets `keys` (dotted schema keys)."""
+
+    decls: tuple[str, ...]
+    keys: tuple[str, ...]
+    metavar: str | None = None
+    kind: str = "value"
+    """value (a string the loader parses), multiple (repeatable), switch (--x/--no-x), flag."""
+
+    @property
+    def dest(self) -> str:
+        return self.keys[0].replace(".", "__")
+
+
+def _batch_keys() -> tuple[str, ...]:
+    """--batch sets the per-rank batch of every workload whose section has one."""
+    return tuple(
+        f"{name}.batch" for name, cls in sections().items() if "batch" in cls.__dataclass_fields__
+    )
+
+
+FLAGS = (
+    Flag(("--gpus",), ("gpus",), "N,N,.."),
+    Flag(("--workloads",), ("workloads",), "LIST"),
+    Flag(("--ops",), ("collectives.ops",), "LIST"),
+    Flag(("--min-bytes", "-b"), ("collectives.min_bytes",), "SIZE"),
+    Flag(("--max-bytes", "-e"), ("collectives.max_bytes",), "SIZE"),
+    Flag(("--factor", "-f"), ("collectives.factor",), "F"),
+    Flag(("--dtype", "-d"), ("collectives.dtypes",), "LIST"),
+    Flag(("--warmup", "-w"), ("collectives.warmup",), "N"),
+    Flag(("--iters", "-n"), ("collectives.iters",), "N"),
+    Flag(("--timing",), ("collectives.timing",), "MODE"),
+    Flag(("--check/--no-check",), ("collectives.check",), kind="switch"),
+    Flag(("--scaling",), ("training.scaling",), "MODE"),
+    Flag(("--precision",), ("training.precision",), "P"),
+    Flag(("--batch",), _batch_keys(), "N"),
+    Flag(("--device",), ("cluster.device",), "DEV"),
+    Flag(("--address",), ("cluster.address",), "ADDR"),
+    Flag(("--placement",), ("cluster.placement",), "MODE"),
+    Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
+    Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
+    Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
+    Flag(("--repeats", "-r"), ("repeats",), "R"),
+    Flag(("--out",), ("out",), "DIR"),
+    Flag(("--runs-dir",), ("runs_dir",), "DIR"),
+    Flag(("--strict",), ("cluster.strict",), kind="flag"),
+)
+
+
+def field_for_key(key: str) -> tuple[type, str]:
+    """The section dataclass and field name of a dotted key."""
+    *section, name = key.split(".")
+    if not section:
+        return RunConfig, name
+    return (ClusterConfig if section == ["cluster"] else sections()[section[0]]), name
+
+
+def _option(flag: Flag):
+    cls, name = field_for_key(flag.keys[0])
+    kw = {"metavar": flag.metavar} if flag.metavar else {}
+    if flag.kind == "multiple":
+        kw.update(multiple=True, default=())
+    if flag.kind == "flag":
+        kw.update(is_flag=True, shown=None)  # off unless given: no default to show
+    if flag.kind == "switch":  # --check/--no-check: the default reads as the side that is on
+        on, off = flag.decls[0].split("/")
+        kw["shown"] = (on if field_default(cls, name) else off).removeprefix("--")
+    also = f"sets {', '.join(flag.keys)}" if flag.keys[1:] else None
+    return schema_option(cls, name, *flag.decls, flag.dest, also=also, **kw)
+
+
+def overrides(values: dict) -> dict:
+    """Flag values -> dotted config keys; None (and an empty --env) mean 'not given'."""
+    out = {}
+    for flag in FLAGS:
+        value = values.get(flag.dest)
+        if flag.kind == "multiple":
+            value = list(value) or None
+        out.update(dict.fromkeys(flag.keys, value))
+    return out
+
+
+def with_flags(f):
+    for flag in reversed(FLAGS):
+        f = _option(flag)(f)
+    return f
 
 
 @click.command()
-@_opt(
-    "--gpus",
-    metavar="N,N,..",
-    help="World sizes to sweep, e.g. 1,2,4,8. On CPU these are ranks. [default: 1,2]",
-)
-@_opt(
+@click.option(
     "--config",
     "config_path",
+    default=None,
     metavar="FILE",
     help="TOML config (see configs/). CLI flags override it.",
 )
-@_opt(
-    "--workloads",
-    metavar="LIST",
-    help="collectives, resnet50, transformer (comma list). [default: all three]",
-)
-@_opt(
-    "--ops",
-    metavar="LIST",
-    help="Collectives: all_reduce, all_gather, reduce_scatter, broadcast, all_to_all, sendrecv. [default: all_reduce]",
-)
-@_opt(
-    "--min-bytes",
-    "-b",
-    metavar="SIZE",
-    help="Smallest message size S (K/M/G = KiB/MiB/GiB). [default: 1K]",
-)
-@_opt("--max-bytes", "-e", metavar="SIZE", help="Largest message size S. [default: 64M]")
-@_opt("--factor", "-f", metavar="F", help="Size multiplier between points. [default: 2]")
-@_opt(
-    "--dtype",
-    "-d",
-    metavar="LIST",
-    help="float32, bfloat16, float16 (comma list). [default: float32]",
-)
-@_opt("--warmup", "-w", metavar="N", help="Untimed iterations per point. [default: 5]")
-@_opt("--iters", "-n", metavar="N", help="Timed iterations per point. [default: 20]")
-@_opt(
-    "--timing",
-    metavar="MODE",
-    help="blocking (barrier before each op) or pipelined (ops back to back, one sync). [default: blocking]",
-)
-@click.option(
-    "--check/--no-check",
-    default=None,
-    help="Verify results exactly and count wrong elements. [default: check]",
-)
-@_opt(
-    "--scaling",
-    metavar="MODE",
-    help="Training: weak (fixed per-rank batch) or strong (fixed global batch). [default: weak]",
-)
-@_opt(
-    "--precision",
-    metavar="P",
-    help="Training: fp32, tf32, bf16, fp16 or auto (bf16 on GPU, fp32 on CPU). [default: auto]",
-)
-@_opt(
-    "--batch",
-    metavar="N",
-    help="Training: per-rank batch of both models (strong: at the largest world size). "
-    "[default: the preset's]",
-)
-@_opt(
-    "--device",
-    metavar="DEV",
-    help="auto, cuda or cpu. auto: cuda if the Ray cluster has GPUs. [default: auto]",
-)
-@_opt(
-    "--address",
-    metavar="ADDR",
-    help="Existing Ray cluster (auto or HOST:PORT); also $RAY_ADDRESS. [default: fresh local Ray]",
-)
-@_opt(
-    "--placement",
-    metavar="MODE",
-    help="pack (few nodes) or spread (one rank per node). [default: pack]",
-)
-@_opt("--gpus-per-node", metavar="N", help="Ranks per node, to fix the multi-node shape.")
-@_opt(
-    "--timeout",
-    metavar="SECONDS",
-    help="Limit for placement, group init and each point. [default: 300]",
-)
-@click.option(
-    "--env",
-    "env",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Environment for every rank (repeatable), e.g. NCCL_DEBUG=INFO.",
-)
-@_opt("--out", metavar="DIR", help="Run directory. [default: runs/<UTC time>-<id>/]")
-@_opt("--runs-dir", metavar="DIR", help="Parent of generated run directories. [default: runs]")
-@click.option(
-    "--strict",
-    is_flag=True,
-    default=None,
-    help="Fail before measuring when nodes differ in torch/NCCL/CUDA/GPU model.",
-)
+@with_flags
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
 )
-def run(config_path, as_json, env, check, strict, **flags) -> int:
+def run(config_path, as_json, **flags) -> int:
     """Sweep world sizes: collectives and DDP training steps on Ray-launched torch.distributed groups.
 
     One Ray actor per rank is placed once and reused for every world size; each
@@ -140,11 +130,14 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     Training (resnet50, transformer; synthetic data) gives step time, throughput,
     scaling efficiency against 1 rank, exposed comm, overlap and MFU per world size,
     and flags stragglers and ranks whose parameters diverge. Model sizes follow the
-    device (presets, see configs/); the rest is set in the TOML file.
+    device (presets, see configs/); the rest is set in the TOML file. Every point is
+    measured in --repeats rounds, interleaved across the points of a world size, which
+    `scaling compare` judges changes with.
 
     \b
     Examples:
       scaling run --gpus 1,2                        # CPU ranks with gloo when no GPU
+      scaling run --gpus 1,2 --repeats 1            # one round: quicker, not comparable
       scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
       scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
       scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16 --scaling strong
@@ -153,201 +146,69 @@ def run(config_path, as_json, env, check, strict, **flags) -> int:
     Exit status: 0 ok, 1 failed run, wrong results or diverged parameters, 2 bad input,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
-    overrides = {
-        "gpus": flags["gpus"],
-        "workloads": flags["workloads"],
-        "out": flags["out"],
-        "runs_dir": flags["runs_dir"],
-        "cluster.address": flags["address"],
-        "cluster.device": flags["device"],
-        "cluster.placement": flags["placement"],
-        "cluster.gpus_per_node": flags["gpus_per_node"],
-        "cluster.timeout_s": flags["timeout"],
-        "cluster.strict": strict,
-        "cluster.env": list(env) or None,
-        "collectives.ops": flags["ops"],
-        "collectives.min_bytes": flags["min_bytes"],
-        "collectives.max_bytes": flags["max_bytes"],
-        "collectives.factor": flags["factor"],
-        "collectives.dtypes": flags["dtype"],
-        "collectives.warmup": flags["warmup"],
-        "collectives.iters": flags["iters"],
-        "collectives.timing": flags["timing"],
-        "collectives.check": check,
-        "training.scaling": flags["scaling"],
-        "training.precision": flags["precision"],
-        "resnet50.batch": flags["batch"],
-        "transformer.batch": flags["batch"],
-    }
-    from scaling.cli import BadInput
+    from scaling import api
+    from scaling.config import ConfigError, load_config
 
     try:
-        cfg = load_config(config_path, overrides)
-        # Everything a user can get wrong is refused here, before Ray starts.
-        check_run_path(cfg.out, cfg.runs_dir)
-        memory_fit.check_local(cfg)
-    except (ConfigError, ValueError) as e:
+        cfg = load_config(config_path, overrides(flags))
+    except ConfigError as e:
+        raise bad_input(e) from None
+    out = console(sys.stderr if as_json else sys.stdout)
+    err = console(sys.stderr)
+    try:
+        result = _measure(api, cfg, err)
+    except KeyboardInterrupt as e:  # while Ray started or ranks were placed: nothing measured
+        from scaling import interrupts
+
+        err.print(f"{interrupts.reason(e)} before measuring: nothing was recorded")
+        return interrupts.exit_code(e)
+    if result.summary is None:
+        err.print(f"[red]could not summarize the run:[/] {result.summary_error}")
+        err.print(f"samples are kept in {result.path}; retry with: scaling report {result.path}")
+        return 1
+    return _finish(result, as_json, out, err)
+
+
+def _measure(api, cfg, err):
+    """api.run with a progress display; refusals before anything ran become one-line errors."""
+    from scaling.cli.progress import RunProgress
+    from scaling.cluster.connect import ClusterError
+    from scaling.cluster.gang import GangError
+    from scaling.config import ConfigError
+    from scaling.sweep import NodesDiffer
+
+    try:
+        return api.run(cfg, RunProgress(err))
+    except (ConfigError, ClusterError) as e:
         raise BadInput(str(e)) from None
-
-    out = _console(sys.stderr if as_json else sys.stdout)
-    err = _console(sys.stderr)
-    from scaling import sweep
-
-    with SignalsInterrupt() as signals:
-        started = False
-        try:
-            started = connect_ray(cfg.cluster.address, on_notice=err.print)
-            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-            prep = sweep.prepare(cfg)
-        except KeyboardInterrupt as e:
-            disconnect_ray(started)
-            err.print(f"{interrupts.reason(e)} before measuring: nothing was recorded")
-            return interrupts.exit_code(e)
-        except (ConfigError, ClusterError) as e:
-            disconnect_ray(started)
-            raise BadInput(str(e)) from None
-        except sweep.NodesDiffer as e:
-            disconnect_ray(started)
-            raise click.ClickException(f"nodes differ: {e}") from None
-        except GangError as e:  # ranks failed to start: not bad input, but no traceback either
-            disconnect_ray(started)
-            raise click.ClickException(f"could not start the ranks: {e}") from None
-
-        try:
-            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-        except RunDirError as e:  # taken or unwritable since the check: still nothing measured
-            prep.gang.shutdown()
-            disconnect_ray(started)
-            raise BadInput(str(e)) from None
-        for notice in prep.notices:
-            err.print(notice)
-        err.print(f"run directory: {rundir.path}")
-        status, code = "failed", 1
-        try:
-            with _progress(err, sweep.count_points(cfg, prep.gang)) as advance:
-                status = sweep.run(cfg, prep, rundir, on_point=advance, on_notice=err.print)
-        except KeyboardInterrupt as e:
-            status, code = "interrupted", interrupts.exit_code(e)
-            err.print(f"{interrupts.reason(e)}: stopping the ranks; what was measured is kept")
-        finally:
-            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.close()
-
-    # The collector is the one place samples become numbers: load once, then print,
-    # write the tables (summary.csv, training.csv, parquet) and the report from that.
-    try:
-        run_data = _load_run(rundir)
-    except Exception as e:  # the samples are on disk; say so rather than end in a traceback
-        err.print(f"[red]could not summarize the run:[/] {type(e).__name__}: {e}")
-        err.print(f"samples are kept in {rundir.path}; retry with: scaling report {rundir.path}")
-        return 1
-    summary = run_data.collectives
-    from scaling.cli.output import collectives_tables
-    from scaling.cli.report import report_after_run
-
-    collectives_tables(summary, out)
-    training = run_data.training
-    from scaling.cli.output import training_tables
-
-    training_tables(training, out, rundir.manifest.get("device"))
-    report_paths = report_after_run(run_data, err)
-    wrong = int(summary["wrong"].fillna(0).sum()) if not summary.empty else 0
-    manifest = rundir.manifest
-    if as_json:
-        result = {**_json_result(rundir, manifest, summary), "report": report_paths}
-        result["training"] = _json_rows(training)
-        click.echo(json.dumps(result, default=str, allow_nan=False))
-    err.print(f"status: {status}  ·  run directory: {rundir.path}")
-    if status == "interrupted":
-        return code
-    if status != "ok":
-        err.print(f"[red]run failed:[/] {manifest.get('error')} (samples measured so far are kept)")
-        return 1
-    if wrong:
-        err.print(f"[red]correctness check failed:[/] {wrong} wrong elements (see #wrong)")
-        return 1
-    diverged = training[training["consistent"].eq(False)] if not training.empty else training
-    if not diverged.empty:
-        where = ", ".join(f"{r.workload} at {r.world_size} ranks" for r in diverged.itertuples())
-        err.print(f"[red]consistency check failed:[/] parameters differ across ranks ({where})")
-        return 1
-    return 0
+    except NodesDiffer as e:
+        raise click.ClickException(f"nodes differ: {e}") from None
+    except GangError as e:  # ranks failed to start: not bad input, but no traceback either
+        raise click.ClickException(f"could not start the ranks: {e}") from None
 
 
-def _console(file) -> Console:
-    # Off a terminal (logs, CI, pipes) rich would wrap tables at 80 columns.
-    probe = Console(file=file)
-    return Console(
-        file=file, highlight=False, soft_wrap=True, width=None if probe.is_terminal else 140
-    )
+def _finish(result, as_json: bool, out, err) -> int:
+    """Print what the collector computed and the report's place; the exit status."""
+    from scaling.cli.output import collectives_tables, training_tables
+    from scaling.format import json_rows
 
-
-def _load_run(rundir: RunDir):
-    """The run through the collector; unreadable sample lines are warnings, never fatal."""
-    from scaling.collector.run import load_run
-
-    run_data = load_run(rundir.path)
-    for w in run_data.warnings:
+    run = result.run
+    for w in run.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    return run_data
-
-
-def _json_rows(table) -> list[dict]:
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in table.to_dict(orient="records")
-    ]
-
-
-def _json_result(rundir: RunDir, manifest: dict, summary) -> dict:
-    rows = _json_rows(summary)
-    return {
-        "run_dir": str(rundir.path),
-        "status": manifest.get("status"),
-        "error": manifest.get("error"),
-        "device": manifest.get("device"),
-        "backend": manifest.get("backend"),
-        "summary": rows,
-    }
-
-
-class _progress:
-    """A progress bar on a terminal; a line per world size elsewhere (logs, CI)."""
-
-    def __init__(self, console: Console, total: int):
-        self.console, self.total, self.done, self.last_n = console, total, 0, None
-        self.bar = None
-        if console.is_terminal:
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            self.task = self.bar.add_task("measuring", total=total)
-
-    def __enter__(self):
-        if self.bar:
-            self.bar.__enter__()
-        return self.advance
-
-    def advance(self, point: dict) -> None:
-        self.done += 1
-        desc = f"{point.get('op', '')} {point['world_size']} ranks {format_size(point.get('size_bytes', 0))}"
-        if "op" not in point:  # a training point
-            desc = f"{point.get('workload', '')} {point['world_size']} ranks"
-        if self.bar:
-            self.bar.update(self.task, advance=1, description=desc)
-        elif point["world_size"] != self.last_n:
-            self.last_n = point["world_size"]
-            self.console.print(
-                f"world size {self.last_n}: measuring ({self.done}/{self.total} points)"
-            )
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
-        return False
+    collectives_tables(run.collectives, out)
+    training_tables(run.training, out, run.manifest.get("device"))
+    report_paths = report_outcome(result.summary, err)
+    m = run.manifest
+    if as_json:
+        keys = ("status", "error", "device", "backend")
+        doc = {"run_dir": str(result.path), **{k: m.get(k) for k in keys}}
+        doc |= {"summary": json_rows(run.collectives), "report": report_paths}
+        doc["training"] = json_rows(run.training)
+        click.echo(json.dumps(doc, default=str, allow_nan=False))
+    err.print(f"status: {result.status}  ·  run directory: {result.path}")
+    if result.status == "interrupted":
+        return result.interrupt_code or 130
+    failures = result.failures()
+    for what, detail in failures:
+        err.print(f"[red]{what}:[/] {detail}")
+    return 1 if failures else 0

@@ -8,11 +8,8 @@ from typing import Any
 
 import click
 
-from scaling.cluster.connect import ClusterError
-from scaling.hardware.diagnose import compare_nodes, diagnose, worst
-from scaling.hardware.probe import SCHEMA, SnapshotError, load_snapshots, probe
-from scaling.hardware.text import checks_text, topology_text, transfers_text
-from scaling.hardware.topology import describe
+# The hardware modules are imported by the commands, not here: `scaling --help` lists these
+# commands without paying for NVML or Ray.
 
 
 def _node_names(snapshots: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -28,6 +25,8 @@ def gather(
     address: str | None, snapshot_files: tuple[str, ...], load: bool
 ) -> dict[str, dict[str, Any]]:
     """node name -> snapshot: from files, from every node of a Ray cluster, or this machine."""
+    from scaling.hardware.probe import SnapshotError, load_snapshots, probe
+
     if address and snapshot_files:
         raise click.UsageError(
             "--address probes live nodes and --snapshot reads files: use one of them"
@@ -44,7 +43,7 @@ def gather(
         return nodes
     if address:
         # Imported here: plain `scaling topo` must not pay for importing Ray.
-        from scaling.cluster.connect import connect_ray, disconnect_ray
+        from scaling.cluster.connect import ClusterError, connect_ray, disconnect_ray
         from scaling.cluster.node_probe import probe_nodes
 
         started = False
@@ -116,6 +115,8 @@ def topo(
       scaling topo --snapshot node.json     # a saved snapshot
       scaling topo --transfers              # plus measured copy bandwidth vs ceilings
     """
+    from scaling.hardware.probe import SCHEMA
+
     if transfers and (address or snapshot_files):
         raise click.UsageError(
             "--transfers measures this machine's GPUs: drop --address/--snapshot"
@@ -136,6 +137,15 @@ def topo(
         result = measure_transfers()
         snap = next(iter(nodes.values()))
         measured = {"result": result, "vs_ceiling": compare_to_ceilings(result, snap)}
+    _print_topology(nodes, measured, as_json)
+    if save and not as_json:
+        click.echo(f"\nsaved: {save}", err=True)
+
+
+def _print_topology(nodes: dict, measured: dict | None, as_json: bool) -> None:
+    from scaling.hardware.text import topology_text, transfers_text
+    from scaling.hardware.topology import describe
+
     if as_json:
         out: dict[str, Any] = {
             "nodes": {name: {"snapshot": s, "topology": describe(s)} for name, s in nodes.items()}
@@ -151,8 +161,6 @@ def topo(
             click.echo(transfers_text(measured["vs_ceiling"]))
         else:
             click.echo(measured["result"]["reason"])
-    if save:
-        click.echo(f"\nsaved: {save}", err=True)
 
 
 @click.command()
@@ -181,6 +189,9 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
       scaling doctor --json | jq '.status'
       scaling doctor --snapshot a.json --snapshot b.json
     """
+    from scaling.hardware.diagnose import compare_nodes, diagnose, worst
+    from scaling.hardware.text import checks_text
+
     nodes = gather(address, snapshot_files, load)
     per_node = {name: diagnose(s) for name, s in nodes.items()}
     across = compare_nodes(nodes)

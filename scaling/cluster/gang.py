@@ -102,10 +102,10 @@ def order_ranks(metas: list[dict]) -> list[int]:
     return sorted(range(len(metas)), key=key)
 
 
-def shape_label(layout: list[dict]) -> str:
+def shape_label(rank_info: list[dict]) -> str:
     """'16 = 2 nodes x 8', '3 = 2 nodes (2+1)', '2 = 1 node x 2'."""
-    per_node = [x["local_world_size"] for x in layout if x["local_rank"] == 0]
-    n, k = len(layout), len(per_node)
+    per_node = [x["local_world_size"] for x in rank_info if x["local_rank"] == 0]
+    n, k = len(rank_info), len(per_node)
     nodes = f"{k} node{'s' if k > 1 else ''}"
     if len(set(per_node)) == 1:
         return f"{n} = {nodes} × {per_node[0]}"
@@ -114,28 +114,30 @@ def shape_label(layout: list[dict]) -> str:
 
 @dataclass
 class Group:
-    """A formed process group over `members` of the gang, in rank order."""
+    """World size n's members of the gang, in rank order, with their torchrun numbering."""
 
     actors: list
-    layout: list[dict]
+    rank_info: list[dict]
+    """Per rank: rank, local_rank, local_world_size, node_rank, nodes (rendezvous.assign_ranks)."""
     metas: list[dict]
+    """Per rank: what the rank actor described (node, host, GPU, versions)."""
     nodes: int = field(init=False)
     shape: str = field(init=False)
     span: str = field(init=False)
 
     def __post_init__(self):
-        self.nodes = self.layout[0]["nodes"] if self.layout else 0
-        self.shape = shape_label(self.layout)
+        self.nodes = self.rank_info[0]["nodes"] if self.rank_info else 0
+        self.shape = shape_label(self.rank_info)
         self.span = "inter-node" if self.nodes > 1 else "intra-node"
 
     def subgroups(self) -> dict[str, list[int]]:
         """The hierarchical view of a multi-node group: node 0's ranks, and one rank per node."""
         if self.nodes < 2:
             return {}
-        intra = [x["rank"] for x in self.layout if x["node_rank"] == 0]
-        inter = [x["rank"] for x in self.layout if x["local_rank"] == 0]
+        intra = [x["rank"] for x in self.rank_info if x["node_rank"] == 0]
+        inter = [x["rank"] for x in self.rank_info if x["local_rank"] == 0]
         # A view of one rank measures nothing; a view of every rank repeats the world group.
-        whole = len(self.layout)
+        whole = len(self.rank_info)
         return {
             name: ranks
             for name, ranks in (("intra", intra), ("inter", inter))
@@ -253,7 +255,7 @@ class Gang:
                     picked.append(q.pop(0))
         return sorted(picked)
 
-    def layout(self, n: int) -> Group:
+    def planned_group(self, n: int) -> Group:
         """World size n's members and torchrun numbering, without forming the group."""
         idx = self.members(n)
         metas = [self.metas[i] for i in idx]
@@ -262,8 +264,8 @@ class Gang:
     @contextlib.contextmanager
     def group(self, n: int, env: dict[str, str] | None = None):
         """Form a process group over world size n's members; destroy it on exit."""
-        planned = self.layout(n)
-        actors, layout = planned.actors, planned.layout
+        planned = self.planned_group(n)
+        actors = planned.actors
         # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
         host = planned.metas[0]["node_ip"]
         rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s, host)[0]
@@ -280,7 +282,7 @@ class Gang:
                     rdv["port"],
                 ),
             }
-            for L in layout
+            for L in planned.rank_info
         ]
         # init_process_group blocks until every rank has joined: start all concurrently.
         self.call_each(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])

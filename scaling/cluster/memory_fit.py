@@ -38,9 +38,10 @@ def buffer_bytes(op: str, size_bytes: int, n: int) -> int:
 
 
 def check_bytes(size_bytes: int, dtype: str) -> int:
-    """Transient memory of the exact check: the expected values are built in int64 (several
-    temporaries of 8 bytes per element) before they are compared with the result."""
-    return 4 * 8 * (size_bytes // ELSIZE.get(dtype, 4))
+    """Transient memory of the exact check: the expected values and one term of their sum
+    (two buffers in the op's dtype, see collectives/bench.pattern) and the comparison's
+    one byte per element."""
+    return 2 * size_bytes + size_bytes // ELSIZE.get(dtype, 4)
 
 
 def rank_bytes(op: str, size_bytes: int, n: int, dtype: str, check: bool) -> int:

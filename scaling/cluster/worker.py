@@ -25,6 +25,8 @@ from datetime import timedelta
 import ray
 
 from scaling.cluster import nccl_log, rendezvous
+from scaling.hardware.gpu_identity import pci_bus_id
+from scaling.workloads.timing import DEVICE_ENV
 
 CONTROL_GROUP = "control"
 
@@ -74,7 +76,7 @@ def cuda_identity() -> dict:
         "device": "cuda",
         "gpu_name": props.name,
         "gpu_uuid": str(getattr(props, "uuid", "")) or None,
-        "gpu_pci_bus_id": _pci_bus_id(props),
+        "gpu_pci_bus_id": pci_bus_id(props),
     }
     try:
         out["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
@@ -96,14 +98,6 @@ def restore_priority() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def _pci_bus_id(props) -> str | None:
-    # torch exposes domain/bus/device separately; format as NVML does.
-    try:
-        return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
-    except AttributeError:
-        return None
-
-
 class RankActor:
     """A Ray actor wrapping one rank. Created through `ray.remote(...)` in gang.py."""
 
@@ -113,6 +107,7 @@ class RankActor:
         self.device = device
         self.nice = restore_priority()
         os.environ.update(env)
+        os.environ[DEVICE_ENV] = device  # what the workloads measure on (timing.rank_device)
         # NCCL reads its debug settings once per process: set them before any communicator.
         self.nccl = nccl_log.Capture(os.environ) if device == "cuda" else None
         if device == "cpu":
@@ -177,18 +172,25 @@ class RankActor:
         self._store = store
         return {"rank": rank, "backend": dist.get_backend()}
 
-    def run(self, target: str, spec: dict) -> dict:
-        """Run `scaling.workloads.<module>:<function>(spec)` on this rank."""
-        module, _, func = target.partition(":")
-        if not module.startswith("scaling.workloads."):
-            raise ValueError(f"refusing to run {target!r}: not a scaling workload")
+    def run(self, target, spec: dict) -> dict:
+        """Run a workload's rank side on this rank: "module:function" (imported here, so the
+        driver never imports it) or a function Ray shipped (a workload registered outside
+        scaling/workloads, e.g. in a test)."""
         if self.cuda_device is not None:
             import torch
 
             if torch.cuda.is_available():
                 torch.cuda.set_device(self.cuda_device)  # the current device is per thread
-        self._doing = (spec.get("label") or target, time.monotonic())
+        self._doing = (
+            spec.get("label") or str(getattr(target, "__name__", target)),
+            time.monotonic(),
+        )
         try:
+            if callable(target):
+                return target(spec)
+            module, sep, func = target.partition(":")
+            if not sep:
+                raise ValueError(f"refusing to run {target!r}: not 'module:function'")
             return getattr(importlib.import_module(module), func)(spec)
         finally:
             self._doing = None

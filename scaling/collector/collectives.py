@@ -1,7 +1,8 @@
 """Collective samples -> the summary table (one row per group x op x world size x dtype x size).
 
 Per iteration the op's time is the slowest rank's time (nccl-tests reports the
-max over ranks). Percentiles are over iterations; bandwidths use the median.
+max over ranks). Percentiles are over iterations; bandwidths use the median
+(docs/formulas.md).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scaling.collector.formulas import busbw_factor
+from scaling.collector.formulas import algbw_gbps, busbw_factor
 from scaling.collector.transport import join_transport
+from scaling.workloads.collectives import ops
 
 POINT_KEYS = [
     "group",
@@ -42,7 +44,7 @@ SUMMARY_COLUMNS = POINT_KEYS + [
 ]
 
 
-def summarize(samples: pd.DataFrame) -> pd.DataFrame:
+def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFrame:
     """The collectives summary; busbw is NaN (n/a) at one rank, wrong is NaN when unchecked."""
     if samples.empty or "type" not in samples:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -62,8 +64,8 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
             "time_max_us": g.max() * 1e6,
         }
     ).reset_index()
-    table["algbw_gbps"] = table["size_bytes"] / (table["time_p50_us"] * 1e-6) / 1e9
-    factors = [busbw_factor(op, int(n)) for op, n in zip(table["op"], table["ranks"], strict=True)]
+    table["algbw_gbps"] = algbw_gbps(table["size_bytes"], table["time_p50_us"] * 1e-6)
+    factors = [_factor(op, int(n)) for op, n in zip(table["op"], table["ranks"], strict=True)]
     table["busbw_gbps"] = table["algbw_gbps"] * np.array(
         [np.nan if f is None else f for f in factors]
     )
@@ -78,6 +80,12 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         table["wrong"] = np.nan
     table = join_transport(_join_links(table, samples), samples)
     return table[SUMMARY_COLUMNS]
+
+
+def _factor(op: str, n: int) -> float | None:
+    # An op this process has no record of (registered by another program) has no known
+    # factor: its busbw is n/a rather than a guess.
+    return busbw_factor(op, n) if op in ops.OPS else None
 
 
 def _join_links(table: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -100,14 +108,14 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
 
     Samples the tool writes have every key: then the frame comes back as is, uncopied.
     """
-    keys = ("ranks", "group", "nodes", "span", "shape")
+    keys = ("ranks", "group", "nodes", "span", "shape", "round")
     if all(k in samples and not samples[k].isna().any() for k in keys):
         return samples
     s = samples.copy()
     if "ranks" not in s:
         s["ranks"] = s.get("world_size")
     s["ranks"] = s["ranks"].fillna(s["world_size"]) if "world_size" in s else s["ranks"]
-    defaults = {"group": "world", "nodes": 1, "span": "intra-node"}
+    defaults = {"group": "world", "nodes": 1, "span": "intra-node", "round": 0}
     for col, value in defaults.items():
         s[col] = s[col].fillna(value) if col in s else value
     if "shape" not in s:
@@ -118,19 +126,13 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per point x iteration: the slowest rank's time_s (the op's time, as nccl-tests)."""
+    """One row per point x round x iteration: the slowest rank's time_s (the op's time, as
+    nccl-tests). Samples without a round are round 0."""
+    cols = POINT_KEYS + ["round", "iter", "time_s"]
     if samples.empty or "type" not in samples:
-        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+        return pd.DataFrame(columns=cols)
     coll = samples[samples["type"] == "coll"]
     if coll.empty:  # e.g. a training-only run: no collective columns at all
-        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+        return pd.DataFrame(columns=cols)
     coll = _with_defaults(coll)
-    return coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
-
-
-def iteration_spread(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per point: p10 and p90 of the op's time over iterations (the run's own noise band)."""
-    g = slowest_per_iteration(samples).groupby(POINT_KEYS, sort=False)["time_s"]
-    return pd.DataFrame(
-        {"time_p10_s": g.quantile(0.10), "time_p90_s": g.quantile(0.90)}
-    ).reset_index()
+    return coll.groupby(POINT_KEYS + ["round", "iter"], sort=False)["time_s"].max().reset_index()

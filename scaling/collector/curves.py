@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 # Which points of one workload form one scaling curve. Weak scaling holds the per-rank batch
-# fixed across world sizes, strong scaling the global batch (DESIGN.md, "Weak scaling").
+# fixed across world sizes, strong scaling the global batch (docs/formulas.md, "Scaling efficiency").
 _CURVE_KEYS = ["workload", "preset", "precision", "scaling"]
 _PHASE_PREFERENCE = ("compute", "local", "ddp")
 
@@ -70,7 +70,7 @@ def per_rank_step_times(samples: pd.DataFrame) -> pd.DataFrame:
     """Median step time of each rank per workload and world size, and its ratio to the median rank.
 
     Uses the compute-only timing when the run has it: DDP's backward all-reduce is a barrier
-    that makes every rank look as slow as the slowest (DESIGN.md, lessons).
+    that makes every rank look as slow as the slowest (docs/formulas.md, "Stragglers").
     """
     if samples.empty or "type" not in samples or "phase" not in samples:
         return pd.DataFrame(columns=PER_RANK_COLUMNS)
@@ -98,20 +98,6 @@ def per_rank_step_times(samples: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=PER_RANK_COLUMNS)
     return pd.concat(parts, ignore_index=True)[PER_RANK_COLUMNS]
-
-
-def step_spread(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per workload x world size: p10/p90 of the slowest rank's DDP step (the run's noise band)."""
-    cols = ["workload", "world_size", "step_p10_s", "step_p90_s"]
-    if samples.empty or "type" not in samples or "phase" not in samples:
-        return pd.DataFrame(columns=cols)
-    ddp = samples[(samples["type"] == "step") & (samples["phase"] == "ddp")]
-    if ddp.empty:
-        return pd.DataFrame(columns=cols)
-    slowest = ddp.groupby(["workload", "world_size", "step"])["time_s"].max()
-    g = slowest.groupby(["workload", "world_size"])
-    out = pd.DataFrame({"step_p10_s": g.quantile(0.10), "step_p90_s": g.quantile(0.90)})
-    return out.reset_index()[cols]
 
 
 def rank_list(value) -> list[int]:

@@ -1,23 +1,15 @@
-"""The formulas every figure comes from, in one place (see shared DESIGN.md).
+"""The formulas every figure comes from, in one place (docs/formulas.md explains each).
 
 Bandwidths follow nccl-tests exactly (doc/PERFORMANCE.md in NVIDIA/nccl-tests):
-GB = 1e9 bytes, one direction, algbw = S / t, busbw = algbw * factor(n).
+GB = 1e9 bytes, one direction, algbw = S / t, busbw = algbw * factor(n), where each op's
+factor is part of its record (scaling/workloads/collectives/ops.py).
 """
 
 from __future__ import annotations
 
 import math
 
-# busbw correction factor per collective, as a function of the rank count n.
-_BUSBW_FACTOR = {
-    "all_reduce": lambda n: 2.0 * (n - 1) / n,
-    "all_gather": lambda n: (n - 1) / n,
-    "reduce_scatter": lambda n: (n - 1) / n,
-    "all_to_all": lambda n: (n - 1) / n,
-    "broadcast": lambda n: 1.0,
-    "reduce": lambda n: 1.0,
-    "sendrecv": lambda n: 1.0,
-}
+from scaling.workloads.collectives import ops
 
 
 def busbw_factor(op: str, n: int) -> float | None:
@@ -27,11 +19,11 @@ def busbw_factor(op: str, n: int) -> float | None:
     if n == 1:
         # A single rank moves no data over any link: busbw is not applicable.
         return None
-    return _BUSBW_FACTOR[op](n)
+    return ops.get(op).busbw(n)
 
 
-def algbw_gbps(size_bytes: float, time_s: float) -> float:
-    """Algorithm bandwidth S / t in GB/s (1e9 bytes)."""
+def algbw_gbps(size_bytes, time_s):
+    """Algorithm bandwidth S / t in GB/s (1e9 bytes); numbers or pandas columns."""
     return size_bytes / time_s / 1e9
 
 

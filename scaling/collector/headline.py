@@ -6,17 +6,19 @@ for past runs from their summary.csv / training.csv without reloading raw sample
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
 from scaling.collector.curves import rank_list
+from scaling.collector.training import STRAGGLER_RATIO
 from scaling.config.units import format_size
+from scaling.format import json_safe, missing, number
 
 HEALTHY_RING_RATIO = 0.80
-"""All-reduce busbw of a healthy ring reaches about 80% of the link ceiling (DESIGN.md)."""
+"""All-reduce busbw of a healthy ring reaches about 80% of the link ceiling (docs/formulas.md)."""
 GOOD_EFFICIENCY = 0.90
+"""Scaling efficiency at or above this passes; below it is a warning to look at."""
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Headline:
     verdicts: list[Verdict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
 
 def headline(
@@ -74,8 +76,8 @@ def _efficiency(training: pd.DataFrame) -> list[dict]:
                 "precision": top.get("precision"),
                 "scaling": top.get("scaling"),
                 "world_size": int(top["world_size"]),
-                "efficiency": _num(top["efficiency"]),
-                "samples_per_s": _num(top.get("samples_per_s")),
+                "efficiency": number(top["efficiency"]),
+                "samples_per_s": number(top.get("samples_per_s")),
             }
         )
     return out
@@ -94,9 +96,9 @@ def _busbw(manifest: dict, coll: pd.DataFrame) -> dict | None:
         "world_size": n,
         "size_bytes": int(row["size_bytes"]),
         "dtype": dtype,
-        "busbw_gbps": _num(row["busbw_gbps"]),
-        "ceiling_gbps": _num(row.get("ceiling_gbps")),
-        "ratio": _num(row.get("busbw_ceiling_ratio")),
+        "busbw_gbps": number(row["busbw_gbps"]),
+        "ceiling_gbps": number(row.get("ceiling_gbps")),
+        "ratio": number(row.get("busbw_ceiling_ratio")),
         "link_class": None if pd.isna(row.get("link_class")) else row.get("link_class"),
         "note": None,
     }
@@ -138,12 +140,13 @@ def _busbw_verdicts(b: dict | None) -> list[Verdict]:
         return []
     pct = f"{b['ratio']:.0%} of the {b['link_class'] or 'link'} ceiling"
     at = f"all_reduce busbw at {b['world_size']} ranks, {format_size(b['size_bytes'])}"
+    healthy = f"a healthy ring reaches about {HEALTHY_RING_RATIO:.0%}"
     if b["ratio"] >= HEALTHY_RING_RATIO:
-        return [Verdict("pass", f"{at} reaches {pct} (a healthy ring reaches about 80%)")]
+        return [Verdict("pass", f"{at} reaches {pct} ({healthy})")]
     return [
         Verdict(
             "warn",
-            f"{at} reaches only {pct} (a healthy ring reaches about 80%); if the busbw curve "
+            f"{at} reaches only {pct} ({healthy}); if the busbw curve "
             "is still rising at the largest size, sweep larger messages (-e)",
         )
     ]
@@ -171,7 +174,7 @@ def _training_verdicts(training: pd.DataFrame, eff: list[dict]) -> list[Verdict]
         return out
     for r in training.to_dict(orient="records"):
         at = f"{r['workload']} at {r['world_size']} ranks"
-        if r.get("status") not in (None, "ok") and not _isnan(r.get("status")):
+        if r.get("status") not in (None, "ok") and not missing(r.get("status")):
             batch = r.get("batch_per_rank")
             out.append(Verdict("fail", f"{at}: {r['status']} (batch {batch} per rank)"))
         if r.get("consistent") is False or str(r.get("consistent")).lower() == "false":
@@ -184,31 +187,7 @@ def _training_verdicts(training: pd.DataFrame, eff: list[dict]) -> list[Verdict]
                 Verdict(
                     "warn",
                     f"{at}: straggler rank(s) {', '.join(map(str, ranks))} "
-                    "(compute time > 1.10x the median rank)",
+                    f"(compute time > {STRAGGLER_RATIO:.2f}x the median rank)",
                 )
             )
     return out
-
-
-def _num(x) -> float | None:
-    if x is None or isinstance(x, str):
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
-def _isnan(x) -> bool:
-    return isinstance(x, float) and math.isnan(x)
-
-
-def _clean(obj):
-    """JSON-safe: NaN -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item"):
-        obj = obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj

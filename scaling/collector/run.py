@@ -7,7 +7,11 @@ run.training         # training.csv rows: efficiency, comm fraction, overlap, MF
 run.curves           # throughput per world size with the ideal-linear line
 run.per_rank         # per-rank step times (straggler spotting)
 run.headline         # the figures that matter, and verdicts
+run.tables           # tables of other registered workloads, by name
 run.partial, run.warnings
+
+Which tables a run has comes from the workload registry: each workload names its table and
+the function that builds it (scaling.workloads.registry.Table).
 """
 
 from __future__ import annotations
@@ -18,26 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaling.collector import collectives as coll_collector
-from scaling.collector import training as training_collector
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest, read_samples
+from scaling.collector.training import TRAINING_COLUMNS
 from scaling.collector.transport import transport_warnings
 from scaling.rundir import MANIFEST, SAMPLES
+from scaling.workloads.registry import Table, resolve, tables
 
-"""What the hardware probe adds to summary rows (issue 4); shown wherever present."""
-
-# training.csv as documented (README.report.md); used when there is no training collector.
-TRAINING_COLUMNS = [
-    "workload", "preset", "world_size", "nodes", "scaling", "precision", "batch_per_rank",
-    "global_batch", "status", "step_time_p50_s", "step_time_p90_s", "step_time_p99_s",
-    "t_ddp_s", "t_local_s", "t_comm_s", "exposed_comm_s", "comm_fraction", "overlap",
-    "samples_per_s", "samples_per_s_per_gpu", "tokens_per_s", "tokens_per_s_per_gpu",
-    "efficiency", "flops_per_step", "achieved_tflops", "mfu", "peak_mem_bytes_max",
-    "mem_balance", "power_w", "samples_per_s_per_w", "gpu_util_pct", "straggler_ranks",
-    "consistent", "flags",
-]  # fmt: skip
+__all__ = ["NotARunDir", "Run", "TRAINING_COLUMNS", "load_run", "partial_reason"]
+NAMED = ("collectives", "training")
+"""Tables the report reads by name: Run fields. Other workloads' tables go to Run.tables."""
 
 
 class NotARunDir(ValueError):
@@ -60,6 +55,12 @@ class Run:
     """What the run told the user as it went (e.g. falling back to CPU ranks)."""
     partial_reason: str | None = None
     """Why the run is partial (failed, interrupted, never ended); None for a complete run."""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Tables of other registered workloads, by table name."""
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """Any of the run's tables by name (collectives and training included)."""
+        return getattr(self, name) if name in NAMED else self.tables.get(name)
 
     @property
     def partial(self) -> bool:
@@ -83,8 +84,8 @@ def load_run(run_dir: str | Path) -> Run:
         manifest = read_manifest(path)
         samples = read_samples(path)
     notes += [str(w.message) for w in caught]
-    collectives = coll_collector.summarize(samples)
-    training = _training_summary(samples, manifest, notes)
+    built = {t.name: _summarize(t, samples, manifest, notes) for t in tables()}
+    collectives, training = built.pop("collectives"), built.pop("training")
     reason = partial_reason(manifest)
     return Run(
         path=path,
@@ -98,6 +99,7 @@ def load_run(run_dir: str | Path) -> Run:
         warnings=notes + transport_warnings(collectives) + _manifest_list(manifest, "warnings"),
         notices=_manifest_list(manifest, "notices"),
         partial_reason=reason,
+        tables=built,
     )
 
 
@@ -113,17 +115,21 @@ def partial_reason(manifest: dict) -> str | None:
     return None
 
 
-def _training_summary(samples: pd.DataFrame, manifest: dict, notes: list[str]) -> pd.DataFrame:
-    """training.csv rows; a summary that fails is a note, so the rest of the report still comes."""
+def _summarize(table: Table, samples: pd.DataFrame, manifest: dict, notes: list[str]):
+    """One table's rows; the warnings it raises become notes. A tolerant table whose summary
+    fails is a note and an empty table, so the rest of the report still comes."""
+    summarize = resolve(table.summarize)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = training_collector.summarize(samples, manifest)
+            rows = summarize(samples, manifest)
         notes += [str(w.message) for w in caught]
-        return table
-    except Exception as e:  # a report of what was measured beats no report
-        notes.append(f"training summary failed ({type(e).__name__}: {e})")
-        return pd.DataFrame(columns=TRAINING_COLUMNS)
+        return rows
+    except Exception as e:
+        if not table.tolerant:
+            raise
+        notes.append(f"{table.name} summary failed ({type(e).__name__}: {e})")
+        return pd.DataFrame(columns=list(resolve(table.columns)))
 
 
 def _manifest_list(manifest: dict, key: str) -> list[str]:

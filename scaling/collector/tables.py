@@ -1,31 +1,40 @@
-"""Where the collector's tables are written: CSV always, Parquet when pyarrow is installed."""
+"""Where the collector's tables are written: CSV always, Parquet when pyarrow is installed.
+
+Only the collector writes tables (the report only reads them). Which tables exist comes from
+the workload registry: summary.csv (collectives), training.csv (training workloads), and any
+other registered workload's table.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from scaling.collector.run import Run
-from scaling.rundir import SUMMARY, TRAINING
+from scaling.format import missing
+from scaling.rundir import write_atomic
+from scaling.workloads.registry import tables
 
 
 def write_tables(run: Run) -> list[Path]:
-    """summary.csv (+ .parquet); training.csv (+ .parquet) when the run trained. Returns paths."""
+    """Every table of the run: summary.csv (+ .parquet) always, the others when they have
+    rows (training.csv when the run trained). Returns the paths written."""
     written = []
-    tables = [(SUMMARY, run.collectives)]
-    if not run.training.empty:
-        tables.append((TRAINING, run.training))
     parquet = importlib.util.find_spec("pyarrow") is not None
-    for name, table in tables:
-        csv = run.path / name
-        table.to_csv(csv, index=False)
+    for spec in tables():
+        table = run.table(spec.name)
+        if table is None or (table.empty and not spec.always):
+            continue
+        # Whole files or none: a full disk must not leave a truncated table behind.
+        csv = write_atomic(run.path / spec.file, table.to_csv(index=False))
         written.append(csv)
         if parquet:
-            pq = csv.with_suffix(".parquet")
-            _parquet_safe(table).to_parquet(pq, index=False)
-            written.append(pq)
+            buf = io.BytesIO()
+            _parquet_safe(table).to_parquet(buf, index=False)
+            written.append(write_atomic(csv.with_suffix(".parquet"), buf.getvalue()))
     return written
 
 
@@ -36,9 +45,5 @@ def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
         values = out[col].dropna()
         kinds = set(values.map(type))
         if len(kinds) > 1 or kinds & {list, tuple, dict}:
-            out[col] = out[col].map(lambda v: None if _missing(v) else str(v))
+            out[col] = out[col].map(lambda v: None if missing(v) else str(v))
     return out
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)

@@ -1,13 +1,6 @@
-"""Configuration: schema (dataclasses) and loader (TOML + CLI precedence)."""
+"""Configuration: schema (dataclasses), field declarations and loader (TOML + CLI precedence)."""
 
-from scaling.config.loader import ConfigError, load_config, to_dict
-from scaling.config.schema import ClusterConfig, CollectivesConfig, RunConfig
+from scaling.config.loader import ConfigError, load_config
+from scaling.config.schema import ClusterConfig, RunConfig, to_dict
 
-__all__ = [
-    "ConfigError",
-    "load_config",
-    "to_dict",
-    "RunConfig",
-    "ClusterConfig",
-    "CollectivesConfig",
-]
+__all__ = ["ConfigError", "load_config", "to_dict", "RunConfig", "ClusterConfig"]

@@ -1,14 +1,14 @@
 """Build a RunConfig from defaults, a TOML file and CLI overrides.
 
 Precedence, stated once: CLI > --config file > dataclass defaults.
-Every error is a ConfigError with a one-line message naming the problem; the
-CLI turns it into a usage error (exit 2).
+Every settable key is a schema field (the root, [cluster], each workload's section); its
+parser comes from the field's declaration (`fields.parser_for`), so a key cannot exist
+without a field nor a field without a parser. Every error is a ConfigError with a one-line
+message naming the problem; the CLI turns it into a usage error (exit 2).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,156 +18,55 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from scaling.config.schema import (
-    DEVICES,
-    DTYPES,
-    OPS,
-    PLACEMENTS,
-    PRECISIONS,
-    RESNET50_PRESETS,
-    SCALINGS,
-    TIMINGS,
-    TRANSFORMER_PRESETS,
-    WORKLOADS,
-    RunConfig,
-)
-from scaling.config.units import parse_list, parse_size, parse_world_sizes
+from scaling.config.fields import fields_of, is_section, parser_for
+from scaling.config.schema import RunConfig, sections
 
 
 class ConfigError(ValueError):
     """A user-facing configuration problem (bad file, unknown key, bad value)."""
 
 
-def _positive_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, str)):
-        raise ValueError(f"expected a positive integer, got {v!r}")
-    n = int(v)
-    if n < 1:
-        raise ValueError(f"expected a positive integer, got {v!r}")
-    return n
+def keys() -> dict[str, tuple[type, str]]:
+    """Every settable dotted key -> (its section dataclass, its field name), in schema order."""
+    out: dict[str, tuple[type, str]] = {}
 
+    def add(cls: type, prefix: str) -> None:
+        for f, annotation in fields_of(cls):
+            if f.name == "sections":
+                continue
+            if is_section(annotation):
+                add(annotation, f"{prefix}{f.name}.")
+            else:
+                out[f"{prefix}{f.name}"] = (cls, f.name)
 
-def _nonneg_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, str)):
-        raise ValueError(f"expected a non-negative integer, got {v!r}")
-    n = int(v)
-    if n < 0:
-        raise ValueError(f"expected a non-negative integer, got {v!r}")
-    return n
-
-
-def _positive_float(v: Any) -> float:
-    if isinstance(v, bool):
-        raise ValueError(f"expected a number, got {v!r}")
-    x = float(v)
-    if not math.isfinite(x):
-        raise ValueError(f"expected a finite number, got {v!r}")
-    if not x > 0:
-        raise ValueError(f"expected a positive number, got {v!r}")
-    return x
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise ValueError(f"expected true or false, got {v!r}")
-
-
-def _choice(options: tuple[str, ...]):
-    def parse(v: Any) -> str:
-        if v not in options:
-            raise ValueError(f"{v!r} is not one of {', '.join(options)}")
-        return v
-
-    return parse
-
-
-def _choices(options: tuple[str, ...]):
-    def parse(v: Any) -> list[str]:
-        items = parse_list(v)
-        for item in items:
-            if item not in options:
-                raise ValueError(f"unknown {item!r} (choose from {', '.join(options)})")
-        return list(dict.fromkeys(items))
-
-    return parse
-
-
-def _env(v: Any) -> dict[str, str]:
-    if isinstance(v, dict):
-        return {str(k): str(val) for k, val in v.items()}
-    out = {}
-    for item in v if isinstance(v, (list, tuple)) else [v]:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"expected NAME=VALUE, got {item!r}")
-        out[name.strip()] = value
+    add(RunConfig, "")
+    for name, cls in sections().items():
+        add(cls, f"{name}.")
     return out
 
 
-def _optional(parse):
-    return lambda v: None if v is None else parse(v)
+def parsers() -> dict[str, Any]:
+    """One parser per settable key. A key missing here is not settable, and an unknown key
+    in a file is an error rather than silently ignored."""
+    out = {}
+    for key, (cls, name) in keys().items():
+        f, annotation = next((f, a) for f, a in fields_of(cls) if f.name == name)
+        out[key] = parser_for(f, annotation)
+    return out
 
 
-# One parser per settable key. A key missing here is not settable, and an
-# unknown key in a file is an error rather than silently ignored.
-PARSERS: dict[str, Any] = {
-    "gpus": parse_world_sizes,
-    "workloads": _choices(WORKLOADS),
-    "out": _optional(str),
-    "runs_dir": str,
-    "cluster.address": _optional(str),
-    "cluster.device": _choice(DEVICES),
-    "cluster.placement": _choice(PLACEMENTS),
-    "cluster.gpus_per_node": _optional(_positive_int),
-    "cluster.timeout_s": _positive_float,
-    "cluster.env": _env,
-    "cluster.strict": _bool,
-    "collectives.ops": _choices(OPS),
-    "collectives.min_bytes": parse_size,
-    "collectives.max_bytes": parse_size,
-    "collectives.factor": _positive_int,
-    "collectives.dtypes": _choices(DTYPES),
-    "collectives.warmup": _nonneg_int,
-    "collectives.iters": _positive_int,
-    "collectives.timing": _choice(TIMINGS),
-    "collectives.pipeline_depth": _positive_int,
-    "collectives.check": _bool,
-    "training.scaling": _choice(SCALINGS),
-    "training.precision": _choice(PRECISIONS),
-    "training.warmup": _optional(_nonneg_int),
-    "training.steps": _optional(_positive_int),
-    "training.bucket_cap_mb": _positive_float,
-    "training.gradient_as_bucket_view": _bool,
-    "training.static_graph": _bool,
-    "training.broadcast_buffers": _bool,
-    "resnet50.preset": _choice(RESNET50_PRESETS),
-    "resnet50.batch": _optional(_positive_int),
-    "resnet50.image_size": _optional(_positive_int),
-    "resnet50.channels_last": _bool,
-    "transformer.preset": _choice(TRANSFORMER_PRESETS),
-    "transformer.batch": _optional(_positive_int),
-    "transformer.seq_len": _optional(_positive_int),
-}
-
-
-def register(key: str, parser) -> None:
-    """Let a later section (e.g. a workload's) declare its settable keys."""
-    PARSERS[key] = parser
-
-
-def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(data: dict, settable: dict, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and not any(p == dotted for p in PARSERS):
-            flat.update(_flatten(value, dotted + "."))
+        if isinstance(value, dict) and dotted not in settable:
+            flat.update(_flatten(value, settable, dotted + "."))
         else:
             flat[dotted] = value
     return flat
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, settable: dict | None = None) -> dict[str, Any]:
     """Read a config file into flat dotted keys, or raise ConfigError naming the file."""
     p = Path(path)
     try:
@@ -185,13 +84,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"malformed TOML in {p}: {e}") from None
-    return _flatten(data)
+    return _flatten(data, settable if settable is not None else parsers())
 
 
-def apply(cfg: RunConfig, flat: dict[str, Any], source: str) -> RunConfig:
+def apply(
+    cfg: RunConfig, flat: dict[str, Any], source: str, settable: dict | None = None
+) -> RunConfig:
     """Apply dotted-key overrides onto cfg in place; unknown keys and bad values are errors."""
+    settable = settable if settable is not None else parsers()
     for key, raw in flat.items():
-        parser = PARSERS.get(key)
+        parser = settable.get(key)
         if parser is None:
             raise ConfigError(f"unknown config key {key!r} in {source}")
         try:
@@ -207,12 +109,14 @@ def apply(cfg: RunConfig, flat: dict[str, Any], source: str) -> RunConfig:
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Cross-field checks that no single key can make."""
-    c = cfg.collectives
-    if c.min_bytes > c.max_bytes:
-        raise ConfigError(f"min_bytes ({c.min_bytes}) is larger than max_bytes ({c.max_bytes})")
-    if c.factor < 2 and c.min_bytes != c.max_bytes:
-        raise ConfigError("factor must be >= 2 when min_bytes < max_bytes")
+    """Cross-field checks that no single key can make: each section's own `validate()`."""
+    for section in cfg.sections.values():
+        validate_section = getattr(section, "validate", None)
+        if validate_section is not None:
+            try:
+                validate_section()
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
     return cfg
 
 
@@ -220,14 +124,11 @@ def load_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
     """Defaults, then the TOML file, then CLI overrides (None values mean 'not given')."""
+    settable = parsers()
     cfg = RunConfig()
     if path is not None:
-        apply(cfg, read_toml(path), source=str(path))
+        apply(cfg, read_toml(path, settable), str(path), settable)
     if overrides:
-        apply(cfg, {k: v for k, v in overrides.items() if v is not None}, source="command line")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        apply(cfg, given, "command line", settable)
     return validate(cfg)
-
-
-def to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """Plain dict for the manifest."""
-    return dataclasses.asdict(cfg)

@@ -1,16 +1,17 @@
-"""Reports: markdown/html and plots from the collector's tables. Never imports torch or ray.
+"""Reports: markdown/html and plots from the collector's tables. Never imports torch or ray,
+and never writes a table: the collector writes summary.csv / training.csv
+(scaling.collector.tables), the report only reads what the collector computed.
 
 from scaling.report import write_report
-paths = write_report("runs/20260101T000000Z-abc123")   # report.md, report.html, tables
+paths = write_report("runs/20260101T000000Z-abc123")   # report.md, report.html
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.collector.run import Run, load_run
-from scaling.collector.tables import write_tables
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -20,20 +21,17 @@ REPORT_HTML = "report.html"
 class ReportPaths:
     markdown: Path
     html: Path
-    tables: list[Path] = field(default_factory=list)
-    """summary.csv / training.csv and their .parquet twins, rewritten from the collector."""
 
 
 def write_report(run: Run | str | Path) -> ReportPaths:
-    """Load the run (unless given one), write its tables, report.md and report.html into it."""
+    """Load the run (unless given one); write report.md and report.html into it."""
     from scaling.report import content, html, markdown
 
     if not isinstance(run, Run):
         run = load_run(run)
-    tables = write_tables(run)
     doc = content.build(run)
-    md = run.path / REPORT_MD
-    md.write_text(markdown.render(doc, run.path), encoding="utf-8")
-    page = run.path / REPORT_HTML
-    page.write_text(html.render(doc), encoding="utf-8")
-    return ReportPaths(md, page, tables)
+    from scaling.rundir import write_atomic
+
+    md = write_atomic(run.path / REPORT_MD, markdown.render(doc, run.path))
+    page = write_atomic(run.path / REPORT_HTML, html.render(doc))
+    return ReportPaths(md, page)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scaling import format as f
 from scaling.collector.run import Run
-from scaling.report import format as f
 from scaling.report import plots
 from scaling.report.document import Col, Figure, Section, Table, Text, add_figure, records_table
 
@@ -135,7 +135,7 @@ def topology_matrices(topo) -> list[tuple[str, list[str], list[list[str]]]]:
     """(host, GPU labels, label matrix) per node, from the manifest's "topology".
 
     The run writes {node_id: {"hostname", "matrix", "gpus", "network", "snapshot"}}
-    (scaling.sweep.manifest_topology); nodes without GPUs have an empty matrix.
+    (scaling.hardware.topology.manifest_topology); nodes without GPUs have an empty matrix.
     """
     out = []
     for node_id, node in (topo or {}).items():

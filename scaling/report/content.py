@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from scaling import format as f
 from scaling.collector.run import Run
 from scaling.report import collectives, plots, training
-from scaling.report import format as f
 from scaling.report import predict as prediction
+from scaling.report import validate as validation
 from scaling.report.document import Document, Items, Section, Table, Text
 
 SYNTHETIC = "synthetic (generated on the device: measures the step, not an input pipeline)"
@@ -44,6 +45,9 @@ def build(run: Run) -> Document:
     predicted = prediction.section(run.path)  # only once `scaling predict` wrote predict.json
     if predicted is not None:
         sections.insert(3, predicted)
+    validated = validation.section(run.path)  # only once `scaling validate` wrote validate.json
+    if validated is not None:
+        sections.insert(1, validated)
     return Document(title, subtitle, banner, sections)
 
 
@@ -173,8 +177,14 @@ def _presets(run: Run) -> str:
         presets = [str(p) for p in dict.fromkeys(t["preset"].dropna())]
         if presets:
             return ", ".join(presets)
-    preset = (run.manifest.get("config") or {}).get("training", {}).get("preset")
-    return str(preset) if preset else f.na("no training workload")
+    # Nothing measured: the presets the run's workloads were configured with, if any.
+    cfg = run.manifest.get("config") or {}
+    configured = [
+        f"{w} {(cfg.get(w) or {}).get('preset')} (configured)"
+        for w in cfg.get("workloads") or []
+        if isinstance(cfg.get(w), dict) and cfg[w].get("preset")
+    ]
+    return ", ".join(configured) or f.na("no training workload")
 
 
 def _sweep(c: dict | None) -> str:

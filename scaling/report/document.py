@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scaling.report.format import missing
+from scaling.format import missing
 from scaling.report.plots import png
 
 

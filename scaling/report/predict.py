@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from scaling.report import format as f
+from scaling import format as f
 from scaling.report.document import Items, Section, Table, Text, add_figure
 
 PREDICT_JSON = "predict.json"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from scaling import format as f
 from scaling.collector.curves import rank_list
 from scaling.collector.run import Run
-from scaling.report import format as f
 from scaling.report import plots
 from scaling.report.document import Col, Section, Table, Text, add_figure, records_table
 
@@ -33,36 +33,43 @@ def scaling_section(run: Run) -> Section:
         "Scaling efficiency per world size. Weak: throughput(n) / (n · throughput(1)); "
         "strong: T(1) / (n · T(n)).",
     )
-    no_one = "no 1-rank point"
-    cols = [
-        Col("workload", _label),
-        Col("ranks", lambda r: f.integer(r["world_size"])),
-        Col("status", lambda r: f.text(r.get("status"), "?")),
-        Col("samples/s", lambda r: f.num(r["samples_per_s"], 1)),
-        Col("per GPU", lambda r: f.num(r["samples_per_s_per_gpu"], 1)),
-        Col("ideal", lambda r: f.num(r["ideal_samples_per_s"], 1, why=no_one)),
-        Col("efficiency", lambda r: f.pct(r["efficiency"], why=no_one)),
-        Col(
-            "tokens/s",
-            lambda r: f.num(r.get("tokens_per_s"), 0, why="not a token model"),
-            "tokens_per_s",
-            "no token model",
-        ),
-        Col("step p50 (ms)", lambda r: f.ms(r["step_time_p50_s"])),
-        Col("p90", lambda r: f.ms(r["step_time_p90_s"])),
-        Col("p99", lambda r: f.ms(r["step_time_p99_s"])),
-    ]
-    records = _with_ideal(run)
     s.blocks += records_table(
-        records,
-        cols,
+        _with_ideal(run),
+        THROUGHPUT,
         "Throughput from the slowest rank's step time; step percentiles over measured steps.",
     )
     s.blocks.append(Text("Utilisation, memory and checks", kind="h3"))
     cpu = run.manifest.get("device") == "cpu"
+    s.blocks += records_table(run.training.to_dict(orient="records"), _checks_columns(cpu))
+    return s
+
+
+NO_ONE = "no 1-rank point"
+THROUGHPUT = [
+    Col("workload", _label),
+    Col("ranks", lambda r: f.integer(r["world_size"])),
+    Col("status", lambda r: f.text(r.get("status"), "?")),
+    Col("samples/s", lambda r: f.num(r["samples_per_s"], 1)),
+    Col("per GPU", lambda r: f.num(r["samples_per_s_per_gpu"], 1)),
+    Col("ideal", lambda r: f.num(r["ideal_samples_per_s"], 1, why=NO_ONE)),
+    Col("efficiency", lambda r: f.pct(r["efficiency"], why=NO_ONE)),
+    Col(
+        "tokens/s",
+        lambda r: f.num(r.get("tokens_per_s"), 0, why="not a token model"),
+        "tokens_per_s",
+        "no token model",
+    ),
+    Col("step p50 (ms)", lambda r: f.ms(r["step_time_p50_s"])),
+    Col("p90", lambda r: f.ms(r["step_time_p90_s"])),
+    Col("p99", lambda r: f.ms(r["step_time_p99_s"])),
+]
+
+
+def _checks_columns(cpu: bool) -> list[Col]:
+    """Utilisation, memory and check columns; their n/a reasons depend on the device."""
     mfu_why = "no peak FLOP/s for a CPU" if cpu else "peak FLOP/s unknown for this device"
     nvml_why = "no NVML on CPU" if cpu else "not sampled"
-    cols = [
+    return [
         Col("workload", _label),
         Col("ranks", lambda r: f.integer(r["world_size"])),
         Col("TFLOP/s", lambda r: f.sig(r.get("achieved_tflops")), "achieved_tflops", "no FLOPs"),
@@ -94,8 +101,6 @@ def scaling_section(run: Run) -> Section:
         ),
         Col("flags", lambda r: f.text(r.get("flags"), "none")),
     ]
-    s.blocks += records_table(run.training.to_dict(orient="records"), cols)
-    return s
 
 
 def _with_ideal(run: Run) -> list[dict]:

@@ -70,7 +70,7 @@ def resnet_forward_macs(model_or_name: nn.Module | str, image_size: int = 224) -
 
 
 def resnet_train_flops_per_sample(model_or_name: nn.Module | str, image_size: int = 224) -> float:
-    """FLOPs of one image's training step: 3 x 2 x forward MACs (DESIGN.md: ResNet-50 at
+    """FLOPs of one image's training step: 3 x 2 x forward MACs (docs/formulas.md: ResNet-50 at
     224^2 is 4.09 GMACs forward, so about 24.5 GFLOP per image per step).
 
     The 3x slightly overstates the stem: the first conv needs no gradient for its input,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -40,3 +41,20 @@ def sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+DEVICE_ENV = "SCALING_RANK_DEVICE"
+
+
+def rank_device() -> str:
+    """cuda or cpu: what this rank measures on. The rank actor says so (DEVICE_ENV), because
+    the backend alone does not: the shared-GPU test mode runs CUDA tensors over gloo. Outside
+    an actor (a test calling a workload directly), CUDA under NCCL, else CPU."""
+    import torch
+    import torch.distributed as dist
+
+    device = os.environ.get(DEVICE_ENV)
+    if device in ("cuda", "cpu"):
+        return device
+    nccl = dist.is_initialized() and dist.get_backend() == "nccl"
+    return "cuda" if torch.cuda.is_available() and nccl else "cpu"

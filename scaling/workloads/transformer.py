@@ -3,21 +3,17 @@
 AdamW with GPT-3's betas (0.9, 0.95), weight decay 0.1 and learning rate 6e-4 (fused
 kernels on GPU). Presets are the model presets of `models/transformer.py`, each with a
 per-rank batch that fits an 80 GB GPU in bf16. FLOPs per token follow PaLM (6N plus
-attention), see `flops.py`.
+attention), see `flops.py`. `setup` runs on the ranks and imports torch there.
 
     scaling run --gpus 1,2,4,8 --workloads transformer --precision bf16
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
+from scaling.config.fields import setting
 from scaling.workloads import training
-from scaling.workloads.flops import transformer_train_flops_per_token
-from scaling.workloads.models import build_model, synthetic_batch, transformer_config
-
-TARGET = training.TARGET
-records = training.records
 
 PRESETS = {
     "tiny": {"batch": 8},  # n_layer 2, d_model 128, 128 tokens: CPU-sized
@@ -25,21 +21,30 @@ PRESETS = {
     "gpt2-medium": {"batch": 8},
     "1.3b": {"batch": 4},
 }
-AUTO_PRESET = {"cpu": "tiny", "cuda": "gpt2-medium"}
 
 
-def plan(cfg, n: int) -> list[dict]:
-    c = cfg.transformer
-    return [
-        training.point_spec(
-            cfg, "transformer", n, preset=c.preset, batch=c.batch, seq_len=c.seq_len
-        )
-    ]
+@dataclass
+class TransformerWorkloadConfig:
+    """Data-parallel GPT-style decoder training on synthetic tokens; AdamW."""
+
+    preset: str = setting("auto", choices=lambda: ("auto", *PRESETS))
+    """Model size: tiny (CPU-sized), gpt2-small (124M), gpt2-medium (355M), 1.3b. auto: tiny on cpu, gpt2-medium on cuda."""
+
+    batch: int | None = None
+    """Per-rank batch (strong scaling: at the largest world size). Unset: the preset's (tiny 8, gpt2-small 16, gpt2-medium 8, 1.3b 4)."""
+
+    seq_len: int | None = None
+    """Tokens per sequence. Unset: the preset's context (tiny 128, gpt2 1024, 1.3b 2048)."""
 
 
-def setup(
-    preset: str, spec: dict, batch: int, global_batch: int, device: str, seed: int
-) -> training.ModelSetup:
+def setup(preset: str, spec: dict, batch: int, global_batch: int, device: str, seed: int):
+    """Rank side: the model, its optimizer and one synthetic batch, on the device."""
+    import torch
+
+    from scaling.workloads.flops import transformer_train_flops_per_token
+    from scaling.workloads.models import build_model, synthetic_batch, transformer_config
+    from scaling.workloads.training.bench import ModelSetup
+
     overrides = {"seq_len": spec["seq_len"]} if spec.get("seq_len") else {}
     cfg = transformer_config(preset, **overrides)
     with torch.device(device):
@@ -54,7 +59,7 @@ def setup(
             params, lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=fused or None
         )
 
-    return training.ModelSetup(
+    return ModelSetup(
         model=model,
         make_optimizer=make_optimizer,
         inputs=tokens,
@@ -68,3 +73,11 @@ def setup(
             "n_head": cfg.n_head,
         },
     )
+
+
+WORKLOAD = training.workload(
+    "transformer",
+    TransformerWorkloadConfig,
+    PRESETS,
+    training.Model(setup=f"{__name__}:setup", auto_preset={"cpu": "tiny", "cuda": "gpt2-medium"}),
+)

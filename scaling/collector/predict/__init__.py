@@ -10,12 +10,20 @@ Pure numpy/pandas (no torch, no ray), so it reruns on any old run directory.
 - prediction.py  predict_run(): the predict.json document
 """
 
-from scaling.collector.predict.prediction import (
-    PREDICT_JSON,
-    NothingToFit,
-    predict_run,
-    write_prediction,
-)
-from scaling.collector.predict.whatif import parse_what_if
+import importlib
 
-__all__ = ["PREDICT_JSON", "NothingToFit", "parse_what_if", "predict_run", "write_prediction"]
+# Loaded on first use: `scaling predict --help` reads only whatif.py (no pandas, no numpy).
+_LAZY = {
+    "PREDICT_JSON": "prediction",
+    "NothingToFit": "prediction",
+    "predict_run": "prediction",
+    "write_prediction": "prediction",
+    "parse_what_if": "whatif",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaling.workloads.models.resnet import DEPTHS as RESNETS
-from scaling.workloads.models.resnet import resnet
+from scaling.workloads.models.resnet import build_resnet
 from scaling.workloads.models.transformer import (
     GPT,
     PRESETS,
@@ -55,7 +55,7 @@ def build_model(name: str, **opts) -> nn.Module:
     "tiny") plus any `TransformerConfig` field as an override, or a ready `cfg`.
     """
     if family(name) == "resnet":
-        return resnet(name, **opts)
+        return build_resnet(name, **opts)
     cfg = opts.pop("cfg", None)
     if cfg is None:
         cfg = transformer_config(opts.pop("preset", "tiny"), **opts)

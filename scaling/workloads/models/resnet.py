@@ -141,23 +141,23 @@ DEPTHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
 }
 
 
-def resnet(name: str, num_classes: int = 1000) -> ResNet:
+def build_resnet(name: str, num_classes: int = 1000) -> ResNet:
     """Build one of `DEPTHS` by name."""
     block, blocks_per_stage = DEPTHS[name]
     return ResNet(block, blocks_per_stage, num_classes)
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:
-    return resnet("resnet18", num_classes)
+    return build_resnet("resnet18", num_classes)
 
 
 def resnet34(num_classes: int = 1000) -> ResNet:
-    return resnet("resnet34", num_classes)
+    return build_resnet("resnet34", num_classes)
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
-    return resnet("resnet50", num_classes)
+    return build_resnet("resnet50", num_classes)
 
 
 def resnet101(num_classes: int = 1000) -> ResNet:
-    return resnet("resnet101", num_classes)
+    return build_resnet("resnet101", num_classes)

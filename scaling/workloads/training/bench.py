@@ -1,8 +1,8 @@
-"""Data-parallel training steps (DDP), measured as DESIGN.md defines scaling and comm overhead.
+"""The training step bench (rank side): one training point, measured on every rank.
 
-A point is one training workload (resnet50 | transformer, each its own module with presets,
-`plan` and `setup`) at one world size. Driver side: `point_spec` (called by the workloads'
-`plan`) and `records`. Rank side: `run_point`, which runs these stages on every rank:
+A point is one training workload (its model: resnet50.py, transformer.py) at one world
+size; the figures are defined in docs/formulas.md. `run_point` runs these stages on every
+rank, the parallel wrapping coming from the point's strategy (strategy.py, DDP today):
 
   build    model and a synthetic batch (seeded per rank) on the device
   wrap     DistributedDataParallel (broadcasts rank 0's parameters), the optimizer
@@ -39,10 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
-import inspect
-import os
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -50,26 +46,27 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel as DDP
 
+from scaling.hardware.gpu_identity import nvml_key
+from scaling.workloads import faults, registry
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
-from scaling.workloads.timing import make_timer, sync
+from scaling.workloads.timing import make_timer, rank_device, sync
+from scaling.workloads.training import DDP_OPTIONS, strategy
+from scaling.workloads.training.checksum import param_checksum
+from scaling.workloads.training.memory import is_oom, peak, reset_peak
 
-TARGET = "scaling.workloads.training:run_point"
-WORKLOADS = ("resnet50", "transformer")
 STAGES = ("build", "wrap", "probe", "warmup", "ddp", "local", "comm", "compute")
 MULTI_RANK_STAGES = ("local", "comm", "compute")
 # (warmup, measured steps) when the config leaves them unset: CPU steps are slow.
 DEFAULT_STEPS = {"cpu": (2, 10), "cuda": (10, 50)}
 AUTO_PRECISION = {"cpu": "fp32", "cuda": "bf16"}
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-DDP_OPTIONS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph", "broadcast_buffers")
 
 
 @dataclass
 class ModelSetup:
-    """What a workload module's `setup` hands the step bench: everything model-specific."""
+    """What a workload's `setup` hands the step bench: everything model-specific."""
 
     model: nn.Module
     make_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -82,56 +79,9 @@ class ModelSetup:
     """Resolved shape facts for the samples (image_size, channels_last / seq_len, ...)."""
 
 
-# ---------------------------------------------------------------- driver side
-
-
-def point_spec(cfg, workload: str, n: int, **model) -> dict:
-    """The spec of one training point: the [training] section plus the workload's own keys."""
-    t = cfg.training
-    return {
-        "workload": workload,
-        "world_size": n,
-        "max_world_size": max(cfg.gpus),
-        "scaling": t.scaling,
-        "precision": t.precision,
-        "warmup": t.warmup,
-        "steps": t.steps,
-        **{k: getattr(t, k) for k in DDP_OPTIONS},
-        "seed": 0,
-        **model,
-    }
-
-
-def records(point: dict, group, results: list[dict]) -> list[dict]:
-    """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
-    first = results[0]
-    key = {
-        "workload": point["workload"],
-        "world_size": point["world_size"],
-        "nodes": group.nodes,
-        "preset": first["preset"],
-        "scaling": first["scaling"],
-        "precision": first["precision"],
-    }
-    out = []
-    for rank, res in enumerate(results):
-        for phase, times in res["times"].items():
-            out.extend(
-                {"type": "step", **key, "phase": phase, "step": i, "rank": rank, "time_s": t}
-                for i, t in enumerate(times)
-            )
-    for rank, res in enumerate(results):
-        facts = {k: v for k, v in res.items() if k != "times"}
-        out.append({"type": "train_point", **key, **facts, "rank": rank})
-    return out
-
-
-# ---------------------------------------------------------------- rank side
-
-
 def run_point(spec: dict) -> dict:
     """Measure one training point on this rank (the default process group is initialised)."""
-    device = "cuda" if torch.cuda.is_available() and dist.get_backend() == "nccl" else "cpu"
+    device = rank_device()
     return StepBench(spec, device).run()
 
 
@@ -143,47 +93,47 @@ def split_batch(base: int, scaling: str, n: int, max_n: int, rank: int) -> tuple
     return total, total // n + (1 if rank < total % n else 0)
 
 
-def is_oom(e: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or an allocator's RuntimeError saying the same (CPU included)."""
-    if isinstance(e, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(e).lower()
-    return isinstance(e, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
-
-
 class StepBench:
     """One training point on one rank: the stages of the module docstring, in order."""
 
     def __init__(self, spec: dict, device: str):
+        # The model and presets come with the spec (the driver's registry, see the training
+        # workloads' rank_spec); a spec built by hand names a built-in workload.
+        if "model" not in spec:
+            known = registry.get(spec["workload"])
+            spec = {**spec, "model": known.model, "presets": known.presets}
         self.spec, self.device = spec, device
+        self.model, presets = spec["model"], spec["presets"]
         self.rank, self.n = dist.get_rank(), dist.get_world_size()
         self.fault = spec.get("fault") or {}
-        self.workload = _workload(spec["workload"])
         preset = spec["preset"]
-        self.preset = self.workload.AUTO_PRESET[device] if preset == "auto" else preset
+        self.preset = self.model.auto_preset[device] if preset == "auto" else preset
         precision = spec["precision"]
         self.precision = AUTO_PRECISION[device] if precision == "auto" else precision
         warmup, steps = DEFAULT_STEPS[device]
         self.warmup = warmup if spec["warmup"] is None else spec["warmup"]
-        self.steps = steps if spec["steps"] is None else spec["steps"]
-        base = spec.get("batch") or self.workload.PRESETS[self.preset]["batch"]
+        # The default measures about as many steps over all rounds as one round used to
+        # (each round builds the model again, which is the round's real cost): at least 3
+        # per round, so each round still has a figure of its own.
+        rounds = max(1, int(spec.get("rounds") or 1))
+        self.steps = max(3, -(-steps // rounds)) if spec["steps"] is None else spec["steps"]
+        base = spec.get("batch") or presets[self.preset]["batch"]
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
-        self.timer = make_timer(device)
+        self.strategy = strategy.make(spec, device, self.n)
+        self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
         self.setup: ModelSetup | None = None
-        self.net: nn.Module | None = None  # what a step runs: DDP, or the bare model at n = 1
+        self.net: nn.Module | None = None  # what a step runs: the strategy's wrapped model
         self.opt: torch.optim.Optimizer | None = None
         self.scaler = None
 
     # -- orchestration
 
     def run(self) -> dict:
-        _reset_peak_memory(self.device)
+        reset_peak(self.device)
         for stage in STAGES:
             if self.n == 1 and stage in MULTI_RANK_STAGES:
                 continue
@@ -195,23 +145,29 @@ class StepBench:
                 failure = ("oom" if is_oom(e) else "error", f"{type(e).__name__}: {e}")
             if failure and failure[0] == "oom":
                 self._free()  # before the exchange below, which itself needs a little memory
-            outcomes: list = [None] * self.n
-            dist.all_gather_object(outcomes, failure)
-            failed = {r: f for r, f in enumerate(outcomes) if f}
-            errors = {r: msg for r, (kind, msg) in failed.items() if kind == "error"}
-            if errors:
-                self._free()
-                r, msg = next(iter(errors.items()))
-                raise RuntimeError(
-                    f"{self.spec['workload']} at world size {self.n}: rank {r} failed in "
-                    f"{stage}: {msg.splitlines()[0] if msg else ''}"
-                )
+            failed = self._exchange(failure)
             if failed:
                 self._free()
+                self._raise_errors(stage, failed)
                 return self._result("oom", stage=stage, oom_ranks=sorted(failed))
         result = self._result("ok")
         self._free()
         return result
+
+    def _exchange(self, failure) -> dict[int, tuple[str, str]]:
+        """Every rank's outcome of the stage: rank -> (kind, message) for those that failed."""
+        outcomes: list = [None] * self.n
+        dist.all_gather_object(outcomes, failure)
+        return {r: f for r, f in enumerate(outcomes) if f}
+
+    def _raise_errors(self, stage: str, failed: dict[int, tuple[str, str]]) -> None:
+        errors = {r: msg for r, (kind, msg) in failed.items() if kind == "error"}
+        if errors:
+            r, msg = next(iter(errors.items()))
+            raise RuntimeError(
+                f"{self.spec['workload']} at world size {self.n}: rank {r} failed in "
+                f"{stage}: {msg.splitlines()[0] if msg else ''}"
+            )
 
     def _inject_fault(self, stage: str) -> None:
         """Test hooks (spec["fault"]): fail this rank in a stage, as OOM or as an error."""
@@ -239,13 +195,14 @@ class StepBench:
             "device_name": _device_name(self.device),
             "flops_per_step": None if flops is None else flops * self.batch,
             **{k: self.spec[k] for k in DDP_OPTIONS},
-            **_peak_memory(self.device),
+            **peak(self.device),
             **self.facts,
             "times": self.times,
         }
 
     def _free(self) -> None:
         self.setup = self.net = self.opt = self.scaler = None
+        self.strategy.release()
         gc.collect()
         if self.device == "cuda":
             torch.cuda.empty_cache()
@@ -260,7 +217,7 @@ class StepBench:
         _set_math_modes(self.device, self.precision)
         seed = self.spec["seed"]
         torch.manual_seed(seed)  # the same initial weights on every rank
-        self.setup = self.workload.setup(
+        self.setup = registry.resolve(self.model.setup)(
             preset=self.preset,
             spec=self.spec,
             batch=self.batch,
@@ -277,18 +234,8 @@ class StepBench:
         )
 
     def _wrap(self) -> None:
-        spec = self.spec
-        self.net = self.setup.model
-        if self.n > 1:
-            self.net = DDP(
-                self.setup.model,
-                device_ids=[torch.cuda.current_device()] if self.device == "cuda" else None,
-                bucket_cap_mb=spec["bucket_cap_mb"],
-                gradient_as_bucket_view=spec["gradient_as_bucket_view"],
-                static_graph=spec["static_graph"],
-                **_buffer_sync(spec["broadcast_buffers"]),
-            )
-        self.facts["ddp"] = self.n > 1
+        self.net = self.strategy.wrap(self.setup.model)
+        self.facts.update(self.strategy.facts())
         self.opt = self.setup.make_optimizer(self.setup.model.parameters())
         self.scaler = torch.amp.GradScaler(self.device) if self.precision == "fp16" else None
 
@@ -299,7 +246,7 @@ class StepBench:
             loss = self._loss() * 0
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         else:
-            with self._no_sync():
+            with self.strategy.no_sync():
                 loss = self._loss()
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             # Zero gradients: the update then depends on the (identical) parameters
@@ -316,7 +263,7 @@ class StepBench:
         sync(self.device)
 
     def _ddp(self) -> None:
-        with PowerSampler(_gpu_index(self.device)) as power:
+        with PowerSampler(nvml_key(self.device)) as power:
             self.times["ddp"] = self._timed(lambda: self._step(sync_grads=True))
         self.facts.update(power.summary())
         if self.fault.get("diverge_rank") == self.rank:
@@ -330,22 +277,22 @@ class StepBench:
         self.times["local"] = self._timed(lambda: self._step(sync_grads=False))
 
     def _comm(self) -> None:
-        buckets = grad_buckets(self.net)
-        self.facts["bucket_bytes"] = [b.numel() * b.element_size() for b in buckets]
+        buffers = self.strategy.grad_buffers()
+        self.facts["bucket_bytes"] = [b.numel() * b.element_size() for b in buffers]
 
-        def all_reduce_buckets() -> None:
+        def all_reduce_buffers() -> None:
             # Launched back to back and waited for together, as DDP's reducer does.
-            works = [dist.all_reduce(b, async_op=True) for b in buckets]
+            works = [dist.all_reduce(b, async_op=True) for b in buffers]
             for w in works:
                 w.wait()
 
-        all_reduce_buckets()
+        all_reduce_buffers()
         times = []
         for _ in range(self.steps):
             dist.barrier()
             sync(self.device)
             self.timer.start()
-            all_reduce_buckets()
+            all_reduce_buffers()
             times.append(self.timer.stop())
         self.times["comm"] = times
 
@@ -380,16 +327,12 @@ class StepBench:
             self.opt.step()
 
     def _step(self, sync_grads: bool) -> None:
-        """One training step; without sync_grads DDP skips the gradient all-reduce."""
+        """One training step; without sync_grads the strategy skips the gradient sync."""
         self.opt.zero_grad(set_to_none=True)
-        # no_sync must cover the forward too: DDP decides at forward time.
-        with contextlib.nullcontext() if sync_grads else self._no_sync():
+        with contextlib.nullcontext() if sync_grads else self.strategy.no_sync():
             loss = self._loss()
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         self._update()
-
-    def _no_sync(self):
-        return self.net.no_sync() if isinstance(self.net, DDP) else contextlib.nullcontext()
 
     def _timed(self, fn: Callable[[], None]) -> list[float]:
         times = []
@@ -398,24 +341,6 @@ class StepBench:
             fn()
             times.append(self.timer.stop())
         return times
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _workload(name: str):
-    if name not in WORKLOADS:
-        raise ValueError(f"unknown training workload {name!r} (known: {', '.join(WORKLOADS)})")
-    return importlib.import_module(f"scaling.workloads.{name}")
-
-
-def _buffer_sync(enabled: bool) -> dict:
-    # torch 2.13 renamed broadcast_buffers to forward_sync_buffers (and warns on the old name).
-    # The new one still syncs buffers once at construction, which is harmless here: every
-    # rank builds the same model from the same seed.
-    if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters:
-        return {"forward_sync_buffers": enabled}
-    return {"broadcast_buffers": enabled}
 
 
 def _set_math_modes(device: str, precision: str) -> None:
@@ -430,109 +355,5 @@ def _set_math_modes(device: str, precision: str) -> None:
     torch.backends.cudnn.benchmark = True  # fixed shapes: autotune convolutions in warmup
 
 
-def grad_buckets(ddp: DDP) -> list[torch.Tensor]:
-    """Zero tensors shaped like DDP's gradient buckets, in the order its reducer runs them.
-
-    The reducer's own buckets (after its rebuild in the first synced steps) are the exact
-    sizes the real step all-reduces; without that private API, buckets are rebuilt the way
-    DDP first lays them out: reverse parameter order, bucket_cap_mb each.
-    """
-    try:
-        return [b.buffer() for b in ddp.reducer._get_zeros_like_grad_buckets()]
-    except (AttributeError, RuntimeError):
-        return buckets_by_cap(list(ddp.module.parameters()), int(ddp.bucket_bytes_cap))
-
-
-def buckets_by_cap(params: list[torch.Tensor], cap_bytes: int) -> list[torch.Tensor]:
-    """Flat zero buckets of the parameters in reverse order, closed when they reach cap_bytes."""
-    buckets, sizes, dtype, device, filled = [], [], None, None, 0
-    for p in reversed([p for p in params if p.requires_grad]):
-        if sizes and (filled >= cap_bytes or p.dtype != dtype):
-            buckets.append(torch.zeros(sum(sizes), dtype=dtype, device=device))
-            sizes, filled = [], 0
-        sizes.append(p.numel())
-        filled += p.numel() * p.element_size()
-        dtype, device = p.dtype, p.device
-    if sizes:
-        buckets.append(torch.zeros(sum(sizes), dtype=dtype, device=device))
-    return buckets
-
-
-_INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-_CHUNK = 1 << 22  # elements per checksum slice: bounds the temporary memory on the device
-_MODULUS = 65521  # largest prime below 2**16: position weights 1..65521
-
-
-@torch.no_grad()
-def param_checksum(params: Iterable[torch.Tensor]) -> tuple[float, str]:
-    """(float64 sum of all parameters, checksum of their bit patterns as 16 hex digits).
-
-    The second figure weights each element's bits, read as an integer, by its position
-    (mod 65521, plus 1), summed in wrapping int64: a changed bit or two swapped elements
-    change it, and integer sums do not depend on reduction order, so equal parameters give
-    equal checksums on any device. Compare that one; the float sum is for people. Hex,
-    because a JSON reader may turn a 64-bit integer into a float and round it.
-    """
-    total = bits = None
-    offset = 0
-    for p in params:
-        flat = p.detach().reshape(-1)
-        ints = flat.view(_INT_VIEW[flat.element_size()])
-        for start in range(0, flat.numel(), _CHUNK):
-            part = ints[start : start + _CHUNK].long()
-            pos = torch.arange(
-                offset + start, offset + start + part.numel(), device=p.device, dtype=torch.int64
-            )
-            b = (part * (pos % _MODULUS + 1)).sum()
-            s = flat[start : start + _CHUNK].double().sum()
-            total = s if total is None else total + s
-            bits = b if bits is None else bits + b
-        offset += flat.numel()
-    if total is None:
-        return 0.0, f"{0:016x}"
-    return float(total.item()), f"{int(bits.item()) & (2**64 - 1):016x}"
-
-
-def _reset_peak_memory(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        return
-    # Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def _peak_memory(device: str) -> dict:
-    """Peak memory of this point: CUDA allocator peak, or the process's peak RSS on CPU."""
-    if device == "cuda":
-        return {"peak_mem_bytes": int(torch.cuda.max_memory_allocated()), "mem_kind": "cuda"}
-    try:
-        with open("/proc/self/status") as fh:
-            m = re.search(r"^VmHWM:\s+(\d+)\s+kB", fh.read(), re.MULTILINE)
-        if m:
-            return {"peak_mem_bytes": int(m.group(1)) * 1024, "mem_kind": "rss"}
-    except OSError:
-        pass
-    import resource  # no /proc: the peak over the process's life, not this point alone
-
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_mem_bytes": int(kib) * 1024, "mem_kind": "rss_lifetime"}
-
-
 def _device_name(device: str) -> str:
     return torch.cuda.get_device_name() if device == "cuda" else "cpu"
-
-
-def _gpu_index(device: str) -> int | str | None:
-    """How NVML should find this rank's GPU: its UUID (unambiguous), else an index.
-
-    CUDA_VISIBLE_DEVICES holds CUDA ordinals (not NVML's PCI order) or UUIDs, so an index
-    read from it can name another GPU; torch's device UUID cannot.
-    """
-    if device != "cuda":
-        return None
-    uuid = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", None)
-    if uuid:
-        return str(uuid)
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    return int(visible) if visible.isdigit() else torch.cuda.current_device()

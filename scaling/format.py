@@ -1,4 +1,9 @@
-"""How figures read in a report: fixed digits, units, and n/a with its reason."""
+"""Missing values, JSON-safe values, and how figures read as text: one module for the CLI,
+the collector and the report (no pandas, torch or ray here).
+
+A figure that is unknown reads "n/a", with its reason where there is one; it is never a
+zero and never a NaN in JSON.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from scaling.config.units import format_size
 
 
 def missing(x) -> bool:
+    """None or NaN (a float, a numpy float, the text "nan")."""
     if x is None:
         return True
     try:
@@ -16,15 +22,41 @@ def missing(x) -> bool:
         return False
 
 
+def number(x) -> float | None:
+    """x as a float, or None when it is missing or not a number (for JSON and verdicts)."""
+    if x is None or isinstance(x, str):
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def json_safe(obj):
+    """Nested dicts and lists with NaN -> None and numpy scalars -> Python, for json.dumps."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if getattr(obj, "shape", None) == () and hasattr(obj, "item"):  # a numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def json_rows(table) -> list[dict]:
+    """A DataFrame's rows as JSON-safe dicts."""
+    return [json_safe(row) for row in table.to_dict(orient="records")]
+
+
 def na(reason: str | None = None) -> str:
     return f"n/a ({reason})" if reason else "n/a"
 
 
-def num(x, digits: int = 2, why: str | None = None) -> str:
-    """A number with thousands separators; n/a (why) when missing."""
+def num(x, digits: int = 2, why: str | None = None, sep: bool = True) -> str:
+    """A number with fixed digits (and thousands separators unless sep=False); n/a (why)."""
     if missing(x):
         return na(why)
-    return f"{float(x):,.{digits}f}"
+    return f"{float(x):,.{digits}f}" if sep else f"{float(x):.{digits}f}"
 
 
 def sig(x, digits: int = 3, why: str | None = None) -> str:

@@ -1,0 +1,324 @@
+"""The library API: what the commands do, without a terminal. The CLI parses, calls these,
+prints and sets the exit code; a notebook or a script calls them directly.
+
+    from scaling import api
+    from scaling.config import load_config
+
+    result = api.run(load_config("configs/quick.toml"))   # measure; tables + report written
+    result.status, result.failures(), result.run.collectives, result.report.html
+    report = api.report("runs/20260101T120000Z-1a2b3c")   # (re)write tables and report
+    diff = api.compare("runs/base", "runs/new", threshold_pct=5.0)
+    api.runs("runs")                                        # past runs, newest first
+
+Importing this module is cheap: torch, Ray and pandas are imported by the calls that need
+them. Errors a user can fix are raised as ConfigError, ClusterError or NotARunDir (the CLI:
+exit 2); NodesDiffer and GangError mean the run could not start (exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scaling.collector.compare import Comparison
+    from scaling.collector.run import Run
+    from scaling.config import RunConfig
+    from scaling.report import ReportPaths
+
+
+class RunHooks:
+    """What a caller of `run` hears while it measures. Override what you need."""
+
+    def notice(self, text: str) -> None:
+        """A line for the user (a fallback to CPU, a skipped op, a warning)."""
+
+    def planned(self, run_dir: Path, points: int) -> None:
+        """The run directory exists and `points` points are planned; measuring starts."""
+
+    def point(self, point: dict) -> None:
+        """One point was measured and its samples are on disk."""
+
+    def done(self) -> None:
+        """Measuring ended (finished, failed or interrupted)."""
+
+
+@dataclass
+class Summary:
+    """A run directory through the collector: its tables written, and optionally its report."""
+
+    run: Run
+    tables: list[Path]
+    report: ReportPaths | None = None
+    report_error: str | None = None
+    """Why the report could not be written (the tables and samples are on disk)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `scaling report --json` prints."""
+        run = self.run
+        return {
+            "run_dir": str(run.path),
+            "report_md": str(self.report.markdown) if self.report else None,
+            "report_html": str(self.report.html) if self.report else None,
+            "tables": [str(p) for p in self.tables],
+            "status": run.manifest.get("status"),
+            "partial": run.partial,
+            "partial_reason": run.partial_reason,
+            "headline": run.headline.to_dict(),
+            "warnings": run.warnings,
+        }
+
+
+@dataclass
+class RunResult:
+    path: Path
+    status: str
+    """ok | failed | interrupted: how the sweep ended (the manifest says why)."""
+    summary: Summary | None = None
+    """The collector's tables and the report; None when the samples could not be summarized."""
+    summary_error: str | None = None
+    interrupt_code: int | None = None
+    """For an interrupted run, the exit code a shell expects: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+
+    @property
+    def manifest(self) -> dict:
+        return self.summary.run.manifest if self.summary else {}
+
+    @property
+    def run(self) -> Run | None:
+        return self.summary.run if self.summary else None
+
+    @property
+    def report(self) -> ReportPaths | None:
+        return self.summary.report if self.summary else None
+
+    def wrong(self) -> int:
+        """Wrong elements over every checked collective point (nccl-tests #wrong)."""
+        coll = self.run.collectives if self.run else None
+        return 0 if coll is None or coll.empty else int(coll["wrong"].fillna(0).sum())
+
+    def diverged(self) -> pd.DataFrame | None:
+        """Training rows whose parameters differ across ranks after the measured steps."""
+        t = self.run.training if self.run else None
+        return None if t is None or t.empty else t[t["consistent"].eq(False)]
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(what failed, detail) for each reason this run counts as failed; empty when good.
+        An interrupted run is not a failure here (the CLI exits 130 for it)."""
+        if self.status not in ("ok", "interrupted"):
+            error = self.manifest.get("error")
+            return [("run failed", f"{error} (samples measured so far are kept)")]
+        out = []
+        if self.wrong():
+            out.append(("correctness check failed", f"{self.wrong()} wrong elements (see #wrong)"))
+        diverged = self.diverged()
+        if diverged is not None and not diverged.empty:
+            where = ", ".join(
+                f"{r.workload} at {r.world_size} ranks" for r in diverged.itertuples()
+            )
+            out.append(("consistency check failed", f"parameters differ across ranks ({where})"))
+        return out
+
+
+def preflight(cfg: RunConfig) -> None:
+    """What can be refused before Ray starts: the run directory (a new, writable one; never an
+    earlier run) and the sweep's memory on this host. Raises ConfigError (exit 2)."""
+    from scaling.cluster import memory_fit
+    from scaling.config import ConfigError
+    from scaling.rundir import check_run_path
+
+    try:
+        check_run_path(cfg.out, cfg.runs_dir)
+        memory_fit.check_local(cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> RunResult:
+    """Measure every point of cfg on a Ray gang, then summarize (tables, report).
+
+    Samples go to the run directory as they arrive; a failed or interrupted sweep (Ctrl-C,
+    SIGTERM, SIGHUP) keeps them and ends with status "failed" / "interrupted" instead of
+    raising. An interrupt before measuring starts is raised (nothing was recorded).
+    """
+    from scaling import interrupts, sweep
+    from scaling.cluster.connect import connect_ray, disconnect_ray
+    from scaling.config import ConfigError
+    from scaling.rundir import RunDir, RunDirError, new_run_path
+
+    hooks = hooks or RunHooks()
+    preflight(cfg)
+    with interrupts.SignalsInterrupt() as signals:
+        started = False
+        try:
+            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
+            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
+            prep = sweep.prepare(cfg)
+        except BaseException:
+            disconnect_ray(started)
+            raise
+        try:
+            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+        except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
+            prep.gang.shutdown()
+            disconnect_ray(started)
+            raise ConfigError(str(e)) from None
+        for notice in prep.notices:
+            hooks.notice(notice)
+        status, code = "failed", None
+        try:
+            steps = sweep.plan(cfg, prep.gang)
+            hooks.planned(rundir.path, cfg.repeats * sum(len(s.points) for s in steps))
+            status = sweep.run(cfg, prep, rundir, hooks.point, hooks.notice, steps)
+        except KeyboardInterrupt as e:
+            status, code = "interrupted", interrupts.exit_code(e)
+            hooks.notice(f"{interrupts.reason(e)}: stopping the ranks; what was measured is kept")
+        finally:
+            hooks.done()
+            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+            disconnect_ray(started)
+            rundir.close()
+    try:
+        summary = summarize(rundir.path, report=report)
+    except Exception as e:  # the samples are on disk: say so rather than lose the run
+        return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}")
+    return RunResult(rundir.path, status, summary, interrupt_code=code)
+
+
+def summarize(run_dir: str | Path, report: bool = True) -> Summary:
+    """Load a run through the collector, write its tables and (optionally) its report.
+
+    The tables are written first and by the collector; a report that cannot be written is
+    `report_error`, never a lost table.
+    """
+    from scaling.collector.tables import write_tables
+
+    loaded = load(run_dir)
+    summary = Summary(loaded, write_tables(loaded))
+    if report:
+        from scaling.report import write_report
+
+        try:
+            summary.report = write_report(loaded)
+        except Exception as e:
+            summary.report_error = f"{type(e).__name__}: {e}"
+    return summary
+
+
+def report(run_dir: str | Path) -> Summary:
+    """(Re)write a run's tables and its report.md / report.html from its samples."""
+    return summarize(run_dir, report=True)
+
+
+def load(run_dir: str | Path) -> Run:
+    """A run directory through the collector; NotARunDir when it is none (or unreadable)."""
+    from scaling.collector.run import NotARunDir, load_run
+    from scaling.rundir import MANIFEST
+
+    try:
+        return load_run(run_dir)
+    except json.JSONDecodeError as e:
+        raise NotARunDir(f"{run_dir}: {MANIFEST} is not valid JSON ({e.msg})") from None
+
+
+def compare(
+    base: str | Path,
+    new: str | Path,
+    threshold_pct: float = 5.0,
+    confidence: float = 0.95,
+    normalize: bool = False,
+) -> Comparison:
+    """Point-by-point comparison of run `new` against run `base`: a change is a regression
+    only when the rounds say it is real and it exceeds the threshold (collector/judge.py)."""
+    from scaling.collector.compare import compare as compare_runs
+
+    return compare_runs(load(base), load(new), threshold_pct, confidence, normalize)
+
+
+@dataclass
+class PastRun:
+    path: Path
+    manifest: dict
+    headline: Any
+    """The collector's Headline, from the stored tables (or the samples when there are none)."""
+    partial: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        cfg = self.manifest.get("config") or {}
+        return {
+            "run": self.path.name,
+            "path": str(self.path),
+            "started": self.manifest.get("started"),
+            "status": self.manifest.get("status") or "unknown",
+            "partial": self.partial,
+            "workloads": cfg.get("workloads") or [],
+            "world_sizes": cfg.get("gpus") or [],
+            "headline": self.headline.to_dict(),
+        }
+
+
+def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun]:
+    """Past runs under runs_dir, newest first; NotARunDir when runs_dir does not exist.
+
+    One unreadable run (a torn manifest, a 0-byte table) must not hide the others: it is left
+    out, and `skipped` (when given) receives one line saying which and why.
+    """
+    from scaling.collector.run import NotARunDir
+    from scaling.rundir import MANIFEST, SAMPLES
+
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise NotARunDir(f"{root}: no such runs directory")
+    dirs = sorted(
+        (p for p in root.iterdir() if (p / MANIFEST).exists() or (p / SAMPLES).exists()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    listed = []
+    for p in dirs:
+        try:
+            listed.append(_past_run(p))
+        except json.JSONDecodeError as e:
+            why = f"{MANIFEST} is not valid JSON ({e.msg}, line {e.lineno})"
+            if skipped is not None:
+                skipped.append(f"skipped unreadable run {p}: {why}")
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            if skipped is not None:
+                skipped.append(f"skipped unreadable run {p}: {type(e).__name__}: {first}")
+    return listed
+
+
+def _past_run(path: Path) -> PastRun:
+    from scaling.collector.load import read_manifest
+    from scaling.collector.run import partial_reason
+
+    manifest = read_manifest(path)  # a torn manifest: runs() skips the run with a warning
+    return PastRun(
+        path, manifest, _stored_headline(path, manifest), partial_reason(manifest) is not None
+    )
+
+
+def _stored_headline(path: Path, manifest: dict):
+    """From the tables the collector wrote; from the samples when it never wrote them."""
+    import pandas as pd
+
+    from scaling.collector.headline import Headline, headline
+    from scaling.collector.run import NotARunDir, partial_reason
+    from scaling.rundir import SUMMARY, TRAINING
+
+    def written(name: str) -> bool:
+        return (path / name).exists() and (path / name).stat().st_size > 0
+
+    if written(SUMMARY):
+        coll = pd.read_csv(path / SUMMARY)
+        train = pd.read_csv(path / TRAINING) if written(TRAINING) else pd.DataFrame()
+        return headline(manifest, coll, train, partial_reason(manifest))
+    try:
+        return load(path).headline
+    except NotARunDir:
+        return Headline()

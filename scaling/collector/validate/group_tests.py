@@ -1,0 +1,176 @@
+"""What the localisation asks and is told: group-test requests, outcomes, steps and findings.
+
+`GroupTest` is the one callback phase 2 provides (a real group test over gloo or NCCL);
+`Localization` is what the search returns and validate.json keeps (`to_dict()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scaling.collector.validate.codes import FAIL, WARN
+
+PHASES = ("screen", "bisect", "buddy", "confirm", "retest", "cross", "pair", "verify")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One group test to run: these nodes, for this reason."""
+
+    nodes: tuple[str, ...]
+    phase: str
+    why: str = ""
+    buddy: bool = False
+    """Filled in by the engine: add one known-good node (avoiding `avoid` if it can)."""
+    avoid: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a group test answered."""
+
+    passed: bool
+    value: float | None = None
+    """The measured figure (e.g. busbw in GB/s), recorded for the report."""
+    duration_s: float | None = None
+    missing: tuple[str, ...] = ()
+    """Nodes that gave no measurement (rank died, hung, did not answer): each FAILs."""
+    detail: str = ""
+
+
+GroupTest = Callable[[Sequence[Request]], Sequence[Outcome]]
+"""Runs a round of disjoint group tests (concurrently, if it can) and returns one Outcome per
+request, in order. Errors belong in the Outcome (passed=False, detail=...), not in exceptions."""
+
+
+@dataclass
+class Step:
+    index: int
+    round: int
+    phase: str
+    nodes: tuple[str, ...]
+    passed: bool
+    value: float | None
+    duration_s: float | None
+    missing: tuple[str, ...]
+    detail: str
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "round": self.round, "phase": self.phase,
+                "nodes": list(self.nodes), "passed": self.passed, "value": self.value,
+                "duration_s": self.duration_s, "missing": list(self.missing),
+                "detail": self.detail, "why": self.why}  # fmt: skip
+
+
+FINDING_CODES = {
+    "node": ("NODE_COMM_FAIL", FAIL),
+    "link": ("LINK_COMM_FAIL", FAIL),
+    "group": ("COMM_UNLOCALISED", FAIL),
+    "intermittent": ("COMM_INTERMITTENT", WARN),
+    "no_measurement": ("NO_MEASUREMENT", FAIL),
+}
+
+
+@dataclass
+class Finding:
+    kind: str
+    """node | link | group | intermittent | no_measurement (FINDING_CODES)."""
+    nodes: tuple[str, ...]
+    evidence: str
+    steps: tuple[int, ...]
+
+    @property
+    def code(self) -> str:
+        return FINDING_CODES[self.kind][0]
+
+    @property
+    def verdict(self) -> str:
+        return FINDING_CODES[self.kind][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "code": self.code, "verdict": self.verdict,
+                "nodes": list(self.nodes), "evidence": self.evidence, "steps": list(self.steps)}  # fmt: skip
+
+
+@dataclass
+class Localization:
+    nodes: list[str]
+    mode: str
+    """single node | screen passed | bisect | exhaustive pairs."""
+    steps: list[Step] = field(default_factory=list)
+    round_wall_s: list[float] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    passed_in: dict[str, int] = field(default_factory=dict)
+    """node -> the first step it passed in (it is healthy as a node)."""
+    timing: str = "measured"
+    """What the durations are: "measured", or "modelled" when a simulated clock ran it."""
+
+    @property
+    def tests(self) -> int:
+        return len(self.steps)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.round_wall_s)
+
+    @property
+    def wall_s(self) -> float:
+        return float(sum(self.round_wall_s))
+
+    @property
+    def test_s(self) -> float:
+        return float(sum(s.duration_s or 0.0 for s in self.steps))
+
+    def blamed(self, kinds: tuple[str, ...] = ("node", "no_measurement")) -> list[str]:
+        return sorted({n for f in self.findings if f.kind in kinds for n in f.nodes})
+
+    def to_dict(self) -> dict[str, Any]:
+        n = len(self.nodes)
+        return {
+            "mode": self.mode, "nodes": self.nodes, "tests": self.tests, "rounds": self.rounds,
+            "wall_s": self.wall_s, "test_s": self.test_s,
+            "exhaustive_pairs": n * (n - 1) // 2,
+            "findings": [f.to_dict() for f in self.findings],
+            "steps": [s.to_dict() for s in self.steps],
+            "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
+        }  # fmt: skip
+
+
+@dataclass
+class Result:
+    """What a coroutine gets back for one request: the request as run, its outcome and step
+    (None when the request needed a buddy and no node has passed a test yet)."""
+
+    request: Request
+    outcome: Outcome | None
+    step: Step | None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is not None and not self.outcome.passed
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """Nodes of this request that gave no measurement."""
+        if self.outcome is None:
+            return ()
+        return tuple(n for n in self.outcome.missing if n in self.request.nodes)
+
+
+Investigation = Generator[list[Request], list[Result], list]
+"""A coroutine: yields the requests it needs, receives their Results, and returns the child
+investigations to start (so separate branches of the search share rounds)."""
+
+
+def round_robin(nodes) -> list[list[tuple[str, str]]]:
+    """All pairs as N-1 rounds (N even) of disjoint pairs: the circle method."""
+    ring = list(nodes) + ([None] if len(nodes) % 2 else [])
+    n, rounds = len(ring), []
+    for _ in range(n - 1):
+        pairs = [(ring[i], ring[n - 1 - i]) for i in range(n // 2)]
+        rounds.append([p for p in pairs if None not in p])
+        ring = [ring[0], ring[-1], *ring[1:-1]]
+    return rounds

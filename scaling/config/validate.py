@@ -1,0 +1,226 @@
+"""The [validate] section: the thresholds `scaling validate` judges with, and where each comes from.
+
+    [validate]
+    outlier_k = 3.0
+    outlier_min_pct = 5.0
+    gemm_min_peak_fraction = 0.5
+    fabric = "gcp-a3-ultra"
+
+Every default is either a public figure, cited next to it, or scaling's own choice, said to
+be one. Per-GPU-model minimums (MODEL_DEFAULTS) apply only to the node shape they were
+published for; a field set here overrides them for every model. `resolve()` returns the
+thresholds in force for one GPU model with the source of each, for validate.json.
+
+Not registered with the config loader yet: phase 2 of issue 12 adds this section to the
+schema (through the workload/section registry of issue 10) together with the run-shape keys
+(level, burn minutes, storage path).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+
+SCALING_CHOICE = "scaling's default (not a public threshold)"
+
+
+@dataclass
+class ValidateConfig:
+    """Thresholds for `scaling validate`."""
+
+    outlier_k: float = 3.0
+    """k of the fleet band median ± k·MAD. MAD is scaled by 1.4826 so that k reads as standard
+    deviations of normal noise (k = 3: about 0.1% of healthy GPUs below the band by chance,
+    before the outlier_min_pct floor widens it). scaling's default."""
+
+    outlier_min_pct: float = 5.0
+    """The fleet band is never narrower than this % of the median: a GPU must be both k·MAD and
+    5% off. SuperBench calls a node defective when it is more than 5% worse than the fleet P50."""
+
+    gemm_min_peak_fraction: float = 0.5
+    """FAIL a GPU whose dense GEMM throughput is below this fraction of its datasheet peak
+    (scaling/hardware/peaks.py, the precision the check ran at). scaling's default: wide enough
+    that a healthy GPU clears it at any shape phase 2 runs; a GPU stuck at low clocks does not."""
+
+    allreduce_min_ceiling_fraction: float = 0.70
+    """FAIL a node whose all-GPU all_reduce busbw is below this fraction of its link ceiling.
+    Healthy ring all_reduce reaches 0.77–0.83 of the ceiling (DESIGN.md reference figures:
+    8×A100 230 of 300, 8×H100 370 of 450, 4×RTX 4090 26 of 31.5 GB/s); 0.70 sits below the
+    lowest with a margin."""
+
+    pcie_min_ceiling_fraction: float = 0.75
+    """FAIL a GPU whose pinned H2D or D2H copy is below this fraction of its PCIe ceiling.
+    Azure NHC fails an H100 below 48 GB/s on a Gen5 x16 link (63 GB/s): 0.76 of the ceiling."""
+
+    allreduce_min_busbw_gbps: float | None = None
+    """Absolute all_reduce busbw minimum for a whole node (GB/s). Unset: the per-model figure
+    (MODEL_DEFAULTS, 8-GPU nodes only), else none."""
+
+    h2d_min_gbps: float | None = None
+    """Absolute pinned host<->device copy minimum per GPU (GB/s). Unset: the per-model figure."""
+
+    p2p_min_gbps: float | None = None
+    """Absolute GPU-pair bandwidth minimum inside a node (GB/s). Unset: the per-model figure."""
+
+    membw_min_gbps: float | None = None
+    """Absolute device-memory copy bandwidth minimum per GPU (GB/s). No public default."""
+
+    fabric: str | None = None
+    """Inter-node fabric preset for the node-pair threshold: one of FABRIC_DEFAULTS
+    (gcp-a3, gcp-a3-mega, gcp-a3-ultra, gcp-a4). Unset: inter_node_min_busbw_gbps, else
+    group tests are judged against the fleet only."""
+
+    inter_node_min_busbw_gbps: float | None = None
+    """Node-pair all_gather busbw minimum (GB/s) for the inter-node group tests; overrides fabric."""
+
+    storage_warn_below_gbps: float = 1.5
+    """WARN when the storage read bandwidth (--storage PATH) is below this (GB/s): SATA-class
+    (~0.5 GB/s: SATA III's 6 Gb/s line) where NVMe (~3.5 GB/s, Gen3 x4) is expected."""
+
+    baseline_threshold_pct: float = 5.0
+    """--baseline: a change must exceed this % to count (SuperBench's 5% of the fleet P50)."""
+
+    exhaustive_max_nodes: int = 8
+    """Localisation tests every node pair only up to this many nodes; above, it bisects."""
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    pattern: str
+    """Regular expression searched (case-insensitively) in the device name."""
+    label: str
+    gpus_per_node: int
+    """The node shape the figures were published for; the node-wide all_reduce minimum applies
+    only to nodes with this many GPUs of the model."""
+    allreduce_min_busbw_gbps: float | None
+    h2d_min_gbps: float | None
+    p2p_min_gbps: float | None
+    source: str
+
+
+# Azure NHC (github.com/Azure/azurehpc-health-checks), one conf file per VM size. The all_reduce
+# figure is NCCL all_reduce busbw over the node's 8 GPUs at the message size shown; check_gpu_bw
+# H2D/D2H and P2P are per GPU (the P2P one a device-to-device copy).
+MODEL_DEFAULTS: tuple[ModelDefaults, ...] = (
+    # conf/nd96isr_h200_v5.conf: check_nccl_allreduce 431.0 1 16G; check_gpu_bw 48 335.
+    ModelDefaults(r"\bH200\b(?!.*\bNVL\b)", "8x H200 SXM (Azure ND H200 v5)", 8, 431.0, 48.0,
+                  335.0, "Azure NHC conf/nd96isr_h200_v5.conf"),
+    # conf/nd96isr_h100_v5.conf: check_nccl_allreduce 460.0 1 16G; check_gpu_bw 48 335.
+    ModelDefaults(r"\bH100\b.*\b(SXM|HBM3)", "8x H100 SXM (Azure ND H100 v5)", 8, 460.0, 48.0,
+                  335.0, "Azure NHC conf/nd96isr_h100_v5.conf"),
+    # conf/nd96asr_v4.conf: check_nccl_allreduce 228.0 10 8G; check_cuda_bw 24 (H2D/D2H).
+    ModelDefaults(r"\bA100-SXM4\b", "8x A100 SXM4 (Azure ND A100 v4)", 8, 228.0, 24.0, None,
+                  "Azure NHC conf/nd96asr_v4.conf"),
+)  # fmt: skip
+
+# GCP cluster-health-scanner: node-pair all_gather busbw threshold (BANDWIDTH_THRESHOLD, 2 hosts,
+# 8 GPUs each, 2–8 GB messages) per machine type, deploy/helm/health_checks/nccl_healthcheck/
+# <type>.yaml. a3plus.yaml read 90 in the version consulted; DESIGN.md quotes 150 for a3-mega
+# (another version of the file): set inter_node_min_busbw_gbps to choose.
+FABRIC_DEFAULTS: dict[str, tuple[float, str]] = {
+    "gcp-a3": (60.0, "GCP cluster-health-scanner nccl_healthcheck/a3.yaml"),
+    "gcp-a3-mega": (90.0, "GCP cluster-health-scanner nccl_healthcheck/a3plus.yaml"),
+    "gcp-a3-ultra": (250.0, "GCP cluster-health-scanner nccl_healthcheck/a3ultra.yaml"),
+    "gcp-a4": (250.0, "GCP cluster-health-scanner nccl_healthcheck/a4.yaml"),
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float | None
+    source: str
+    """Where the figure comes from (or why there is none)."""
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "source": self.source}
+
+
+def model_defaults(device_name: str | None) -> ModelDefaults | None:
+    if not device_name:
+        return None
+    name = " ".join(device_name.split())
+    return next((m for m in MODEL_DEFAULTS if re.search(m.pattern, name, re.IGNORECASE)), None)
+
+
+def _pick(override: float | None, model: ModelDefaults | None, attr: str, applies: bool = True):
+    if override is not None:
+        return Threshold(override, "[validate] config")
+    figure = getattr(model, attr) if model else None
+    if figure is None:
+        return Threshold(None, "no public figure for this GPU model")
+    if not applies:
+        return Threshold(None, f"{model.source} is for {model.gpus_per_node}-GPU nodes")
+    return Threshold(figure, model.source)
+
+
+def resolve(
+    cfg: ValidateConfig, device_name: str | None, gpus_per_node: int | None = None
+) -> dict[str, Threshold]:
+    """The absolute minimums in force for one GPU model (and node shape), each with its source."""
+    m = model_defaults(device_name)
+    node_shape = m is not None and gpus_per_node == m.gpus_per_node
+    return {
+        "allreduce_min_busbw_gbps": _pick(
+            cfg.allreduce_min_busbw_gbps, m, "allreduce_min_busbw_gbps", node_shape
+        ),
+        "h2d_min_gbps": _pick(cfg.h2d_min_gbps, m, "h2d_min_gbps"),
+        "p2p_min_gbps": _pick(cfg.p2p_min_gbps, m, "p2p_min_gbps"),
+        "membw_min_gbps": _pick(cfg.membw_min_gbps, None, "membw_min_gbps"),
+        "inter_node_min_busbw_gbps": inter_node_minimum(cfg),
+    }
+
+
+def inter_node_minimum(cfg: ValidateConfig) -> Threshold:
+    if cfg.inter_node_min_busbw_gbps is not None:
+        return Threshold(cfg.inter_node_min_busbw_gbps, "[validate] config")
+    if cfg.fabric:
+        value, source = FABRIC_DEFAULTS[cfg.fabric]
+        return Threshold(value, f"{source} (fabric {cfg.fabric})")
+    return Threshold(None, "no fabric preset or minimum set: judged against the fleet only")
+
+
+def check(cfg: ValidateConfig) -> ValidateConfig:
+    """Range checks no type can express; raises ValueError naming the key."""
+    for name in (
+        "outlier_k",
+        "outlier_min_pct",
+        "storage_warn_below_gbps",
+        "baseline_threshold_pct",
+    ):
+        _positive(name, getattr(cfg, name))
+    for name in ("gemm_min_peak_fraction", "allreduce_min_ceiling_fraction",
+                 "pcie_min_ceiling_fraction"):  # fmt: skip
+        value = getattr(cfg, name)
+        _positive(name, value)
+        if value > 1:
+            raise ValueError(f"validate.{name} = {value}: a fraction must be at most 1")
+    for f in fields(cfg):
+        if f.name.endswith("_gbps") and getattr(cfg, f.name) is not None:
+            _positive(f.name, getattr(cfg, f.name))
+    if cfg.fabric is not None and cfg.fabric not in FABRIC_DEFAULTS:
+        raise ValueError(
+            f"validate.fabric = {cfg.fabric!r}: choose from {', '.join(FABRIC_DEFAULTS)}"
+        )
+    if cfg.exhaustive_max_nodes < 2:
+        raise ValueError("validate.exhaustive_max_nodes must be at least 2")
+    return cfg
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"validate.{name} = {value!r}: expected a number")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"validate.{name} = {value}: expected a positive finite number")
+
+
+def describe(cfg: ValidateConfig, models: dict[str, int]) -> dict:
+    """What validate.json records as "thresholds": the [validate] values, and per GPU model
+    (model name -> GPUs per node) the absolute minimums in force with their sources."""
+    return {
+        "config": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
+        "by_model": {
+            model: {k: t.to_dict() for k, t in resolve(cfg, model, n).items()}
+            for model, n in models.items()
+        },
+    }

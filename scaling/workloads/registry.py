@@ -1,0 +1,129 @@
+"""The workloads a run can sweep: one `Workload` spec per workload, registered by its module.
+
+A spec is everything the rest of the tool needs to know about a workload (as torchtitan's
+TrainSpec is for a model): its name, its config section, its presets, how it plans points at
+a world size (driver), what runs on every rank for a point (rank), how the ranks' results
+become sample records (driver), and which collector table summarizes them. The sweep, the
+config schema and loader, the CLI and the collector find workloads here; none names one.
+
+Adding a workload is one module holding `WORKLOAD = Workload(...)` plus its path in BUILTIN
+(built-ins run in that order), or, for a workload of your own, `register(Workload(...))`
+before the run. Specs import no torch: the rank side is named as "module:function" and
+imported on the rank.
+
+    from scaling.workloads.registry import WORKLOADS, Workload, register
+    WORKLOADS.get("resnet50").plan(cfg, 4)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scaling.registry import Registry
+
+BUILTIN = (
+    "scaling.workloads.collectives",
+    "scaling.workloads.resnet50",
+    "scaling.workloads.transformer",
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A collector table: the file it is written to and the function that builds it."""
+
+    name: str
+    """The run's attribute (run.collectives, run.training) or key in run.tables."""
+    file: str
+    """Its file in the run directory (summary.csv); .parquet beside it when pyarrow is there."""
+    summarize: str | Callable
+    """(samples, manifest) -> DataFrame with every column even when empty; "module:function"
+    so that declaring a table imports no pandas."""
+    columns: str | tuple[str, ...]
+    """Its columns, or "module:NAME" of them (an empty table when a tolerant summary fails)."""
+    always: bool = False
+    """Write the file even when the table is empty (summary.csv: every run has one)."""
+    tolerant: bool = False
+    """A summary that raises becomes a warning and an empty table, so the rest still reports."""
+
+
+def resolve(ref: str | Any) -> Any:
+    """A function (or any object) given itself or as "package.module:name" (imported now)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _no_notices(cfg, n: int) -> list[str]:
+    return []
+
+
+def _as_is(point: dict) -> dict:
+    return point
+
+
+@dataclass
+class Workload:
+    name: str
+    """The name in --workloads and `workloads = [...]`, and every sample's "workload"."""
+    plan: Callable[[Any, int], list[dict]]
+    """Driver: (cfg, world size) -> the points to measure, in order (plain dicts)."""
+    rank: str | Callable[[dict], dict]
+    """Rank: "module:function" (or a function, pickled by Ray) called on every rank of the
+    group with one point; returns that rank's raw results."""
+    records: Callable[[dict, Any, list[dict]], list[dict]]
+    """Driver: (point, group, per-rank results) -> sample records for samples.jsonl."""
+    table: Table
+    """The collector table its samples feed."""
+    section: type | None = None
+    """Its config dataclass: the [<name>] TOML section, cfg.<name> in code."""
+    shared: dict[str, type] = field(default_factory=dict)
+    """Sections it reads but shares with other workloads (e.g. [training]), by name."""
+    presets: dict[str, dict] = field(default_factory=dict)
+    """Named sizes of the workload (e.g. tiny, imagenet), for its section's `preset` key."""
+    views: Callable[[list[dict], Any], list[dict]] | None = None
+    """Driver: extra points over parts of a multi-node group (the collectives' intra/inter)."""
+    rank_spec: Callable[[dict], dict] = _as_is
+    """Driver: what every rank receives for a point (default: the point itself)."""
+    notices: Callable[[Any, int], list[str]] = _no_notices
+    """Driver: what to tell the user at a world size (e.g. an op skipped at one rank)."""
+    default: bool = True
+    """Part of the default suite (`workloads` unset)."""
+    model: Any = None
+    """Training workloads: what the step bench builds (a workloads.training.Model)."""
+
+    def sections(self) -> dict[str, type]:
+        """Its config sections, shared ones first: name -> dataclass."""
+        own = {self.name: self.section} if self.section is not None else {}
+        return self.shared | own
+
+    def points(self, cfg, group) -> list[dict]:
+        """Every point at this group's world size, with the views of a multi-node group."""
+        points = self.plan(cfg, len(group.rank_info))
+        if self.views is not None:
+            points += self.views(points, group)
+        return points
+
+
+WORKLOADS: Registry[Workload] = Registry("workload", builtins=BUILTIN, attr="WORKLOAD")
+register = WORKLOADS.register
+
+
+def get(name: str) -> Workload:
+    return WORKLOADS.get(name)
+
+
+def names() -> tuple[str, ...]:
+    return WORKLOADS.names()
+
+
+def tables() -> list[Table]:
+    """Every registered workload's table, once each, in registration order."""
+    seen: dict[str, Table] = {}
+    for w in WORKLOADS.values():
+        seen.setdefault(w.table.name, w.table)
+    return list(seen.values())

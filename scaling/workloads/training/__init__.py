@@ -1,0 +1,148 @@
+"""Data-parallel training steps: what the training workloads share (driver side, no torch).
+
+A training workload (resnet50.py, transformer.py) is a model: its config section, presets,
+and a rank-side `setup` that builds the model, optimizer and synthetic batch. Everything else
+is shared and lives here: the [training] section, the point spec, the sample records, the
+training.csv table, and `workload(...)`, which turns a model into a Workload spec.
+
+The step itself is measured on the ranks by `bench.py` (stages: build, wrap, probe, warmup,
+ddp, local, comm, compute), wrapping the model with a parallel strategy (`strategy.py`: DDP
+today), with `checksum.py` and `memory.py` for its checks. The figures are defined in
+docs/formulas.md (scaling efficiency, exposed communication, overlap, MFU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scaling.config.fields import setting
+from scaling.hardware.peaks import PRECISIONS
+from scaling.rundir import TRAINING
+from scaling.workloads.registry import Table, Workload
+
+TARGET = "scaling.workloads.training.bench:run_point"
+TABLE = Table(
+    "training",
+    TRAINING,
+    "scaling.collector.training:summarize",
+    "scaling.collector.training:TRAINING_COLUMNS",
+    tolerant=True,
+)
+DDP_OPTIONS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph", "broadcast_buffers")
+
+
+@dataclass
+class TrainingConfig:
+    """How a DDP training step is measured; shared by the training workloads (resnet50, transformer)."""
+
+    scaling: str = setting("weak", choices=("weak", "strong"))
+    """weak: fixed per-rank batch. strong: fixed global batch = batch x the largest world size, split among ranks."""
+
+    precision: str = setting("auto", choices=("auto", *PRECISIONS))
+    """Autocast precision (fp16 adds a GradScaler, GPU only). auto: bf16 on cuda, fp32 on cpu."""
+
+    warmup: int | None = setting(None, minimum=0)
+    """Untimed DDP steps before measuring. Unset: 2 on cpu, 10 on cuda."""
+
+    steps: int | None = None
+    """Measured steps per phase (DDP, no_sync, all-reduce alone, forward) in each round. Unset: 10 on cpu, 50 on cuda, spread over the rounds (--repeats), at least 3 per round."""
+
+    bucket_cap_mb: float = 25.0
+    """DDP gradient bucket size in MiB (DDP's bucket_cap_mb); the all-reduce-alone timing uses DDP's own buckets."""
+
+    gradient_as_bucket_view: bool = False
+    """DDP gradient_as_bucket_view: gradients are views into the buckets (no copy, less memory)."""
+
+    static_graph: bool = False
+    """DDP static_graph: the graph is the same every step, so DDP may skip some bookkeeping."""
+
+    broadcast_buffers: bool = False
+    """Sync buffers (BatchNorm statistics) from rank 0 before every forward, as DDP does by default."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What a training workload adds to the shared step bench."""
+
+    setup: str
+    """Rank side, "module:function": (preset, spec, batch, global_batch, device, seed) ->
+    bench.ModelSetup (model, optimizer factory, synthetic batch, FLOPs per sample)."""
+    auto_preset: dict[str, str] = field(default_factory=dict)
+    """The preset "auto" means on each device: {"cpu": "tiny", "cuda": ...}."""
+
+
+def point_spec(cfg, workload: str, n: int, **model) -> dict:
+    """The spec of one training point: the [training] section plus the workload's own keys."""
+    t = cfg.training
+    return {
+        "workload": workload,
+        "world_size": n,
+        "max_world_size": max(cfg.gpus),
+        "scaling": t.scaling,
+        "precision": t.precision,
+        "warmup": t.warmup,
+        "steps": t.steps,
+        "rounds": cfg.repeats,
+        **{k: getattr(t, k) for k in DDP_OPTIONS},
+        "seed": 0,
+        **model,
+    }
+
+
+def records(point: dict, group, results: list[dict]) -> list[dict]:
+    """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
+    first = results[0]
+    key = {
+        "workload": point["workload"],
+        "world_size": point["world_size"],
+        "nodes": group.nodes,
+        "preset": first["preset"],
+        "scaling": first["scaling"],
+        "precision": first["precision"],
+    }
+    out = []
+    for rank, res in enumerate(results):
+        for phase, times in res["times"].items():
+            out.extend(
+                {"type": "step", **key, "phase": phase, "step": i, "rank": rank, "time_s": t}
+                for i, t in enumerate(times)
+            )
+    for rank, res in enumerate(results):
+        facts = {k: v for k, v in res.items() if k != "times"}
+        out.append({"type": "train_point", **key, **facts, "rank": rank})
+    return out
+
+
+def _plan_for(name: str) -> Callable:
+    def plan(cfg, n: int) -> list[dict]:
+        """One point per world size: [training] plus every key of the workload's section."""
+        return [point_spec(cfg, name, n, **dataclasses.asdict(getattr(cfg, name)))]
+
+    return plan
+
+
+def _with_model(model: Model, presets: dict[str, dict]) -> Callable:
+    def rank_spec(point: dict) -> dict:
+        """The point plus the model and presets, so a workload registered in the driver
+        (not one of BUILTIN) trains on any rank."""
+        return {**point, "model": model, "presets": presets}
+
+    return rank_spec
+
+
+def workload(name: str, section: type, presets: dict[str, dict], model: Model) -> Workload:
+    """A training workload's spec: one point per world size, measured by the step bench."""
+    return Workload(
+        name=name,
+        plan=_plan_for(name),
+        rank=TARGET,
+        records=records,
+        table=TABLE,
+        section=section,
+        shared={"training": TrainingConfig},
+        presets=presets,
+        model=model,
+        rank_spec=_with_model(model, presets),
+    )

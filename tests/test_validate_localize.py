@@ -1,0 +1,239 @@
+"""Adaptive localisation on a simulated cluster: planted bad nodes, links, silent and flaky
+nodes, against the issue's budget of about 2·k·log2(N) + 8 group tests."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from scaling.collector.validate.codes import FAIL, PASS, WARN
+from scaling.collector.validate.internode import localization_verdicts
+from scaling.collector.validate.localize import Outcome, group_test_budget, localize, round_robin
+from scaling.collector.validate.simulate import CostModel, SimulatedCluster
+
+
+def run(sim: SimulatedCluster, **kw):
+    return localize(sim.nodes, sim, clock=sim.clock, timing="modelled", **kw)
+
+
+def kinds(loc, *names):
+    return [f for f in loc.findings if f.kind in names]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(8))
+def test_1024_nodes_every_bad_node_found_within_budget(k, seed):
+    sim = SimulatedCluster.of(1024)
+    sim.bad_nodes = set(random.Random(seed * 10 + k).sample(sim.nodes, k))
+    loc = run(sim)
+    assert set(loc.blamed()) == sim.bad_nodes  # every bad node, no good one
+    assert not kinds(loc, "link", "group", "intermittent")
+    assert loc.tests <= group_test_budget(1024, k), (loc.tests, group_test_budget(1024, k))
+    assert loc.wall_s == pytest.approx(sim.now)  # the modelled clock, round by round
+
+
+def test_budget_formula():
+    assert group_test_budget(1024, 1) == 28
+    assert group_test_budget(1024, 3) == 68
+
+
+def test_each_bad_node_confirmed_with_two_different_known_good_buddies():
+    sim = SimulatedCluster.of(1024, bad_nodes={"n0777"})
+    loc = run(sim)
+    (f,) = loc.findings
+    buddies = [set(loc.steps[i - 1].nodes) - {"n0777"} for i in f.steps]
+    assert len(buddies) == 2 and buddies[0] != buddies[1]
+    for b in buddies:
+        (node,) = b
+        assert node in loc.passed_in and loc.passed_in[node] < min(f.steps)
+
+
+def test_a_healthy_cluster_costs_one_test():
+    loc = run(SimulatedCluster.of(1024))
+    assert (loc.mode, loc.tests, loc.findings) == ("screen passed", 1, [])
+    assert len(loc.passed_in) == 1024
+
+
+@pytest.mark.parametrize("pair", [("n0003", "n0900"), ("n0003", "n0004"), ("n0100", "n0101")])
+def test_a_bad_link_between_two_nodes_is_named_not_the_nodes(pair):
+    sim = SimulatedCluster.of(1024, bad_links=[pair])
+    loc = run(sim)
+    (link,) = kinds(loc, "link")
+    assert set(link.nodes) == set(pair)
+    assert loc.blamed() == [] and not kinds(loc, "group", "intermittent")
+    assert set(pair) <= set(loc.passed_in)  # each passes with other nodes
+    assert loc.tests <= group_test_budget(1024, 2)
+
+
+def test_silent_node_fails_at_once_and_the_rest_is_screened_again():
+    sim = SimulatedCluster.of(1024, silent_nodes={"n0500"})
+    loc = run(sim)
+    (f,) = loc.findings
+    assert (f.kind, f.nodes, f.code, f.verdict) == (
+        "no_measurement",
+        ("n0500",),
+        "NO_MEASUREMENT",
+        FAIL,
+    )
+    assert loc.tests == 2 and "n0500" not in loc.steps[1].nodes and loc.steps[1].passed
+
+
+def test_silent_and_bad_nodes_together():
+    sim = SimulatedCluster.of(1024, silent_nodes={"n0001"}, bad_nodes={"n0700", "n0200"})
+    loc = run(sim)
+    assert set(loc.blamed()) == {"n0001", "n0700", "n0200"}
+    assert [f.nodes for f in kinds(loc, "no_measurement")] == [("n0001",)]
+    assert loc.tests <= group_test_budget(1024, 3)
+
+
+@pytest.mark.parametrize("flakes", [1, 2, 3, 5])
+def test_a_flaky_failure_blames_no_one(flakes):
+    sim = SimulatedCluster.of(1024, flaky={"n0640": flakes})
+    loc = run(sim)
+    assert not kinds(loc, "node", "link", "group", "no_measurement")
+    assert kinds(loc, "intermittent") and all(f.verdict == WARN for f in loc.findings)
+
+
+@pytest.mark.parametrize("flakes", [1, 2, 4, 8])
+def test_flaky_good_node_beside_a_bad_one(flakes):
+    sim = SimulatedCluster.of(1024, bad_nodes={"n0010"}, flaky={"n0900": flakes})
+    loc = run(sim)
+    assert loc.blamed() == ["n0010"]
+    assert not kinds(loc, "link", "group")
+
+
+def test_a_spurious_failure_with_a_buddy_blames_no_one():
+    """n0000 shares the last bisection pair with bad n0001; its own buddy test fails once by
+    chance: the second buddy and the repeat clear it."""
+    sim = SimulatedCluster.of(1024, bad_nodes={"n0001"})
+    left = [1]
+
+    def test(requests):
+        outcomes = sim(requests)
+        for i, r in enumerate(requests):
+            if left[0] and r.phase == "buddy" and "n0000" in r.nodes:
+                outcomes[i] = Outcome(False, 1.0, outcomes[i].duration_s, (), "spurious")
+                left[0] -= 1
+        return outcomes
+
+    loc = localize(sim.nodes, test, clock=sim.clock)
+    assert left == [0]
+    assert loc.blamed() == ["n0001"]
+    (flake,) = kinds(loc, "intermittent")
+    assert "n0000" in flake.nodes and flake.verdict == WARN
+
+
+def test_domains_keep_splits_on_domain_edges():
+    sim = SimulatedCluster.of(256, bad_nodes={"n0077"})
+    racks = {n: f"rack{int(n[1:]) // 24}" for n in sim.nodes}  # 24-node racks: not a power of 2
+    loc = run(sim, domains=racks)
+    assert loc.blamed() == ["n0077"]
+    for s in loc.steps:
+        if s.phase == "bisect" and len(s.nodes) >= 24:
+            spanned = {racks[n] for n in s.nodes}
+            assert sum(racks[n] in spanned for n in sim.nodes) == len(s.nodes)  # whole racks
+
+
+def test_rounds_hold_disjoint_groups_and_max_concurrent_is_honoured():
+    sim = SimulatedCluster.of(512, bad_nodes={"n0003", "n0300", "n0444"})
+    loc = run(sim)
+    for r in range(1, loc.rounds + 1):
+        seen: set[str] = set()
+        for s in (s for s in loc.steps if s.round == r):
+            assert not seen & set(s.nodes)
+            seen |= set(s.nodes)
+    assert any(sum(s.round == r for s in loc.steps) > 1 for r in range(1, loc.rounds + 1))
+    sequential = run(
+        SimulatedCluster.of(512, bad_nodes={"n0003", "n0300", "n0444"}), max_concurrent=1
+    )
+    assert sequential.rounds == sequential.tests
+    assert set(sequential.blamed()) == {"n0003", "n0300", "n0444"}
+    assert sequential.wall_s > loc.wall_s  # the model: one test at a time takes longer
+
+
+def test_small_cluster_tests_every_pair():
+    sim = SimulatedCluster.of(6, bad_nodes={"n0002"})
+    loc = run(sim)
+    assert loc.mode == "exhaustive pairs" and loc.blamed() == ["n0002"]
+    pairs = [s for s in loc.steps if s.phase == "pair"]
+    assert len(pairs) == 15 and len({s.round for s in pairs}) == 5
+
+
+def test_small_cluster_bad_link():
+    loc = run(SimulatedCluster.of(5, bad_links=[("n0001", "n0004")]))
+    (link,) = loc.findings
+    assert (link.kind, set(link.nodes)) == ("link", {"n0001", "n0004"})
+
+
+def test_two_nodes_cannot_tell_which():
+    loc = run(SimulatedCluster.of(2, bad_nodes={"n0001"}))
+    (f,) = loc.findings
+    assert f.kind == "group" and set(f.nodes) == {"n0000", "n0001"} and loc.blamed() == []
+
+
+def test_three_nodes_two_bad_blames_no_one_it_cannot_prove():
+    loc = run(SimulatedCluster.of(3, bad_nodes={"n0001", "n0002"}))
+    assert loc.blamed() == [] and kinds(loc, "group")
+
+
+def test_one_node_has_nothing_to_test():
+    loc = run(SimulatedCluster.of(1))
+    assert (loc.mode, loc.tests) == ("single node", 0)
+
+
+def test_a_group_test_answering_the_wrong_count_is_an_error():
+    with pytest.raises(ValueError, match="outcomes"):
+        localize(["a", "b", "c"], lambda reqs: [Outcome(True)] * (len(reqs) + 1))
+
+
+def test_round_robin_is_every_pair_once():
+    for n in (2, 5, 8):
+        nodes = [f"x{i}" for i in range(n)]
+        rounds = round_robin(nodes)
+        pairs = [frozenset(p) for r in rounds for p in r]
+        assert len(pairs) == len(set(pairs)) == n * (n - 1) // 2
+        assert all(len({x for p in r for x in p}) == 2 * len(r) for r in rounds)
+
+
+def test_cost_model_grows_with_group_size():
+    c = CostModel()
+    assert c(2) < c(64) < c(1024) and c(1) == pytest.approx(c.setup_s + c.per_node_s)
+
+
+def test_verdicts_from_a_localisation():
+    sim = SimulatedCluster.of(32, bad_nodes={"n0005"}, bad_links=[("n0001", "n0020")],
+                              silent_nodes={"n0030"})  # fmt: skip
+    loc = run(sim)
+    verdicts = localization_verdicts(loc)
+    by_node = {v.node: v for v in verdicts if v.scope == "node"}
+    assert len(by_node) == 32
+    assert by_node["n0005"].verdict == FAIL and by_node["n0005"].code == "NODE_COMM_FAIL"
+    assert by_node["n0030"].code == "NO_MEASUREMENT"
+    assert by_node["n0001"].verdict == PASS and by_node["n0020"].verdict == PASS
+    (link,) = [v for v in verdicts if v.scope == "link"]
+    assert {link.node, link.peer_node} == {"n0001", "n0020"} and link.code == "LINK_COMM_FAIL"
+    assert sum(v.verdict == FAIL for v in verdicts) == 3
+    json.dumps(loc.to_dict())  # validate.json can hold it
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_mixed_faults_never_blame_a_good_node_and_always_end(seed):
+    rng = random.Random(seed)
+    sim = SimulatedCluster.of(rng.randint(2, 300))
+    picked = rng.sample(sim.nodes, min(len(sim.nodes), 7))
+    sim.bad_nodes = set(picked[: rng.randint(0, 3)])
+    sim.silent_nodes = set(picked[3:4]) if rng.random() < 0.5 else set()
+    if rng.random() < 0.5 and len(picked) >= 6:
+        sim.bad_links = {frozenset(picked[4:6])}
+    if len(picked) >= 7:
+        sim.flaky = {picked[6]: 1}
+    loc = run(sim)
+    faulty = sim.bad_nodes | sim.silent_nodes
+    link_ends = {n for link in sim.bad_links for n in link}
+    assert set(loc.blamed()) <= faulty | link_ends  # never a healthy node
+    unresolved = {n for f in kinds(loc, "group") for n in f.nodes}
+    assert faulty <= set(loc.blamed()) | unresolved  # every bad one named, or in a FAIL group
+    if any(f.kind == "link" for f in loc.findings):
+        assert {frozenset(f.nodes) for f in kinds(loc, "link")} <= sim.bad_links

@@ -9,6 +9,10 @@ or undecided. Phase 2 passes it in:
     from scaling.collector.judge import judge
     cmp = against_baseline(result, baseline, partial(judge, threshold_pct=cfg.baseline_threshold_pct))
 
+Until issue 15's module is merged, `scaling validate --baseline` falls back to
+`placeholder_judge` (named so in validate.json's "baseline"): it pairs the figures and says
+"undecided" for every one, so a baseline comparison WARNs and never passes unjudged.
+
 That judge works on times (larger is worse). Validate's figures are throughputs of a fixed
 amount of work (TFLOP/s, GB/s), so each round's figure goes in as its reciprocal: the time
 per unit of work. Nothing else is computed here.
@@ -35,6 +39,19 @@ class Judgment(Protocol):
 
 Judge = Callable[[Sequence[float], Sequence[float]], Judgment]
 """judge(base_rounds, new_rounds) over times (larger is worse)."""
+
+
+@dataclass(frozen=True)
+class Undecided:
+    verdict: str = "undecided"
+    reason: str = ("no judgment in this build: issue 15's scaling.collector.judge is not "
+                   "merged yet; the figures are paired, not judged")  # fmt: skip
+
+
+def placeholder_judge(base: Sequence[float], new: Sequence[float]) -> Judgment:
+    """Stands in for issue 15's judge until it is merged: every figure undecided (a WARN)."""
+    return Undecided()
+
 
 _VERDICT = {"regression": (FAIL, "BASELINE_REGRESSION"), "undecided": (WARN, "BASELINE_UNDECIDED")}
 

@@ -58,6 +58,12 @@ class Step:
     detail: str
     why: str
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Step:
+        return cls(d["index"], d["round"], d["phase"], tuple(d["nodes"]), d["passed"],
+                   d.get("value"), d.get("duration_s"), tuple(d.get("missing", ())),
+                   d.get("detail", ""), d.get("why", ""))  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "round": self.round, "phase": self.phase,
                 "nodes": list(self.nodes), "passed": self.passed, "value": self.value,
@@ -137,6 +143,15 @@ class Localization:
             "steps": [s.to_dict() for s in self.steps],
             "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
         }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Localization:
+        """Back from validate.json or a samples record (so verdicts rerun on recorded runs)."""
+        findings = [Finding(f["kind"], tuple(f["nodes"]), f["evidence"], tuple(f["steps"]))
+                    for f in d.get("findings", [])]  # fmt: skip
+        return cls(list(d["nodes"]), d["mode"], [Step.from_dict(s) for s in d.get("steps", [])],
+                   list(d.get("round_wall_s", [])), findings, dict(d.get("passed_in", {})),
+                   d.get("timing", "measured"))  # fmt: skip
 
 
 @dataclass

@@ -53,7 +53,8 @@ def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
         extra = point.get("seconds", 0.0)
         if wl.name == "sdc" and levels.level(cfg).burn:
             point["burn_seconds"] = extra = 60.0 * cfg.validate.burn_minutes
-        hooks.stage(wl.name, f"{len(ranks.live())} ranks")
+        live = len(ranks.live())
+        hooks.stage(wl.name, f"{live} rank{'s' if live != 1 else ''}")
         start = time.perf_counter()
         if "seconds" in point:  # a timed check: every rank starts its window together
             point["start_at"] = time.time() + levels.START_DELAY_S

@@ -50,7 +50,7 @@ def node_records(ranks: Ranks, snapshots: dict, backend: str) -> list[dict]:
             "type": "validate", "check": "node", "node": node, "node_index": i,
             "node_id": members[0].meta["node_id"], "node_ip": members[0].meta.get("node_ip"),
             "hostname": members[0].meta.get("hostname"), "device": members[0].meta.get("device"),
-            "model": members[0].model, "ranks": [r.rank for r in members],
+            "model": members[0].model, "members": [r.rank for r in members],
             "allreduce_ceiling_gbps": link.get("ceiling_gbps"),
             "allreduce_link": link.get("link_class"), "allreduce_why": link.get("why"),
             "link_class": _link_classes(snapshots, members) if len(members) > 1 else None,

@@ -85,8 +85,9 @@ def describe(level: str, device: str, ranks_per_node: list[int], planned: list[S
         f"validating {ranks} {unit} on {nodes} node{'s' if nodes != 1 else ''}, level {level}:"
     ]
     lines += [f"  {s.name:<12} {s.what}" for s in planned]
-    lines.append(f"estimate: about {_duration(total)} for a healthy cluster (an estimate from "
-                 "the check durations and assumed bandwidths, not a measurement)")  # fmt: skip
+    lines.append(f"estimate: about {_duration(total)} for these checks on a healthy cluster, plus "
+                 "the report (an estimate from the check durations and assumed bandwidths, "
+                 "not a measurement)")  # fmt: skip
     return lines
 
 

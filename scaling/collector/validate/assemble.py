@@ -64,7 +64,7 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
                 "hostname": n["node"],
                 "node_id": n.get("node_id"),
                 "device": n.get("device"),
-                "gpus": [_gpu(ranks[r]) for r in n["ranks"] if r in ranks],
+                "gpus": [_gpu(ranks[r]) for r in n["members"] if r in ranks],
             }
             for n in nodes
         ],  # fmt: skip
@@ -133,7 +133,7 @@ def _has_pairs(node: dict, recs) -> bool:
 
 def _matrix(node: dict, items: list[dict], ranks: dict) -> checks.NodeMatrix:
     """The node's GPU-pair matrix: matrix[i][j] = GB/s from its i-th rank to its j-th."""
-    members = [r for r in node["ranks"] if r in ranks]
+    members = [r for r in node["members"] if r in ranks]
     pos = {r: i for i, r in enumerate(members)}
     k = len(members)
     matrix: list[list[float | None]] = [[None] * k for _ in range(k)]
@@ -174,7 +174,7 @@ def _allreduce(nodes: list[dict], items: list[dict], cfg: ValidateConfig) -> lis
             wrong.append(Verdict(check="allreduce", verdict=FAIL, scope="node", node=n["node"],
                                  code="COMM_WRONG_RESULT", value=float(bad), unit="elements",
                                  evidence=f"{bad} wrong elements in the node's all_reduce result"))  # fmt: skip
-    per_node = {n["node"]: len(n["ranks"]) for n in nodes}
+    per_node = {n["node"]: len(n["members"]) for n in nodes}
     return checks.judge_allreduce(samples, cfg, per_node) + wrong
 
 
@@ -245,10 +245,10 @@ def _reference(recs) -> dict:
 def _thresholds(cfg: ValidateConfig, ranks: dict, nodes: list[dict], recs) -> dict:
     models = {}
     for n in nodes:
-        for r in n["ranks"]:
+        for r in n["members"]:
             model = ranks.get(r, {}).get("model")
             if model:
-                models[model] = max(models.get(model, 0), len(n["ranks"]))
+                models[model] = max(models.get(model, 0), len(n["members"]))
     out = describe(cfg, models)
     ref = _reference(recs)
     if ref.get("bar"):

@@ -82,7 +82,7 @@ class ValidateConfig:
     gemm_min_peak_fraction: float = 0.5
     """FAIL a GPU whose dense GEMM throughput is below this fraction of its datasheet peak
     (scaling/hardware/peaks.py, the precision the check ran at). scaling's default: wide enough
-    that a healthy GPU clears it at any shape phase 2 runs; a GPU stuck at low clocks does not."""
+    that a healthy GPU clears it at the shapes validate runs; a GPU stuck at low clocks does not."""
 
     allreduce_min_ceiling_fraction: float = 0.70
     """FAIL a node whose all-GPU all_reduce busbw is below this fraction of its link ceiling.

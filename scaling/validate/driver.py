@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from scaling.validate import comm, groups, hosts, links
 from scaling.validate.localization import GroupTests, localise
-from scaling.validate.plan import stages
+from scaling.validate.plan import describe, stages
 from scaling.validate.ranks import Ranks
 from scaling.workloads.checks import gemm, host_copies, levels, membw, sdc
 
@@ -46,8 +46,7 @@ def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
     for module in PER_RANK:
         wl = module.WORKLOAD
         if wl.name == "host_copies" and device != "cuda":
-            rec.add([{"type": "validate", "check": "note",
-                      "text": "h2d, d2h: not run (CPU ranks: there is no host<->device copy)"}])  # fmt: skip
+            rec.add([note("h2d, d2h: not run (CPU ranks: there is no host<->device copy)")])
             continue
         point = wl.plan(cfg, n)[0]
         extra = point.get("seconds", 0.0)
@@ -65,6 +64,11 @@ def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
         hooks.stage_done(wl.name, time.perf_counter() - start, _failures(answers))
 
 
+def note(text: str) -> dict:
+    """A line for validate.json's notes (what was not run, and why; what NCCL used)."""
+    return {"type": "validate", "check": "note", "text": text}
+
+
 def _failures(answers) -> list[str]:
     return [err for _, err in answers if err]
 
@@ -79,16 +83,8 @@ def collective(ranks: Ranks, gang, cfg, snapshots: dict, rec: Recorder, hooks) -
         try:
             _timed(hooks, "allreduce", "each node's ranks",
                    lambda: rec.add(comm.node_allreduce(ranks, formed, cfg, timeout)))  # fmt: skip
-            for node, transport in comm.transports(ranks, formed, gang.backend).items():
-                rec.add(
-                    [
-                        {
-                            "type": "validate",
-                            "check": "note",
-                            "text": f"{node}: NCCL transport {transport}",
-                        }
-                    ]
-                )
+            found = comm.transports(ranks, formed, gang.backend)
+            rec.add([note(f"{node}: NCCL transport {t}") for node, t in found.items()])
             if pairs and formed:
                 progress = lambda k, n: hooks.progress("p2p", k, n)  # noqa: E731
                 _timed(hooks, "p2p", "every rank pair of each node, both ways",
@@ -135,8 +131,6 @@ def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks
 
 def plan_lines(gang, cfg, device: str) -> list[str]:
     """What will run and the estimate, from the placed gang's shape."""
-    from scaling.validate.plan import describe
-
     per_node = list(_per_node(gang).values())
     return describe(cfg.validate.level, device, per_node, stages(cfg, device, per_node))
 

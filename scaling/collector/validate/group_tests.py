@@ -1,6 +1,7 @@
 """What the localisation asks and is told: group-test requests, outcomes, steps and findings.
 
-`GroupTest` is the one callback phase 2 provides (a real group test over gloo or NCCL);
+`GroupTest` is the one callback the driver provides (scaling/validate/localization.py: a
+real group test over gloo or NCCL);
 `Localization` is what the search returns and validate.json keeps (`to_dict()`).
 """
 

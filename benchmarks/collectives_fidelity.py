@@ -105,6 +105,8 @@ def harness(n: int, sizes: list[int], warmup: int, iters: int) -> dict[int, floa
                 "-n",
                 str(iters),
                 "--no-check",
+                "--repeats",  # one pass over the sizes, like the raw script
+                "1",
                 "--out",
                 str(run_dir),
             ]

@@ -134,6 +134,7 @@ def harness(args, workload: str) -> float:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", workload]
         cmd += ["--device", args.device, "--config", str(cfg), "--out", str(out)]
+        cmd += ["--repeats", "1"]  # one pass, like the plain loop it is compared with
         _run(cmd, f"scaling run --workloads {workload}")
         times = []
         for line in (out / "samples.jsonl").read_text().splitlines():

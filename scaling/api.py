@@ -175,7 +175,7 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
         status, code = "failed", None
         try:
             steps = sweep.plan(cfg, prep.gang)
-            hooks.planned(rundir.path, sum(len(s.points) for s in steps))
+            hooks.planned(rundir.path, cfg.repeats * sum(len(s.points) for s in steps))
             status = sweep.run(cfg, prep, rundir, hooks.point, hooks.notice, steps)
         except KeyboardInterrupt as e:
             status, code = "interrupted", interrupts.exit_code(e)
@@ -285,11 +285,18 @@ def load(run_dir: str | Path) -> Run:
         raise NotARunDir(f"{run_dir}: {MANIFEST} is not valid JSON ({e.msg})") from None
 
 
-def compare(base: str | Path, new: str | Path, threshold_pct: float = 5.0) -> Comparison:
-    """Point-by-point comparison of run `new` against run `base` (regressions beyond noise)."""
+def compare(
+    base: str | Path,
+    new: str | Path,
+    threshold_pct: float = 5.0,
+    confidence: float = 0.95,
+    normalize: bool = False,
+) -> Comparison:
+    """Point-by-point comparison of run `new` against run `base`: a change is a regression
+    only when the rounds say it is real and it exceeds the threshold (collector/judge.py)."""
     from scaling.collector.compare import compare as compare_runs
 
-    return compare_runs(load(base), load(new), threshold_pct)
+    return compare_runs(load(base), load(new), threshold_pct, confidence, normalize)
 
 
 @dataclass

@@ -10,23 +10,26 @@ samples.jsonl   raw samples, one JSON object per line, appended (and flushed)
 summary.csv     collectives: one row per op x world size x dtype x size.
 training.csv    training workloads: one row per workload x world size x config.
 
-Sample records (every record has "type", "workload", "world_size", "rank"):
+Sample records (every record has "type", "workload", "world_size", "rank"; the records of a
+point's measurement also carry "round": r, 0-based, the round of `--repeats` they belong to,
+rounds interleaved across the points of a world size (scaling/rounds.py); a record without it
+is round 0 of a one-round run):
 
   {"type": "coll", "workload": "collectives", "group": "world", "op": "all_reduce",
    "world_size": 2, "nodes": 1, "size_bytes": 1024, "count": 256, "dtype": "float32",
-   "timing": "blocking", "iter": 0, "rank": 0, "time_s": 1.2e-05}
+   "timing": "blocking", "round": 0, "iter": 0, "rank": 0, "time_s": 1.2e-05}
       one timed iteration of one rank (pipelined: time of the batch / depth).
   {"type": "check", ... same point keys ..., "rank": 0, "wrong": 0}
       the exact correctness check of one rank for that point; "wrong" is
       null when the check was skipped (e.g. bf16 sums too large to be exact).
   {"type": "step", "workload": "resnet50", "world_size": 2, "nodes": 1,
    "preset": "tiny", "scaling": "weak", "precision": "fp32", "phase": "ddp",
-   "step": 0, "rank": 0, "time_s": 0.12}
+   "round": 0, "step": 0, "rank": 0, "time_s": 0.12}
       one training step of one rank; phase is ddp (the real step) | local (under
       no_sync) | comm (the gradient all-reduces alone) | compute (forward alone, for
       the straggler check). World size 1 trains without DDP and records ddp only.
-  {"type": "train_point", "workload": "resnet50", "world_size": 2, "rank": 0, ...}
-      per-rank facts of a training point: status ("ok" | "oom", with failed_stage
+  {"type": "train_point", "workload": "resnet50", "world_size": 2, "round": 0, "rank": 0, ...}
+      per-rank facts of a training point in one round: status ("ok" | "oom", with failed_stage
       and oom_ranks), batch, global_batch, flops_per_step (this rank's),
       tokens_per_sample, device_name, peak_mem_bytes and mem_kind (cuda | rss),
       checksum_sum / checksum_bits (hex) of the parameters after the measured steps,

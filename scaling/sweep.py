@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import ray
 
-from scaling import __version__, interrupts
+from scaling import __version__, interrupts, rounds
 from scaling.cluster import memory_fit
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
@@ -239,9 +239,10 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
             rundir.append_samples(transport_records(gang, group, "world"))
             for notice in step.notices:
                 on_notice(notice)
-            for wl, point in step.points:
+            # Round 1 of every point, then round 2, ... (scaling/rounds.py).
+            for rnd, (wl, point) in rounds.interleave(step.points, cfg.repeats):
                 results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
-                rundir.append_samples(wl.records(point, group, results))
+                rundir.append_samples(rounds.tag(wl.records(point, group, results), rnd))
                 rundir.append_samples(transport_records(gang, group, point.get("group", "world")))
                 on_point(point)
 

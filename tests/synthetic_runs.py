@@ -48,7 +48,12 @@ def write_run(
     seed: int = 0,
     device: str = "cpu",
     topology: dict | None = None,
+    rounds: int = 1,
+    slow_from: int = 1,
+    drift: float = 0.0,
 ) -> Path:
+    """rounds > 1 writes "round" on every record (as `scaling run --repeats` does), each round
+    x its own factor in [1 - drift, 1 + drift]; `slow` applies at world sizes >= slow_from."""
     rng = random.Random(seed)
     rd = RunDir(path)
     gpu = "NVIDIA H100 80GB HBM3" if device == "cuda" else None
@@ -99,32 +104,16 @@ def write_run(
     )
     trained = []
     for n in world_sizes:
-        for op in ops:
-            for size in SIZES:
-                base = dict(
-                    type="coll",
-                    workload="collectives",
-                    group="world",
-                    op=op,
-                    world_size=n,
-                    nodes=1,
-                    size_bytes=size,
-                    count=size // 4,
-                    dtype="float32",
-                    timing="blocking",
-                )
-                recs = []
-                for it in range(iters):
-                    t = coll_time(op, n, size, slow) * (1 + rng.uniform(-noise, noise))
-                    recs += [dict(base, iter=it, rank=r, time_s=t + r * 1e-7) for r in range(n)]
-                check = {k: v for k, v in base.items() if k != "type"}
-                recs += [dict(check, type="check", rank=r, wrong=0) for r in range(n)]
-                rd.append_samples(recs)
-        for workload, (t_local, preset, batch) in WORKLOADS.items() if training else ():
-            key = dict(workload=workload, preset=preset, world_size=n, nodes=1,
-                       scaling="weak", precision="fp32")  # fmt: skip
-            steps = _steps(key, n, t_local * slow, _jitters(rng, noise))
-            trained.append(steps + _train_points(key, n, batch, device_name))
+        factor = slow if n >= slow_from else 1.0
+        for r in range(rounds):
+            tag = {"round": r} if rounds > 1 else {}
+            jolt = 1 + rng.uniform(-drift, drift) if drift else 1.0
+            _write_collectives(rd, n, ops, iters, factor * jolt, noise, rng, tag)
+            for workload, (t_local, preset, batch) in WORKLOADS.items() if training else ():
+                key = dict(workload=workload, preset=preset, world_size=n, nodes=1,
+                           scaling="weak", precision="fp32", **tag)  # fmt: skip
+                steps = _steps(key, n, t_local * factor * jolt, _jitters(rng, noise))
+                trained.append(steps + _train_points(key, n, batch, device_name))
     # Training points workload by workload (a real run interleaves world sizes; the collector
     # does not care, and training.csv then lists each workload's curve together).
     for recs in sorted(trained, key=lambda recs: list(WORKLOADS).index(recs[0]["workload"])):
@@ -134,6 +123,32 @@ def write_run(
         rd.write_manifest(error="RuntimeError: planted failure")
     rd.close()
     return path
+
+
+def _write_collectives(rd, n, ops, iters, slow, noise, rng, tag) -> None:
+    """One round of every collective point at world size n."""
+    for op in ops:
+        for size in SIZES:
+            base = dict(
+                type="coll",
+                workload="collectives",
+                group="world",
+                op=op,
+                world_size=n,
+                nodes=1,
+                size_bytes=size,
+                count=size // 4,
+                dtype="float32",
+                timing="blocking",
+                **tag,
+            )
+            recs = []
+            for it in range(iters):
+                t = coll_time(op, n, size, slow) * (1 + rng.uniform(-noise, noise))
+                recs += [dict(base, iter=it, rank=r, time_s=t + r * 1e-7) for r in range(n)]
+            check = {k: v for k, v in base.items() if k != "type"}
+            recs += [dict(check, type="check", rank=r, wrong=0) for r in range(n)]
+            rd.append_samples(recs)
 
 
 def exposed(n: int) -> float:

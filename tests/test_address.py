@@ -66,6 +66,8 @@ def test_spread_over_two_nodes_labels_inter_node(cluster_env, tmp_path):
             "4",
             "-n",
             "3",
+            "--repeats",
+            "1",
             "--out",
             str(out),
         ],

@@ -28,7 +28,7 @@ class Heard(api.RunHooks):
 
 def test_run_report_compare_runs(ray_local, tmp_path):
     cfg = load_config(
-        overrides={"gpus": "1,2", "workloads": "collectives", "collectives.ops": "all_reduce,sendrecv",
+        overrides={"gpus": "1,2", "repeats": "1", "workloads": "collectives", "collectives.ops": "all_reduce,sendrecv",
                    "collectives.max_bytes": "4K", "collectives.iters": "2",
                    "out": str(tmp_path / "runs" / "a")}
     )  # fmt: skip

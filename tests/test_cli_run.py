@@ -98,6 +98,8 @@ def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
         "1",
         "-n",
         "4",
+        "--repeats",
+        "1",
         "--out",
         str(out),
         "--json",

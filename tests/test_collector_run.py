@@ -8,7 +8,7 @@ import types
 import pandas as pd
 import pytest
 
-from scaling.collector.curves import per_rank_step_times, rank_list, scaling_curves, step_spread
+from scaling.collector.curves import per_rank_step_times, rank_list, scaling_curves
 from scaling.collector.load import SampleWarning, read_samples
 from scaling.collector.run import TRAINING_COLUMNS, NotARunDir, load_run
 from scaling.rundir import RunDir
@@ -65,15 +65,6 @@ def test_collectives_figures_match_hand_computation(tmp_path):
     assert b["ratio"] is None and b["note"] == "no ceiling: CPU/gloo"
     fail = [v.text for v in run.headline.verdicts if v.level == "fail"]
     assert fail and "3 wrong elements in 1 collective points" in fail[0]
-
-
-def test_iteration_spread_is_p10_p90_of_slowest_rank():
-    from scaling.collector.collectives import iteration_spread
-
-    recs = [dict(POINT, world_size=2, iter=it, rank=r, time_s=t)
-            for it, ts in TIMES.items() for r, t in enumerate(ts)]  # fmt: skip
-    s = iteration_spread(pd.DataFrame(recs)).iloc[0]
-    assert s.time_p10_s == pytest.approx(1.3e-3) and s.time_p90_s == pytest.approx(3.7e-3)
 
 
 def test_corrupt_line_is_skipped_with_a_warning_naming_it(tmp_path):
@@ -228,9 +219,6 @@ def test_per_rank_prefers_compute_timing_and_finds_the_straggler(tmp_path):
     at4 = p[(p.workload == "resnet50") & (p.world_size == 4)].set_index("rank")
     assert at4.loc[3, "vs_median"] == pytest.approx(1.25)
     assert at4.loc[0, "vs_median"] == pytest.approx(1.0)
-    spread = step_spread(run.samples)
-    assert set(spread.world_size) == {1, 2, 4}
-    assert (spread.step_p10_s <= spread.step_p90_s).all()
 
 
 def test_per_rank_without_steps():

@@ -1,4 +1,5 @@
-"""`scaling compare`: a planted regression is caught (exit 1); the same machine twice is not."""
+"""`scaling compare`: a planted regression is caught (exit 1); the same machine twice is not,
+drift is one environment shift, and runs without rounds are undecided, not regressions."""
 
 import dataclasses
 import json
@@ -8,9 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from scaling.collector.compare import compare, judge
+from scaling.collector.compare import compare
 from scaling.collector.run import load_run
 from tests.synthetic_runs import write_run
+
+ROUNDS = 8
 
 
 def invoke(*args):
@@ -19,14 +22,7 @@ def invoke(*args):
 
 @pytest.fixture
 def base(tmp_path):
-    return write_run(tmp_path / "base", seed=0)
-
-
-def test_judge_is_beyond_both_spreads():
-    # new's fast end 10% slower than base's slow end: a regression at 5%, not at 12%
-    assert judge(1.0, 1.10, 5.0) == (pytest.approx(10.0), True)
-    assert judge(1.0, 1.10, 12.0)[1] is False
-    assert judge(1.0, 0.95, 0.0)[1] is False  # overlapping bands: noise
+    return write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01)
 
 
 def test_identical_run_is_not_a_regression(base, tmp_path):
@@ -34,43 +30,92 @@ def test_identical_run_is_not_a_regression(base, tmp_path):
     r = invoke("compare", base, same)
     assert r.exit_code == 0, r.output
     assert "no regressions in 30 matched points" in r.output
+    data = json.loads(invoke("compare", base, same, "--json").stdout)
+    assert data["verdicts"]["regression"] == data["verdicts"]["improvement"] == 0
+    assert data["verdicts"]["same"] > 15  # the rest: rounds too spread to see 5% (undecided)
 
 
 def test_rerun_with_noise_is_not_a_regression(base, tmp_path):
-    again = write_run(tmp_path / "again", seed=7)  # same model, different noise draws
+    again = write_run(tmp_path / "again", seed=7, rounds=ROUNDS, drift=0.01)  # new noise draws
     r = invoke("compare", base, again, "--json")
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["regressions"] == 0 and len(result["points"]) == 30
+    p = result["points"][0]
+    assert p["rounds_base"] == ROUNDS and p["p_value"] is not None and p["mdc_pct"] < 5
 
 
 def test_planted_collectives_regression_exits_1(tmp_path):
-    base = write_run(tmp_path / "base", seed=0, training=False)
-    slow = write_run(tmp_path / "slow", seed=1, slow=1.25, training=False)  # every op 25% slower
+    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
+    # every op 25% slower at 2 and 4 ranks; the 1-rank floor is not: not drift
+    slow = write_run(tmp_path / "slow", seed=1, slow=1.25, slow_from=2, training=False,
+                     rounds=ROUNDS, drift=0.01)  # fmt: skip
     r = invoke("compare", base, slow)
-    assert r.exit_code == 1
-    assert "24 regression(s) in 24 matched points" in r.output
-    assert "REGRESSION" in r.output
+    assert r.exit_code == 1, r.output
+    assert "16 regression(s) in 24 matched points" in r.output
+    assert "REGRESSION" in r.output and "no environment shift named" in r.output
     # the same change is within a 30% threshold
     assert invoke("compare", base, slow, "--threshold", "30").exit_code == 0
 
 
+def test_drift_is_one_environment_shift_exit_0(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
+    drifted = write_run(tmp_path / "drift", seed=1, slow=1.2, training=False, rounds=ROUNDS,
+                        drift=0.01)  # fmt: skip  # everything, the 1-rank floor too, 20% slower
+    r = invoke("compare", base, drifted)
+    assert r.exit_code == 0, r.output
+    assert "environment shift of +" in r.output and "no regressions" in r.output
+    data = json.loads(invoke("compare", base, drifted, "--json").stdout)
+    assert data["environment_shift"]["named"] and data["regressions"] == 0
+    assert data["environment_shift"]["pct"] == pytest.approx(20, abs=1.5)
+    # a real slowdown on top of the drift still shows, beyond it
+    worse = write_run(tmp_path / "worse", seed=2, slow=1.2 * 1.25, slow_from=2, training=False,
+                      rounds=ROUNDS, drift=0.01)  # fmt: skip
+    assert invoke("compare", base, worse).exit_code == 1
+
+
+def test_normalize_judges_against_the_one_rank_reference(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
+    slow = write_run(tmp_path / "slow", seed=1, slow=1.25, slow_from=2, training=False,
+                     rounds=ROUNDS, drift=0.01)  # fmt: skip
+    r = invoke("compare", base, slow, "--normalize", "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 1 and data["normalize"] and data["regressions"] == 16
+    assert any("1-rank reference, which moved" in n for n in data["notes"])
+
+
+def test_normalize_without_references_is_undecided(tmp_path):
+    base = write_run(tmp_path / "b", world_sizes=(2, 4), training=False, rounds=ROUNDS)
+    slow = write_run(tmp_path / "s", world_sizes=(2, 4), slow=1.5, training=False, rounds=ROUNDS)
+    r = invoke("compare", base, slow, "--normalize", "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0 and data["verdicts"]["undecided"] == 16
+    assert data["points"][0]["why"] == "no 1-rank reference in both runs to normalize by"
+    # without --normalize the same change is a regression: no references, so no drift named
+    r = invoke("compare", base, slow)
+    assert r.exit_code == 1 and "no 1-rank reference points" in r.output
+
+
 def test_json_deltas_and_direction(base, tmp_path):
-    slow = write_run(tmp_path / "slow", seed=0, slow=1.25)  # same noise draws, 25% slower
+    slow = write_run(tmp_path / "slow", seed=0, slow=1.25, slow_from=2, rounds=ROUNDS, drift=0.01)
     r = invoke("compare", base, slow, "--json")
     assert r.exit_code == 1
     pts = {p["point"]: p for p in json.loads(r.stdout)["points"]}
     two = pts["all_reduce float32 2 ranks 1M"]
     assert two["metric"] == "busbw_gbps" and two["regression"] is True
-    assert two["delta_pct"] == pytest.approx(100 / 1.25 - 100, abs=0.5)  # busbw -20%
-    assert two["time_delta_pct"] == pytest.approx(25, abs=0.5)
+    assert two["verdict"] == "regression" and two["p_value"] < 0.05
+    assert two["delta_pct"] == pytest.approx(100 / 1.25 - 100, abs=1.5)  # busbw -20%
+    assert two["time_delta_pct"] == pytest.approx(25, abs=1.5)
+    assert two["interval_low_pct"] <= two["time_delta_pct"] <= two["interval_high_pct"]
     one = pts["all_reduce float32 1 ranks 1K"]
-    assert one["metric"] == "time_p50_us"  # busbw is n/a at one rank: compare the time
+    assert one["metric"] == "time_p50_us" and one["reference"] is True  # busbw n/a at one rank
+    assert one["verdict"] == "same"
 
 
 def test_training_regression_and_new_failure(base, tmp_path):
     b = load_run(base)
-    new_dir = write_run(tmp_path / "slowtrain", seed=0, slow=1.3)
+    new_dir = write_run(tmp_path / "slowtrain", seed=0, slow=1.3, slow_from=2, rounds=ROUNDS,
+                        drift=0.01)  # fmt: skip
     slow_table = load_run(new_dir).training.copy()
     slow_table.loc[
         (slow_table.workload == "transformer") & (slow_table.world_size == 4), "status"
@@ -79,7 +124,7 @@ def test_training_regression_and_new_failure(base, tmp_path):
     c = compare(b, n)
     train = c.points[c.points.kind == "training"].set_index("point")
     r2 = train.loc["resnet50 cpu-small fp32 batch 8 2 ranks"]
-    assert r2.regression and r2.delta_pct < -20
+    assert r2.regression and r2.time_delta_pct > 20
     oom = train.loc["transformer tiny fp32 batch 4 4 ranks"]
     assert oom.regression and oom.why == "status ok -> oom"
 
@@ -94,8 +139,20 @@ def test_wrong_elements_are_a_regression(base, tmp_path):
     assert len(reg) == 1 and reg.iloc[0].why == "#wrong 0 -> 12"
 
 
+def test_runs_without_rounds_are_undecided_not_regressions(tmp_path):
+    old = write_run(tmp_path / "old", seed=0)  # no "round" field: one round
+    slow = write_run(tmp_path / "oldslow", seed=1, slow=1.5, slow_from=2)
+    r = invoke("compare", old, slow)
+    assert r.exit_code == 0, r.output
+    assert "30 undecided" in r.output and "single round" in r.output
+    data = json.loads(invoke("compare", old, slow, "--json").stdout)
+    p = next(p for p in data["points"] if p["point"] == "all_reduce float32 2 ranks 1M")
+    assert p["verdict"] == "undecided" and "fewer than 7 rounds" in p["why"]
+    assert p["time_delta_pct"] == pytest.approx(50, abs=8)  # shown (other noise draws: +-5%)
+
+
 def test_unmatched_points_are_listed_not_regressions(base, tmp_path):
-    small = write_run(tmp_path / "small", world_sizes=(1, 2), training=False)
+    small = write_run(tmp_path / "small", world_sizes=(1, 2), training=False, rounds=ROUNDS)
     r = invoke("compare", base, small, "--json")
     result = json.loads(r.stdout)
     assert r.exit_code == 0
@@ -107,5 +164,6 @@ def test_bad_input_is_one_line_exit_2(base, tmp_path):
     r = invoke("compare", base, tmp_path / "missing")
     assert r.exit_code == 2
     assert r.stderr.strip() == f"Error: {tmp_path / 'missing'}: no such run directory"
-    r = invoke("compare", base, base, "--threshold", "-1")
-    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    for bad in (("--threshold", "-1"), ("--confidence", "1.5"), ("--confidence", "0.2")):
+        r = invoke("compare", base, base, *bad)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad

@@ -26,7 +26,20 @@ from scaling.cli import main
 from tests.procs import manifest, pids_matching, rank_pid, start_run, wait_for
 
 pytestmark = pytest.mark.slow
-LONG = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1M", "-e", "16M", "-n", "300"]
+LONG = [
+    "--gpus",
+    "1,2",
+    "--workloads",
+    "collectives",
+    "-b",
+    "1M",
+    "-e",
+    "16M",
+    "-n",
+    "300",
+    "-r",
+    "1",
+]
 
 
 def no_traceback(log: Path) -> str:
@@ -104,7 +117,7 @@ def _digest(run: Path) -> dict[str, str]:
 
 def test_out_naming_an_existing_run_is_refused_and_the_run_untouched(tmp_path):
     out = tmp_path / "earlier"
-    args = ["--gpus", "1", "--workloads", "collectives", "-e", "4K", "-n", "2"]
+    args = ["--gpus", "1", "--workloads", "collectives", "-e", "4K", "-n", "2", "-r", "1"]
     first = CliRunner().invoke(main, ["run", *args, "--out", str(out)])
     assert first.exit_code == 0, first.output
     before = _digest(out)
@@ -133,7 +146,20 @@ def small_disk(tmp_path):
 
 def test_full_disk_ends_failed_in_one_line_and_leaves_a_clean_run_dir(tmp_path, small_disk):
     out, log = small_disk / "run", tmp_path / "log"
-    args = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1K", "-e", "1M", "-n", "200"]
+    args = [
+        "--gpus",
+        "1,2",
+        "--workloads",
+        "collectives",
+        "-b",
+        "1K",
+        "-e",
+        "1M",
+        "-n",
+        "200",
+        "-r",
+        "1",
+    ]
     p = start_run([*args, "--out", str(out)], log)
     assert p.wait(timeout=300) == 1
     text = no_traceback(log)
@@ -179,7 +205,9 @@ def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
     # A short path: Ray's unix sockets live under it (108 bytes at most).
     ray_tmp = Path(tempfile.mkdtemp(prefix="scr-", dir="/tmp"))
     log = tmp_path / "log"
-    p = start_run(["--gpus", "1,2", "--out", str(tmp_path / "r")], log, RAY_TMPDIR=str(ray_tmp))
+    p = start_run(
+        ["--gpus", "1,2", "-r", "1", "--out", str(tmp_path / "r")], log, RAY_TMPDIR=str(ray_tmp)
+    )
     deadline = time.time() + 120
     while not pids_matching(f"{ray_tmp}.*raylet") and time.time() < deadline:
         assert p.poll() is None, log.read_text()[-2000:]

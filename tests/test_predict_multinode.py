@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """
 gpus = [1, 2, 4]
+repeats = 1
 workloads = ["collectives", "transformer"]
 [cluster]
 placement = "spread"

@@ -111,7 +111,7 @@ def test_plain_ray_start_cluster_just_works(head, tmp_path):
     out = tmp_path / "run"
     r = scaling(
         ["run", "--address", head["address"], "--gpus", "1,2", "--workloads", "collectives",
-         "-e", "64K", "-n", "3", "--out", str(out), "--json"],
+         "-e", "64K", "-n", "3", "-r", "1", "--out", str(out), "--json"],
         clean_env(head["home"]),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]

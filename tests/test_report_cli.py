@@ -84,6 +84,38 @@ def test_report_warns_about_a_corrupt_line(runs_dir):
     assert "samples.jsonl:5: skipped unreadable sample" in (run / "report.md").read_text()
 
 
+def test_report_skips_a_valid_json_line_with_a_wrongly_typed_field(runs_dir):
+    run = runs_dir / "20260101T000000Z-aaaaaa"
+    lines = (run / "samples.jsonl").read_text().splitlines(keepends=True)
+    n = next(i for i, x in enumerate(lines) if '"type": "coll"' in x or '"type":"coll"' in x)
+    rec = json.loads(lines[n])
+    rec["time_s"] = "fast"  # valid JSON, wrong type: as corrupt as a torn line
+    lines[n] = json.dumps(rec) + "\n"
+    (run / "samples.jsonl").write_text("".join(lines))
+    r = invoke("report", run)
+    assert r.exit_code == 0, r.output
+    assert f"samples.jsonl:{n + 1}: skipped sample with a wrongly typed field" in r.stderr
+
+
+def test_runs_lists_readable_runs_and_warns_about_unreadable_ones(runs_dir):
+    # A run whose table is 0 bytes still lists (its headline comes from the samples); a run
+    # with a torn manifest is left out with a warning; neither hides the others.
+    empty = runs_dir / "20260102T000000Z-bbbbbb"
+    assert invoke("report", empty).exit_code == 0
+    (empty / "summary.csv").write_text("")
+    torn = runs_dir / "20260101T000000Z-aaaaaa"
+    (torn / "manifest.json").write_text('{"status": "ok", ')
+    r = invoke("runs", "--runs-dir", runs_dir, "--json")
+    assert r.exit_code == 0, r.output
+    assert [e["run"] for e in json.loads(r.stdout)] == [
+        "20260103T000000Z-cccccc",
+        "20260102T000000Z-bbbbbb",
+    ]
+    warnings = r.stderr.strip().splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: skipped unreadable run {torn}")
+    assert "manifest.json is not valid JSON" in warnings[0]
+
+
 def test_runs_lists_newest_first_with_headlines(runs_dir):
     r = invoke("runs", "--runs-dir", runs_dir, "--json")
     assert r.exit_code == 0, r.output
@@ -131,7 +163,7 @@ def test_runs_bad_or_empty_dir(tmp_path):
 def test_run_ends_with_a_report(ray_local, tmp_path):
     out = tmp_path / "run"
     r = invoke("run", "--gpus", "1,2", "-b", "1K", "-e", "16K", "-w", "1", "-n", "3",
-               "--out", out, "--json")  # fmt: skip
+               "--repeats", "1", "--out", out, "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["report"] == {

@@ -69,6 +69,8 @@ def test_ctrl_c_marks_interrupted_exit_130_and_keeps_samples(tmp_path):
             "16M",
             "-n",
             "30",
+            "--repeats",
+            "1",
             "--out",
             str(out),
         ],

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 # Tiny presets, few steps: the figures are not the point here, the plumbing is.
 QUICK = """
+repeats = 1
 [training]
 warmup = 1
 steps = 3

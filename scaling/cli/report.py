@@ -62,23 +62,51 @@ def report(run_dir: str, as_json: bool) -> int:
     default=5.0,
     show_default=True,
     metavar="PCT",
-    help="Worse by more than this % beyond both runs' spread is a regression.",
+    help="A real change must also be worse than this % to be a regression.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(min=0.5, max=1.0, min_open=False, max_open=True),
+    default=0.95,
+    show_default=True,
+    metavar="C",
+    help="Confidence over all points at once: each needs p < (1 - C) / points to be real.",
+)
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="Judge each point relative to its run's 1-rank reference (latency floor, 1-rank step).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(base: str, new: str, threshold: float, as_json: bool) -> int:
-    """Compare run NEW against run BASE point by point; exit 1 on any regression.
+def compare(
+    base: str, new: str, threshold: float, confidence: float, normalize: bool, as_json: bool
+) -> int:
+    """Compare run NEW against run BASE point by point; exit 1 when a regression remains.
 
     Points match on op, dtype, world size and message size (collectives) and on workload,
-    world size, preset, precision and batch (training). Deltas are in %: busbw (or time at one
-    rank) and samples/s. A point regresses when NEW's fast end (p10 of its per-iteration
-    times) is slower than BASE's slow end (p90) by more than --threshold %, so run-to-run noise
-    is not a regression; so does a training point that now fails or a collective that now
-    returns wrong elements.
+    world size, preset, precision and batch (training). Each point's rounds (scaling run
+    --repeats; per round, the 25th percentile of the slowest rank's times) are judged with a
+    Mann-Whitney U test: a point regresses only when the change is real AND slower than
+    --threshold %. --confidence covers all the points at once, so each needs
+    p < (1 - confidence) / points. Printed per point: the change, the p-value, a bootstrap
+    interval of the change and the minimum detectable change (MDC) the rounds allow.
+
+    \b
+    Verdicts:
+      regression / improvement  real, and beyond the threshold
+      same                      no change beyond the threshold (or a real one within it)
+      undecided                 too few rounds, or too spread to see a threshold-sized change
+    When every class of points (a kind at a world size) moved alike, the 1-rank references
+    included, that is one "environment shift" for the run and points are judged beyond it. The
+    1-rank references never fail a comparison on their own. A training point that now fails
+    and a collective with new wrong elements are regressions whatever the timings say. Runs
+    with one round (older runs, --repeats 1) compare as undecided.
 
     \b
     Examples:
       scaling compare runs/baseline runs/new-cluster
       scaling compare runs/a runs/b --threshold 10 --json > diff.json
+      scaling compare runs/a runs/b --normalize --confidence 0.99
 
     Exit status: 0 no regression, 1 regression, 2 bad input.
     """
@@ -86,52 +114,16 @@ def compare(base: str, new: str, threshold: float, as_json: bool) -> int:
     from scaling.collector.run import NotARunDir
 
     try:
-        result = api.compare(base, new, threshold)
+        result = api.compare(base, new, threshold, confidence, normalize)
     except NotARunDir as e:
         raise bad_input(e) from None
     if as_json:
         echo_json(result.to_dict())
     else:
-        _print_comparison(result)
-    return 1 if int(result.points["regression"].sum()) else 0
+        from scaling.cli.compare_output import print_comparison
 
-
-FIGURE = {"busbw_gbps": "busbw GB/s", "time_p50_us": "time p50 us", "samples_per_s": "samples/s"}
-
-
-def _print_comparison(result) -> None:
-    from rich.table import Table
-
-    from scaling import format as f
-
-    out = console()
-    pts = result.points
-    t = Table(title=f"{result.new} vs {result.base}", title_justify="left", header_style="bold")
-    for col in ("point", "figure", "base", "new", "Δ", "beyond spread", "verdict"):
-        t.add_column(col, justify="left" if col in ("point", "figure", "verdict") else "right")
-    for r in pts.to_dict(orient="records"):
-        beyond = r["beyond_spread_pct"]
-        t.add_row(
-            r["point"],
-            FIGURE.get(r["metric"], r["metric"]),
-            f.sig(r["base"]),
-            f.sig(r["new"]),
-            f.signed_pct(r["delta_pct"]),
-            "within" if f.missing(beyond) or beyond <= 0 else f.signed_pct(beyond),
-            f"[red]REGRESSION[/] {r['why']}" if r["regression"] else "",
-        )
-    if len(pts):
-        out.print(t)
-    for label, only in (("base", result.only_base), ("new", result.only_new)):
-        if only:
-            more = f" and {len(only) - 5} more" if len(only) > 5 else ""
-            out.print(f"only in {label}: {', '.join(only[:5])}{more}")
-    n = int(pts["regression"].sum())
-    rule = f"worse by > {result.threshold_pct:g}% beyond both runs' p10..p90 spread"
-    if n:
-        out.print(f"[red]{n} regression(s)[/] in {len(pts)} matched points ({rule})")
-    else:
-        out.print(f"no regressions in {len(pts)} matched points ({rule})")
+        print_comparison(result, console())
+    return 1 if len(result.regressions) else 0
 
 
 @click.command()

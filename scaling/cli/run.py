@@ -61,6 +61,7 @@ FLAGS = (
     Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
     Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
     Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
+    Flag(("--repeats", "-r"), ("repeats",), "R"),
     Flag(("--out",), ("out",), "DIR"),
     Flag(("--runs-dir",), ("runs_dir",), "DIR"),
     Flag(("--strict",), ("cluster.strict",), kind="flag"),
@@ -129,11 +130,14 @@ def run(config_path, as_json, **flags) -> int:
     Training (resnet50, transformer; synthetic data) gives step time, throughput,
     scaling efficiency against 1 rank, exposed comm, overlap and MFU per world size,
     and flags stragglers and ranks whose parameters diverge. Model sizes follow the
-    device (presets, see configs/); the rest is set in the TOML file.
+    device (presets, see configs/); the rest is set in the TOML file. Every point is
+    measured in --repeats rounds, interleaved across the points of a world size, which
+    `scaling compare` judges changes with.
 
     \b
     Examples:
       scaling run --gpus 1,2                        # CPU ranks with gloo when no GPU
+      scaling run --gpus 1,2 --repeats 1            # one round: quicker, not comparable
       scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
       scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
       scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16 --scaling strong

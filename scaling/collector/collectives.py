@@ -73,9 +73,12 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
     checks = points[points["type"] == "check"] if "wrong" in points else points.iloc[0:0]
     if not checks.empty:
         keys = [k for k in POINT_KEYS if k in checks]
+        # Each round checks once: #wrong is a check's count summed over ranks (nccl-tests),
+        # and a point's figure is its worst round, so rounds do not multiply it.
         # min_count=1: a point whose every rank skipped the check stays NaN (n/a), not 0.
-        wrong = checks.groupby(keys, sort=False)["wrong"].sum(min_count=1).reset_index()
-        table = table.merge(wrong, on=keys, how="left")
+        per_round = checks.groupby([*keys, "round"], sort=False, dropna=False)["wrong"]
+        worst = per_round.sum(min_count=1).groupby(level=list(range(len(keys))), sort=False).max()
+        table = table.merge(worst.reset_index(), on=keys, how="left")
     else:
         table["wrong"] = np.nan
     table = join_transport(_join_links(table, samples), samples)
@@ -108,14 +111,14 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
 
     Samples the tool writes have every key: then the frame comes back as is, uncopied.
     """
-    keys = ("ranks", "group", "nodes", "span", "shape")
+    keys = ("ranks", "group", "nodes", "span", "shape", "round")
     if all(k in samples and not samples[k].isna().any() for k in keys):
         return samples
     s = samples.copy()
     if "ranks" not in s:
         s["ranks"] = s.get("world_size")
     s["ranks"] = s["ranks"].fillna(s["world_size"]) if "world_size" in s else s["ranks"]
-    defaults = {"group": "world", "nodes": 1, "span": "intra-node"}
+    defaults = {"group": "world", "nodes": 1, "span": "intra-node", "round": 0}
     for col, value in defaults.items():
         s[col] = s[col].fillna(value) if col in s else value
     if "shape" not in s:
@@ -126,19 +129,13 @@ def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per point x iteration: the slowest rank's time_s (the op's time, as nccl-tests)."""
+    """One row per point x round x iteration: the slowest rank's time_s (the op's time, as
+    nccl-tests). Samples without a round are round 0."""
+    cols = POINT_KEYS + ["round", "iter", "time_s"]
     if samples.empty or "type" not in samples:
-        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+        return pd.DataFrame(columns=cols)
     coll = samples[samples["type"] == "coll"]
     if coll.empty:  # e.g. a training-only run: no collective columns at all
-        return pd.DataFrame(columns=POINT_KEYS + ["iter", "time_s"])
+        return pd.DataFrame(columns=cols)
     coll = _with_defaults(coll)
-    return coll.groupby(POINT_KEYS + ["iter"], sort=False)["time_s"].max().reset_index()
-
-
-def iteration_spread(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per point: p10 and p90 of the op's time over iterations (the run's own noise band)."""
-    g = slowest_per_iteration(samples).groupby(POINT_KEYS, sort=False)["time_s"]
-    return pd.DataFrame(
-        {"time_p10_s": g.quantile(0.10), "time_p90_s": g.quantile(0.90)}
-    ).reset_index()
+    return coll.groupby(POINT_KEYS + ["round", "iter"], sort=False)["time_s"].max().reset_index()

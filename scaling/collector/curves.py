@@ -100,20 +100,6 @@ def per_rank_step_times(samples: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[PER_RANK_COLUMNS]
 
 
-def step_spread(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per workload x world size: p10/p90 of the slowest rank's DDP step (the run's noise band)."""
-    cols = ["workload", "world_size", "step_p10_s", "step_p90_s"]
-    if samples.empty or "type" not in samples or "phase" not in samples:
-        return pd.DataFrame(columns=cols)
-    ddp = samples[(samples["type"] == "step") & (samples["phase"] == "ddp")]
-    if ddp.empty:
-        return pd.DataFrame(columns=cols)
-    slowest = ddp.groupby(["workload", "world_size", "step"])["time_s"].max()
-    g = slowest.groupby(["workload", "world_size"])
-    out = pd.DataFrame({"step_p10_s": g.quantile(0.10), "step_p90_s": g.quantile(0.90)})
-    return out.reset_index()[cols]
-
-
 def rank_list(value) -> list[int]:
     """straggler_ranks as a list, whether the table holds [3, 5], "3;5", "[3, 5]", 3.0 (a
     single rank read back from CSV) or nothing."""

@@ -91,7 +91,7 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
             point_steps = steps[mask]
         else:
             point_steps = steps
-        rows.append(_point_row(point, pts.sort_values("rank"), point_steps, ranks_meta))
+        rows.append(_point_row(point, pts, point_steps, ranks_meta))
     table = pd.DataFrame(rows)
     _add_efficiency(table)
     table["flags"] = table["flags"].map(";".join)
@@ -101,7 +101,32 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
     return table[TRAINING_COLUMNS].reset_index(drop=True)
 
 
-def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: list) -> dict:
+def step_keys(steps: pd.DataFrame) -> list[str]:
+    """What identifies one step across ranks: its round (when recorded) and its index."""
+    return ["round", "step"] if "round" in steps else ["step"]
+
+
+def one_per_rank(pts: pd.DataFrame) -> pd.DataFrame:
+    """A point's train_point records, one row per rank: with --repeats every round writes one.
+
+    Facts that are the same each round come from the first; power and utilisation are means
+    over rounds, peak memory the largest; an out-of-memory round makes the rank's status oom.
+    """
+    pts = pts.sort_values(["rank", "round"] if "round" in pts else ["rank"])
+    if not pts["rank"].duplicated().any():
+        return pts
+    g = pts.groupby("rank", sort=True)
+    out = g.first()
+    for col, how in (("power_w", "mean"), ("gpu_util_pct", "mean"), ("peak_mem_bytes", "max")):
+        if col in pts:
+            out[col] = g[col].agg(how)
+    oom = pts[pts["status"] == "oom"].groupby("rank").first()
+    out.loc[oom.index] = oom
+    return out.reset_index()
+
+
+def _point_row(point: dict, records: pd.DataFrame, steps: pd.DataFrame, ranks_meta: list) -> dict:
+    pts = one_per_rank(records)
     n = int(point["world_size"])
     row = {k: NAN for k in TRAINING_COLUMNS}
     row.update(point)
@@ -129,13 +154,15 @@ def _point_row(point: dict, pts: pd.DataFrame, steps: pd.DataFrame, ranks_meta: 
     _step_times(row, steps, n)
     _rates(row, pts, ranks_meta, n)
     _check_stragglers(row, steps)
-    _check_consistency(row, pts)
+    by_round = records.groupby("round", dropna=False) if "round" in records else [(0, records)]
+    for _, one_round in by_round:  # each round trains from the same seed: compare within one
+        _check_consistency(row, one_round.sort_values("rank"))
     return row
 
 
 def _step_times(row: dict, steps: pd.DataFrame, n: int) -> None:
     """Step percentiles, t_ddp / t_local / t_comm and the exposed communication."""
-    slowest = steps.groupby(["phase", "step"])["time_s"].max()
+    slowest = steps.groupby(["phase", *step_keys(steps)], dropna=False)["time_s"].max()
     per_step = {phase: slowest.loc[phase] for phase in slowest.index.get_level_values(0).unique()}
     ddp = per_step.get("ddp", pd.Series(dtype=float))
     t_ddp = float(ddp.median()) if len(ddp) else NAN
@@ -212,6 +239,8 @@ def _check_consistency(row: dict, pts: pd.DataFrame) -> None:
     if not sums or any(not isinstance(s, str) for s in sums):
         return
     differ = [int(r) for r, s in zip(pts["rank"], sums, strict=True) if s != sums[0]]
+    if row["consistent"] is False:
+        return  # an earlier round already differed and is flagged
     row["consistent"] = not differ
     if differ:
         row["flags"].append(

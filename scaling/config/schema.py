@@ -85,6 +85,15 @@ class RunConfig:
     runs_dir: str = "runs"
     """Parent of generated run directories."""
 
+    repeats: int = 8
+    """Rounds per point: at each world size every point (collectives and training) is measured
+    once per round, round after round, so drift hits all points alike and `scaling compare` can
+    test a change against round-to-round noise. Warmup, iters and steps are per round. One
+    count for the whole sweep (not per section) because the rounds interleave every workload's
+    points. 8: compare's confidence covers all points of a comparison at once, so a sweep of
+    28-40 points needs 7 rounds to decide anything, and 8 leave room for noise. 1: a quick look
+    whose comparisons are undecided."""
+
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sections: dict[str, Any] = field(
         default_factory=lambda: {name: cls() for name, cls in sections().items()}, repr=False

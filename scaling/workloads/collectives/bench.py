@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from scaling.workloads import groups
+from scaling.workloads import faults, groups
 from scaling.workloads.collectives import ops
 from scaling.workloads.collectives.ops import PATTERN_MAX, Collective
 from scaling.workloads.timing import make_timer, rank_device, sync
@@ -113,7 +113,7 @@ def run_point(spec: dict) -> dict:
     rank, n = dist.get_rank(pg), dist.get_world_size(pg)
     op = spec.get("collective") or ops.get(spec["op"])
     buf = Buffers(op, spec["count"], getattr(torch, spec["dtype"]), device, rank, n, pg)
-    timer = make_timer(device)
+    timer = faults.stretch(make_timer(device), spec)  # a no-op unless SCALING_FAULTS is set
 
     for _ in range(spec["warmup"]):
         buf()

@@ -47,7 +47,7 @@ class TrainingConfig:
     """Untimed DDP steps before measuring. Unset: 2 on cpu, 10 on cuda."""
 
     steps: int | None = None
-    """Measured steps per phase (DDP, no_sync, all-reduce alone, forward). Unset: 10 on cpu, 50 on cuda."""
+    """Measured steps per phase (DDP, no_sync, all-reduce alone, forward) in each round. Unset: 10 on cpu, 50 on cuda, spread over the rounds (--repeats), at least 3 per round."""
 
     bucket_cap_mb: float = 25.0
     """DDP gradient bucket size in MiB (DDP's bucket_cap_mb); the all-reduce-alone timing uses DDP's own buckets."""
@@ -84,6 +84,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
         "precision": t.precision,
         "warmup": t.warmup,
         "steps": t.steps,
+        "rounds": cfg.repeats,
         **{k: getattr(t, k) for k in DDP_OPTIONS},
         "seed": 0,
         **model,

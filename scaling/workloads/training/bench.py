@@ -48,7 +48,7 @@ import torch.distributed as dist
 from torch import nn
 
 from scaling.hardware.gpu_identity import nvml_key
-from scaling.workloads import registry
+from scaling.workloads import faults, registry
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, rank_device, sync
@@ -112,13 +112,17 @@ class StepBench:
         self.precision = AUTO_PRECISION[device] if precision == "auto" else precision
         warmup, steps = DEFAULT_STEPS[device]
         self.warmup = warmup if spec["warmup"] is None else spec["warmup"]
-        self.steps = steps if spec["steps"] is None else spec["steps"]
+        # The default measures about as many steps over all rounds as one round used to
+        # (each round builds the model again, which is the round's real cost): at least 3
+        # per round, so each round still has a figure of its own.
+        rounds = max(1, int(spec.get("rounds") or 1))
+        self.steps = max(3, -(-steps // rounds)) if spec["steps"] is None else spec["steps"]
         base = spec.get("batch") or presets[self.preset]["batch"]
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
         self.strategy = strategy.make(spec, device, self.n)
-        self.timer = make_timer(device)
+        self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
         self.setup: ModelSetup | None = None

@@ -1,17 +1,19 @@
 """Recorded check results -> verdicts (collector/validate/assemble.py), on records built by
 hand in the driver's format: figures from raw timings, the slowest member per iteration,
 lost ranks as NO_MEASUREMENT, doctor's checks judged on what NVML read under load, the
-inter-node bar and reference, and the --baseline placeholder. No Ray, no torch."""
+inter-node bar and reference, and --baseline through issue 15's judge. No Ray, no torch."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from scaling.collector.judge import judge
 from scaling.collector.validate.assemble import assemble, under_load
-from scaling.collector.validate.baseline import against_baseline, placeholder_judge
+from scaling.collector.validate.baseline import against_baseline, paired
 from scaling.collector.validate.internode import (
     GroupBar,
     group_bar,
@@ -180,13 +182,26 @@ def test_group_outcome_from_member_records():
     assert lost.missing == ("b",) and "does not answer" in lost.detail
 
 
-def test_baseline_without_issue_15s_judge_is_undecided_never_a_pass():
-    base = assemble(cpu_records(3), ValidateConfig())
-    new = assemble(cpu_records(3), ValidateConfig())
-    cmp = against_baseline(new, base, placeholder_judge)
-    assert cmp.matched == 3
-    assert {v.code for v in cmp.verdicts} == {"BASELINE_UNDECIDED"}
-    assert "not merged yet" in cmp.verdicts[0].evidence
+def test_baseline_is_judged_beyond_both_runs_spread():
+    def run(seconds: float):
+        records = cpu_records(3)
+        for r in records:
+            if r["check"] == "gemm":
+                r["times"] = [seconds * f for f in (1.0, 1.01, 0.99, 1.005, 0.995)]
+        return assemble(records, ValidateConfig())
+
+    base, same, slower = run(0.1), run(0.1), run(0.2)
+    family = len(paired(same, base))
+    assert family == 3  # the three GEMM figures; digests are not figures
+
+    def compare(new):
+        return against_baseline(new, base, partial(judge, threshold_pct=5.0, family=family))
+
+    assert {v.verdict for v in compare(same).verdicts} == {"PASS"}
+    regressed = compare(slower)
+    assert {v.code for v in regressed.verdicts} == {"BASELINE_REGRESSION"}
+    v = regressed.verdicts[0]
+    assert v.check == "gemm_vs_baseline" and v.details["judgment"]["ratio"] == pytest.approx(2.0)
 
 
 def test_rank_and_node_records_carry_the_links_of_the_snapshot():

@@ -126,8 +126,10 @@ def test_standard_level_adds_pairs_storage_and_judges_against_a_baseline(healthy
     out = tmp_path / "standard"
     r = invoke("validate", "--gpus", "2", "--level", "standard", "--config", tiny, "--out", out,
                "--storage", tmp_path, "--baseline", base, "--json")  # fmt: skip
-    assert r.exit_code == 0, r.output  # WARN allowed: the baseline cannot be judged yet
     doc = json.loads(r.stdout)
+    # two runs on a shared 2-core VM may differ beyond 5%: what is checked is that every
+    # figure was judged, and that the exit code follows the verdicts
+    assert r.exit_code == doc["exit_code"] == (1 if doc["counts"]["FAIL"] else 0), r.output
     by = {}
     for v in doc["verdicts"]:
         by.setdefault(v["check"], []).append(v)
@@ -136,8 +138,14 @@ def test_standard_level_adds_pairs_storage_and_judges_against_a_baseline(healthy
     assert pair["details"]["forward_gbps"] > 0 and pair["details"]["backward_gbps"] > 0
     storage = by["storage"][0]
     assert storage["value"] > 0 and "read with" in storage["evidence"]
-    assert {v["code"] for v in by["gemm_vs_baseline"]} == {"BASELINE_UNDECIDED"}
-    assert doc["baseline"]["judge"].startswith("placeholder") and doc["baseline"]["matched"] >= 5
+    judged = [v for check, vs in by.items() if check.endswith("_vs_baseline") for v in vs]
+    assert {v["check"] for v in judged} >= {"gemm_vs_baseline", "membw_vs_baseline"}
+    for v in judged:
+        j = v["details"]["judgment"]
+        assert j["verdict"] in ("regression", "improvement", "same", "undecided")
+        assert v["verdict"] == {"regression": "FAIL", "undecided": "WARN"}.get(j["verdict"], "PASS")
+    assert doc["baseline"]["matched"] == len(judged) >= 5
+    assert doc["baseline"]["judge"].startswith("scaling.collector.judge")
     assert doc["outputs"]["json"] == str(out / "validate.json")
 
 
@@ -149,8 +157,9 @@ def test_check_workloads_run_under_scaling_run_too(tmp_path, tiny):
     start_local_ray(2)
     out = tmp_path / "run"
     r = invoke("run", "--gpus", "2", "--workloads", "gemm,sdc,p2p,group_allreduce",
-               "--config", tiny, "--out", out)  # fmt: skip
+               "--repeats", "2", "--config", tiny, "--out", out)  # fmt: skip
     assert r.exit_code == 0, r.output
     table = pd.read_csv(out / "checks.csv")
     assert set(table["check"]) == {"gemm", "p2p", "allreduce"}
-    assert (table[table["check"] == "gemm"]["value"] > 0).all() and len(table) == 2 + 2 + 1
+    assert (table[table["check"] == "gemm"]["value"] > 0).all()
+    assert len(table) == 2 * (2 + 2 + 1) and set(table["round"]) == {0, 1}  # per round

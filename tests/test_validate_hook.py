@@ -1,5 +1,7 @@
-"""The SCALING_FAULTS test hook: what it accepts, whom it hits, and that its faults are real
-(a slowed region really lasts longer, a corrupted result really differs bit for bit)."""
+"""The SCALING_FAULTS test hook, validate's kinds: what it accepts, whom it hits, and that its
+faults are real (a slowed region really lasts longer, a corrupted result differs bit for bit).
+One variable carries `scaling run`'s `slow:` items too (tests/test_rounds.py): each reader
+skips the other's."""
 
 from __future__ import annotations
 
@@ -8,20 +10,23 @@ import time
 import pytest
 import torch
 
-from scaling.workloads.checks import faults
-from scaling.workloads.checks.faults import Fault, parse, planted
+from scaling.workloads import faults
+from scaling.workloads.faults import Fault, planted, planted_faults
 
 WHO = {"rank": 2, "node": "gpu-07", "hostname": "gpu-07", "node_index": 3}
 
 
-def test_parse_reads_every_kind_and_leaves_other_hooks_alone():
+def test_one_variable_two_readers_each_skipping_the_others_items():
     text = "slow_compute:rank=2:factor=3;corrupt_matmul:rank=1, slow_comm:node=gpu-07:factor=4;slow:all_reduce@2=1.25"
-    assert parse(text) == [
+    assert planted_faults(text) == [
         Fault("slow_compute", rank=2, factor=3.0),
         Fault("corrupt_matmul", rank=1),
         Fault("slow_comm", node="gpu-07", factor=4.0),
     ]
-    assert parse("") == [] and parse(None) == []
+    assert faults.parse(text) == [("all_reduce", 2, 1.25)]  # scaling run's reader
+    assert faults.slowdown({"op": "all_reduce", "world_size": 2}, text) == 1.25
+    faults.check(text)
+    assert planted_faults("") == [] and planted_faults(None) == []
 
 
 @pytest.mark.parametrize(
@@ -40,7 +45,7 @@ def test_parse_reads_every_kind_and_leaves_other_hooks_alone():
 )
 def test_a_malformed_item_is_named(text, needle):
     with pytest.raises(ValueError, match=needle):
-        parse(text)
+        faults.check(text)
 
 
 def test_selectors_match_rank_or_node_by_name_hostname_or_index():

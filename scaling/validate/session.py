@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from scaling import __version__
-from scaling.workloads.checks import faults
+from scaling.workloads import faults
 
 
 def preflight(cfg) -> None:
@@ -27,8 +27,8 @@ def preflight(cfg) -> None:
     v = cfg.validate
     try:
         check_run_path(cfg.out, cfg.runs_dir)
-        faults.parse(os.environ.get(faults.ENV))
-        faults.parse(cfg.cluster.env.get(faults.ENV))
+        faults.check(os.environ.get(faults.ENV))
+        faults.check(cfg.cluster.env.get(faults.ENV))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     local = not (cfg.cluster.address or os.environ.get("RAY_ADDRESS"))
@@ -124,24 +124,10 @@ def measure(cfg, gang, device: str, rundir, hooks):
     return rec.records, "ok", None
 
 
-def judge_for(threshold_pct: float):
-    """Issue 15's judgment (scaling.collector.judge.judge) when this build has it; else the
-    placeholder, which says it cannot decide (so --baseline WARNs, never passes silently)."""
-    from functools import partial
-
-    try:
-        from scaling.collector.judge import judge
-    except ImportError:
-        from scaling.collector.validate.baseline import placeholder_judge
-
-        return placeholder_judge, "placeholder (scaling.collector.judge is not in this build)"
-    return partial(judge, threshold_pct=threshold_pct), "scaling.collector.judge"
-
-
 def conclude(run_dir: Path, records: list[dict], cfg, status: str, error: str | None):
     """Judge the records, compare with the baseline, write every sink and the report."""
     from scaling.collector.validate.assemble import assemble
-    from scaling.collector.validate.baseline import against_baseline
+    from scaling.collector.validate.baseline import against_baseline, paired
     from scaling.collector.validate.verdicts import missing
     from scaling.rundir import utc_now
     from scaling.sinks import drain, write_validation
@@ -153,10 +139,17 @@ def conclude(run_dir: Path, records: list[dict], cfg, status: str, error: str | 
         )
         result.notes.append(f"the validation stopped early: {error}")
     if cfg.validate.baseline:
-        judge, which = judge_for(cfg.validate.baseline_threshold_pct)
-        cmp = against_baseline(result, read_baseline(cfg.validate.baseline), judge)
+        from functools import partial
+
+        from scaling.collector.judge import judge
+
+        base = read_baseline(cfg.validate.baseline)
+        pct, family = cfg.validate.baseline_threshold_pct, len(paired(result, base))
+        cmp = against_baseline(result, base, partial(judge, threshold_pct=pct, family=family))
         result.verdicts += cmp.verdicts
-        result.baseline = cmp.summary(cfg.validate.baseline) | {"judge": which}
+        result.baseline = cmp.summary(cfg.validate.baseline) | {
+            "judge": f"scaling.collector.judge: threshold {pct:g}%, {family} figures judged together"
+        }
     outputs = write_validation(result, run_dir)
     return result, outputs, drain.commands(result)
 

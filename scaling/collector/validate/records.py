@@ -25,8 +25,8 @@ SCALE = {"gemm": 1e12, "membw": 1e9, "h2d": 1e9, "d2h": 1e9, "p2p": 1e9}
 """Work per second -> the check's unit (TFLOP/s for GEMM, GB/s for the rest)."""
 UNITS = {"gemm": "TFLOP/s", "membw": "GB/s", "h2d": "GB/s", "d2h": "GB/s", "p2p": "GB/s",
          "allreduce": "GB/s busbw", "inter_node": "GB/s busbw"}  # fmt: skip
-CHECK_COLUMNS = ("check", "world_size", "rank", "node", "gpu", "model", "peer", "group_id",
-                 "value", "unit", "samples", "error")  # fmt: skip
+CHECK_COLUMNS = ("check", "world_size", "round", "rank", "node", "gpu", "model", "peer",
+                 "group_id", "value", "unit", "samples", "error")  # fmt: skip
 
 
 def rounds_of(rec: dict) -> list[float]:
@@ -91,7 +91,8 @@ def _clean(x):
 
 def _rank_row(check: str, r: dict) -> dict:
     rounds = rounds_of(r)
-    return {"check": check, "world_size": _clean(r.get("world_size")), "rank": _clean(r.get("rank")),
+    return {"check": check, "world_size": _clean(r.get("world_size")), "round": _clean(r.get("round")),
+            "rank": _clean(r.get("rank")),
             "node": _clean(r.get("node")), "gpu": _clean(r.get("gpu")), "model": _clean(r.get("model")),
             "peer": _clean(r.get("peer")), "group_id": None, "value": value_of(rounds),
             "unit": UNITS[check], "samples": len(rounds),
@@ -99,15 +100,15 @@ def _rank_row(check: str, r: dict) -> dict:
 
 
 def _group_rows(check: str, items: list[dict]) -> list[dict]:
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in items:
-        groups[str(r.get("group_id"))].append(r)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in items:  # one all_reduce per group and round (`scaling run --repeats`)
+        groups[(str(r.get("group_id")), _clean(r.get("round")))].append(r)
     rows = []
-    for gid, members in groups.items():
+    for (gid, rnd), members in groups.items():
         rounds = busbw_rounds(members)
         errors = [str(m["error"]) for m in members if _clean(m.get("error"))]
         rows.append({"check": check, "world_size": _clean(members[0].get("world_size")),
-                     "rank": None, "node": None, "gpu": None, "model": None, "peer": None,
+                     "round": rnd, "rank": None, "node": None, "gpu": None, "model": None, "peer": None,
                      "group_id": gid, "value": value_of(rounds), "unit": UNITS[check],
                      "samples": len(rounds), "error": "; ".join(errors) or None})  # fmt: skip
     return rows

@@ -64,7 +64,8 @@ def run(spec: dict) -> dict:
     """Rank side: time the GEMM for spec["seconds"]; raw times and the FLOPs of each sample."""
     import torch
 
-    from scaling.workloads.checks import device_name, faults
+    from scaling.workloads import faults
+    from scaling.workloads.checks import device_name
     from scaling.workloads.timing import make_timer, rank_device, sync
 
     device = rank_device()

@@ -39,7 +39,7 @@ def run(spec: dict) -> dict:
     import torch
     import torch.distributed as dist
 
-    from scaling.workloads.checks import faults
+    from scaling.workloads import faults
     from scaling.workloads.collectives.bench import Buffers, count_wrong
     from scaling.workloads.timing import make_timer, rank_device, sync
 

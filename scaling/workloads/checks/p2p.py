@@ -34,7 +34,7 @@ def run(spec: dict) -> dict:
     import torch
     import torch.distributed as dist
 
-    from scaling.workloads.checks import faults
+    from scaling.workloads import faults
     from scaling.workloads.timing import rank_device, sync
 
     me = dist.get_rank()

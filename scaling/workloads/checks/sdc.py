@@ -43,7 +43,8 @@ def digest(t) -> str:
 def run(spec: dict) -> dict:
     import torch
 
-    from scaling.workloads.checks import device_name, faults
+    from scaling.workloads import faults
+    from scaling.workloads.checks import device_name
     from scaling.workloads.checks.gemm import sample_health
     from scaling.workloads.timing import rank_device, sync
 

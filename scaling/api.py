@@ -9,6 +9,8 @@ prints and sets the exit code; a notebook or a script calls them directly.
     report = api.report("runs/20260101T120000Z-1a2b3c")   # (re)write tables and report
     diff = api.compare("runs/base", "runs/new", threshold_pct=5.0)
     api.runs("runs")                                        # past runs, newest first
+    v = api.validate(load_config(overrides={"validate.level": "quick"}))   # accept or reject
+    v.exit_code, v.result.verdicts, v.drain
 
 Importing this module is cheap: torch, Ray and pandas are imported by the calls that need
 them. Errors a user can fix are raised as ConfigError, ClusterError or NotARunDir (the CLI:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from scaling.collector.run import Run
     from scaling.config import RunConfig
     from scaling.report import ReportPaths
+    from scaling.validate import ValidateHooks, Validation
 
 
 class RunHooks:
@@ -187,6 +190,63 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     except Exception as e:  # the samples are on disk: say so rather than lose the run
         return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}")
     return RunResult(rundir.path, status, summary, interrupt_code=code)
+
+
+def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
+    """Validate the cluster (or this machine): check workloads on every rank, host checks on
+    every node, the node's links, the localisation across nodes; judged into verdicts and
+    written to validate.json, validate.junit.xml, validate.prom, bad_nodes.txt and the report.
+
+    Bad input raises ConfigError before Ray starts, an impossible placement ClusterError (the
+    CLI: exit 2). A rank or node that gives no measurement is a FAIL in the result, never an
+    exception; an interrupt keeps what was measured (status "interrupted").
+    """
+    from scaling import interrupts
+    from scaling.cluster.connect import connect_ray, disconnect_ray
+    from scaling.config import ConfigError
+    from scaling.rundir import RunDir, RunDirError, new_run_path, utc_now
+    from scaling.validate import ValidateHooks, Validation, session
+    from scaling.validate.driver import plan_lines
+
+    hooks = hooks or ValidateHooks()
+    session.preflight(cfg)
+    with interrupts.SignalsInterrupt() as signals:
+        started = False
+        try:
+            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
+            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
+            gang, device, notices = session.place(cfg)
+        except BaseException:
+            disconnect_ray(started)
+            raise
+        try:
+            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+        except RunDirError as e:
+            gang.shutdown()
+            disconnect_ray(started)
+            raise ConfigError(str(e)) from None
+        status, error, code, records = "failed", None, None, []
+        try:
+            for notice in notices:
+                hooks.notice(notice)
+            session.start_manifest(rundir, cfg, gang, device, notices)
+            hooks.planned(rundir.path, plan_lines(gang, cfg, device))
+            records, status, error = session.measure(cfg, gang, device, rundir, hooks)
+        except KeyboardInterrupt as e:
+            status, code, error = "interrupted", interrupts.exit_code(e), interrupts.reason(e)
+            hooks.notice(f"{error}: stopping the ranks; what was measured is kept")
+        finally:
+            hooks.done()
+            gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+            disconnect_ray(started)
+            rundir.write_manifest(status=status, error=error, ended=utc_now())
+            rundir.close()
+    if status == "interrupted":
+        return Validation(rundir.path, status, error=error, interrupt_code=code)
+    result, outputs, drain = session.conclude(rundir.path, records, cfg, status, error)
+    rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
+    report, why = session.write_report(rundir.path)
+    return Validation(rundir.path, status, result, outputs, drain, report, why, error)
 
 
 def summarize(run_dir: str | Path, report: bool = True) -> Summary:

@@ -58,6 +58,23 @@ def test_help_shows_the_schema_default_and_choices(flag):
         assert choice in opt.help
 
 
+def test_every_validate_option_is_a_schema_key():
+    from scaling.cli.validate import FLAGS as VALIDATE_FLAGS
+    from scaling.cli.validate import validate
+
+    settable, opts = keys(), options(validate)
+    assert {f.dest for f in VALIDATE_FLAGS} == set(opts) - OWN
+    for flag in VALIDATE_FLAGS:
+        assert set(flag.keys) <= set(settable), flag
+        opt = opts[flag.dest]
+        assert opt.default in (None, ()), flag
+        f = field(*field_for_key(flag.keys[0]))
+        shown = re.search(r"\[default: (.*)\]$", opt.help)
+        assert (shown.group(1) if shown else None) == show_default(f), opt.help
+        for choice in choices_of(f) or ():
+            assert choice in opt.help
+
+
 def test_choices_come_from_the_registries():
     assert choices_of(field(RunConfig, "workloads")) == names()
     cfg = load_config()

@@ -47,7 +47,7 @@ def test_a_registered_collective_is_planned_run_checked_and_summarized(ray_local
     with ops.OPS.added(TOY_MAX), ops.OPS.added(TOY_WRONG):
         r = invoke("run", "--gpus", "1,2", "--workloads", "collectives", "--ops",
                    "toy_max,toy_wrong", "-b", "1K", "-e", "4K", "-w", "1", "-n", "3",
-                   "--out", out, "--json")  # fmt: skip
+                   "-r", "2", "--out", out, "--json")  # fmt: skip
         assert "toy_max" in invoke("run", "--help").output  # --help lists it too
     assert r.exit_code == 1, r.output  # toy_wrong's closed form is wrong on purpose
     assert "correctness check failed" in r.stderr
@@ -135,7 +135,7 @@ def test_a_registered_workload_runs_end_to_end(ray_local, tmp_path):
     out = tmp_path / "run"
     with WORKLOADS.added(TOY):
         r = invoke("run", "--gpus", "1,2", "--workloads", "toy", "--config", config,
-                   "--out", out)  # fmt: skip
+                   "-r", "1", "--out", out)  # fmt: skip
         assert r.exit_code == 0, r.output
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["config"]["toy"] == {"repeats": 3} and manifest["status"] == "ok"

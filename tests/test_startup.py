@@ -41,7 +41,8 @@ def imported(*args) -> dict:
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["run", "--help"], ["report", "--help"], ["compare", "--help"],
-     ["runs", "--help"], ["topo", "--help"], ["doctor", "--help"], ["--version"]],
+     ["runs", "--help"], ["topo", "--help"], ["doctor", "--help"], ["validate", "--help"],
+     ["--version"]],
     ids=lambda a: " ".join(a),
 )  # fmt: skip
 def test_help_imports_nothing_heavy(args):

@@ -211,6 +211,8 @@ def test_judging_and_writing_import_neither_torch_nor_ray():
         "scaling.collector.validate.checks", "scaling.collector.validate.localize",
         "scaling.collector.validate.simulate", "scaling.collector.validate.internode",
         "scaling.collector.validate.baseline", "scaling.collector.validate.health",
+        "scaling.collector.validate.assemble", "scaling.collector.validate.records",
+        "scaling.workloads.checks.gemm", "scaling.workloads.faults", "scaling.validate.plan",
         "scaling.sinks.validate_json", "scaling.sinks.junit", "scaling.sinks.prometheus",
         "scaling.sinks.drain", "scaling.report.validate", "scaling.config.validate",
     ]  # fmt: skip

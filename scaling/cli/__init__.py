@@ -25,6 +25,7 @@ COMMANDS = {
     "compare": "scaling.cli.report:compare",
     "runs": "scaling.cli.report:runs",
     "predict": "scaling.cli.predict:predict",
+    "validate": "scaling.cli.validate:validate",
 }
 
 

@@ -90,10 +90,10 @@ def _option(flag: Flag):
     return schema_option(cls, name, *flag.decls, flag.dest, also=also, **kw)
 
 
-def overrides(values: dict) -> dict:
+def overrides(values: dict, flags: tuple[Flag, ...] = FLAGS) -> dict:
     """Flag values -> dotted config keys; None (and an empty --env) mean 'not given'."""
     out = {}
-    for flag in FLAGS:
+    for flag in flags:
         value = values.get(flag.dest)
         if flag.kind == "multiple":
             value = list(value) or None
@@ -101,8 +101,8 @@ def overrides(values: dict) -> dict:
     return out
 
 
-def with_flags(f):
-    for flag in reversed(FLAGS):
+def with_flags(f, flags: tuple[Flag, ...] = FLAGS):
+    for flag in reversed(flags):
         f = _option(flag)(f)
     return f
 

@@ -125,6 +125,30 @@ def _is_symptom(e: BaseException) -> bool:
     return any(s in text for s in PEER_SYMPTOMS)
 
 
+def per_rank(
+    outcome: Outcome, who: list[dict], alive: dict, what: str, limit_s: float
+) -> dict[int, tuple[str, bool]]:
+    """For calls that do not depend on each other (validate's per-rank checks): index -> (one
+    line naming the rank and what happened, lost). A lost rank died, or did not finish in
+    time (stopped, hung, or still busy): nothing more can be asked of it."""
+    out = {}
+    for i, e in outcome.errors.items():
+        if isinstance(e, ray.exceptions.RayActorError):
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            out[i] = (f"{_name(who[i], i)} died during {what} ({reason})", True)
+        else:
+            out[i] = (f"{what} failed on {_name(who[i], i)}: {_first_line(e)}", False)
+    for i in outcome.pending:
+        beat = alive.get(i)
+        if beat is None:
+            out[i] = (f"{_name(who[i], i)} did not finish {what} within {limit_s:.0f} s and does "
+                      "not answer (stopped, or hung)", True)  # fmt: skip
+        else:
+            out[i] = (f"{_name(who[i], i)} did not finish {what} within {limit_s:.0f} s (alive, "
+                      f"busy for {beat.get('for_s') or 0:.0f} s)", True)  # fmt: skip
+    return out
+
+
 def explain(outcome: Outcome, who: list[dict], alive: dict, what: str, limit_s: float) -> str:
     """One line: the culprit rank(s) and what happened to them (module docstring)."""
     died = [i for i, e in outcome.errors.items() if isinstance(e, ray.exceptions.RayActorError)]

@@ -216,6 +216,22 @@ class Gang:
         ]
         return self._wait(actors, refs, failures.label(method, args_per_actor[0]), timeout)
 
+    def call_each_tolerant(
+        self, actors: list, method: str, args_per_actor: list, what: str, timeout: float
+    ) -> list[tuple[object, str | None, bool]]:
+        """Independent calls (no collective between them), one per actor: per actor (result,
+        error, lost). One rank that dies, stops or fails costs its own result only; the others'
+        come back. error names the rank in one line (failures.per_rank); lost: it died or did
+        not finish, so nothing more should be asked of it."""
+        refs = [
+            getattr(a, method).remote(*args) for a, args in zip(actors, args_per_actor, strict=True)
+        ]
+        outcome = failures.collect(refs, timeout, grace_s=timeout)  # no early cut: independent
+        alive = failures.heartbeats(actors, outcome.pending) if outcome.pending else {}
+        who = [self._who(a) for a in actors]
+        reasons = failures.per_rank(outcome, who, alive, what, timeout)
+        return [(outcome.results[i], *reasons.get(i, (None, False))) for i in range(len(actors))]
+
     def _wait(self, actors: list, refs: list, what: str, timeout: float | None) -> list:
         """All results, or a GangError naming the rank(s) that died, hung or failed."""
         limit = timeout or self.timeout_s
@@ -255,16 +271,17 @@ class Gang:
                     picked.append(q.pop(0))
         return sorted(picked)
 
-    def planned_group(self, n: int) -> Group:
-        """World size n's members and torchrun numbering, without forming the group."""
-        idx = self.members(n)
+    def planned_group(self, n: int, members: list[int] | None = None) -> Group:
+        """World size n's members and torchrun numbering, without forming the group.
+        members: the gang's rank indices to use instead (validate: the ranks still answering)."""
+        idx = self.members(n) if members is None else list(members)
         metas = [self.metas[i] for i in idx]
         return Group([self.actors[i] for i in idx], rendezvous.assign_ranks(metas), metas)
 
     @contextlib.contextmanager
-    def group(self, n: int, env: dict[str, str] | None = None):
+    def group(self, n: int, env: dict[str, str] | None = None, members: list[int] | None = None):
         """Form a process group over world size n's members; destroy it on exit."""
-        planned = self.planned_group(n)
+        planned = self.planned_group(n, members)
         actors = planned.actors
         # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
         host = planned.metas[0]["node_ip"]

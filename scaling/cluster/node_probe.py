@@ -31,6 +31,35 @@ def alive_nodes() -> list[dict[str, Any]]:
     return sorted(nodes, key=lambda n: (n.get("NodeManagerAddress", ""), n["NodeID"]))
 
 
+def on_nodes(
+    func, node_ids: list[str], *args, timeout_s: float = 120.0, name: str = "scaling-task"
+) -> dict[str, tuple[Any, str | None]]:
+    """func(*args) once on each given node, side by side: node_id -> (result, error). A node
+    that fails or does not answer within timeout_s costs its own result only (validate)."""
+    remote = ray.remote(func)
+    refs = {
+        node_id: remote.options(
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            name=f"{name}-{node_id[:8]}",
+        ).remote(*args)
+        for node_id in node_ids
+    }
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    out: dict[str, tuple[Any, str | None]] = {}
+    for node_id, ref in refs.items():
+        if ref not in ready:
+            ray.cancel(ref, force=True)
+            out[node_id] = (None, f"node {node_id[:8]} did not answer within {timeout_s:g} s")
+            continue
+        try:
+            out[node_id] = (ray.get(ref), None)
+        except ray.exceptions.RayError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            out[node_id] = (None, f"node {node_id[:8]}: {first}")
+    return out
+
+
 def probe_nodes(load: bool = False, timeout_s: float = 120.0) -> dict[str, dict[str, Any]]:
     """node_id -> snapshot for every alive node, with snapshot["ray"] = {"node_id", "address"}.
 

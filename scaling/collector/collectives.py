@@ -73,9 +73,12 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
     checks = points[points["type"] == "check"] if "wrong" in points else points.iloc[0:0]
     if not checks.empty:
         keys = [k for k in POINT_KEYS if k in checks]
+        # Each round checks once: #wrong is a check's count summed over ranks (nccl-tests),
+        # and a point's figure is its worst round, so rounds do not multiply it.
         # min_count=1: a point whose every rank skipped the check stays NaN (n/a), not 0.
-        wrong = checks.groupby(keys, sort=False)["wrong"].sum(min_count=1).reset_index()
-        table = table.merge(wrong, on=keys, how="left")
+        per_round = checks.groupby([*keys, "round"], sort=False, dropna=False)["wrong"]
+        worst = per_round.sum(min_count=1).groupby(level=list(range(len(keys))), sort=False).max()
+        table = table.merge(worst.reset_index(), on=keys, how="left")
     else:
         table["wrong"] = np.nan
     table = join_transport(_join_links(table, samples), samples)

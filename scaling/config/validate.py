@@ -11,9 +11,10 @@ be one. Per-GPU-model minimums (MODEL_DEFAULTS) apply only to the node shape the
 published for; a field set here overrides them for every model. `resolve()` returns the
 thresholds in force for one GPU model with the source of each, for validate.json.
 
-Not registered with the config loader yet: phase 2 of issue 12 adds this section to the
-schema (through the workload/section registry of issue 10) together with the run-shape keys
-(level, burn minutes, storage path).
+The section also holds the run's shape (level, ranks, burn, storage, sizes). It is registered
+with the config loader by the check workloads (scaling/workloads/checks), which share it as
+[training] is shared, so `[validate]` in a TOML file and `scaling validate`'s flags set the
+same fields.
 """
 
 from __future__ import annotations
@@ -22,12 +23,52 @@ import math
 import re
 from dataclasses import dataclass, fields
 
+from scaling.config.fields import setting
+from scaling.config.units import format_size, parse_size
+
+LEVELS = ("quick", "standard", "long")
 SCALING_CHOICE = "scaling's default (not a public threshold)"
+
+
+def _fabrics() -> tuple[str, ...]:
+    return tuple(FABRIC_DEFAULTS)
 
 
 @dataclass
 class ValidateConfig:
-    """Thresholds for `scaling validate`."""
+    """`scaling validate`: what it runs, and the thresholds it judges with."""
+
+    level: str = setting("quick", choices=LEVELS)
+    """quick (about a minute), standard (about 5) or long (standard plus a burn of burn_minutes);
+    README "Validate a new cluster" lists what each runs."""
+
+    gpus: int | None = None
+    """Ranks to validate. Unset: every GPU of the cluster (without GPUs: one CPU rank per CPU
+    Ray offers)."""
+
+    burn_minutes: float = 10.0
+    """level = "long": minutes of seeded bf16 matmul on every GPU, digests compared as it goes."""
+
+    storage: str | None = None
+    """A directory (a test file is written and read back with O_DIRECT) or a file (read with
+    O_DIRECT) on every node: the storage that holds checkpoints and weights. Unset: not checked."""
+
+    storage_bytes: int = setting(1 << 30, parse=parse_size, show=format_size)
+    """Size of the test file written in a --storage directory."""
+
+    check_seconds: float | None = None
+    """Seconds each timed per-rank check runs (GEMM; memory and host copies take half). Unset:
+    the level's (quick 5, standard 30)."""
+
+    gemm_size: int | None = None
+    """Matrix side of the GEMM and SDC checks. Unset: 8192 on GPU, 512 on CPU."""
+
+    comm_bytes: int | None = setting(None, parse=parse_size, show=format_size)
+    """Message size of the all_reduce, pairwise and inter-node checks. Unset: 256M on GPU,
+    4M on CPU."""
+
+    baseline: str | None = None
+    """A known-good `scaling validate` run directory to judge against (--baseline)."""
 
     outlier_k: float = 3.0
     """k of the fleet band median ± k·MAD. MAD is scaled by 1.4826 so that k reads as standard
@@ -41,7 +82,7 @@ class ValidateConfig:
     gemm_min_peak_fraction: float = 0.5
     """FAIL a GPU whose dense GEMM throughput is below this fraction of its datasheet peak
     (scaling/hardware/peaks.py, the precision the check ran at). scaling's default: wide enough
-    that a healthy GPU clears it at any shape phase 2 runs; a GPU stuck at low clocks does not."""
+    that a healthy GPU clears it at the shapes validate runs; a GPU stuck at low clocks does not."""
 
     allreduce_min_ceiling_fraction: float = 0.70
     """FAIL a node whose all-GPU all_reduce busbw is below this fraction of its link ceiling.
@@ -66,13 +107,20 @@ class ValidateConfig:
     membw_min_gbps: float | None = None
     """Absolute device-memory copy bandwidth minimum per GPU (GB/s). No public default."""
 
-    fabric: str | None = None
+    fabric: str | None = setting(None, choices=_fabrics)
     """Inter-node fabric preset for the node-pair threshold: one of FABRIC_DEFAULTS
     (gcp-a3, gcp-a3-mega, gcp-a3-ultra, gcp-a4). Unset: inter_node_min_busbw_gbps, else
     group tests are judged against the fleet only."""
 
     inter_node_min_busbw_gbps: float | None = None
-    """Node-pair all_gather busbw minimum (GB/s) for the inter-node group tests; overrides fabric."""
+    """Node-pair busbw minimum (GB/s) for the inter-node group tests (an all_reduce, one rank per
+    node); overrides fabric."""
+
+    inter_node_min_fraction: float = 0.75
+    """Without a minimum (inter_node_min_busbw_gbps, fabric) or a known network ceiling, a
+    group test passes at this fraction of a reference measured first: the median over nodes
+    of each node's best node-pair busbw. busbw does not depend on the group's size (nccl-tests'
+    definition), so a healthy group reaches the pairs' figure within noise. scaling's default."""
 
     storage_warn_below_gbps: float = 1.5
     """WARN when the storage read bandwidth (--storage PATH) is below this (GB/s): SATA-class
@@ -83,6 +131,10 @@ class ValidateConfig:
 
     exhaustive_max_nodes: int = 8
     """Localisation tests every node pair only up to this many nodes; above, it bisects."""
+
+    def validate(self) -> None:
+        """Range checks (the config loader calls this after every key is set)."""
+        check(self)
 
 
 @dataclass(frozen=True)
@@ -190,7 +242,7 @@ def check(cfg: ValidateConfig) -> ValidateConfig:
     ):
         _positive(name, getattr(cfg, name))
     for name in ("gemm_min_peak_fraction", "allreduce_min_ceiling_fraction",
-                 "pcie_min_ceiling_fraction"):  # fmt: skip
+                 "pcie_min_ceiling_fraction", "inter_node_min_fraction"):  # fmt: skip
         value = getattr(cfg, name)
         _positive(name, value)
         if value > 1:
@@ -204,6 +256,11 @@ def check(cfg: ValidateConfig) -> ValidateConfig:
         )
     if cfg.exhaustive_max_nodes < 2:
         raise ValueError("validate.exhaustive_max_nodes must be at least 2")
+    if cfg.level not in LEVELS:
+        raise ValueError(f"validate.level = {cfg.level!r}: choose from {', '.join(LEVELS)}")
+    for name in ("burn_minutes", "check_seconds"):
+        if getattr(cfg, name) is not None:
+            _positive(name, getattr(cfg, name))
     return cfg
 
 
@@ -214,11 +271,17 @@ def _positive(name: str, value) -> None:
         raise ValueError(f"validate.{name} = {value}: expected a positive finite number")
 
 
+RUN_KEYS = ("level", "gpus", "burn_minutes", "storage", "storage_bytes", "check_seconds",
+            "gemm_size", "comm_bytes", "baseline")  # fmt: skip
+"""The run's shape; every other field is a threshold (validate.json lists those)."""
+THRESHOLD_KEYS = tuple(f.name for f in fields(ValidateConfig) if f.name not in RUN_KEYS)
+
+
 def describe(cfg: ValidateConfig, models: dict[str, int]) -> dict:
     """What validate.json records as "thresholds": the [validate] values, and per GPU model
     (model name -> GPUs per node) the absolute minimums in force with their sources."""
     return {
-        "config": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
+        "config": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name in THRESHOLD_KEYS},
         "by_model": {
             model: {k: t.to_dict() for k, t in resolve(cfg, model, n).items()}
             for model, n in models.items()

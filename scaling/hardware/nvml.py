@@ -470,6 +470,37 @@ class PowerReader:
         return False
 
 
+class HealthReader(PowerReader):
+    """Clock-event reasons, temperature and PCIe generation of one GPU, NVML opened once:
+    what validate samples while its GEMM loads the GPU. `read()` is None without NVML; a field
+    NVML does not answer is None."""
+
+    def read(self) -> dict[str, int | None] | None:
+        if self._handle is None:
+            return None
+        h, out = self._handle, {}
+        for key, query in (
+            ("clock_events", _clock_event_mask),
+            (
+                "temperature_c",
+                lambda h: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
+            ),
+            ("pcie_gen", pynvml.nvmlDeviceGetCurrPcieLinkGeneration),
+        ):
+            try:
+                out[key] = int(query(h))
+            except (pynvml.NVMLError, AttributeError):
+                out[key] = None
+        return out
+
+
+def _clock_event_mask(h: Any) -> int:
+    try:
+        return pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)
+    except (pynvml.NVMLError, AttributeError):  # drivers before 535: the deprecated name
+        return pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
+
+
 def read_power_util(gpu: int | str) -> dict[str, float] | None:
     """One reading (see PowerReader); for a single look, not for sampling."""
     with PowerReader(gpu) as reader:

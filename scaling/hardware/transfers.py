@@ -113,6 +113,33 @@ def measure_transfers(
     return result
 
 
+def measure_host_copies(
+    device_index: int,
+    size_bytes: int = 256 * MIB,
+    repeats: int = 5,
+    warmup: int = 2,
+    copies: int = 4,
+) -> dict[str, Any]:
+    """Pinned H2D and D2H of one GPU (a rank's own): {"h2d": [GB/s per repeat], "d2h": [...]}.
+    {"available": False, "reason"} without CUDA."""
+    reason = cuda_absent_reason()
+    if reason is not None:
+        return {"available": False, "reason": f"cannot measure host copies: {reason}"}
+    import torch
+
+    device = torch.device("cuda", device_index)
+    host = torch.empty(size_bytes, dtype=torch.uint8, pin_memory=True)
+    dev = torch.empty(size_bytes, dtype=torch.uint8, device=device)
+    out = {
+        "available": True, "reason": None, "size_bytes": size_bytes, "copies_per_repeat": copies,
+        "h2d": _time_copies(torch, dev, host, device, copies, repeats, warmup),
+        "d2h": _time_copies(torch, host, dev, device, copies, repeats, warmup),
+    }  # fmt: skip
+    del host, dev
+    torch.cuda.empty_cache()
+    return out
+
+
 def _nvml_index(snapshot: dict[str, Any], uuid: str | None) -> int | None:
     for g in snapshot["gpus"]:
         if uuid and g["uuid"] == uuid:

@@ -20,6 +20,8 @@ SYNTHETIC = "synthetic (generated on the device: measures the step, not an input
 
 def build(run: Run) -> Document:
     m = run.manifest
+    if m.get("kind") == "validate":
+        return validation_document(run)
     title = f"Scaling report: {run.name}"
     when = m.get("started") or "start unknown"
     subtitle = (
@@ -49,6 +51,21 @@ def build(run: Run) -> Document:
     if validated is not None:
         sections.insert(1, validated)
     return Document(title, subtitle, banner, sections)
+
+
+def validation_document(run: Run) -> Document:
+    """A `scaling validate` run: its verdicts first, then where and on what it ran."""
+    m = run.manifest
+    subtitle = (
+        f"{m.get('started') or 'start unknown'} · level {m.get('level', '?')} · status "
+        f"{m.get('status', 'unknown')} · {m.get('device', '?')}/{m.get('backend', '?')}"
+    )
+    banner = None
+    if run.partial:
+        banner = f"PARTIAL VALIDATION ({run.partial_reason}): see the verdicts for what is missing."
+    sections = [validation.section(run.path) or validation.document(run.path).sections[0]]
+    return Document(f"Validation report: {run.name}", subtitle, banner,
+                    sections + [environment_section(run)])  # fmt: skip
 
 
 def _world_sizes(run: Run) -> str:
@@ -122,6 +139,8 @@ def environment_section(run: Run) -> Section:
         ["collectives sweep", _sweep(cfg.get("collectives"))],
         ["versions", _versions(m, ranks)],
     ]
+    if m.get("kind") == "validate":  # a validation sweeps nothing: its level says what ran
+        rows = rows[:3] + [["level", str(m.get("level"))]] + rows[3:6] + rows[-1:]
     env = cfg.get("cluster", {}).get("env") or {}
     if env:
         rows.append(["rank environment", ", ".join(f"{k}={v}" for k, v in env.items())])

@@ -73,10 +73,15 @@ def build(result: ValidateResult) -> Section:
 def _verdict_blocks(result: ValidateResult) -> list:
     counts = result.counts()
     gpus = sum(len(n.get("gpus", [])) for n in result.nodes)
+    unit = (
+        "CPU ranks"
+        if result.nodes and all(n.get("device") == "cpu" for n in result.nodes)
+        else "GPUs"
+    )
     head = (
         f"**{result.status}** (exit code {result.exit_code}): {counts[PASS]:,} PASS, "
         f"{counts[WARN]:,} WARN, {counts[FAIL]:,} FAIL over {len(result.nodes):,} nodes "
-        f"and {gpus:,} GPUs. Written {result.created or 'at an unknown time'}."
+        f"and {gpus:,} {unit}. Written {result.created or 'at an unknown time'}."
     )
     blocks: list = [Text(head)]
     bad = sorted(h for h, v in result.node_verdicts().items() if v == FAIL)

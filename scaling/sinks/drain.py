@@ -70,5 +70,5 @@ def commands(result: ValidateResult) -> list[str]:
                          "(cables, switch ports, routes)")  # fmt: skip
         elif v.verdict == FAIL and v.scope == "group":
             lines.append(f"# {v.subject} ({', '.join(v.details.get('nodes', [])[:8])}): {v.code}; "
-                         "no node drained: see validate.json's localisation steps")  # fmt: skip
+                         "no node drained: see its evidence in validate.json")  # fmt: skip
     return lines

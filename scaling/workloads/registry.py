@@ -28,6 +28,13 @@ BUILTIN = (
     "scaling.workloads.collectives",
     "scaling.workloads.resnet50",
     "scaling.workloads.transformer",
+    # the checks of `scaling validate` (not in the default suite)
+    "scaling.workloads.checks.gemm",
+    "scaling.workloads.checks.membw",
+    "scaling.workloads.checks.host_copies",
+    "scaling.workloads.checks.sdc",
+    "scaling.workloads.checks.p2p",
+    "scaling.workloads.checks.group_allreduce",
 )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector.predict.hockney import CollectiveFit
+from scaling.collector.training import step_keys
 
 CURVE_KEYS = ["workload", "preset", "precision", "scaling"]
 INTRA, INTER = "intra-node", "inter-node"
@@ -234,7 +235,8 @@ def training_curves(training: pd.DataFrame, samples: pd.DataFrame) -> list[Train
     for key, rows in ok.groupby(CURVE_KEYS, sort=True):
         point = dict(zip(CURVE_KEYS, key, strict=True))
         mine = _match(steps, point)
-        slow = mine.groupby(["world_size", "phase", "step"])["time_s"].max()
+        # One step is one (round, step) of the sweep: the slowest rank's time of each.
+        slow = mine.groupby(["world_size", "phase", *step_keys(mine)], dropna=False)["time_s"].max()
         ddp, local = {}, {}
         for n in sorted(int(k) for k in rows["world_size"]):
             by_phase = slow.loc[n] if n in slow.index.get_level_values(0) else None

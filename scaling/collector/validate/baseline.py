@@ -1,13 +1,15 @@
 """--baseline RUN_DIR: judge this run's figures against a known-good run's, beyond both spreads.
 
 This module only pairs the figures up and turns judgments into verdicts. The judgment itself
-is issue 15's one function for compare, tune and validate (scaling.collector.judge.judge on
-its branch): it takes two sets of per-round figures and says regression, improvement, same
-or undecided. Phase 2 passes it in:
+is issue 15's one function for compare, tune and validate (scaling.collector.judge.judge): it
+takes two sets of per-round figures and says regression, improvement, same or undecided.
+`scaling validate` passes it in, with the family of every paired figure, so its confidence
+covers the whole comparison (judge.py explains why):
 
     from functools import partial
     from scaling.collector.judge import judge
-    cmp = against_baseline(result, baseline, partial(judge, threshold_pct=cfg.baseline_threshold_pct))
+    family = len(paired(result, baseline))
+    cmp = against_baseline(result, baseline, partial(judge, threshold_pct=5.0, family=family))
 
 That judge works on times (larger is worse). Validate's figures are throughputs of a fixed
 amount of work (TFLOP/s, GB/s), so each round's figure goes in as its reciprocal: the time
@@ -36,6 +38,7 @@ class Judgment(Protocol):
 Judge = Callable[[Sequence[float], Sequence[float]], Judgment]
 """judge(base_rounds, new_rounds) over times (larger is worse)."""
 
+
 _VERDICT = {"regression": (FAIL, "BASELINE_REGRESSION"), "undecided": (WARN, "BASELINE_UNDECIDED")}
 
 
@@ -54,6 +57,11 @@ class BaselineComparison:
 
 def _figures(result: ValidateResult) -> dict[tuple, Verdict]:
     return {v.key: v for v in result.verdicts if v.check in METRICS and v.value is not None}
+
+
+def paired(current: ValidateResult, baseline: ValidateResult) -> set[tuple]:
+    """The figures both runs measured (check and subject): what against_baseline judges."""
+    return _figures(current).keys() & _figures(baseline).keys()
 
 
 def _times(v: Verdict) -> list[float]:

@@ -1,4 +1,4 @@
-"""The check judges phase 2 calls: each binds the [validate] thresholds to the shared rules.
+"""The check judges assemble.py calls: each binds the [validate] thresholds to the shared rules.
 
     from scaling.collector.validate import checks
     verdicts = checks.judge_gemm(samples, precision="bf16", cfg=ValidateConfig())

@@ -126,6 +126,8 @@ FIXED_CODES: dict[str, tuple[str, str]] = {
     "NODE_COMM_UNRESOLVED": (WARN, "inter-node: the node was in a failing group that could not "
                              "be narrowed down; not proven bad"),
     "COMM_INTERMITTENT": (WARN, "inter-node: a group failed once and passed when repeated"),
+    "COMM_WRONG_RESULT": (FAIL, "an all_reduce returned wrong elements (nccl-tests' #wrong): "
+                          "corrupted data on a link or in a GPU"),
     "PCIE_ASPM_ENABLED": (WARN, "PCIe ASPM (link power saving) is enabled on the GPU's link: "
                           "a latency source"),
     "BASELINE_REGRESSION": (FAIL, "worse than the baseline run beyond both runs' spread"),

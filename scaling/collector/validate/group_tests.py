@@ -1,6 +1,7 @@
 """What the localisation asks and is told: group-test requests, outcomes, steps and findings.
 
-`GroupTest` is the one callback phase 2 provides (a real group test over gloo or NCCL);
+`GroupTest` is the one callback the driver provides (scaling/validate/localization.py: a
+real group test over gloo or NCCL);
 `Localization` is what the search returns and validate.json keeps (`to_dict()`).
 """
 
@@ -57,6 +58,12 @@ class Step:
     missing: tuple[str, ...]
     detail: str
     why: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Step:
+        return cls(d["index"], d["round"], d["phase"], tuple(d["nodes"]), d["passed"],
+                   d.get("value"), d.get("duration_s"), tuple(d.get("missing", ())),
+                   d.get("detail", ""), d.get("why", ""))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "round": self.round, "phase": self.phase,
@@ -137,6 +144,15 @@ class Localization:
             "steps": [s.to_dict() for s in self.steps],
             "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
         }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Localization:
+        """Back from validate.json or a samples record (so verdicts rerun on recorded runs)."""
+        findings = [Finding(f["kind"], tuple(f["nodes"]), f["evidence"], tuple(f["steps"]))
+                    for f in d.get("findings", [])]  # fmt: skip
+        return cls(list(d["nodes"]), d["mode"], [Step.from_dict(s) for s in d.get("steps", [])],
+                   list(d.get("round_wall_s", [])), findings, dict(d.get("passed_in", {})),
+                   d.get("timing", "measured"))  # fmt: skip
 
 
 @dataclass

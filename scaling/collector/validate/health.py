@@ -11,6 +11,16 @@ from scaling.collector.validate.codes import PASS, doctor_code
 from scaling.collector.validate.verdicts import Verdict
 
 
+def across_verdicts(nodes: list[str], checks: list[dict]) -> list[Verdict]:
+    """compare_nodes()' checks (torch, NCCL, driver, GPUs, topology the same on every node):
+    one group verdict each, since which node is the odd one is the evidence's to say."""
+    return [Verdict(
+        check=c["check"], verdict=c["status"], scope="group",
+        code=None if c["status"] == PASS else doctor_code(c["check"]),
+        evidence=c["detail"], details={"advice": c.get("advice", ""), "nodes": list(nodes)},
+    ) for c in checks]  # fmt: skip
+
+
 def doctor_verdicts(node: str, checks: list[dict]) -> list[Verdict]:
     """checks: what diagnose() (one node) or compare_nodes() returned for it."""
     out = []

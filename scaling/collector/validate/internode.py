@@ -9,13 +9,21 @@ Every node of a multi-node run gets an `inter_node` verdict (one JUnit testcase 
 
 A bad link (two nodes that fail only together) is one link-scope FAIL; an unlocalised or
 intermittent group is one group-scope verdict listing its nodes.
+
+What a group test must reach (`group_bar`) and whether it did (`group_outcome`) are decided
+here too, from the members' raw records, while the search runs.
 """
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass
+
 from scaling.collector.validate.codes import PASS, WARN
-from scaling.collector.validate.localize import Localization
+from scaling.collector.validate.localize import Localization, Outcome
+from scaling.collector.validate.records import busbw_rounds, value_of, wrong_elements
 from scaling.collector.validate.verdicts import Verdict
+from scaling.config.validate import ValidateConfig, inter_node_minimum
 
 CHECK = "inter_node"
 
@@ -59,3 +67,78 @@ def _finding_verdict(f) -> Verdict:
                        code=f.code, evidence=f.evidence, details=details)  # fmt: skip
     return Verdict(check=CHECK, verdict=f.verdict, scope="group", code=f.code,
                    evidence=f.evidence, details=details)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GroupBar:
+    """The busbw (GB/s) a group test must reach, and where that figure comes from."""
+
+    value: float | None
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "source": self.source}
+
+
+def group_bar(
+    cfg: ValidateConfig, ceiling: float | None = None, ceiling_label: str = "",
+    reference: float | None = None, reference_how: str = "",
+) -> GroupBar:  # fmt: skip
+    """A public minimum when one is set; else the healthy fraction of the network ceiling; else
+    a fraction of the reference measured on node pairs (reference_from_pairs)."""
+    minimum = inter_node_minimum(cfg)
+    if minimum.value is not None:
+        return GroupBar(minimum.value, minimum.source)
+    if ceiling:
+        f = cfg.allreduce_min_ceiling_fraction
+        return GroupBar(f * ceiling, f"[validate] allreduce_min_ceiling_fraction {f:g} x the "
+                        f"network ceiling {ceiling:.4g} GB/s ({ceiling_label})")  # fmt: skip
+    if reference:
+        f = cfg.inter_node_min_fraction
+        return GroupBar(f * reference, f"[validate] inter_node_min_fraction {f:g} x the "
+                        f"reference {reference:.4g} GB/s ({reference_how})")  # fmt: skip
+    return GroupBar(None, "no minimum, network ceiling or reference: a group test passes when "
+                    "it completes with exact results")  # fmt: skip
+
+
+def reference_from_pairs(pairs: dict[tuple[str, str], float | None]) -> tuple[float | None, str]:
+    """The median over nodes of each node's best node-pair busbw: a node with one bad partner
+    still shows what the fabric does, and the median ignores the bad nodes while they are
+    fewer than half. Two nodes: the one pair is its own reference, and the text says so."""
+    best: dict[str, float] = {}
+    for (a, b), v in pairs.items():
+        if v is not None:
+            for n in (a, b):
+                best[n] = max(best.get(n, 0.0), v)
+    if not best:
+        return None, "no node pair could be measured"
+    nodes = sorted({n for p in pairs for n in p})
+    how = (f"median over {len(best)} nodes of each node's best busbw in {len(pairs)} node-pair "
+           "all_reduces")  # fmt: skip
+    if len(nodes) == 2:
+        how += "; with two nodes the pair is its own reference: set inter_node_min_busbw_gbps or fabric to judge it"
+    return float(statistics.median(best.values())), how
+
+
+def group_outcome(
+    members: list[dict], lost: dict[str, str], bar: GroupBar, nodes: tuple[str, ...]
+) -> Outcome:
+    """One group test's Outcome from its members' records. lost: node -> why its rank gave no
+    measurement (it died, stopped or hung): those nodes are `missing`, and FAIL at once."""
+    duration = max((m.get("wall_s") or 0.0 for m in members), default=None)
+    missing = tuple(n for n in nodes if n in lost)
+    if missing:
+        why = "; ".join(lost[n] for n in missing)
+        return Outcome(False, None, duration, missing, f"no measurement: {why}")
+    errors = [str(m["error"]) for m in members if m.get("error")]
+    if errors:
+        return Outcome(False, None, duration, (), f"failed: {errors[0]}")
+    value = value_of(busbw_rounds(members))
+    if value is None:
+        return Outcome(False, None, duration, (), "no timings came back")
+    wrong = wrong_elements(members)
+    if wrong:
+        return Outcome(False, value, duration, (), f"{wrong} wrong elements in the result")
+    if bar.value is not None and value < bar.value:
+        return Outcome(False, value, duration, (), f"busbw {value:.4g} GB/s below {bar.value:.4g}")
+    return Outcome(True, value, duration, (), "")

@@ -4,9 +4,9 @@
     loc = localize(hostnames, run_group_tests)      # run_group_tests(requests) -> outcomes
     loc.findings, loc.tests, loc.wall_s, loc.to_dict()
 
-A *group test* runs one communication check over a set of nodes (phase 2: an all_reduce with
-one rank per node, then the full world of those nodes; pass = both clear their thresholds)
-and answers pass/fail plus the measured value. This module never measures: it decides which
+A *group test* runs one communication check over a set of nodes (scaling/validate/
+localization.py: an all_reduce over one rank per node, in a process group of its own; pass =
+it completes, exactly, above the bar) and answers pass/fail plus the measured value. This module never measures: it decides which
 groups to test, from the answers alone, the way NVIDIA's cluster-readiness design does:
 
 1. **Screen** all N nodes with one group test. Pass: done, one test.

@@ -60,6 +60,9 @@ class Verdict:
     rounds: list[float] = field(default_factory=list)
     """Per-round figures behind value, for --baseline (empty when only one was taken)."""
     duration_s: float | None = None
+    device: str | None = None
+    """cpu for CPU ranks (gpu is then the rank's number in validate's order): subjects say
+    "rank3" rather than "GPU3"."""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -73,16 +76,17 @@ class Verdict:
 
     @property
     def subject(self) -> str:
-        """n07 GPU3 · n07 GPU0<->GPU1 · n07<->n12 · n07 · cluster."""
+        """n07 GPU3 · n07 GPU0<->GPU1 · n07<->n12 · n07 · cluster (CPU ranks: rank1)."""
+        unit = "rank" if self.device == "cpu" else "GPU"
         if self.scope == "group":
             nodes = self.details.get("nodes", [])
             return f"group of {len(nodes)} nodes" if nodes else "cluster"
         if self.scope == "link" and self.peer_gpu is not None:
-            return f"{self.node} GPU{self.gpu}<->GPU{self.peer_gpu}"
+            return f"{self.node} {unit}{self.gpu}<->{unit}{self.peer_gpu}"
         if self.scope == "link":
             return f"{self.node}<->{self.peer_node}"
         if self.scope == "gpu":
-            return f"{self.node} GPU{self.gpu}"
+            return f"{self.node} {unit}{self.gpu}"
         return self.node
 
     @property

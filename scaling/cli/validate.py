@@ -1,0 +1,93 @@
+"""`scaling validate`: parse the flags, call scaling.api.validate, print the verdicts, exit 0/1/2.
+
+Every flag is a schema field ([validate], [cluster] or the root), declared once with its help
+and default, as `scaling run`'s are (cli/run.py's Flag).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from scaling.cli.common import BadInput, bad_input, console, echo_json
+from scaling.cli.run import Flag, overrides, with_flags
+
+FLAGS = (
+    Flag(("--gpus",), ("validate.gpus",), "N"),
+    Flag(("--level",), ("validate.level",), "LEVEL"),
+    Flag(("--burn-minutes",), ("validate.burn_minutes",), "MIN"),
+    Flag(("--storage",), ("validate.storage",), "PATH"),
+    Flag(("--baseline",), ("validate.baseline",), "RUN_DIR"),
+    Flag(("--address",), ("cluster.address",), "ADDR"),
+    Flag(("--device",), ("cluster.device",), "DEV"),
+    Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
+    Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
+    Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
+    Flag(("--out",), ("out",), "DIR"),
+    Flag(("--runs-dir",), ("runs_dir",), "DIR"),
+)
+
+
+@click.command()
+@click.option(
+    "--config", "config_path", default=None, metavar="FILE",
+    help="TOML config ([validate] thresholds and sizes, [cluster]). CLI flags override it.",
+)  # fmt: skip
+@lambda f: with_flags(f, FLAGS)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print validate.json (and the outputs) on stdout."
+)
+def validate(config_path, as_json, **flags) -> int:
+    """Accept or reject a cluster: name the bad GPU, link or node, with the evidence.
+
+    Runs on every rank at once: dense GEMM (bf16 on GPU, fp32 on CPU) against the fleet and
+    the datasheet peak, device memory bandwidth, pinned H2D/D2H against the PCIe ceiling,
+    a seeded matmul compared bit for bit across GPUs (silent data corruption), and NVML's
+    clock-event reasons and temperature under that load; per node everything `scaling
+    doctor` checks, PCIe ASPM and, with --storage, the read bandwidth of that path; each
+    node's all_reduce against its link ceiling and (standard, long) its GPU-pair matrix;
+    across nodes an all_reduce screen, then adaptive localisation of the bad nodes and links.
+
+    Writes validate.json, validate.junit.xml, validate.prom, bad_nodes.txt and a report into
+    the run directory, and prints (never runs) the scontrol/kubectl lines to drain the bad
+    nodes. Thresholds, with their public sources, are the [validate] section.
+
+    \b
+    Examples:
+      scaling validate --gpus 2 --level quick          # this machine (CPU ranks without GPUs)
+      scaling validate --address auto --level standard # every GPU of a Ray cluster
+      scaling validate --address auto --level long --burn-minutes 30 --storage /checkpoints
+      scaling validate --address auto --baseline runs/known-good --json > verdicts.json
+
+    Exit status: 0 every check passed (WARN allowed), 1 a check FAILed or a measurement could
+    not be taken, 2 bad input, 130 interrupted (143 SIGTERM, 129 SIGHUP).
+    """
+    from scaling import api
+    from scaling.cli.validate_output import ValidateProgress, finish
+    from scaling.cluster.connect import ClusterError
+    from scaling.cluster.gang import GangError
+    from scaling.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_path, overrides(flags, FLAGS))
+    except ConfigError as e:
+        raise bad_input(e) from None
+    out = console(sys.stderr if as_json else sys.stdout)
+    err = console(sys.stderr)
+    try:
+        outcome = api.validate(cfg, ValidateProgress(err))
+    except (ConfigError, ClusterError) as e:
+        raise BadInput(str(e)) from None
+    except GangError as e:  # ranks failed to start: nothing was validated
+        raise click.ClickException(f"could not start the ranks: {e}") from None
+    except KeyboardInterrupt as e:  # while Ray started or ranks were placed: nothing measured
+        from scaling import interrupts
+
+        err.print(f"{interrupts.reason(e)} before validating: nothing was recorded")
+        return interrupts.exit_code(e)
+    if as_json and outcome.result is not None:
+        echo_json({"run_dir": str(outcome.path), **outcome.result.to_dict(),
+                   "outputs": {k: str(p) for k, p in outcome.outputs.items()},
+                   "drain": outcome.drain})  # fmt: skip
+    return finish(outcome, out, err)

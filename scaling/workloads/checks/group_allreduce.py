@@ -1,0 +1,77 @@
+"""An all_reduce over the ranks of the current process group, timed the nccl-tests way.
+
+validate runs it twice over: over each node's GPUs (against the node's link ceiling), and as
+the group test of the inter-node localisation, over one rank per node of the nodes a test
+names; each time in a process group of exactly those ranks (scaling/validate/groups.py), so
+disjoint groups run side by side and a stopped rank holds up only its own group.
+
+Blocking timing as in the collectives workload: a barrier, then one timed all_reduce, per
+iteration; each member returns its times, the collector takes the slowest member per
+iteration (the operation's time) and busbw = S/t x 2(n-1)/n. The result is checked exactly
+once at the end (rank-dependent small integers, #wrong). A rank under SCALING_FAULTS'
+slow_comm waits before each all_reduce, so its peers really wait for it inside the collective.
+"""
+
+from __future__ import annotations
+
+import time
+
+from scaling.workloads.checks import SHARED, TABLE, levels, records
+from scaling.workloads.registry import Workload
+
+TARGET = "scaling.workloads.checks.group_allreduce:run"
+
+
+def plan(cfg, n: int) -> list[dict]:
+    """Under `scaling run`: one all_reduce over the whole group."""
+    if n < 2:
+        return []
+    return [spec("allreduce", cfg.validate.comm_bytes, "world") | {"world_size": n}]
+
+
+def spec(check: str, nbytes: int | None, group_id: str) -> dict:
+    """check: allreduce (a node's ranks) or inter_node (a group test, one rank per node)."""
+    return {"workload": "group_allreduce", "check": check, "bytes": nbytes,
+            "group_id": group_id, **levels.COMM_ITERS}  # fmt: skip
+
+
+def run(spec: dict) -> dict:
+    import torch
+    import torch.distributed as dist
+
+    from scaling.workloads import faults
+    from scaling.workloads.collectives.bench import Buffers, count_wrong
+    from scaling.workloads.timing import make_timer, rank_device, sync
+
+    begin = time.perf_counter()
+    device = rank_device()
+    nbytes = spec.get("bytes") or levels.COMM_BYTES[device]
+    n = dist.get_world_size()
+    count = max(nbytes // 4, n)
+    buf = Buffers("all_reduce", count, torch.float32, device, dist.get_rank(), n)
+    planted, timer, last, times = faults.planted(spec), make_timer(device), None, []
+    for i in range(spec["warmup"] + spec["iters"]):
+        dist.barrier()
+        sync(device)
+        timer.start()
+        planted.before_comm(last)  # no-op unless SCALING_FAULTS slows this rank's comm
+        t0 = time.perf_counter()
+        buf()
+        sync(device)
+        last = time.perf_counter() - t0
+        t = timer.stop()
+        if i >= spec["warmup"]:
+            times.append(t)
+    buf.fill()
+    buf()
+    sync(device)
+    wrong = count_wrong(buf.recv, buf.expected()) if buf.exact() else None
+    return {"who": spec.get("who"), "times": times, "size_bytes": count * 4, "ranks": n,
+            "wrong": wrong, "group_id": spec["group_id"],
+            "wall_s": time.perf_counter() - begin}  # fmt: skip
+
+
+WORKLOAD = Workload(
+    name="group_allreduce", plan=plan, rank=TARGET, records=records, table=TABLE, shared=SHARED,
+    default=False,
+)  # fmt: skip

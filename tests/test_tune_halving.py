@@ -23,7 +23,7 @@ from scaling.collector.tune.halving import (
     schedule_of,
     successive_halving,
 )
-from scaling.collector.tune.judging import range_judge
+from scaling.collector.tune.judging import trial_judge
 
 FIXED_S, STEP_S = 2.0, 0.25  # a trial's setup, and one measured step
 
@@ -98,12 +98,15 @@ def test_ties_are_reported_not_broken_by_noise(seed):
     assert result.stop_reason == "the finalists had the full measurement"
 
 
-def test_the_placeholder_judge_is_timid():
-    assert range_judge([1, 2, 3], [10, 11, 12]) == "undecided"  # too few rounds
-    assert range_judge([10, 11, 12, 13], [1, 2, 3, 4]) == "better"
-    assert range_judge([1, 2, 3, 4], [10, 11, 12, 13]) == "worse"
-    assert range_judge([1, 2, 3, 11], [10, 11, 12, 13]) == "undecided"
-    assert range_judge([5, 5, 5, 5], [5, 5, 5, 5]) == "undecided"  # never "tie"
+def test_trials_are_judged_as_compare_judges():
+    judge = trial_judge(threshold_pct=3.0)
+    assert judge([1, 2, 3], [10, 11, 12]) == "undecided"  # too few rounds for p < 0.05
+    assert judge([10, 11, 12, 13], [1, 2, 3, 4]) == "better"
+    assert judge([1, 2, 3, 4], [10, 11, 12, 13]) == "worse"
+    assert judge([1, 2, 3, 11], [10, 11, 12, 13]) == "undecided"  # spread: could hide 3%
+    tight = [100.0, 100.2, 99.9, 100.1, 100.0]
+    assert judge(tight, [100.1, 99.8, 100.2, 100.0, 99.9]) == "tie"
+    assert judge([101.5, 101.6, 101.4, 101.5], [100.0, 100.1, 99.9, 100.0]) == "tie"  # < 3%
 
 
 def test_a_judge_saying_tie_is_reported_as_tie():

@@ -22,7 +22,7 @@ from scaling.collector.tune.memory import (
 )
 from scaling.collector.tune.shapes import resnet_shape, transformer_shape_of
 from scaling.config.tune import parse_memory
-from scaling.workloads.models.resnet import DEPTHS, Bottleneck, resnet
+from scaling.workloads.models.resnet import DEPTHS, Bottleneck, build_resnet
 from scaling.workloads.models.transformer import GPT, PRESETS
 
 RESNET50 = resnet_shape(DEPTHS["resnet50"][1], bottleneck=True, name="resnet50")
@@ -42,7 +42,7 @@ def test_resnet_shapes_match_the_torch_models(name):
     block, per_stage = DEPTHS[name]
     shape = resnet_shape(per_stage, bottleneck=block is Bottleneck)
     with torch.device("meta"):
-        model = resnet(name)
+        model = build_resnet(name)
     params = list(model.parameters())
     assert shape.params == sum(p.numel() for p in params)
     stages = (model.layer1, model.layer2, model.layer3, model.layer4)

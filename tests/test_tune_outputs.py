@@ -9,7 +9,7 @@ import pytest
 
 from scaling.collector.tune.best_config import best_toml
 from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
-from scaling.collector.tune.judging import range_judge
+from scaling.collector.tune.judging import judge_label, trial_judge
 from scaling.collector.tune.memory import OptimizerSpec
 from scaling.collector.tune.nccl_env import DEFAULT_ID, env_lines, recommend
 from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document, write_outputs
@@ -64,7 +64,7 @@ def _tune(world: int = 8, dims=("batch", "bucket_cap_mb", "strategy"), nccl_true
 def test_tune_json_holds_the_decisions_and_is_plain_json():
     doc, space, search = _tune()
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc
-    assert doc["judge"] == range_judge.label
+    assert doc["judge"] == judge_label(trial_judge(3.0))
     assert doc["winner"]["id"] == search.winner
     assert doc["winner"]["confirm"]["rounds"]  # the full-length rerun
     assert len(doc["rungs"]) == len(search.rungs) and doc["rungs"][0]["trials"]
@@ -153,7 +153,7 @@ def test_report_section_draws_from_tune_json(tmp_path):
     assert "| # | candidate | status | samples/s [range]" in md
     assert "| rung | trials | rounds x steps |" in md  # the halving rounds
     assert "Pruned before running" in md and "memory: needs at least" in md
-    assert f"Winner {search.winner}" in md and "placeholder" in md
+    assert f"Winner {search.winner}" in md and "Mann-Whitney U" in md
     assert "41%" in md  # MFU from the trials' figures
 
 
@@ -201,11 +201,11 @@ def test_nccl_recommendation_per_size_range():
             "nccl:PROTO=LL": rounds(60),
         },
     }
-    rec = recommend(per_range, range_judge)
+    rec = recommend(per_range, trial_judge(3.0))
     assert rec["recommended"] == "nccl:ALGO=Tree"  # better in one range, worse in none
     assert rec["verdicts"]["1K-64K"]["nccl:PROTO=LL"] == "worse"  # LL loses small messages
     assert "debugging variables" in rec["note"]
-    none = recommend({"1K-64K": {DEFAULT_ID: rounds(10), "nccl:PROTO=LL": rounds(10)}}, range_judge)
+    none = recommend({"1K-64K": {DEFAULT_ID: rounds(10), "nccl:PROTO=LL": rounds(10)}}, trial_judge(3.0))
     assert none["recommended"] is None and "beyond noise" in none["reason"]
     assert env_lines((("NCCL_ALGO", "Tree"),))[-1] == "export NCCL_ALGO=Tree"
     assert env_lines(()) == []

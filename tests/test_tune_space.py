@@ -21,8 +21,14 @@ from scaling.config.tune import (
     parse_duration,
     parse_memory,
     parse_size_range,
-    read_tune_section,
 )
+
+
+def read_tune_section(path):
+    """The [tune] section as the loader reads a run config file."""
+    from scaling.config.loader import load_config
+
+    return load_config(path).tune
 
 RESNET50 = resnet_shape((3, 4, 6, 3), bottleneck=True, name="resnet50")
 GPT_1_3B = transformer_shape(n_layer=24, d_model=2048, seq_len=2048, vocab_size=50257, name="1.3b")
@@ -43,7 +49,7 @@ def test_tune_section_reads_and_validates(tmp_path):
         'dimensions = ["batch", "bucket_cap_mb"]\nbucket_cap_mb = [5, 25]\nbatches = [8, 16]\n'
     )
     cfg = read_tune_section(p)
-    assert cfg.budget_s == 600.0
+    assert cfg.budget == 600.0
     assert cfg.target_memory == parse_memory("80G")
     assert cfg.dimensions == ["batch", "bucket_cap_mb"]
     assert cfg.bucket_cap_mb == [5.0, 25.0] and cfg.batches == [8, 16]
@@ -53,6 +59,7 @@ def test_tune_section_reads_and_validates(tmp_path):
     "body, message",
     [
         ("bogus = 1", "unknown config key 'tune.bogus'"),
+        ("budget_s = 60", "unknown config key 'tune.budget_s'"),
         ('dimensions = ["batch", "warp_speed"]', "tune.dimensions"),
         ('budget = "soon"', "not a duration"),
         ('precisions = ["fp8"]', "tune.precisions"),

@@ -2,9 +2,9 @@
 
 Each searched dimension has its own key holding the values to try; `dimensions` switches
 dimensions on and off. A dimension that is off is held at the run config's own value
-([training], [resnet50], [transformer]), so a [tune] section can sit in an ordinary run
-config file. Phase 2 registers these keys with the loader (`TUNE_PARSERS`) and adds
-`RunConfig.tune`; until then `read_tune_section(path)` reads the section on its own.
+([training], [resnet50], [transformer]), so a [tune] section sits in an ordinary run config
+file. The section is declared once here (config/fields.py) and shared by the training
+workloads, as [training] is, so the loader, `scaling tune`'s flags and TOML read it alike.
 
     [tune]
     dimensions = ["batch", "precision", "bucket_cap_mb", "gradient_as_bucket_view"]
@@ -18,26 +18,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-from scaling.config.loader import (
-    ConfigError,
-    _bool,
-    _choice,
-    _choices,
-    _optional,
-    _positive_float,
-    _positive_int,
-)
-from scaling.config.schema import WORKLOADS
+from scaling.config.fields import setting
 from scaling.config.units import _UNITS, format_size, parse_size
 
 DIMENSIONS = (
@@ -61,110 +45,16 @@ TUNE_STRATEGIES = ("ddp", "fsdp2")
 REDUCE_DTYPES = ("float32", "bfloat16")
 NCCL_ALGOS = ("Ring", "Tree", "CollnetDirect", "CollnetChain", "NVLS", "NVLSTree", "PAT")
 NCCL_PROTOS = ("LL", "LL128", "Simple")
-TRAINING_WORKLOADS = tuple(w for w in WORKLOADS if w != "collectives")
 
 
-@dataclass
-class TuneConfig:
-    """What to search and within which limits."""
+def training_workloads() -> tuple[str, ...]:
+    """Registered workloads that train (share [training]): what tune can tune."""
+    from scaling.workloads import registry
 
-    workload: str | None = None
-    """The training workload to tune (resnet50, transformer). Unset: the run config's only one."""
+    return tuple(w.name for w in registry.WORKLOADS.values() if "training" in w.shared)
 
-    world_size: int | None = None
-    """World size the strategy is tuned at. Unset: the largest of --gpus."""
 
-    dimensions: list[str] = field(
-        default_factory=lambda: [
-            "batch",
-            "precision",
-            "strategy",
-            "bucket_cap_mb",
-            "gradient_as_bucket_view",
-            "reshard_after_forward",
-        ]
-    )
-    """Dimensions searched: batch, precision, strategy, bucket_cap_mb, gradient_as_bucket_view,
-    static_graph, reshard_after_forward, fsdp_reduce_dtype, activation_checkpointing, compile,
-    nccl. The others keep the run config's value."""
-
-    batches: list[int] | None = None
-    """Per-rank batches to try. Unset: the preset's batch and `batch_doublings` doublings;
-    those the memory model says cannot fit are pruned."""
-
-    batch_doublings: int = 3
-    """With batches unset: how many times to double the preset's batch (3: x1, x2, x4, x8)."""
-
-    precisions: list[str] = field(default_factory=lambda: ["auto"])
-    """fp32, tf32, bf16, fp16, or auto: bf16, fp16, tf32, fp32 on GPU; fp32, bf16 on CPU."""
-
-    strategies: list[str] = field(default_factory=lambda: ["ddp", "fsdp2"])
-    """ddp (DistributedDataParallel) and/or fsdp2 (fully_shard per block)."""
-
-    bucket_cap_mb: list[float] = field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0, 200.0])
-    """DDP bucket sizes in MiB (DDP's default is 25)."""
-
-    gradient_as_bucket_view: list[bool] = field(default_factory=lambda: [False, True])
-    """DDP: gradients as views into the buckets (one gradient copy less)."""
-
-    static_graph: list[bool] = field(default_factory=lambda: [False, True])
-    """DDP static_graph."""
-
-    reshard_after_forward: list[bool] = field(default_factory=lambda: [True, False])
-    """FSDP2: free each block's gathered parameters after forward (True) or keep them (False)."""
-
-    fsdp_reduce_dtype: list[str] = field(default_factory=lambda: ["float32"])
-    """FSDP2 MixedPrecisionPolicy reduce_dtype (param_dtype follows the precision)."""
-
-    activation_checkpointing: list[int] = field(default_factory=lambda: [0, 1])
-    """0: none; N: checkpoint every N blocks."""
-
-    compile: list[bool] = field(default_factory=lambda: [False, True])
-    """torch.compile the model (GPU only; pruned on CPU)."""
-
-    nccl_algo: list[str] = field(default_factory=lambda: ["Ring", "Tree"])
-    """NCCL_ALGO candidates (an NCCL debugging variable: recommended only beyond noise)."""
-
-    nccl_proto: list[str] = field(default_factory=lambda: ["LL", "LL128", "Simple"])
-    """NCCL_PROTO candidates (debugging variable)."""
-
-    nccl_channels: list[int] = field(default_factory=list)
-    """NCCL_MIN_NCHANNELS = NCCL_MAX_NCHANNELS candidates (debugging variables); empty: none."""
-
-    nccl_buffsize: list[int] = field(default_factory=list)
-    """NCCL_BUFFSIZE candidates in bytes, e.g. ["4M", "16M"] (debugging variable); empty: none."""
-
-    nccl_size_ranges: list[str] = field(default_factory=lambda: ["1K-64K", "64K-16M", "16M-1G"])
-    """Message-size ranges, each judged on its own: an NCCL setting wins per range."""
-
-    budget_s: float = 600.0
-    """Trial time the search may spend, seconds ("10m", "90s" in TOML: `budget`)."""
-
-    target_memory: int | None = None
-    """Plan for this much memory per rank (e.g. "80G") instead of the device's own."""
-
-    memory_headroom: float = 0.10
-    """Share of the memory a plan leaves free (CUDA context, NCCL, fragmentation)."""
-
-    eta: int = 2
-    """Successive halving keeps 1/eta of the candidates per rung."""
-
-    finalists: int = 2
-    """Candidates given the full measurement."""
-
-    first_steps: int = 1
-    first_rounds: int = 4
-    """The short trial every candidate gets: rounds x measured steps."""
-
-    full_steps: int = 8
-    full_rounds: int = 8
-    """The full measurement (finalists, the winner's rerun): rounds x measured steps."""
-
-    confirm: bool = True
-    """Rerun the winner at full length and report that figure."""
-
-    seed: int = 0
-    """Seeds the sample of candidates when the budget cannot try them all."""
+# ---------------------------------------------------------------- parsers of the values
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$", re.IGNORECASE)
@@ -181,6 +71,12 @@ def parse_duration(v: Any) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be positive, got {v!r}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
 
 
 _MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
@@ -204,20 +100,42 @@ def parse_memory(text: str | int) -> int:
 
 
 def _list_of(parse):
+    """A TOML list, or a comma list from the command line, each item parsed; duplicates dropped."""
+
     def parse_list(v: Any) -> list:
-        items = v if isinstance(v, list) else [v]
+        items = v if isinstance(v, list) else [i for i in str(v).split(",") if i.strip()]
         if not items:
             raise ValueError("empty list")
-        out = [parse(i) for i in items]
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys(parse(i.strip() if isinstance(i, str) else i) for i in items))
 
     return parse_list
 
 
-def _nonneg_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"expected a non-negative integer, got {v!r}")
-    return v
+def _int(minimum: int):
+    def parse(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int | str) or not str(v).isdigit():
+            raise ValueError(f"expected an integer >= {minimum}, got {v!r}")
+        if int(v) < minimum:
+            raise ValueError(f"expected an integer >= {minimum}, got {v!r}")
+        return int(v)
+
+    return parse
+
+
+def _number(v: Any) -> float:
+    x = math.nan if isinstance(v, bool) else float(v)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"expected a positive number, got {v!r}")
+    return x
+
+
+def _boolean(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError(f"expected true or false, got {v!r}")
 
 
 def _fraction(v: Any) -> float:
@@ -225,6 +143,13 @@ def _fraction(v: Any) -> float:
     if not 0.0 <= x < 1.0:
         raise ValueError(f"expected a fraction in [0, 1), got {v!r}")
     return x
+
+
+def _eta(v: Any) -> int:
+    n = _int(1)(v)
+    if n < 2:
+        raise ValueError(f"eta must be >= 2, got {v!r}")
+    return n
 
 
 @dataclass(frozen=True)
@@ -261,91 +186,139 @@ def _size_range(v: Any) -> str:
     return str(v)
 
 
-def _eta(v: Any) -> int:
-    n = _positive_int(v)
-    if n < 2:
-        raise ValueError(f"eta must be >= 2, got {v!r}")
-    return n
+def _show_list(values: list) -> str:
+    return ",".join(
+        str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+        for v in values
+    )
 
 
-TUNE_PARSERS: dict[str, Any] = {
-    "tune.workload": _optional(_choice(TRAINING_WORKLOADS)),
-    "tune.world_size": _optional(_positive_int),
-    "tune.dimensions": _choices(DIMENSIONS),
-    "tune.batches": _optional(_list_of(_positive_int)),
-    "tune.batch_doublings": _nonneg_int,
-    "tune.precisions": _choices(TUNE_PRECISIONS),
-    "tune.strategies": _choices(TUNE_STRATEGIES),
-    "tune.bucket_cap_mb": _list_of(_positive_float),
-    "tune.gradient_as_bucket_view": _list_of(_bool),
-    "tune.static_graph": _list_of(_bool),
-    "tune.reshard_after_forward": _list_of(_bool),
-    "tune.fsdp_reduce_dtype": _choices(REDUCE_DTYPES),
-    "tune.activation_checkpointing": _list_of(_nonneg_int),
-    "tune.compile": _list_of(_bool),
-    "tune.nccl_algo": _choices(NCCL_ALGOS),
-    "tune.nccl_proto": _choices(NCCL_PROTOS),
-    "tune.nccl_channels": _list_of(_positive_int),
-    "tune.nccl_buffsize": _list_of(parse_size),
-    "tune.nccl_size_ranges": _list_of(_size_range),
-    "tune.budget": parse_duration,
-    "tune.target_memory": _optional(parse_memory),
-    "tune.memory_headroom": _fraction,
-    "tune.eta": _eta,
-    "tune.finalists": _positive_int,
-    "tune.first_steps": _positive_int,
-    "tune.first_rounds": _positive_int,
-    "tune.full_steps": _positive_int,
-    "tune.full_rounds": _positive_int,
-    "tune.confirm": _bool,
-    "tune.seed": _nonneg_int,
-}
-"""One parser per [tune] key; phase 2 passes them to loader.register(). `budget` sets
-budget_s (the file says "10m", the config holds seconds)."""
-
-_FIELD = {"budget": "budget_s"}
+def _listing(parse, values: list):
+    """A list-valued search dimension: its default values and its item parser."""
+    return setting(factory=lambda: list(values), parse=_list_of(parse), show=_show_list)
 
 
-def tune_config(flat: dict[str, Any], source: str) -> TuneConfig:
-    """A TuneConfig from dotted "tune.*" keys; unknown keys and bad values are ConfigErrors."""
-    cfg = TuneConfig()
-    for key, raw in flat.items():
-        parser = TUNE_PARSERS.get(key)
-        if parser is None:
-            raise ConfigError(f"unknown config key {key!r} in {source}")
-        try:
-            value = parser(raw)
-        except ValueError as e:
-            raise ConfigError(f"bad value for {key} in {source}: {e}") from None
-        name = key.split(".", 1)[1]
-        setattr(cfg, _FIELD.get(name, name), value)
-    return validate_tune(cfg)
+# ---------------------------------------------------------------- the section
 
 
-def validate_tune(cfg: TuneConfig) -> TuneConfig:
-    """Cross-field checks no single key can make."""
-    if cfg.first_steps > cfg.full_steps or cfg.first_rounds > cfg.full_rounds:
-        raise ConfigError(
-            "the short trial cannot be longer than the full measurement "
-            f"(first {cfg.first_rounds} x {cfg.first_steps}, full {cfg.full_rounds} x "
-            f"{cfg.full_steps} rounds x steps)"
-        )
-    return cfg
+@dataclass
+class TuneConfig:
+    """`scaling tune`: what to search and within which limits."""
 
+    workload: str | None = setting(None, choices=training_workloads)
+    """The training workload to tune (resnet50, transformer). Unset: the run config's only training workload."""
 
-def read_tune_section(path: str | Path) -> TuneConfig:
-    """The [tune] section of a TOML file (defaults where it has none)."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"malformed TOML in {p}: {e}") from None
-    section = data.get("tune", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"[tune] in {p} must be a table")
-    return tune_config({f"tune.{k}": v for k, v in section.items()}, str(p))
+    world_size: int | None = None
+    """World size the strategy is tuned at. Unset: the largest of --gpus."""
+
+    dimensions: list[str] = setting(
+        factory=lambda: [
+            "batch",
+            "precision",
+            "strategy",
+            "bucket_cap_mb",
+            "gradient_as_bucket_view",
+            "reshard_after_forward",
+        ],
+        choices=DIMENSIONS,
+    )
+    """Dimensions searched; the others keep the run config's value."""
+
+    batches: list[int] | None = setting(None, parse=_list_of(_int(1)))
+    """Per-rank batches to try. Unset: the preset's batch and `batch_doublings` doublings; those the memory model says cannot fit are pruned."""
+
+    batch_doublings: int = setting(3, minimum=0)
+    """With batches unset: how many times to double the preset's batch (3: x1, x2, x4, x8)."""
+
+    precisions: list[str] = setting(factory=lambda: ["auto"], choices=TUNE_PRECISIONS)
+    """fp32, tf32, bf16, fp16, or auto: bf16, fp16, tf32, fp32 on GPU; fp32, bf16 on CPU."""
+
+    strategies: list[str] = setting(factory=lambda: ["ddp", "fsdp2"], choices=TUNE_STRATEGIES)
+    """ddp (DistributedDataParallel) and/or fsdp2 (fully_shard per block)."""
+
+    bucket_cap_mb: list[float] = _listing(_number, [1.0, 5.0, 25.0, 50.0, 100.0, 200.0])
+    """DDP bucket sizes in MiB to try (DDP's default is 25)."""
+
+    gradient_as_bucket_view: list[bool] = _listing(_boolean, [False, True])
+    """DDP: gradients as views into the buckets (one gradient copy less)."""
+
+    static_graph: list[bool] = _listing(_boolean, [False, True])
+    """DDP static_graph values to try."""
+
+    reshard_after_forward: list[bool] = _listing(_boolean, [True, False])
+    """FSDP2: free each block's gathered parameters after forward (true) or keep them (false)."""
+
+    fsdp_reduce_dtype: list[str] = setting(factory=lambda: ["float32"], choices=REDUCE_DTYPES)
+    """FSDP2 MixedPrecisionPolicy reduce_dtype (param_dtype follows the precision)."""
+
+    activation_checkpointing: list[int] = _listing(_int(0), [0, 1])
+    """0: none; N: checkpoint every N blocks."""
+
+    compile: list[bool] = _listing(_boolean, [False, True])
+    """torch.compile the model (GPU only; pruned on CPU)."""
+
+    nccl_algo: list[str] = setting(factory=lambda: ["Ring", "Tree"], choices=NCCL_ALGOS)
+    """NCCL_ALGO candidates (an NCCL debugging variable: recommended only beyond noise)."""
+
+    nccl_proto: list[str] = setting(factory=lambda: ["LL", "LL128", "Simple"], choices=NCCL_PROTOS)
+    """NCCL_PROTO candidates (debugging variable)."""
+
+    nccl_channels: list[int] = setting(factory=list, parse=_list_of(_int(1)))
+    """NCCL_MIN_NCHANNELS = NCCL_MAX_NCHANNELS candidates (debugging variables); empty: none."""
+
+    nccl_buffsize: list[int] = setting(factory=list, parse=_list_of(parse_size))
+    """NCCL_BUFFSIZE candidates in bytes, e.g. 4M,16M (debugging variable); empty: none."""
+
+    nccl_size_ranges: list[str] = _listing(_size_range, ["1K-64K", "64K-16M", "16M-1G"])
+    """Message-size ranges, each judged on its own: an NCCL setting wins per range."""
+
+    budget: float = setting(600.0, parse=parse_duration, show=format_duration)
+    """Trial time the search may spend (90s, 10m, 1.5h; a bare number is seconds)."""
+
+    target_memory: int | None = setting(None, parse=parse_memory)
+    """Plan for this much memory per rank (e.g. 80G) instead of the device's own."""
+
+    memory_headroom: float = setting(0.10, parse=_fraction)
+    """Share of the memory a plan leaves free (CUDA context, NCCL, fragmentation)."""
+
+    eta: int = setting(2, parse=_eta)
+    """Successive halving keeps 1/eta of the candidates per rung."""
+
+    finalists: int = 2
+    """Candidates given the full measurement."""
+
+    first_steps: int = 1
+    """Measured steps per round of the short trial every candidate gets."""
+
+    first_rounds: int = 4
+    """Rounds of the short trial."""
+
+    full_steps: int = 8
+    """Measured steps per round of the full measurement (finalists, the winner's rerun)."""
+
+    full_rounds: int = 8
+    """Rounds of the full measurement."""
+
+    threshold_pct: float = 3.0
+    """A throughput difference of at most this (%) is a tie: candidates within it are not ranked."""
+
+    confidence: float = setting(0.95, parse=_fraction)
+    """Confidence of each "better beyond noise" call (scaling compare's test over the rounds)."""
+
+    confirm: bool = True
+    """Rerun the winner at full length and report that figure."""
+
+    seed: int = setting(0, minimum=0)
+    """Seeds the sample of candidates when the budget cannot try them all."""
+
+    def validate(self) -> None:
+        """Cross-field checks no single key can make (called by the loader)."""
+        if self.first_steps > self.full_steps or self.first_rounds > self.full_rounds:
+            raise ValueError(
+                "tune: the short trial cannot be longer than the full measurement "
+                f"(first {self.first_rounds} x {self.first_steps}, full {self.full_rounds} x "
+                f"{self.full_steps} rounds x steps)"
+            )
 
 
 def to_dict(cfg: TuneConfig) -> dict[str, Any]:

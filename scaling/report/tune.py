@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scaling.report import format as f
+from scaling import format as f
 from scaling.report.document import Items, Section, Table, Text
 
 TUNE_JSON = "tune.json"

@@ -8,7 +8,7 @@ rerun and tested on recorded or simulated trials.
                   activations from two measured batches; does a config fit?
 - space.py        candidates from the [tune] section, pruned (memory, device) with reasons
 - nccl_env.py     NCCL environment candidates per message-size range (debugging variables)
-- judging.py      the "better beyond noise" seam (a placeholder until issue 15's judge)
+- judging.py      "better beyond noise": scaling compare's judgment of round figures
 - halving.py      successive halving over a trial callback, with a time budget
 - result.py       tune.json, the ranked table and the pruned list, from a search
 - best_config.py  best.toml: the winner as a `scaling run --config` file

@@ -1,28 +1,28 @@
 """best.toml: the winner as a file that `scaling run --config best.toml` runs as is.
 
 The file holds the base run config's own settings (those that differ from the defaults,
-never `out`: a rerun must not write into an earlier run) with the winner's options on top,
-at the tuned world size. Which options can be written is read from the config loader's
-parsers, so it follows the schema: an option the schema has no key for yet (FSDP2,
-activation checkpointing, torch.compile before phase 2 adds them) is written as a comment,
-and the header says that `scaling run` would not reproduce it.
+never `out`: a rerun must not write into an earlier run, nor the [tune] section) with the
+winner's options on top, at the tuned world size. Which options can be written is read
+from the config loader's parsers, so it follows the schema: an option the schema has no
+key for is written as a comment, and the header says that `scaling run` would not
+reproduce it.
 
     text = best_toml(base_cfg, winner, workload="resnet50", world_size=8, header=[...])
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
 from scaling.collector.tune.nccl_env import DEBUG_NOTE
 from scaling.collector.tune.space import Candidate
-from scaling.config.loader import PARSERS
-from scaling.config.schema import RunConfig
+from scaling.config.loader import parsers
+from scaling.config.schema import RunConfig, to_dict
 
 BEST_TOML = "best.toml"
 NEVER = ("out",)
+NEVER_SECTIONS = ("tune.",)
 
 
 def option_keys(workload: str) -> dict[str, str]:
@@ -49,17 +49,22 @@ def best_settings(
     base: RunConfig, winner: Candidate, workload: str, world_size: int
 ) -> tuple[dict, list[str]]:
     """(dotted key -> value to write, options the schema cannot express yet)."""
-    flat = {k: v for k, v in _flatten(dataclasses.asdict(base)).items() if k in PARSERS}
-    defaults = _flatten(dataclasses.asdict(RunConfig()))
-    out = {k: v for k, v in flat.items() if v != defaults.get(k) and k not in NEVER}
+    settable = parsers()
+    flat = {k: v for k, v in _flatten(to_dict(base), settable).items() if k in settable}
+    defaults = _flatten(to_dict(RunConfig()), settable)
+    out = {
+        k: v
+        for k, v in flat.items()
+        if v != defaults.get(k) and k not in NEVER and not k.startswith(NEVER_SECTIONS)
+    }
     out["gpus"] = [world_size]
     out["workloads"] = [workload]
     missing = []
     for name, value in winner.settings().items():
         key = option_keys(workload).get(name)
-        if key is None:
+        if key is None or value == "single":  # one rank: no strategy to write
             continue
-        if key in PARSERS:
+        if key in settable:
             out[key] = value
         elif value not in _IMPLIED.get(name, ()):
             missing.append(f"{key.split('.')[-1]} = {_value(value)}")
@@ -83,7 +88,7 @@ def best_toml(
         lines.append(
             "# NOT REPRODUCED by scaling run yet: the config schema has no key for "
             + ", ".join(m.split(" = ")[0] for m in missing)
-            + " (issue 13, phase 2); the run below uses today's DDP step."
+            + "; the run below uses the schema's defaults for them."
         )
         lines.append("# The winner's other options, for when the schema has them:")
         lines += [f"#   {m}" for m in missing]
@@ -92,12 +97,12 @@ def best_toml(
     return "\n".join(lines + _emit(settings)) + "\n"
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def _flatten(d: dict, settable: dict, prefix: str = "") -> dict:
     flat = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and key not in PARSERS:
-            flat.update(_flatten(v, key + "."))
+        if isinstance(v, dict) and key not in settable:
+            flat.update(_flatten(v, settable, key + "."))
         else:
             flat[key] = v
     return flat

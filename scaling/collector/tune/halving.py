@@ -38,7 +38,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from scaling.collector.tune.judging import Judge, judge_label, range_judge
+from scaling.collector.tune.judging import Judge, judge_label, trial_judge
 from scaling.config.tune import TuneConfig
 
 ELIMINATED = "eliminated"
@@ -224,7 +224,7 @@ def successive_halving(
     trial: Trial,
     schedule: Schedule | None = None,
     budget_s: float | None = None,
-    judge: Judge = range_judge,
+    judge: Judge | None = None,
     prefer: Callable[[str], object] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> SearchResult:
@@ -233,6 +233,7 @@ def successive_halving(
         raise ValueError("no candidates to search")
     if len(set(ids)) != len(ids):
         raise ValueError("candidate ids must be unique")
+    judge = judge or trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence)
     return _Search(
         list(ids), trial, schedule or Schedule(), budget_s, judge, prefer, on_progress
     ).run()

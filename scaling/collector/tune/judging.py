@@ -1,55 +1,55 @@
-"""The seam where tune asks "is candidate A better than B beyond noise?".
+"""Where tune asks "is candidate A better than B beyond noise?": compare's judgment.
 
+    judge = trial_judge(threshold_pct=3.0, confidence=0.95)
     verdict = judge(a_rounds, b_rounds)   # "better" | "worse" | "tie" | "undecided"
 
-Inputs are per-round figures of a throughput (samples/s: larger is better), one value per
-round (each the median of that round's steps). The verdict is about A:
+Inputs are per-round throughputs (samples/s: larger is better), one value per round (each
+the median of that round's steps). They go through scaling.collector.judge, the function
+`scaling compare` uses, as times (a throughput of the same work is 1 / time): the
+Mann-Whitney U test over the round figures, the threshold and the minimum detectable change
+decide. The verdict is about A:
 
-- better / worse: A's throughput is higher / lower than B's beyond both trials' spread;
-- tie:            the two are the same within the judgment's threshold, and the rounds are
-                  tight enough to have shown a difference of that size;
+- better / worse: the test says the change is real and it exceeds the threshold;
+- tie:            no change beyond the threshold, and the rounds could have shown one
+                  (compare's "same");
 - undecided:      the rounds cannot tell (too few, or too spread).
 
-Tune never breaks a tie or an undecided pair by the medians: the search keeps both where
-the budget allows and reports them as not separated.
+Tune never breaks a tie or an undecided pair by the medians: the search keeps both where the
+budget allows and reports them as not separated.
 
-PLACEHOLDER: `range_judge` below stands in until issue 15's judgment lands
-(scaling/collector/judge.py: Mann-Whitney U over round medians, bootstrap interval of the
-ratio of medians, minimum detectable change). It MUST be replaced by that function, then
-the same one `scaling compare` uses. Until then it is deliberately timid: it calls a
-difference only when the two ranges of rounds do not overlap at all, and never says "tie".
+Each comparison is judged at the stated confidence on its own (family 1). A rung compares
+every candidate with its best, so more than one true tie may be eliminated by chance at 5%
+each; the cost is a candidate lost, not a wrong figure: the winner is rerun and reported at
+full length. 4 rounds per side are the fewest the exact U test needs for p < 0.05
+(2 / C(8, 4) = 0.029), which is why the first trial has 4 rounds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from scaling.collector.judge import judge as judge_change
+
 VERDICTS = ("better", "worse", "tie", "undecided")
 Judge = Callable[[Sequence[float], Sequence[float]], str]
 """judge(a_rounds, b_rounds) -> one of VERDICTS (about A, throughputs: higher is better)."""
 
-MIN_ROUNDS = 4
-"""Fewest rounds per side before the placeholder calls a difference. Two identical
-candidates' ranges are disjoint by chance with probability 2 / C(2k, k) for k rounds each:
-10% at 3, 2.9% at 4, 0.8% at 5, 0.2% at 6."""
+_FROM_COMPARE = {"improvement": "better", "regression": "worse", "same": "tie"}
 
 
-def range_judge(a_rounds: Sequence[float], b_rounds: Sequence[float]) -> str:
-    """PLACEHOLDER (issue 15 replaces it): better/worse only when the ranges are disjoint."""
-    a, b = _clean(a_rounds), _clean(b_rounds)
-    if len(a) < MIN_ROUNDS or len(b) < MIN_ROUNDS:
-        return "undecided"
-    if min(a) > max(b):
-        return "better"
-    if max(a) < min(b):
-        return "worse"
-    return "undecided"
+def trial_judge(threshold_pct: float, confidence: float = 0.95) -> Judge:
+    """compare's judgment of A's throughput rounds against B's, as a tune verdict."""
 
+    def judge(a_rounds: Sequence[float], b_rounds: Sequence[float]) -> str:
+        a, b = _times(a_rounds), _times(b_rounds)
+        verdict = judge_change(b, a, threshold_pct=threshold_pct, confidence=confidence).verdict
+        return _FROM_COMPARE.get(verdict, "undecided")
 
-range_judge.label = (  # type: ignore[attr-defined]
-    f"placeholder: round ranges disjoint (min/max of >= {MIN_ROUNDS} rounds); "
-    "to be replaced by issue 15's judgment"
-)
+    judge.label = (  # type: ignore[attr-defined]
+        f"scaling compare's judgment (Mann-Whitney U over round figures, p < "
+        f"{1 - confidence:.2g}, threshold {threshold_pct:g}%)"
+    )
+    return judge
 
 
 def judge_label(judge: Judge) -> str:
@@ -57,5 +57,11 @@ def judge_label(judge: Judge) -> str:
     return getattr(judge, "label", getattr(judge, "__name__", "custom judge"))
 
 
-def _clean(values: Sequence[float]) -> list[float]:
-    return [float(v) for v in values if v is not None and float(v) == float(v) and v > 0]
+def _times(throughputs: Sequence[float]) -> list[float]:
+    """Per-round throughputs as per-round times of the same work (1 / throughput)."""
+    out = []
+    for v in throughputs:
+        x = None if v is None else float(v)
+        if x is not None and x == x and x > 0:
+            out.append(1.0 / x)
+    return out

@@ -123,6 +123,8 @@ def summary_lines(doc: dict) -> list[str]:
     spent = f"{doc['spent_s']:.0f} s of trials"
     budget = f" of a {doc['budget_s']:.0f} s budget" if doc.get("budget_s") else ""
     lines.append(f"{spent}{budget}; stopped: {doc['stop_reason']}.")
+    if doc.get("schedule_note"):
+        lines.append(f"Schedule: {doc['schedule_note']}.")
     lines.append(f"Judge: {doc['judge']}.")
     lines.append(f"Memory: {doc['memory']['note']}.")
     if doc.get("trials"):

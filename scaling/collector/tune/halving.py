@@ -22,8 +22,12 @@ The rungs (Li et al., "Hyperband", 2018; Jamieson & Talwalkar 2016):
    best of several noisy trials is biased upwards).
 
 Budget (seconds of trial time): after the first trial the cost of each trial is projected
-from what was measured (a fixed part plus a part per measured step). When every candidate's
-rungs cannot fit, a seeded sample of them is tried and the rest are listed as not tried.
+from what was measured (a fixed part plus a part per measured step). When the plan for
+`WANT` candidates (or all, if fewer) does not fit, the full measurement is shortened first
+(steps per round halved down to the first trial's, then rounds down to the first trial's):
+a search over a few candidates measured at moderate length finds more than one candidate
+measured at length. When every candidate's rungs still cannot fit, a seeded sample of them
+is tried and the rest are listed as not tried. The schedule used is in the result.
 Before a rung, if its trials do not fit what is left, only the best candidates that fit go
 on; when fewer than two fit, the search stops: no other candidate can catch the best within
 the budget. It also stops as soon as every other candidate is worse than the best beyond
@@ -36,11 +40,13 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from scaling.collector.tune.judging import Judge, judge_label, trial_judge
 from scaling.config.tune import TuneConfig
 
+WANT = 8
+"""Candidates the budget should cover before the full measurement is shortened to fit it."""
 ELIMINATED = "eliminated"
 CUT = "cut"
 FAILED = "failed"
@@ -167,6 +173,9 @@ class SearchResult:
     stop_reason: str
     judge: str
     rungs: list[dict] = field(default_factory=list)
+    schedule: dict = field(default_factory=dict)
+    """The schedule the search ran (after any shortening to fit the budget)."""
+    schedule_note: str = ""
 
 
 class _Costs:
@@ -252,6 +261,7 @@ class _Search:
         self.spent = 0.0
         self.best: tuple[str, float] | None = None
         self.budget_stop = ""
+        self.schedule_note = ""
 
     # -- the loop
 
@@ -285,6 +295,8 @@ class _Search:
             stop,
             judge_label(self.judge),
             self.rungs,
+            asdict(self.s),
+            self.schedule_note,
         )
 
     def _first_rung(self) -> tuple[list[str], list[dict]]:
@@ -296,7 +308,7 @@ class _Search:
             planned = [
                 {**planned[0], "candidates": 1, "steps": first.steps, "rounds": first.rounds}
             ]
-        elif len(tried) < len(self.ids):
+        elif len(tried) < len(self.ids) or self.schedule_note:
             planned = plan_rungs(len(tried), self.s)
             if self._budget(planned[0], 0, len(planned) == 1) != first:
                 first = self._budget(planned[0], 0, len(planned) == 1)
@@ -311,6 +323,7 @@ class _Search:
         n = len(self.ids)
         if self.budget_s is None:
             return list(self.ids)
+        self._shorten(min(n, WANT), first)
         fit = n
         while fit > 1 and self.spent + self._plan_cost(fit, first) > self.budget_s:
             fit -= 1
@@ -331,6 +344,25 @@ class _Search:
             if cid not in keep:
                 self.outcomes[cid] = Outcome(NOT_TRIED, None, reason)
         return keep
+
+    def _shorten(self, want: int, first: TrialBudget) -> None:
+        """Shorten the full measurement until the plan for `want` candidates fits."""
+        s, before = self.s, self.s
+        while self.spent + self._plan_cost(want, first) > self.budget_s:
+            if s.full_steps > s.first_steps:
+                s = replace(s, full_steps=max(s.first_steps, s.full_steps // 2))
+            elif s.full_rounds > s.first_rounds:
+                s = replace(s, full_rounds=s.full_rounds - 1)
+            else:
+                break
+            self.s = s
+        if s != before:
+            self.schedule_note = (
+                f"full measurement shortened from {before.full_rounds} x {before.full_steps} to "
+                f"{s.full_rounds} x {s.full_steps} (rounds x steps) so that {want} candidates fit "
+                f"the {_secs(self.budget_s)} budget"
+            )
+            self.emit(Progress("plan", self.schedule_note))
 
     def _plan_cost(self, n: int, first: TrialBudget) -> float:
         """Projected seconds of the whole plan for n candidates, less the first trial if the

@@ -71,6 +71,8 @@ def tune_document(
         "stop_reason": search.stop_reason,
         "memory": _memory_section(space, ctx),
         "planned": search.planned,
+        "schedule": search.schedule,
+        "schedule_note": search.schedule_note,
         "rungs": _rungs(search),
         "candidates": candidates,
         "pruned": [{"id": c.id, "settings": c.settings(), "reason": r} for c, r in space.pruned],

@@ -48,7 +48,9 @@ def finish(outcome: Tuning, out: Console, err: Console) -> int:
                   f"measured is in {outcome.path}")  # fmt: skip
         return outcome.exit_code
     doc = outcome.document
-    table = Table(*tune_report.RANK_COLUMNS, title="Candidates, ranked")
+    table = Table(title="Candidates, ranked")
+    for name in tune_report.RANK_COLUMNS:
+        table.add_column(name, no_wrap=name in ("candidate", "status"))
     for row in tune_report.ranking_rows(doc):
         table.add_row(*(escape(str(c)) for c in row))
     out.print(table)

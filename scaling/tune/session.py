@@ -73,7 +73,8 @@ def base_candidate(cfg, facts, device: str, world_size: int):
 
 
 def plan_space(cfg, target: Target, prep, trials, hooks):
-    """(space, ctx, seconds the memory probes took): candidates, pruned with reasons."""
+    """(space, ctx, seconds the memory probes took, model facts): candidates, pruned with
+    reasons."""
     from scaling.collector.tune.space import MemoryContext, SpaceContext, enumerate_space
     from scaling.tune.model import capacity_of, model_facts
 
@@ -186,9 +187,7 @@ def measure(cfg, target: Target, trials, rundir, hooks):
     try:
         space, ctx, probe_s, facts = plan_space(cfg, target, prep, trials, hooks)
         if not space.candidates:
-            why = "; ".join(sorted({r.split(":")[0] + ":" + r.split(":")[1][:60]
-                                    for _, r in space.pruned})[:3])  # fmt: skip
-            raise NoCandidates(f"every candidate was pruned before running ({why})")
+            raise NoCandidates(pruned_summary(space.pruned))
         budget = cfg.tune.budget - probe_s
         hooks.planned(rundir.path, plan_lines(cfg, target, space, ctx, probe_s, budget))
         result = search(cfg, space, ctx, trials, max(budget, 1.0), hooks)
@@ -201,6 +200,8 @@ def measure(cfg, target: Target, trials, rundir, hooks):
         hooks.notice(f"{interrupts.reason(e)}: stopping the ranks; every trial's samples are kept")
         return Tuning(rundir.path, "interrupted", error=interrupts.reason(e),
                       interrupt_code=interrupts.exit_code(e))  # fmt: skip
+    except NoCandidates as e:
+        return Tuning(rundir.path, "failed", error=str(e))
     except Exception as e:
         rundir.write_manifest(traceback=traceback.format_exc())
         trials.prep.gang.broken = True
@@ -209,6 +210,16 @@ def measure(cfg, target: Target, trials, rundir, hooks):
 
 class NoCandidates(RuntimeError):
     """Every candidate was pruned: nothing to search (the reasons are in the message)."""
+
+
+def pruned_summary(pruned) -> str:
+    """One line: how many were pruned for what, and the first reason in full."""
+    from collections import Counter
+
+    kinds = Counter(reason.split(":", 1)[0] for _, reason in pruned)
+    counts = ", ".join(f"{n} on {kind}" for kind, n in kinds.items())
+    first = pruned[0][1] if pruned else "no candidates"
+    return f"every candidate was pruned before running ({counts}); e.g. {first}"
 
 
 def plan_lines(cfg, target: Target, space, ctx, probe_s: float, budget: float) -> list[str]:

@@ -152,27 +152,12 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     raising. An interrupt before measuring starts is raised (nothing was recorded).
     """
     from scaling import interrupts, sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import RunDir, RunDirError, new_run_path
+    from scaling.cluster.connect import disconnect_ray
 
     hooks = hooks or RunHooks()
     preflight(cfg)
     with interrupts.SignalsInterrupt() as signals:
-        started = False
-        try:
-            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-            prep = sweep.prepare(cfg)
-        except BaseException:
-            disconnect_ray(started)
-            raise
-        try:
-            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-        except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
-            prep.gang.shutdown()
-            disconnect_ray(started)
-            raise ConfigError(str(e)) from None
+        started, prep, rundir = _start(cfg, hooks, signals)
         for notice in prep.notices:
             hooks.notice(notice)
         status, code = "failed", None
@@ -193,6 +178,31 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     except Exception as e:  # the samples are on disk: say so rather than lose the run
         return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}")
     return RunResult(rundir.path, status, summary, interrupt_code=code)
+
+
+def _start(cfg: RunConfig, hooks, signals):
+    """Connect Ray, place the gang (sweep.prepare) and open the run directory:
+    (started, prepared, rundir). What was started is stopped again when a step fails."""
+    from scaling import sweep
+    from scaling.cluster.connect import connect_ray, disconnect_ray
+    from scaling.config import ConfigError
+    from scaling.rundir import RunDir, RunDirError, new_run_path
+
+    started = False
+    try:
+        started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
+        signals.reinstall()  # ray.init installs a SIGTERM handler of its own
+        prep = sweep.prepare(cfg)
+    except BaseException:
+        disconnect_ray(started)
+        raise
+    try:
+        rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+    except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
+        prep.gang.shutdown()
+        disconnect_ray(started)
+        raise ConfigError(str(e)) from None
+    return started, prep, rundir
 
 
 def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
@@ -264,9 +274,6 @@ def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
     import copy
 
     from scaling import interrupts, sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import RunDir, RunDirError, new_run_path
     from scaling.tune import TuneHooks, session
     from scaling.tune.trials import Trials
 
@@ -275,20 +282,7 @@ def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
     cfg = copy.deepcopy(cfg)
     cfg.gpus, cfg.workloads = [target.world_size], [target.workload]
     with interrupts.SignalsInterrupt() as signals:
-        started = False
-        try:
-            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-            prep = sweep.prepare(cfg)
-        except BaseException:
-            disconnect_ray(started)
-            raise
-        try:
-            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-        except RunDirError as e:
-            prep.gang.shutdown()
-            disconnect_ray(started)
-            raise ConfigError(str(e)) from None
+        started, prep, rundir = _start(cfg, hooks, signals)
         trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
                         lambda: sweep.prepare(cfg))  # fmt: skip
         outcome = None

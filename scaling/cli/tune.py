@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from scaling.cli.common import BadInput, bad_input, console, echo_json
+from scaling.cli.common import bad_input, call_placing, console, echo_json
 from scaling.cli.run import Flag, overrides, with_flags
 
 FLAGS = (
@@ -68,8 +68,6 @@ def tune(config_path, as_json, **flags) -> int:
     """
     from scaling import api
     from scaling.cli.tune_output import TuneProgress, finish
-    from scaling.cluster.connect import ClusterError
-    from scaling.cluster.gang import GangError
     from scaling.config import ConfigError, load_config
 
     try:
@@ -78,17 +76,9 @@ def tune(config_path, as_json, **flags) -> int:
         raise bad_input(e) from None
     out = console(sys.stderr if as_json else sys.stdout)
     err = console(sys.stderr)
-    try:
-        outcome = api.tune(cfg, TuneProgress(err))
-    except (ConfigError, ClusterError) as e:
-        raise BadInput(str(e)) from None
-    except GangError as e:  # ranks failed to start: nothing was tried
-        raise click.ClickException(f"could not start the ranks: {e}") from None
-    except KeyboardInterrupt as e:  # while Ray started or ranks were placed: nothing measured
-        from scaling import interrupts
-
-        err.print(f"{interrupts.reason(e)} before tuning: nothing was recorded")
-        return interrupts.exit_code(e)
+    outcome, code = call_placing(lambda: api.tune(cfg, TuneProgress(err)), err, "tuning")
+    if outcome is None:
+        return code
     if as_json and outcome.document is not None:
         echo_json({"run_dir": str(outcome.path), **outcome.document,
                    "outputs": [str(p) for p in outcome.outputs]})  # fmt: skip

@@ -34,7 +34,9 @@ class TuneProgress(TuneHooks):
             best = f"  (best so far {p.best}: {p.best_median:.4g}/s)" if p.best else ""
             self.console.print(f"trying {escape(p.message)}{escape(best)}")
         elif p.kind in ("result", "rung", "confirm", "stop"):
-            self.console.print(f"  {escape(p.message)}" if p.kind == "result" else escape(p.message))
+            self.console.print(
+                f"  {escape(p.message)}" if p.kind == "result" else escape(p.message)
+            )
 
 
 def finish(outcome: Tuning, out: Console, err: Console) -> int:

@@ -243,15 +243,14 @@ def start_manifest(rundir, cfg, target: Target, prep) -> None:
     from scaling.config import to_dict
     from scaling.hardware.topology import manifest_topology
     from scaling.rundir import utc_now
-    from scaling.sweep import host_facts
+    from scaling.sweep import host_facts, ray_nodes
 
-    keep = ("NodeID", "NodeManagerAddress", "NodeManagerHostname", "Alive", "Resources")
     rundir.write_manifest(
         tool={"name": "scaling", "version": __version__}, kind="tune", status="running",
         started=utc_now(), ended=None, error=None, config=to_dict(cfg), device=prep.device,
         backend=prep.gang.backend, workload=target.workload, world_size=target.world_size,
         host=host_facts(),
-        ray={"version": ray.__version__, "nodes": [{k: n.get(k) for k in keep} for n in ray.nodes()]},
+        ray={"version": ray.__version__, "nodes": ray_nodes()},
         ranks=prep.gang.metas, topology=manifest_topology(prep.snapshots), notices=prep.notices,
         synthetic_data=True,
     )  # fmt: skip

@@ -52,7 +52,7 @@ from scaling.workloads import faults, registry
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, rank_device, sync
-from scaling.workloads.training import DDP_OPTIONS, strategy
+from scaling.workloads.training import STEP_OPTIONS, strategy
 from scaling.workloads.training.checksum import param_checksum
 from scaling.workloads.training.memory import is_oom, peak, reset_peak
 
@@ -121,7 +121,7 @@ class StepBench:
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
-        self.strategy = strategy.make(spec, device, self.n)
+        self.strategy = strategy.make(spec, device, self.n, self.precision)
         self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
@@ -194,7 +194,7 @@ class StepBench:
             "device": self.device,
             "device_name": _device_name(self.device),
             "flops_per_step": None if flops is None else flops * self.batch,
-            **{k: self.spec[k] for k in DDP_OPTIONS},
+            **{k: self.spec.get(k) for k in STEP_OPTIONS},
             **peak(self.device),
             **self.facts,
             "times": self.times,
@@ -236,13 +236,15 @@ class StepBench:
     def _wrap(self) -> None:
         self.net = self.strategy.wrap(self.setup.model)
         self.facts.update(self.strategy.facts())
-        self.opt = self.setup.make_optimizer(self.setup.model.parameters())
+        # After wrapping: FSDP2 replaces the parameters by their shards (DTensors).
+        self.opt = self.setup.make_optimizer(self.net.parameters())
         self.scaler = torch.amp.GradScaler(self.device) if self.precision == "fp16" else None
 
     def _probe(self) -> None:
-        if self.spec["static_graph"] and self.n > 1:
-            # A static graph's first step must be a synced one (DDP records it); a zero
-            # loss gives zero gradients, all-reduced like real ones.
+        if self.strategy.probe_synced:
+            # A synced step instead (DDP's static graph must record one, FSDP2 would gather
+            # every parameter at once without sync): a zero loss gives zero gradients,
+            # communicated like real ones.
             loss = self._loss() * 0
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         else:
@@ -251,7 +253,7 @@ class StepBench:
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             # Zero gradients: the update then depends on the (identical) parameters
             # alone, so every rank stays in step though this step skipped the all-reduce.
-            for p in self.setup.model.parameters():
+            for p in self.net.parameters():
                 if p.grad is not None:
                     p.grad.zero_()
         self._update()
@@ -266,10 +268,14 @@ class StepBench:
         with PowerSampler(nvml_key(self.device)) as power:
             self.times["ddp"] = self._timed(lambda: self._step(sync_grads=True))
         self.facts.update(power.summary())
+        # The training step's peak, before the stages that only measure parts of it
+        # (FSDP2's local steps hold every parameter gathered).
+        self.facts.update(peak(self.device))
         if self.fault.get("diverge_rank") == self.rank:
             with torch.no_grad():
-                next(self.setup.model.parameters()).view(-1)[0] += 1e-3
-        total, bits = param_checksum(self.setup.model.parameters())
+                p = next(self.net.parameters())
+                (p.to_local() if hasattr(p, "to_local") else p).view(-1)[0] += 1e-3
+        total, bits = param_checksum(self.strategy.full_params())
         self.facts.update(checksum_sum=total, checksum_bits=bits)
 
     def _local(self) -> None:
@@ -277,22 +283,15 @@ class StepBench:
         self.times["local"] = self._timed(lambda: self._step(sync_grads=False))
 
     def _comm(self) -> None:
-        buffers = self.strategy.grad_buffers()
-        self.facts["bucket_bytes"] = [b.numel() * b.element_size() for b in buffers]
-
-        def all_reduce_buffers() -> None:
-            # Launched back to back and waited for together, as DDP's reducer does.
-            works = [dist.all_reduce(b, async_op=True) for b in buffers]
-            for w in works:
-                w.wait()
-
-        all_reduce_buffers()
+        collectives, facts = self.strategy.comm()
+        self.facts.update(facts)
+        collectives()
         times = []
         for _ in range(self.steps):
             dist.barrier()
             sync(self.device)
             self.timer.start()
-            all_reduce_buffers()
+            collectives()
             times.append(self.timer.stop())
         self.times["comm"] = times
 
@@ -306,8 +305,9 @@ class StepBench:
             if delay:
                 time.sleep(delay)
 
-        forward()
-        self.times["compute"] = self._timed(forward)
+        with self.strategy.alone():  # FSDP2: parameters gathered once, then no collective
+            forward()
+            self.times["compute"] = self._timed(forward)
 
     # -- one step
 

@@ -2,24 +2,31 @@
 
 A point is one training workload (its model: resnet50.py, transformer.py) at one world
 size; the figures are defined in docs/formulas.md. `run_point` runs these stages on every
-rank, the parallel wrapping coming from the point's strategy (strategy.py, DDP today):
+rank, the parallel wrapping coming from the point's strategy (strategy.py: DDP, or FSDP2 in
+fsdp2.py; both first apply activation checkpointing and torch.compile to the blocks):
 
   build    model and a synthetic batch (seeded per rank) on the device
-  wrap     DistributedDataParallel (broadcasts rank 0's parameters), the optimizer
+  wrap     the strategy: DistributedDataParallel (broadcasts rank 0's parameters) or
+           fully_shard per block and on the root; then the optimizer, over what the
+           strategy left (FSDP2: the shards)
   probe    one step under no_sync() whose gradients are zeroed before the optimizer step:
            the memory of a real step and the optimizer state get allocated while no gradient
            all-reduce is in flight, and the parameters stay identical on every rank
-  warmup   DDP steps, untimed
-  ddp      measured DDP steps (t_ddp), NVML power sampled meanwhile; then the checksum
-  local    measured steps under no_sync() (t_local: the same step without gradient sync)
-  comm     the gradients' all-reduces alone, in DDP's own buckets (t_comm)
+           (FSDP2, and DDP's static graph: a synced step of zero loss instead)
+  warmup   real steps, untimed
+  ddp      measured real steps (t_ddp), NVML power sampled meanwhile; then the step's
+           peak memory and the checksum (of the whole parameters: FSDP2 gathers them)
+  local    measured steps under no_sync() (t_local: the same step without gradient sync;
+           FSDP2: without any collective, see fsdp2.py)
+  comm     the step's collectives alone (t_comm), as the strategy lists them: DDP's
+           all-reduces in its own buckets, FSDP2's per-block all-gathers and reduce-scatters
   compute  measured forward passes of each rank alone (the straggler check)
 
-At world size 1 the model is not wrapped in DDP, and local, comm and compute are skipped:
-one rank is measured as one trains on a single GPU (as NVIDIA's DeepLearningExamples and
-nanoGPT do), so scaling efficiency includes everything DDP costs. On CPU a one-rank DDP
-would add a fifth to a ResNet-50 step, copying gradients to and from a one-rank
-all-reduce.
+At world size 1 the model is not wrapped, whatever the strategy, and local, comm and
+compute are skipped: one rank is measured as one trains on a single GPU (as NVIDIA's
+DeepLearningExamples and nanoGPT do), so scaling efficiency includes everything the
+strategy costs. On CPU a one-rank DDP would add a fifth to a ResNet-50 step, copying
+gradients to and from a one-rank all-reduce.
 
 After every stage the ranks compare outcomes (all_gather_object). A rank that ran out of
 memory frees what it holds and the point ends on every rank as "oom", so the sweep goes on;

@@ -59,6 +59,39 @@ def runs(quick, tmp_path_factory):
     return out
 
 
+def test_blocks_are_the_repeated_units_of_each_model():
+    import torch
+    from torch import nn
+
+    from scaling.workloads.models import build_model, transformer_config
+    from scaling.workloads.models.resnet import resnet18
+    from scaling.workloads.training.blocks import checkpoint_every, find_blocks
+
+    with torch.device("meta"):
+        gpt = build_model("transformer", cfg=transformer_config("tiny", n_layer=5))
+        assert [type(b).__name__ for b in find_blocks(gpt)] == ["Block"] * 5
+        assert [type(b).__name__ for b in find_blocks(build_model("resnet50"))] == [
+            "Bottleneck"
+        ] * 16  # 3 + 4 + 6 + 3
+        assert len(find_blocks(resnet18())) == 8
+        # Another model: the children of a container that repeats one class.
+        mlp = nn.Sequential(nn.Linear(4, 8), nn.ModuleList(nn.Linear(8, 8) for _ in range(3)))
+        assert find_blocks(mlp) == list(mlp[1])
+    assert checkpoint_every(find_blocks(gpt), 2) == 2  # blocks 2 and 4 of 5
+    assert checkpoint_every(find_blocks(gpt), 0) == 0
+
+
+def test_one_rank_trains_the_bare_model_under_fsdp2():
+    from scaling.workloads.models import build_model, transformer_config
+    from scaling.workloads.training.strategy import make
+
+    model = build_model("transformer", cfg=transformer_config("tiny"))
+    s = make({"strategy": "fsdp2", "activation_checkpointing": 1}, "cpu", 1, "fp32")
+    assert s.wrap(model) is model
+    assert not any(hasattr(p, "full_tensor") for p in model.parameters())  # not sharded
+    assert s.facts() == {"ddp": False, "sharded": False, "blocks": 2, "checkpointed_blocks": 2}
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -29,7 +29,11 @@ def find_blocks(model: nn.Module) -> list[nn.Module]:
         if not isinstance(m, nn.ModuleList | nn.Sequential) or any(m in b.modules() for b in found):
             continue
         kids = list(m.children())
-        if len(kids) >= 2 and len({type(k) for k in kids}) == 1 and any(kids[0].parameters()):
+        if (
+            len(kids) >= 2
+            and len({type(k) for k in kids}) == 1
+            and next(kids[0].parameters(), None) is not None
+        ):
             found.extend(kids)
     return found
 

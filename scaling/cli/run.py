@@ -55,6 +55,14 @@ FLAGS = (
     Flag(("--scaling",), ("training.scaling",), "MODE"),
     Flag(("--precision",), ("training.precision",), "P"),
     Flag(("--batch",), _batch_keys(), "N"),
+    Flag(("--strategy",), ("training.strategy",), "S"),
+    Flag(
+        ("--reshard-after-forward/--no-reshard-after-forward",),
+        ("training.reshard_after_forward",),
+        kind="switch",
+    ),
+    Flag(("--activation-checkpointing",), ("training.activation_checkpointing",), "N"),
+    Flag(("--compile",), ("training.compile",), kind="flag"),
     Flag(("--device",), ("cluster.device",), "DEV"),
     Flag(("--address",), ("cluster.address",), "ADDR"),
     Flag(("--placement",), ("cluster.placement",), "MODE"),
@@ -120,7 +128,7 @@ def with_flags(f, flags: tuple[Flag, ...] = FLAGS):
     "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
 )
 def run(config_path, as_json, **flags) -> int:
-    """Sweep world sizes: collectives and DDP training steps on Ray-launched torch.distributed groups.
+    """Sweep world sizes: collectives and DDP/FSDP2 training steps on Ray-launched torch.distributed groups.
 
     One Ray actor per rank is placed once and reused for every world size; each
     world size forms a fresh process group (NCCL on GPUs, gloo on CPU). Every
@@ -141,6 +149,7 @@ def run(config_path, as_json, **flags) -> int:
       scaling run --gpus 1,2,4,8 --ops all_reduce,all_gather -b 8 -e 128M
       scaling run --gpus 8 --timing pipelined -d bfloat16 --json > result.json
       scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16 --scaling strong
+      scaling run --gpus 8 --workloads transformer --strategy fsdp2 --activation-checkpointing 2
       scaling run --address auto --gpus 8,16 --placement pack --env NCCL_DEBUG=INFO
 
     Exit status: 0 ok, 1 failed run, wrong results or diverged parameters, 2 bad input,

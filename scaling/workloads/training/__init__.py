@@ -6,8 +6,9 @@ is shared and lives here: the [training] section, the point spec, the sample rec
 training.csv table, and `workload(...)`, which turns a model into a Workload spec.
 
 The step itself is measured on the ranks by `bench.py` (stages: build, wrap, probe, warmup,
-ddp, local, comm, compute), wrapping the model with a parallel strategy (`strategy.py`: DDP
-today), with `checksum.py` and `memory.py` for its checks. The figures are defined in
+ddp, local, comm, compute), wrapping the model with a parallel strategy (`strategy.py`: DDP,
+`fsdp2.py`: FSDP2; `blocks.py`: the repeated blocks they shard, checkpoint and compile), with
+`checksum.py` and `memory.py` for its checks. The figures are defined in
 docs/formulas.md (scaling efficiency, exposed communication, overlap, MFU).
 """
 
@@ -31,12 +32,24 @@ TABLE = Table(
     "scaling.collector.training:TRAINING_COLUMNS",
     tolerant=True,
 )
-DDP_OPTIONS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph", "broadcast_buffers")
+# How the step is parallelized and run: each key goes into the point spec and comes back in
+# every rank's train_point record (samples.jsonl).
+STEP_OPTIONS = (
+    "strategy",
+    "bucket_cap_mb",
+    "gradient_as_bucket_view",
+    "static_graph",
+    "broadcast_buffers",
+    "reshard_after_forward",
+    "fsdp_reduce_dtype",
+    "activation_checkpointing",
+    "compile",
+)
 
 
 @dataclass
 class TrainingConfig:
-    """How a DDP training step is measured; shared by the training workloads (resnet50, transformer)."""
+    """How a data-parallel training step is measured; shared by the training workloads (resnet50, transformer)."""
 
     scaling: str = setting("weak", choices=("weak", "strong"))
     """weak: fixed per-rank batch. strong: fixed global batch = batch x the largest world size, split among ranks."""
@@ -50,6 +63,9 @@ class TrainingConfig:
     steps: int | None = None
     """Measured steps per phase (DDP, no_sync, all-reduce alone, forward) in each round. Unset: 10 on cpu, 50 on cuda, spread over the rounds (--repeats), at least 3 per round."""
 
+    strategy: str = setting("ddp", choices=("ddp", "fsdp2"))
+    """ddp: DistributedDataParallel. fsdp2: FSDP2 fully_shard on each block, then on the root. One rank trains the bare model either way."""
+
     bucket_cap_mb: float = 25.0
     """DDP gradient bucket size in MiB (DDP's bucket_cap_mb); the all-reduce-alone timing uses DDP's own buckets."""
 
@@ -61,6 +77,18 @@ class TrainingConfig:
 
     broadcast_buffers: bool = False
     """Sync buffers (BatchNorm statistics) from rank 0 before every forward, as DDP does by default."""
+
+    reshard_after_forward: bool = True
+    """FSDP2: free each block's gathered parameters after its forward (gather again in backward); the root keeps FSDP2's default."""
+
+    fsdp_reduce_dtype: str = setting("float32", choices=("float32", "bfloat16"))
+    """FSDP2: dtype of the gradient reduce-scatter. Parameters are gathered in the precision's dtype (bf16/fp16), else as stored."""
+
+    activation_checkpointing: int = setting(0, minimum=0)
+    """Recompute the activations of every Nth block in backward (torch.utils.checkpoint, non-reentrant); 0: none. For ddp and fsdp2 alike."""
+
+    compile: bool = False
+    """torch.compile each block (in the untimed first step). Meant for GPUs; on CPU it needs a C++ compiler, and a point without one fails with a one-line error."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +114,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
         "warmup": t.warmup,
         "steps": t.steps,
         "rounds": cfg.repeats,
-        **{k: getattr(t, k) for k in DDP_OPTIONS},
+        **{k: getattr(t, k) for k in STEP_OPTIONS},
         "seed": 0,
         **model,
     }

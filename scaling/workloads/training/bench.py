@@ -2,24 +2,31 @@
 
 A point is one training workload (its model: resnet50.py, transformer.py) at one world
 size; the figures are defined in docs/formulas.md. `run_point` runs these stages on every
-rank, the parallel wrapping coming from the point's strategy (strategy.py, DDP today):
+rank, the parallel wrapping coming from the point's strategy (strategy.py: DDP, or FSDP2 in
+fsdp2.py; both first apply activation checkpointing and torch.compile to the blocks):
 
   build    model and a synthetic batch (seeded per rank) on the device
-  wrap     DistributedDataParallel (broadcasts rank 0's parameters), the optimizer
+  wrap     the strategy: DistributedDataParallel (broadcasts rank 0's parameters) or
+           fully_shard per block and on the root; then the optimizer, over what the
+           strategy left (FSDP2: the shards)
   probe    one step under no_sync() whose gradients are zeroed before the optimizer step:
            the memory of a real step and the optimizer state get allocated while no gradient
            all-reduce is in flight, and the parameters stay identical on every rank
-  warmup   DDP steps, untimed
-  ddp      measured DDP steps (t_ddp), NVML power sampled meanwhile; then the checksum
-  local    measured steps under no_sync() (t_local: the same step without gradient sync)
-  comm     the gradients' all-reduces alone, in DDP's own buckets (t_comm)
+           (FSDP2, and DDP's static graph: a synced step of zero loss instead)
+  warmup   real steps, untimed
+  ddp      measured real steps (t_ddp), NVML power sampled meanwhile; then the step's
+           peak memory and the checksum (of the whole parameters: FSDP2 gathers them)
+  local    measured steps under no_sync() (t_local: the same step without gradient sync;
+           FSDP2: without any collective, see fsdp2.py)
+  comm     the step's collectives alone (t_comm), as the strategy lists them: DDP's
+           all-reduces in its own buckets, FSDP2's per-block all-gathers and reduce-scatters
   compute  measured forward passes of each rank alone (the straggler check)
 
-At world size 1 the model is not wrapped in DDP, and local, comm and compute are skipped:
-one rank is measured as one trains on a single GPU (as NVIDIA's DeepLearningExamples and
-nanoGPT do), so scaling efficiency includes everything DDP costs. On CPU a one-rank DDP
-would add a fifth to a ResNet-50 step, copying gradients to and from a one-rank
-all-reduce.
+At world size 1 the model is not wrapped, whatever the strategy, and local, comm and
+compute are skipped: one rank is measured as one trains on a single GPU (as NVIDIA's
+DeepLearningExamples and nanoGPT do), so scaling efficiency includes everything the
+strategy costs. On CPU a one-rank DDP would add a fifth to a ResNet-50 step, copying
+gradients to and from a one-rank all-reduce.
 
 After every stage the ranks compare outcomes (all_gather_object). A rank that ran out of
 memory frees what it holds and the point ends on every rank as "oom", so the sweep goes on;
@@ -52,7 +59,7 @@ from scaling.workloads import faults, registry
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, rank_device, sync
-from scaling.workloads.training import DDP_OPTIONS, strategy
+from scaling.workloads.training import STEP_OPTIONS, strategy
 from scaling.workloads.training.checksum import param_checksum
 from scaling.workloads.training.memory import is_oom, peak, reset_peak
 
@@ -121,7 +128,7 @@ class StepBench:
         self.global_batch, self.batch = split_batch(
             base, spec["scaling"], self.n, spec["max_world_size"], self.rank
         )
-        self.strategy = strategy.make(spec, device, self.n)
+        self.strategy = strategy.make(spec, device, self.n, self.precision)
         self.timer = faults.stretch(make_timer(device), spec)  # no-op unless SCALING_FAULTS
         self.times: dict[str, list[float]] = {}
         self.facts: dict = {}
@@ -195,7 +202,7 @@ class StepBench:
             "device": self.device,
             "device_name": _device_name(self.device),
             "flops_per_step": None if flops is None else flops * self.batch,
-            **{k: self.spec[k] for k in DDP_OPTIONS},
+            **{k: self.spec.get(k) for k in STEP_OPTIONS},
             **peak(self.device),
             **self.facts,
             "times": self.times,
@@ -237,13 +244,15 @@ class StepBench:
     def _wrap(self) -> None:
         self.net = self.strategy.wrap(self.setup.model)
         self.facts.update(self.strategy.facts())
-        self.opt = self.setup.make_optimizer(self.setup.model.parameters())
+        # After wrapping: FSDP2 replaces the parameters by their shards (DTensors).
+        self.opt = self.setup.make_optimizer(self.net.parameters())
         self.scaler = torch.amp.GradScaler(self.device) if self.precision == "fp16" else None
 
     def _probe(self) -> None:
-        if self.spec["static_graph"] and self.n > 1:
-            # A static graph's first step must be a synced one (DDP records it); a zero
-            # loss gives zero gradients, all-reduced like real ones.
+        if self.strategy.probe_synced:
+            # A synced step instead (DDP's static graph must record one, FSDP2 would gather
+            # every parameter at once without sync): a zero loss gives zero gradients,
+            # communicated like real ones.
             loss = self._loss() * 0
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         else:
@@ -252,7 +261,7 @@ class StepBench:
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             # Zero gradients: the update then depends on the (identical) parameters
             # alone, so every rank stays in step though this step skipped the all-reduce.
-            for p in self.setup.model.parameters():
+            for p in self.net.parameters():
                 if p.grad is not None:
                     p.grad.zero_()
         self._update()
@@ -267,10 +276,14 @@ class StepBench:
         with PowerSampler(nvml_key(self.device)) as power:
             self.times["ddp"] = self._timed(lambda: self._step(sync_grads=True))
         self.facts.update(power.summary())
+        # The training step's peak, before the stages that only measure parts of it
+        # (FSDP2's local steps hold every parameter gathered).
+        self.facts.update(peak(self.device))
         if self.fault.get("diverge_rank") == self.rank:
             with torch.no_grad():
-                next(self.setup.model.parameters()).view(-1)[0] += 1e-3
-        total, bits = param_checksum(self.setup.model.parameters())
+                p = next(self.net.parameters())
+                (p.to_local() if hasattr(p, "to_local") else p).view(-1)[0] += 1e-3
+        total, bits = param_checksum(self.strategy.full_params())
         self.facts.update(checksum_sum=total, checksum_bits=bits)
 
     def _local(self) -> None:
@@ -278,22 +291,15 @@ class StepBench:
         self.times["local"] = self._timed(lambda: self._step(sync_grads=False))
 
     def _comm(self) -> None:
-        buffers = self.strategy.grad_buffers()
-        self.facts["bucket_bytes"] = [b.numel() * b.element_size() for b in buffers]
-
-        def all_reduce_buffers() -> None:
-            # Launched back to back and waited for together, as DDP's reducer does.
-            works = [dist.all_reduce(b, async_op=True) for b in buffers]
-            for w in works:
-                w.wait()
-
-        all_reduce_buffers()
+        collectives, facts = self.strategy.comm()
+        self.facts.update(facts)
+        collectives()
         times = []
         for _ in range(self.steps):
             dist.barrier()
             sync(self.device)
             self.timer.start()
-            all_reduce_buffers()
+            collectives()
             times.append(self.timer.stop())
         self.times["comm"] = times
 
@@ -307,8 +313,9 @@ class StepBench:
             if delay:
                 time.sleep(delay)
 
-        forward()
-        self.times["compute"] = self._timed(forward)
+        with self.strategy.alone():  # FSDP2: parameters gathered once, then no collective
+            forward()
+            self.times["compute"] = self._timed(forward)
 
     # -- one step
 

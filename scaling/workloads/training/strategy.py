@@ -1,33 +1,59 @@
-"""How the step bench parallelizes a model across ranks (rank side): DDP today.
+"""How the step bench parallelizes a model across ranks (rank side): DDP or FSDP2.
 
 A strategy wraps the model for the real step, offers the same step without gradient sync
-(t_local), and the gradient communication alone (t_comm), as docs/formulas.md defines them.
-A point names its strategy (spec["strategy"], default "ddp"); a new one (FSDP) is a class
-with the same methods added to STRATEGIES.
+(t_local), and the step's communication alone (t_comm), as docs/formulas.md defines them.
+A point names its strategy (spec["strategy"], default "ddp"); STRATEGIES lists them (FSDP2
+is in fsdp2.py). Before wrapping, every strategy applies the point's activation
+checkpointing and torch.compile to the model's repeated blocks (blocks.py).
+
+One rank trains the bare model, whatever the strategy: there is nothing to reduce or shard,
+and a one-rank DDP would add its gradient copies to every step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Callable, Iterator
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from scaling.workloads.training.blocks import (
+    checkpoint_every,
+    compile_blocks,
+    find_blocks,
+    require_compiler,
+)
+
+
+def prepare(model: nn.Module, spec: dict, device: str) -> tuple[list[nn.Module], dict]:
+    """Activation checkpointing and torch.compile on the model's blocks: (blocks, facts)."""
+    blocks = find_blocks(model)
+    checkpointed = checkpoint_every(blocks, int(spec.get("activation_checkpointing") or 0))
+    if spec.get("compile"):
+        require_compiler(device)
+        compile_blocks(blocks)
+    return blocks, {"blocks": len(blocks), "checkpointed_blocks": checkpointed}
+
 
 class DDPStrategy:
-    """PyTorch DistributedDataParallel. One rank trains the bare model: there is nothing to
-    reduce, and a one-rank DDP would add its gradient copies to every step."""
+    """PyTorch DistributedDataParallel; the bare model at one rank."""
 
     name = "ddp"
 
-    def __init__(self, spec: dict, device: str, n: int):
-        self.spec, self.device, self.n = spec, device, n
+    def __init__(self, spec: dict, device: str, n: int, precision: str):
+        self.spec, self.device, self.n, self.precision = spec, device, n, precision
         self.net: nn.Module | None = None
+        self.prepared: dict = {}
+        # A static graph's first step must be a synced one (DDP records it).
+        self.probe_synced = bool(spec.get("static_graph")) and n > 1
 
     def wrap(self, model: nn.Module) -> nn.Module:
         spec = self.spec
+        _, self.prepared = prepare(model, spec, self.device)
         self.net = model
         if self.n > 1:
             self.net = DDP(
@@ -41,28 +67,45 @@ class DDPStrategy:
         return self.net
 
     def facts(self) -> dict:
-        return {"ddp": self.n > 1}
+        return {"ddp": self.n > 1, **self.prepared}
 
     def no_sync(self):
         """The step without gradient sync (DDP decides at forward time: cover the forward)."""
         return self.net.no_sync() if isinstance(self.net, DDP) else contextlib.nullcontext()
 
-    def grad_buffers(self) -> list[torch.Tensor]:
-        """What the real step all-reduces, as tensors to all-reduce alone."""
-        return grad_buckets(self.net)
+    def alone(self):
+        """Where the bare module's forward runs without collectives (the compute stage)."""
+        return contextlib.nullcontext()
+
+    def comm(self) -> tuple[Callable[[], None], dict]:
+        """The step's communication as a callable to time alone, and its facts: DDP's
+        gradient all-reduces in its own buckets, launched back to back and waited for
+        together, as DDP's reducer does."""
+        buffers = grad_buckets(self.net)
+
+        def all_reduce_buffers() -> None:
+            works = [dist.all_reduce(b, async_op=True) for b in buffers]
+            for w in works:
+                w.wait()
+
+        return all_reduce_buffers, {"bucket_bytes": [b.numel() * b.element_size() for b in buffers]}
+
+    def full_params(self) -> Iterator[torch.Tensor]:
+        """This rank's parameters, whole (the checksum's input)."""
+        return self.net.parameters() if self.net is not None else iter(())
 
     def release(self) -> None:
         self.net = None
 
 
-STRATEGIES = {"ddp": DDPStrategy}
+def make(spec: dict, device: str, n: int, precision: str):
+    from scaling.workloads.training.fsdp2 import FSDP2Strategy
 
-
-def make(spec: dict, device: str, n: int):
+    strategies = {"ddp": DDPStrategy, "fsdp2": FSDP2Strategy}
     name = spec.get("strategy", "ddp")
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
-    return STRATEGIES[name](spec, device, n)
+    if name not in strategies:
+        raise ValueError(f"unknown strategy {name!r} (known: {', '.join(strategies)})")
+    return strategies[name](spec, device, n, precision)
 
 
 def _buffer_sync(enabled: bool) -> dict:

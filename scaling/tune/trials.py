@@ -90,8 +90,8 @@ class Trials:
         t.scaling = "weak"  # tune searches the per-rank batch
         t.precision, t.steps, t.warmup = c.precision, steps, warmup
         for key, value in c.settings().items():
-            if hasattr(t, key) and key not in ("precision",):
-                setattr(t, key, value)
+            if hasattr(t, key) and key != "precision" and value != "single":
+                setattr(t, key, value)  # "single": one rank, nothing wrapped (bench.py)
         getattr(cfg, self.workload).batch = batch or c.batch
         wl = get_workload(self.workload)
         (point,) = wl.plan(cfg, n)

@@ -10,7 +10,7 @@ the measured "overhead" on CPU.
 
 RSS is not the GPU figure the issue's 10% goal is about (max_memory_allocated): it holds the
 process and allocator caches. This shows the two-batch extrapolation on real peaks; the GPU
-check (phase 2) compares with torch.cuda.max_memory_allocated.
+check would compare with torch.cuda.max_memory_allocated: no GPU has run it yet.
 
     python benchmarks/tune_memory.py                # both tiny presets, the default batches below
     python benchmarks/tune_memory.py --workloads resnet50 --batches 64 128 256 --precision bf16

@@ -1,6 +1,6 @@
 """Successive halving on simulated trials: known true throughputs plus noise.
 
-The trial function here stands for a real run (phase 2 wires one in); the search code is the
+The trial function here stands for a real run (scaling/tune/trials.py); the search code is the
 same either way. Noise is lognormal per round, seeded, so every test is deterministic.
 """
 

@@ -210,3 +210,14 @@ def test_size_ranges():
     r = parse_size_range("64K-16M")
     assert (r.lo, r.hi, r.label) == (65536, 16 << 20, "64K-16M")
     assert 1 << 20 in r and 1024 not in r
+
+
+def test_the_shipped_tune_config_loads_and_enumerates_a_gpu_space():
+    from scaling.config.loader import load_config
+
+    cfg = load_config("configs/tune.toml")
+    base = base_candidate(8, "bf16", 8)
+    space = enumerate_space(cfg.tune, SpaceContext("cuda", 8, base))
+    strategies = {c.strategy for c in space.candidates}
+    assert strategies == {"ddp", "fsdp2"} and len(space.candidates) >= 32
+    assert cfg.tune.budget == 1200.0 and not space.pruned  # nothing GPU-only on a GPU

@@ -1,7 +1,7 @@
 """The report's tune section, read from tune.json (written by the tune driver).
 
 Nothing is computed here: tune.json holds every figure. The same rows feed the terminal
-table of `scaling tune` (phase 2) and the report, so the two always say the same thing.
+table of `scaling tune` (cli/tune_output.py) and the report, so the two always say the same thing.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 
 `trial(id, budget) -> TrialResult` runs one candidate for `budget.rounds` rounds of
 `budget.steps` measured steps and returns one throughput per round (samples/s) and the
-seconds it took. The search never looks inside: real runs (phase 2) and simulated ones
+seconds it took. The search never looks inside: real runs and simulated ones
 (tests, benchmarks/tune_simulated.py) and real ones (benchmarks/tune_efficiency.py) go through the same code.
 
 The rungs (Li et al., "Hyperband", 2018; Jamieson & Talwalkar 2016):

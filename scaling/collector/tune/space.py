@@ -300,7 +300,8 @@ def base_candidate(
     gradient_as_bucket_view: bool = False,
     static_graph: bool = False,
 ) -> Candidate:
-    """The run config's own settings as a candidate (today's schema has DDP only)."""
+    """A DDP (or one-rank) candidate from plain settings; scaling/tune/session.py builds the
+    base candidate of a run config, FSDP2 included."""
     if world_size == 1:
         return Candidate(batch=batch, precision=precision, strategy="single")
     return Candidate(

@@ -205,7 +205,9 @@ def test_nccl_recommendation_per_size_range():
     assert rec["recommended"] == "nccl:ALGO=Tree"  # better in one range, worse in none
     assert rec["verdicts"]["1K-64K"]["nccl:PROTO=LL"] == "worse"  # LL loses small messages
     assert "debugging variables" in rec["note"]
-    none = recommend({"1K-64K": {DEFAULT_ID: rounds(10), "nccl:PROTO=LL": rounds(10)}}, trial_judge(3.0))
+    none = recommend(
+        {"1K-64K": {DEFAULT_ID: rounds(10), "nccl:PROTO=LL": rounds(10)}}, trial_judge(3.0)
+    )
     assert none["recommended"] is None and "beyond noise" in none["reason"]
     assert env_lines((("NCCL_ALGO", "Tree"),))[-1] == "export NCCL_ALGO=Tree"
     assert env_lines(()) == []

@@ -30,6 +30,7 @@ def read_tune_section(path):
 
     return load_config(path).tune
 
+
 RESNET50 = resnet_shape((3, 4, 6, 3), bottleneck=True, name="resnet50")
 GPT_1_3B = transformer_shape(n_layer=24, d_model=2048, seq_len=2048, vocab_size=50257, name="1.3b")
 

@@ -291,7 +291,7 @@ def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
         finally:
             hooks.done()
             session.finish(trials, rundir, started, outcome)
-    report, why = (None, None) if outcome.status == "interrupted" else session.write_report(rundir)
+    report, why = session.write_report(rundir)  # a partial tune's report says it is partial
     outcome.report, outcome.report_error = report, why
     return outcome
 

@@ -139,6 +139,7 @@ class Trials:
         self._group = self._stack = self._group_env = None
         self.prep.gang.shutdown(grace_s=0)
         self.prep = self.replace_gang()
+        self.rundir.write_manifest(ranks=self.prep.gang.metas)  # the new ranks' pids
 
     def close(self) -> None:
         if self._stack is not None:

@@ -59,12 +59,12 @@ def base_candidate(cfg, facts, device: str, world_size: int):
     common = dict(
         batch=facts.batch,
         precision=precision,
-        activation_checkpointing=getattr(t, "activation_checkpointing", 0),
-        compile=getattr(t, "compile", False),
+        activation_checkpointing=t.activation_checkpointing,
+        compile=t.compile,
     )
     if world_size == 1:
         return Candidate(**common, strategy="single")
-    if getattr(t, "strategy", "ddp") == "fsdp2":
+    if t.strategy == "fsdp2":
         return Candidate(**common, strategy="fsdp2", reshard_after_forward=t.reshard_after_forward,
                          fsdp_reduce_dtype=t.fsdp_reduce_dtype)  # fmt: skip
     return Candidate(**common, strategy="ddp", bucket_cap_mb=t.bucket_cap_mb,

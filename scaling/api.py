@@ -11,6 +11,8 @@ prints and sets the exit code; a notebook or a script calls them directly.
     api.runs("runs")                                        # past runs, newest first
     v = api.validate(load_config(overrides={"validate.level": "quick"}))   # accept or reject
     v.exit_code, v.result.verdicts, v.drain
+    t = api.tune(load_config(overrides={"tune.workload": "resnet50", "tune.budget": "3m"}))
+    t.exit_code, t.document["winner"], t.outputs               # tune.json, best.toml
 
 Importing this module is cheap: torch, Ray and pandas are imported by the calls that need
 them. Errors a user can fix are raised as ConfigError, ClusterError or NotARunDir (the CLI:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from scaling.collector.run import Run
     from scaling.config import RunConfig
     from scaling.report import ReportPaths
+    from scaling.tune import TuneHooks, Tuning
     from scaling.validate import ValidateHooks, Validation
 
 
@@ -149,27 +152,12 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     raising. An interrupt before measuring starts is raised (nothing was recorded).
     """
     from scaling import interrupts, sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import RunDir, RunDirError, new_run_path
+    from scaling.cluster.connect import disconnect_ray
 
     hooks = hooks or RunHooks()
     preflight(cfg)
     with interrupts.SignalsInterrupt() as signals:
-        started = False
-        try:
-            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-            prep = sweep.prepare(cfg)
-        except BaseException:
-            disconnect_ray(started)
-            raise
-        try:
-            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-        except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
-            prep.gang.shutdown()
-            disconnect_ray(started)
-            raise ConfigError(str(e)) from None
+        started, prep, rundir = _start(cfg, hooks, signals)
         for notice in prep.notices:
             hooks.notice(notice)
         status, code = "failed", None
@@ -190,6 +178,31 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     except Exception as e:  # the samples are on disk: say so rather than lose the run
         return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}")
     return RunResult(rundir.path, status, summary, interrupt_code=code)
+
+
+def _start(cfg: RunConfig, hooks, signals):
+    """Connect Ray, place the gang (sweep.prepare) and open the run directory:
+    (started, prepared, rundir). What was started is stopped again when a step fails."""
+    from scaling import sweep
+    from scaling.cluster.connect import connect_ray, disconnect_ray
+    from scaling.config import ConfigError
+    from scaling.rundir import RunDir, RunDirError, new_run_path
+
+    started = False
+    try:
+        started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
+        signals.reinstall()  # ray.init installs a SIGTERM handler of its own
+        prep = sweep.prepare(cfg)
+    except BaseException:
+        disconnect_ray(started)
+        raise
+    try:
+        rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+    except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
+        prep.gang.shutdown()
+        disconnect_ray(started)
+        raise ConfigError(str(e)) from None
+    return started, prep, rundir
 
 
 def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
@@ -247,6 +260,40 @@ def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
     rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
     report, why = session.write_report(rundir.path)
     return Validation(rundir.path, status, result, outputs, drain, report, why, error)
+
+
+def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
+    """Find the fastest parallel strategy for one training workload at one world size: the
+    memory model prunes what cannot fit, successive halving runs real training trials, the
+    winner is rerun at full length; tune.json, best.toml and a report in the run directory.
+
+    Bad input raises ConfigError before Ray starts, an impossible placement ClusterError (the
+    CLI: exit 2). A candidate that fails or runs out of memory is recorded and the search goes
+    on; an interrupt keeps every trial's samples (status "interrupted").
+    """
+    import copy
+
+    from scaling import interrupts, sweep
+    from scaling.tune import TuneHooks, session
+    from scaling.tune.trials import Trials
+
+    hooks = hooks or TuneHooks()
+    target = session.preflight(cfg)
+    cfg = copy.deepcopy(cfg)
+    cfg.gpus, cfg.workloads = [target.world_size], [target.workload]
+    with interrupts.SignalsInterrupt() as signals:
+        started, prep, rundir = _start(cfg, hooks, signals)
+        trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
+                        lambda: sweep.prepare(cfg))  # fmt: skip
+        outcome = None
+        try:
+            outcome = session.measure(cfg, target, trials, rundir, hooks)
+        finally:
+            hooks.done()
+            session.finish(trials, rundir, started, outcome)
+    report, why = session.write_report(rundir)  # a partial tune's report says it is partial
+    outcome.report, outcome.report_error = report, why
+    return outcome
 
 
 def summarize(run_dir: str | Path, report: bool = True) -> Summary:

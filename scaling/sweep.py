@@ -201,7 +201,7 @@ def run(
             device=prep.device,
             backend=prep.gang.backend,
             host=host_facts(),
-            ray={"version": ray.__version__, "nodes": _ray_nodes()},
+            ray={"version": ray.__version__, "nodes": ray_nodes()},
             ranks=prep.gang.metas,
             topology=manifest_topology(prep.snapshots),
             notices=prep.notices,
@@ -247,6 +247,6 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
                 on_point(point)
 
 
-def _ray_nodes() -> list[dict]:
+def ray_nodes() -> list[dict]:
     keep = ("NodeID", "NodeManagerAddress", "NodeManagerHostname", "Alive", "Resources")
     return [{k: n.get(k) for k in keep} for n in ray.nodes()]

@@ -18,10 +18,10 @@ def scaling_env(**extra: str) -> dict[str, str]:
     return env | {"PYTHONPATH": str(ROOT)} | extra
 
 
-def start_run(args: list[str], log: Path, **env: str) -> subprocess.Popen:
-    """`python -m scaling run ARGS` with stdout and stderr going to `log`."""
+def start_run(args: list[str], log: Path, command: str = "run", **env: str) -> subprocess.Popen:
+    """`python -m scaling COMMAND ARGS` with stdout and stderr going to `log`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "scaling", "run", *args],
+        [sys.executable, "-m", "scaling", command, *args],
         cwd=ROOT,
         env=scaling_env(**env),
         stdout=log.open("w"),

@@ -26,6 +26,7 @@ COMMANDS = {
     "runs": "scaling.cli.report:runs",
     "predict": "scaling.cli.predict:predict",
     "validate": "scaling.cli.validate:validate",
+    "tune": "scaling.cli.tune:tune",
 }
 
 

@@ -105,3 +105,25 @@ def report_outcome(summary, err) -> dict | None:
         return None
     err.print(f"report: {summary.report.html}")
     return {"report_md": str(summary.report.markdown), "report_html": str(summary.report.html)}
+
+
+def call_placing(call, err, doing: str):
+    """Call an API function that connects Ray and places ranks (validate, tune): bad input
+    and impossible placements exit 2, ranks that could not start exit 1, and an interrupt
+    before anything was measured exits with its signal's code. Returns (outcome, None), or
+    (None, exit code) after saying why."""
+    from scaling.cluster.connect import ClusterError
+    from scaling.cluster.gang import GangError
+    from scaling.config import ConfigError
+
+    try:
+        return call(), None
+    except (ConfigError, ClusterError) as e:
+        raise BadInput(str(e)) from None
+    except GangError as e:  # ranks failed to start: nothing was measured
+        raise click.ClickException(f"could not start the ranks: {e}") from None
+    except KeyboardInterrupt as e:  # while Ray started or ranks were placed
+        from scaling import interrupts
+
+        err.print(f"{interrupts.reason(e)} before {doing}: nothing was recorded")
+        return None, interrupts.exit_code(e)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from scaling.cli.common import BadInput, bad_input, console, echo_json
+from scaling.cli.common import bad_input, call_placing, console, echo_json
 from scaling.cli.run import Flag, overrides, with_flags
 
 FLAGS = (
@@ -65,8 +65,6 @@ def validate(config_path, as_json, **flags) -> int:
     """
     from scaling import api
     from scaling.cli.validate_output import ValidateProgress, finish
-    from scaling.cluster.connect import ClusterError
-    from scaling.cluster.gang import GangError
     from scaling.config import ConfigError, load_config
 
     try:
@@ -75,17 +73,11 @@ def validate(config_path, as_json, **flags) -> int:
         raise bad_input(e) from None
     out = console(sys.stderr if as_json else sys.stdout)
     err = console(sys.stderr)
-    try:
-        outcome = api.validate(cfg, ValidateProgress(err))
-    except (ConfigError, ClusterError) as e:
-        raise BadInput(str(e)) from None
-    except GangError as e:  # ranks failed to start: nothing was validated
-        raise click.ClickException(f"could not start the ranks: {e}") from None
-    except KeyboardInterrupt as e:  # while Ray started or ranks were placed: nothing measured
-        from scaling import interrupts
-
-        err.print(f"{interrupts.reason(e)} before validating: nothing was recorded")
-        return interrupts.exit_code(e)
+    outcome, code = call_placing(
+        lambda: api.validate(cfg, ValidateProgress(err)), err, "validating"
+    )
+    if outcome is None:
+        return code
     if as_json and outcome.result is not None:
         echo_json({"run_dir": str(outcome.path), **outcome.result.to_dict(),
                    "outputs": {k: str(p) for k, p in outcome.outputs.items()},

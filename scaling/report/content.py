@@ -12,6 +12,7 @@ from scaling import format as f
 from scaling.collector.run import Run
 from scaling.report import collectives, plots, training
 from scaling.report import predict as prediction
+from scaling.report import tune as tuning
 from scaling.report import validate as validation
 from scaling.report.document import Document, Items, Section, Table, Text
 
@@ -22,6 +23,8 @@ def build(run: Run) -> Document:
     m = run.manifest
     if m.get("kind") == "validate":
         return validation_document(run)
+    if m.get("kind") == "tune":
+        return tune_document(run)
     title = f"Scaling report: {run.name}"
     when = m.get("started") or "start unknown"
     subtitle = (
@@ -66,6 +69,25 @@ def validation_document(run: Run) -> Document:
     sections = [validation.section(run.path) or validation.document(run.path).sections[0]]
     return Document(f"Validation report: {run.name}", subtitle, banner,
                     sections + [environment_section(run)])  # fmt: skip
+
+
+def tune_document(run: Run) -> Document:
+    """A `scaling tune` run: the ranked candidates and the halving rounds, then where it ran."""
+    m = run.manifest
+    subtitle = (
+        f"{m.get('started') or 'start unknown'} · {m.get('workload', '?')} at world size "
+        f"{m.get('world_size', '?')} · status {m.get('status', 'unknown')} · "
+        f"{m.get('device', '?')}/{m.get('backend', '?')}"
+    )
+    banner = None
+    if run.partial:
+        banner = f"PARTIAL TUNE ({run.partial_reason}): the trials measured are in samples.jsonl."
+    found = tuning.section(run.path)
+    if found is None:
+        found = Section("Tuned parallel strategy", "tune")
+        found.blocks.append(Text("No tune.json: the search did not finish.", "note"))
+    return Document(f"Tune report: {run.name}", subtitle, banner,
+                    [found, environment_section(run)])  # fmt: skip
 
 
 def _world_sizes(run: Run) -> str:

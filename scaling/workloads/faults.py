@@ -9,8 +9,9 @@ an item neither knows is an error naming it.
     SCALING_FAULTS="slow:transformer=1.1,slow:collectives@1=1.1"
     SCALING_FAULTS="slow_compute:rank=2:factor=3;corrupt_matmul:rank=1;slow_comm:node=3:factor=4"
 
-**For `scaling run`**: slow:<what>[@<world size>]=<factor>; <what> is a collective op
-(all_reduce, ...), "collectives" (every op) or a training workload (resnet50, transformer).
+**For `scaling run` and `scaling tune`**: slow:<what>[@<world size>]=<factor>; <what> is a
+collective op (all_reduce, ...), "collectives" (every op), a training workload (resnet50,
+transformer) or a tune candidate's id (slow:b8-fp32-ddp-bk1=3: that candidate's trials).
 Every timed iteration or step of a matching point then really takes factor x as long: the rank
 busy-waits inside the timed region for (factor - 1) x what the work took, so the run is slower
 the way a slower machine is, noise included, rather than carrying relabelled numbers. CPU
@@ -50,7 +51,7 @@ from dataclasses import dataclass
 from scaling.workloads.timing import CpuTimer
 
 ENV = "SCALING_FAULTS"
-_ITEM = re.compile(r"^slow:(?P<what>[a-z0-9_]+)(?:@(?P<n>\d+))?=(?P<factor>[0-9.]+)$")
+_ITEM = re.compile(r"^slow:(?P<what>[a-z0-9_][a-z0-9_.-]*)(?:@(?P<n>\d+))?=(?P<factor>[0-9.]+)$")
 KINDS = ("slow_compute", "corrupt_matmul", "slow_comm")
 """validate's kinds (the `slow:` items are `scaling run`'s)."""
 
@@ -90,7 +91,8 @@ def parse(text: str | None) -> list[tuple[str, int | None, float]]:
 def slowdown(point: dict, text: str | None = None) -> float:
     """The factor SCALING_FAULTS plants on this point (1.0: none)."""
     text = os.environ.get(ENV, "") if text is None else text
-    names = {point.get("op"), point.get("workload")} | ({"collectives"} if "op" in point else set())
+    names = {point.get("op"), point.get("workload"), point.get("candidate")}
+    names |= {"collectives"} if "op" in point else set()
     factor = 1.0
     for what, n, f in parse(text):
         if what in names and (n is None or n == point.get("world_size")):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scaling.config.fields import setting
+from scaling.config.tune import TuneConfig
 from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
 from scaling.workloads.registry import Table, Workload
@@ -169,7 +170,7 @@ def workload(name: str, section: type, presets: dict[str, dict], model: Model) -
         records=records,
         table=TABLE,
         section=section,
-        shared={"training": TrainingConfig},
+        shared={"training": TrainingConfig, "tune": TuneConfig},
         presets=presets,
         model=model,
         rank_spec=_with_model(model, presets),

@@ -141,8 +141,9 @@ class StepBench:
 
     def run(self) -> dict:
         reset_peak(self.device)
+        skip = set(self.spec.get("skip_stages") or ())  # tune's short trials: ddp alone
         for stage in STAGES:
-            if self.n == 1 and stage in MULTI_RANK_STAGES:
+            if (self.n == 1 and stage in MULTI_RANK_STAGES) or stage in skip:
                 continue
             failure = None
             try:

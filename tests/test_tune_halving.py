@@ -1,0 +1,195 @@
+"""Successive halving on simulated trials: known true throughputs plus noise.
+
+The trial function here stands for a real run (scaling/tune/trials.py); the search code is the
+same either way. Noise is lognormal per round, seeded, so every test is deterministic.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from scaling.collector.tune.halving import (
+    CUT,
+    ELIMINATED,
+    FAILED,
+    NOT_TRIED,
+    TIED,
+    WINNER,
+    Schedule,
+    TrialResult,
+    plan_rungs,
+    schedule_of,
+    successive_halving,
+)
+from scaling.collector.tune.judging import trial_judge
+
+FIXED_S, STEP_S = 2.0, 0.25  # a trial's setup, and one measured step
+
+
+def simulated(true: dict[str, float], noise: float = 0.03, seed: int = 0, fail=()):
+    """A trial callback: rounds ~ true x lognormal(noise); cost = setup + steps x step time."""
+    rng = random.Random(seed)
+
+    def trial(cid, budget):
+        inside = STEP_S * budget.steps * budget.rounds
+        if cid in fail:
+            return TrialResult([], FIXED_S, 0.0, status="oom", error="injected out of memory")
+        rounds = [true[cid] * rng.lognormvariate(0.0, noise) for _ in range(budget.rounds)]
+        return TrialResult(rounds, FIXED_S + inside, inside)
+
+    return trial
+
+
+def landscape(n: int, seed: int = 1) -> dict[str, float]:
+    rng = random.Random(seed)
+    return {f"c{i:02d}": 100.0 * (1 + 0.3 * rng.random()) for i in range(n)}
+
+
+def test_plan_halves_down_to_the_finalists():
+    plan = plan_rungs(16, Schedule(finalists=2, first_steps=1, full_steps=8))
+    assert [r["candidates"] for r in plan] == [16, 8, 4, 2]
+    assert [r["steps"] for r in plan] == [1, 2, 4, 8]
+    assert plan[0]["rounds"] == 4 and plan[-1]["rounds"] == 8
+    assert [r["candidates"] for r in plan_rungs(2, Schedule())] == [2]  # already finalists
+    assert [r["candidates"] for r in plan_rungs(11, Schedule(eta=3))] == [11, 4, 2]
+
+
+def test_the_tune_section_sets_the_schedule():
+    from scaling.config.tune import TuneConfig
+
+    s = schedule_of(TuneConfig(eta=3, finalists=3, full_steps=16, confirm=False))
+    assert (s.eta, s.finalists, s.full_steps, s.confirm) == (3, 3, 16, False)
+    assert schedule_of(TuneConfig()) == Schedule()  # one set of defaults
+
+
+def test_a_slow_candidate_is_eliminated_in_the_first_round():
+    true = landscape(16)
+    true["c05"] = 0.5 * min(true.values())  # the test hook: one candidate made slow
+    result = successive_halving(list(true), simulated(true), Schedule())
+    slow = result.outcomes["c05"]
+    assert slow.rung == 0 and slow.status in (ELIMINATED, CUT)
+    assert slow.status == ELIMINATED and slow.verdict == "worse"
+
+
+def test_the_true_best_wins_when_it_stands_out():
+    true = landscape(24)
+    true["c17"] = 1.25 * max(true.values())
+    result = successive_halving(list(true), simulated(true), Schedule())
+    assert result.winner == "c17" and result.tied == []
+    assert result.outcomes["c17"].status == WINNER
+    assert result.confirm is not None and result.confirm.id == "c17"
+    assert result.confirm.budget.full and result.confirm.budget.rounds == 8
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ties_are_reported_not_broken_by_noise(seed):
+    """Two candidates with the same true throughput, well ahead of the rest: both reach the
+    final, neither is called better, and the preferred one (listed first) is picked."""
+    true = {f"c{i}": 100.0 + i for i in range(8)}
+    true["c2"] = true["c6"] = 150.0
+    ids = ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]
+    result = successive_halving(ids, simulated(true, seed=seed), Schedule())
+    assert result.winner == "c2"  # earlier in ids: the caller's preference, not the medians
+    assert result.tied == ["c6"]
+    assert result.outcomes["c6"].status == TIED
+    assert result.outcomes["c6"].verdict in ("tie", "undecided")
+    assert result.stop_reason == "the finalists had the full measurement"
+
+
+def test_trials_are_judged_as_compare_judges():
+    judge = trial_judge(threshold_pct=3.0)
+    assert judge([1, 2, 3], [10, 11, 12]) == "undecided"  # too few rounds for p < 0.05
+    assert judge([10, 11, 12, 13], [1, 2, 3, 4]) == "better"
+    assert judge([1, 2, 3, 4], [10, 11, 12, 13]) == "worse"
+    assert judge([1, 2, 3, 11], [10, 11, 12, 13]) == "undecided"  # spread: could hide 3%
+    tight = [100.0, 100.2, 99.9, 100.1, 100.0]
+    assert judge(tight, [100.1, 99.8, 100.2, 100.0, 99.9]) == "tie"
+    assert judge([101.5, 101.6, 101.4, 101.5], [100.0, 100.1, 99.9, 100.0]) == "tie"  # < 3%
+
+
+def test_a_judge_saying_tie_is_reported_as_tie():
+    true = {"a": 100.0, "b": 101.0, "c": 50.0}
+
+    def judge(a, b):
+        ratio = sum(a) / sum(b)
+        return "worse" if ratio < 0.8 else "better" if ratio > 1.25 else "tie"
+
+    result = successive_halving(list(true), simulated(true), Schedule(), judge=judge)
+    assert result.outcomes["c"].status == ELIMINATED
+    assert {result.winner, *result.tied} == {"a", "b"}
+    assert result.outcomes["b"].verdict == "tie" or result.outcomes["a"].verdict == "tie"
+
+
+def test_budget_stop_when_no_candidate_can_catch_the_best():
+    """Four large-batch candidates lead, and their steps take 3x as long: the plan, made from
+    the first rung's average trial, underestimates the later rungs. Before the final rung the
+    projection from their own trials shows it cannot fit: the search stops there."""
+    true = {f"c{i:02d}": 100.0 for i in range(12)} | {f"h{i}": 200.0 for i in range(4)}
+    heavy = {c: 3.0 if c.startswith("h") else 1.0 for c in true}
+    rng = random.Random(0)
+
+    def trial(cid, budget):
+        inside = STEP_S * heavy[cid] * budget.steps * budget.rounds
+        rounds = [true[cid] * rng.lognormvariate(0.0, 0.03) for _ in range(budget.rounds)]
+        return TrialResult(rounds, FIXED_S + inside, inside)
+
+    result = successive_halving(list(true), trial, Schedule(), budget_s=240.0)
+    assert not any(o.status == NOT_TRIED for o in result.outcomes.values())  # the plan fitted
+    assert result.stop_reason.startswith("budget: rung 3")
+    assert "no other candidate can catch the best within the budget" in result.stop_reason
+    assert result.spent_s <= 240.0
+    # h0..h3 cannot be separated: the two still in are reported tied, picked by preference
+    assert result.winner.startswith("h") and len(result.tied) == 1
+    assert result.tied[0].startswith("h") and result.winner < result.tied[0]
+    assert not any(m.budget.rung >= 3 for m in result.measurements)
+
+
+def test_a_budget_too_small_for_every_candidate_tries_a_seeded_sample():
+    true = landscape(40)
+    budget = 300.0
+    a = successive_halving(list(true), simulated(true), Schedule(seed=7), budget_s=budget)
+    b = successive_halving(list(true), simulated(true), Schedule(seed=7), budget_s=budget)
+    untried = [c for c, o in a.outcomes.items() if o.status == NOT_TRIED]
+    assert untried and untried == [c for c, o in b.outcomes.items() if o.status == NOT_TRIED]
+    assert "c00" not in untried  # the baseline is always tried
+    assert "budget allows" in a.outcomes[untried[0]].reason
+    assert a.spent_s <= budget
+
+
+def test_a_budget_for_one_trial_tries_the_baseline_only():
+    true = landscape(10)
+    result = successive_halving(list(true), simulated(true), Schedule(), budget_s=4.0)
+    assert result.stop_reason.startswith("budget: the 4 s budget leaves no room")
+    assert [m.id for m in result.measurements] == ["c00"]  # not rerun, not remeasured
+    assert result.winner == "c00" and result.confirm is None
+    assert sum(o.status == NOT_TRIED for o in result.outcomes.values()) == 9
+
+
+def test_failed_trials_are_listed_and_left_out():
+    true = landscape(8)
+    result = successive_halving(list(true), simulated(true, fail={"c03"}), Schedule())
+    assert result.outcomes["c03"].status == FAILED
+    assert "oom" in result.outcomes["c03"].reason
+    assert result.winner != "c03"
+
+
+def test_progress_says_what_is_tried_and_the_current_best():
+    true = landscape(8)
+    events = []
+    successive_halving(list(true), simulated(true), Schedule(), on_progress=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "trial" and "plan" in kinds and kinds[-1] == "done"
+    assert {"result", "rung", "stop", "confirm"} <= set(kinds)
+    later = [e for e in events if e.kind == "trial" and e.rung == 1]
+    assert later and all(e.best is not None and e.best_median > 0 for e in later)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="no candidates"):
+        successive_halving([], simulated({}))
+    with pytest.raises(ValueError, match="unique"):
+        successive_halving(["a", "a"], simulated({"a": 1.0}))
+    with pytest.raises(ValueError):
+        Schedule(eta=1)

@@ -18,6 +18,8 @@
 #   run        scaling run --gpus 1: collectives 1K-1G, resnet50 imagenet bf16 channels_last,
 #              transformer gpt2-medium (NCCL at world size 1, CUDA-event timing)
 #   fidelity   benchmarks/train_fidelity.py: the harness vs a plain loop, both workloads
+#   tune_memory benchmarks/tune_memory.py --device cuda: tune's memory model against
+#              max_memory_allocated for gpt2-small (CUDA only)
 #   multirank  scaling run --gpus 1,2 with SCALING_TEST_SHARE_GPU=1: two ranks share the GPU
 #              over gloo with CUDA tensors and DDP device_ids (a test mode of the cluster
 #              layer; on cpu: two gloo ranks)
@@ -35,7 +37,7 @@ PY=${PYTHON:-python3}
 DEVICE=cuda
 OUTDIR=${OUT:-}
 BUDGET=
-ALL_STEPS=doctor,topo,run,fidelity,multirank,pytest
+ALL_STEPS=doctor,topo,run,fidelity,multirank,tune_memory,pytest
 ONLY=$ALL_STEPS
 
 usage() { sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -173,6 +175,11 @@ main() {
   STDOUT=$WORK/multirank.json step multirank 150 env "${multirank_env[@]}" \
     "$PY" -m scaling run --gpus 1,2 --device "$DEVICE" --workloads collectives,resnet50 \
     --max-bytes "$max_bytes" --config "$multirank_cfg" --out "$WORK/runs/multirank" --json
+  if [[ $DEVICE == cuda ]]; then # the memory model against max_memory_allocated (goal: 10%)
+    STDOUT=$WORK/tune-memory.txt step tune_memory 120 "$PY" "$ROOT/benchmarks/tune_memory.py" \
+      --device cuda --workloads transformer --preset gpt2-small --precision bf16 \
+      --batches 4 8 16 --repeats 1 --json "$WORK/tune-memory.json"
+  fi
   CWD=$ROOT step pytest 180 "$PY" -m pytest -m gpu "$ROOT/tests/test_gpu.py" -q -rs \
     -p no:cacheprovider --junitxml="$WORK/pytest-gpu.xml"
 

@@ -123,7 +123,7 @@ def test_best_toml_round_trips_through_the_run_config_loader(tmp_path):
     assert "NOT REPRODUCED" not in text
 
 
-def test_best_toml_says_what_todays_schema_cannot_reproduce(tmp_path):
+def test_best_toml_writes_every_option_of_the_winner_as_run_config_keys(tmp_path):
     base = load_config()
     winner = Candidate(
         batch=8,
@@ -135,13 +135,14 @@ def test_best_toml_says_what_todays_schema_cannot_reproduce(tmp_path):
         nccl_env=(("NCCL_ALGO", "Tree"),),
     )
     text = best_toml(base, winner, "transformer", 8)
-    assert "NOT REPRODUCED by scaling run yet" in text
-    assert '#   strategy = "fsdp2"' in text and "#   activation_checkpointing = 2" in text
-    assert "debugging variables" in text
+    assert "NOT REPRODUCED" not in text and "debugging variables" in text
     path = tmp_path / "best.toml"
     path.write_text(text)
-    cfg = load_config(path)  # still a valid run config
-    assert cfg.transformer.batch == 8 and cfg.cluster.env == {"NCCL_ALGO": "Tree"}
+    cfg = load_config(path)  # a run config that scaling run reads as is
+    t = cfg.training
+    assert cfg.gpus == [8] and cfg.workloads == ["transformer"] and cfg.transformer.batch == 8
+    assert (t.precision, t.strategy, t.reshard_after_forward) == ("bf16", "fsdp2", False)
+    assert t.activation_checkpointing == 2 and cfg.cluster.env == {"NCCL_ALGO": "Tree"}
 
 
 def test_report_section_draws_from_tune_json(tmp_path):

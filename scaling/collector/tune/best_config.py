@@ -2,10 +2,9 @@
 
 The file holds the base run config's own settings (those that differ from the defaults,
 never `out`: a rerun must not write into an earlier run, nor the [tune] section) with the
-winner's options on top, at the tuned world size. Which options can be written is read
-from the config loader's parsers, so it follows the schema: an option the schema has no
-key for is written as a comment, and the header says that `scaling run` would not
-reproduce it.
+winner's options on top, at the tuned world size. Every option of a candidate has a key
+in the run config's schema ([training], the workload's batch); one without would be a bug
+here, and raises rather than write a best.toml that does not reproduce the winner.
 
     text = best_toml(base_cfg, winner, workload="resnet50", world_size=8, header=[...])
 """
@@ -41,14 +40,8 @@ def option_keys(workload: str) -> dict[str, str]:
     }
 
 
-# What today's step does when the schema has no key for an option: writing nothing is exact.
-_IMPLIED = {"strategy": ("ddp", "single"), "activation_checkpointing": (0,), "compile": (False,)}
-
-
-def best_settings(
-    base: RunConfig, winner: Candidate, workload: str, world_size: int
-) -> tuple[dict, list[str]]:
-    """(dotted key -> value to write, options the schema cannot express yet)."""
+def best_settings(base: RunConfig, winner: Candidate, workload: str, world_size: int) -> dict:
+    """Dotted key -> value to write."""
     settable = parsers()
     flat = {k: v for k, v in _flatten(to_dict(base), settable).items() if k in settable}
     defaults = _flatten(to_dict(RunConfig()), settable)
@@ -59,18 +52,16 @@ def best_settings(
     }
     out["gpus"] = [world_size]
     out["workloads"] = [workload]
-    missing = []
     for name, value in winner.settings().items():
         key = option_keys(workload).get(name)
         if key is None or value == "single":  # one rank: no strategy to write
             continue
-        if key in settable:
-            out[key] = value
-        elif value not in _IMPLIED.get(name, ()):
-            missing.append(f"{key.split('.')[-1]} = {_value(value)}")
+        if key not in settable:
+            raise ValueError(f"best.toml: the run config has no key {key} for {name}")
+        out[key] = value
     if winner.nccl_env:
         out["cluster.env"] = {**dict(base.cluster.env), **dict(winner.nccl_env)}
-    return out, missing
+    return out
 
 
 def best_toml(
@@ -81,17 +72,9 @@ def best_toml(
     header: list[str] | None = None,
 ) -> str:
     """The text of best.toml."""
-    settings, missing = best_settings(base, winner, workload, world_size)
+    settings = best_settings(base, winner, workload, world_size)
     lines = [f"# {h}" for h in header or []]
     lines.append(f"# scaling run --config {BEST_TOML}")
-    if missing:
-        lines.append(
-            "# NOT REPRODUCED by scaling run yet: the config schema has no key for "
-            + ", ".join(m.split(" = ")[0] for m in missing)
-            + "; the run below uses the schema's defaults for them."
-        )
-        lines.append("# The winner's other options, for when the schema has them:")
-        lines += [f"#   {m}" for m in missing]
     if winner.nccl_env:
         lines.append(f"# cluster.env sets NCCL debugging variables. {DEBUG_NOTE}")
     return "\n".join(lines + _emit(settings)) + "\n"

@@ -76,18 +76,13 @@ def as_trial_records(records: list[dict], candidate: str, rung) -> list[dict]:
     """The records as samples.jsonl holds them in a tune run: "step" -> "trial_step",
     "train_point" -> "trial_point", each with its candidate and rung. The training table
     groups points by workload, preset and precision, so plain records of several candidates
-    would merge into one row; these keep `scaling report` from doing that."""
+    would merge into one row; these keep `scaling report` from doing that. A reader who wants
+    them as training records maps the type back (trial_point -> train_point)."""
     return [
         {**r, "type": f"trial_{_SHORT.get(r['type'], r['type'])}", "candidate": candidate,
          "rung": rung}
         for r in records
     ]  # fmt: skip
-
-
-def from_trial_records(records: list[dict]) -> list[dict]:
-    """The inverse of as_trial_records (a tune's samples.jsonl back to training records)."""
-    back = {f"trial_{v}": k for k, v in _SHORT.items()}
-    return [{**r, "type": back.get(r["type"], r["type"])} for r in records]
 
 
 _SHORT = {"step": "step", "train_point": "point"}

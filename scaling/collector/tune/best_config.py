@@ -25,7 +25,7 @@ NEVER_SECTIONS = ("tune.",)
 
 
 def option_keys(workload: str) -> dict[str, str]:
-    """Candidate field -> config key, whether or not the schema has that key today."""
+    """Candidate field -> the run config key that sets it."""
     return {
         "batch": f"{workload}.batch",
         "precision": "training.precision",

@@ -28,8 +28,8 @@ catches a planted slowdown.
 - `corrupt_matmul:<selector>`         the seeded SDC matmul's result has one bit flipped
   (the lowest bit of its first element) before it is digested: a real wrong result;
 - `slow_comm:<selector>:factor=F`     before each collective or transfer of a check, the rank
-  sleeps (F - 1) x its previous one took, so every peer really waits for it inside the
-  collective and the group's time grows F-fold.
+  sleeps (F - 1) x its first transfer of that check took, so every peer really waits for
+  it inside the collective and the group's time grows F-fold.
 
 Selectors: `rank=R` (the rank's position in validate's rank order, as validate.json and the
 progress lines number ranks) or `node=N` (every rank of a node: its name in validate.json,
@@ -216,10 +216,14 @@ class Planted:
             while time.perf_counter() < until:  # busy, as slower work would be
                 pass
 
-    def before_comm(self, last_s: float | None) -> None:
-        """Before a collective or transfer: hold the peers up (factor - 1) x the last one."""
-        if self.comm_factor > 1.0 and last_s:
-            time.sleep((self.comm_factor - 1.0) * last_s)
+    def before_comm(self, base_s: float | None) -> None:
+        """Before a collective or transfer: hold the peers up (factor - 1) x base_s, the rank's
+        first transfer of the check (not slowed). Not its previous one: a rank that arrives
+        late finds its peers waiting, so its own later transfers look short, and scaling by
+        them shrinks the planted fault (in one CI run a pair with a node slowed 25x passed a
+        bar at 10% of the reference)."""
+        if self.comm_factor > 1.0 and base_s:
+            time.sleep((self.comm_factor - 1.0) * base_s)
 
     def corrupt_result(self, result):
         """The result with one bit flipped (a copy), or the result itself."""

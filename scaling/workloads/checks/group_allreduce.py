@@ -49,16 +49,16 @@ def run(spec: dict) -> dict:
     n = dist.get_world_size()
     count = max(nbytes // 4, n)
     buf = Buffers("all_reduce", count, torch.float32, device, dist.get_rank(), n)
-    planted, timer, last, times = faults.planted(spec), make_timer(device), None, []
+    planted, timer, first, times = faults.planted(spec), make_timer(device), None, []
     for i in range(spec["warmup"] + spec["iters"]):
         dist.barrier()
         sync(device)
         timer.start()
-        planted.before_comm(last)  # no-op unless SCALING_FAULTS slows this rank's comm
+        planted.before_comm(first)  # no-op unless SCALING_FAULTS slows this rank's comm
         t0 = time.perf_counter()
         buf()
         sync(device)
-        last = time.perf_counter() - t0
+        first = first or time.perf_counter() - t0
         t = timer.stop()
         if i >= spec["warmup"]:
             times.append(t)

@@ -49,9 +49,9 @@ def run(spec: dict) -> dict:
     planted = faults.planted(spec)
     sent: list[float] = []
     for sender in pair:  # a -> b, then b -> a
-        last = None
+        last = first = None
         for i in range(spec["warmup"] + spec["iters"]):
-            planted.before_comm(last)  # no-op unless SCALING_FAULTS slows this rank's comm
+            planted.before_comm(first)  # no-op unless SCALING_FAULTS slows this rank's comm
             t0 = time.perf_counter()
             if sender == me:
                 dist.send(buf, peer)
@@ -61,6 +61,7 @@ def run(spec: dict) -> dict:
                 dist.send(ack, peer)
             sync(device)
             last = time.perf_counter() - t0
+            first = first or last
             if sender == me and i >= spec["warmup"]:
                 sent.append(last)
     peer_who = (spec.get("who_of") or {}).get(peer)  # validate's numbering of the peer

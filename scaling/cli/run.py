@@ -76,6 +76,19 @@ FLAGS = (
 )
 
 
+PLACING_FLAGS = (
+    Flag(("--address",), ("cluster.address",), "ADDR"),
+    Flag(("--device",), ("cluster.device",), "DEV"),
+    Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
+    Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
+    Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
+    Flag(("--out",), ("out",), "DIR"),
+    Flag(("--runs-dir",), ("runs_dir",), "DIR"),
+)
+"""Where the ranks go and where the run directory goes: the flags of every command that places
+ranks besides `run` (validate, tune), which declare only their own flags before these."""
+
+
 def field_for_key(key: str) -> tuple[type, str]:
     """The section dataclass and field name of a dotted key."""
     *section, name = key.split(".")

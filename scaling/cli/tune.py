@@ -11,7 +11,7 @@ import sys
 import click
 
 from scaling.cli.common import bad_input, call_placing, console, echo_json
-from scaling.cli.run import Flag, overrides, with_flags
+from scaling.cli.run import PLACING_FLAGS, Flag, overrides, with_flags
 
 FLAGS = (
     Flag(("--workload",), ("tune.workload",), "NAME"),
@@ -23,13 +23,7 @@ FLAGS = (
     Flag(("--precisions",), ("tune.precisions",), "LIST"),
     Flag(("--strategies",), ("tune.strategies",), "LIST"),
     Flag(("--threshold",), ("tune.threshold_pct",), "PCT"),
-    Flag(("--device",), ("cluster.device",), "DEV"),
-    Flag(("--address",), ("cluster.address",), "ADDR"),
-    Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
-    Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
-    Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
-    Flag(("--out",), ("out",), "DIR"),
-    Flag(("--runs-dir",), ("runs_dir",), "DIR"),
+    *PLACING_FLAGS,
 )
 
 

@@ -3,12 +3,11 @@ the winner and its files at the end. The table's rows are the report's (report/t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scaling.cli.validate_output import ValidateProgress
 from scaling.report import tune as tune_report
 from scaling.tune import TuneHooks, Tuning
 
@@ -16,18 +15,14 @@ MAX_PRUNED = 8
 
 
 class TuneProgress(TuneHooks):
-    """The plan, then each trial and rung as it happens, with the current best, on stderr."""
+    """The plan, then each trial and rung as it happens, with the current best, on stderr.
+    Notices and the plan print as `scaling validate` prints them."""
 
     def __init__(self, console: Console):
         self.console = console
 
-    def notice(self, text: str) -> None:
-        self.console.print(escape(text))
-
-    def planned(self, run_dir: Path, lines: list[str]) -> None:
-        self.console.print(f"run directory: {run_dir}")
-        for line in lines:
-            self.console.print(escape(line))
+    notice = ValidateProgress.notice
+    planned = ValidateProgress.planned
 
     def progress(self, p) -> None:
         if p.kind == "trial":

@@ -11,7 +11,7 @@ import sys
 import click
 
 from scaling.cli.common import bad_input, call_placing, console, echo_json
-from scaling.cli.run import Flag, overrides, with_flags
+from scaling.cli.run import PLACING_FLAGS, Flag, overrides, with_flags
 
 FLAGS = (
     Flag(("--gpus",), ("validate.gpus",), "N"),
@@ -19,13 +19,7 @@ FLAGS = (
     Flag(("--burn-minutes",), ("validate.burn_minutes",), "MIN"),
     Flag(("--storage",), ("validate.storage",), "PATH"),
     Flag(("--baseline",), ("validate.baseline",), "RUN_DIR"),
-    Flag(("--address",), ("cluster.address",), "ADDR"),
-    Flag(("--device",), ("cluster.device",), "DEV"),
-    Flag(("--gpus-per-node",), ("cluster.gpus_per_node",), "N"),
-    Flag(("--timeout",), ("cluster.timeout_s",), "SECONDS"),
-    Flag(("--env",), ("cluster.env",), "NAME=VALUE", kind="multiple"),
-    Flag(("--out",), ("out",), "DIR"),
-    Flag(("--runs-dir",), ("runs_dir",), "DIR"),
+    *PLACING_FLAGS,
 )
 
 

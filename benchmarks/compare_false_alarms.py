@@ -64,8 +64,11 @@ def make_runs(root: Path, k: int, planted: str, repeats: int | None) -> dict:
             if proc.returncode != 0:
                 tail = proc.stderr[-2000:]
                 raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
-            times[out.name] = {"wall_s": wall, "sweep_s": _sweep_seconds(out)}
-            print(f"  {out.name}: {wall:.0f} s", file=sys.stderr, flush=True)
+            # the 1-minute load average when the run ended: how many other tenants shared the
+            # cores (the host's state is what the false-alarm rate depends on)
+            load = os.getloadavg()[0]
+            times[out.name] = {"wall_s": wall, "sweep_s": _sweep_seconds(out), "load_1m": load}
+            print(f"  {out.name}: {wall:.0f} s, load {load:.1f}", file=sys.stderr, flush=True)
     (root / "times.json").write_text(json.dumps(times, indent=1))
     return times
 
@@ -211,6 +214,12 @@ def _run_times(times: dict) -> dict:
                     "min": vals[0],
                     "max": vals[-1],
                 }
+    loads = sorted(t["load_1m"] for t in times.values() if "load_1m" in t)
+    if loads:  # runs kept before the load was recorded have none
+        out["load_1m"] = {
+            "runs": len(loads), "median": statistics.median(loads),
+            "min": loads[0], "max": loads[-1],
+        }  # fmt: skip
     return out
 
 
@@ -241,9 +250,10 @@ def _text(r: dict) -> str:
             f"median MDC of the planted points {_pct_or_na(d['planted_mdc_pct_median'])}"
         )
     for key, t in r["run_time_s"].items():
+        unit = "" if key == "load_1m" else " s"
         lines.append(
-            f"{key}: median {t['median']:.0f} s "
-            f"(range {t['min']:.0f}-{t['max']:.0f}, {t['runs']} runs)"
+            f"{key}: median {t['median']:.1f}{unit} "
+            f"(range {t['min']:.1f}-{t['max']:.1f}, {t['runs']} runs)"
         )
     return "\n".join(lines)
 

@@ -28,12 +28,14 @@ cannot). Goal (issue 13): within 3% of the grid's pick, in at most a third of it
 
     python benchmarks/tune_simulated.py                          # 200 seeds, calibrated noise
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100
+    python benchmarks/tune_simulated.py --eta 2 --mirror on off     # [tune] mirror both ways
     python benchmarks/tune_simulated.py --calibrate /tmp/tunecal/*-b*-[12]   # rewrite the json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -246,6 +248,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--noise-scale", nargs="+", type=float, default=[1.0])
     ap.add_argument("--eta", nargs="+", type=int, default=[2, 3])
+    ap.add_argument(
+        "--mirror", nargs="+", choices=["on", "off"], default=["on", "off"],
+        help="[tune] mirror: later rungs measured A B, B A (on) or once each (off)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if args.calibrate:
@@ -271,34 +277,34 @@ def print_calibration(cal: dict) -> None:
 
 def run_all(cal: dict, args) -> list[dict]:
     from scaling.collector.tune.halving import Schedule
-    from scaling.collector.tune.judging import judge_label, range_judge
+    from scaling.collector.tune.judging import judge_label, trial_judge
+    from scaling.config.tune import TuneConfig
 
     space = candidates()
     print(
         f"SIMULATED trials; {len(space.candidates)} candidates; judge: "
-        f"{judge_label(range_judge)}; {args.seeds} seeds per row\n"
+        f"{judge_label(trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence))}; {args.seeds} seeds per row\n"
     )
     head = (
-        f"{'noise':>5} {'eta':>3} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
+        f"{'noise':>5} {'eta':>3} {'mirror':>6} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
         f" {'grid pick':>9} {'true best':>9} {'(grid)':>6} | {'vs grid p10':>11} | ties"
     )
     print(head)
     print("-" * len(head))
     out = []
-    for noise in args.noise_scale:
-        for eta in args.eta:
-            schedule = Schedule(eta=eta)
-            rows = [one_seed(cal, space, schedule, noise, s) for s in range(args.seeds)]
-            s = summarize(rows)
-            ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
-            print(
-                f"{noise:>5.2f} {eta:>3} | {s['time_ratio_median']:>17.3f} "
-                f"{s['time_ratio_p90']:>5.2f} | {'':>17} {s['search_within_3pct_of_grid']:>9.0%} "
-                f"{s['search_within_3pct_of_best']:>9.0%} {s['grid_within_3pct_of_best']:>6.0%} | "
-                f"{s['search_vs_grid_p10']:>+11.1%} | {s['ties_reported']:.0%}"
-                f"{'' if ok else '  (goal not met)'}"
-            )
-            out.append({"noise_scale": noise, "eta": eta, **s})
+    for noise, eta, mirror in itertools.product(args.noise_scale, args.eta, args.mirror):
+        schedule = Schedule(eta=eta, mirror=mirror == "on")
+        rows = [one_seed(cal, space, schedule, noise, s) for s in range(args.seeds)]
+        s = summarize(rows)
+        ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
+        print(
+            f"{noise:>5.2f} {eta:>3} {mirror:>6} | {s['time_ratio_median']:>17.3f} "
+            f"{s['time_ratio_p90']:>5.2f} | {'':>17} {s['search_within_3pct_of_grid']:>9.0%} "
+            f"{s['search_within_3pct_of_best']:>9.0%} {s['grid_within_3pct_of_best']:>6.0%} | "
+            f"{s['search_vs_grid_p10']:>+11.1%} | {s['ties_reported']:.0%}"
+            f"{'' if ok else '  (goal not met)'}"
+        )
+        out.append({"noise_scale": noise, "eta": eta, "mirror": mirror == "on", **s})
     print(
         "\ntime: trial seconds of the search / of the grid (median over seeds). within 3%: share of"
         " seeds whose pick's TRUE throughput is at least 97% of the grid's pick (and of the true"

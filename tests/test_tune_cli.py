@@ -68,8 +68,11 @@ def tuned(small, tmp_path_factory):
 
     start_local_ray(2)
     out = tmp_path_factory.mktemp("tune") / "t"
+    # --threshold 50: only the slowed candidate (4x) is worse beyond noise at rung 0, so two
+    # finalists always reach the last rung, which is mirrored
     r = invoke("tune", "--workload", "transformer", "--gpus", "2", "--budget", "5m",
-               "--config", small, "--env", f"SCALING_FAULTS=slow:{SLOWED}=4", "--out", out)  # fmt: skip
+               "--config", small, "--env", f"SCALING_FAULTS=slow:{SLOWED}=4",
+               "--threshold", "50", "--out", out)  # fmt: skip
     return out, r
 
 
@@ -109,6 +112,25 @@ def test_every_trial_is_kept_in_the_samples(tuned):
     assert (samples["type"] == "step").sum() == 0  # never mixed into training.csv
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "tune" and manifest["status"] == "ok"
+
+
+def test_the_last_rung_measures_each_finalist_in_two_calls_mirrored(tuned):
+    """A B, then B A: each call's rounds numbered apart in the samples, both in the figure."""
+    out, _ = tuned
+    doc = json.loads((out / "tune.json").read_text())
+    last = next(r for r in doc["rungs"] if r["rung"] == 1)
+    assert len(last["trials"]) == 2 and last["rounds"] == 5
+    samples = pd.read_json(out / "samples.jsonl", lines=True)
+    steps = samples[(samples["type"] == "trial_step") & (samples["rung"] == 1)]
+    steps = steps[(steps["phase"] == "ddp") & (steps["rank"] == 0)]
+    for t in last["trials"]:
+        assert len(t["rounds"]) == 5 and t["status"] == "ok"
+        assert sorted(steps.loc[steps["candidate"] == t["id"], "round"].unique()) == [0, 1, 2, 3, 4]
+    calls = steps.assign(half=steps["round"] >= 3)[["candidate", "half"]].drop_duplicates()
+    a, b = calls["candidate"].iloc[:2]
+    assert list(calls.itertuples(index=False, name=None)) == [
+        (a, False), (b, False), (b, True), (a, True)
+    ]  # fmt: skip
 
 
 def test_best_toml_runs_as_is_with_scaling_run(tuned, tmp_path):

@@ -193,3 +193,62 @@ def test_bad_input():
         successive_halving(["a", "a"], simulated({"a": 1.0}))
     with pytest.raises(ValueError):
         Schedule(eta=1)
+
+
+def _recording(true: dict[str, float], calls: list, drift=lambda call: 1.0, fail_second=()):
+    """A noise-free trial callback that logs each call (id, rung, rounds, first_round) and
+    scales its rounds by drift(call number): the machine's state when the call ran."""
+
+    def trial(cid, budget):
+        calls.append((cid, budget.rung, budget.rounds, budget.first_round))
+        if cid in fail_second and budget.first_round:
+            return TrialResult([], FIXED_S, 0.0, status="error", error="rank died")
+        factor = drift(len(calls) - 1)
+        rounds = [true[cid] * factor * (1 + 1e-4 * i) for i in range(budget.rounds)]
+        return TrialResult(rounds, FIXED_S + STEP_S * budget.steps * budget.rounds, None)
+
+    return trial
+
+
+def test_later_rungs_are_mirrored_first_half_forward_second_reversed():
+    true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
+    calls: list = []
+    result = successive_halving(list(true), _recording(true, calls), Schedule(confirm=False))
+    assert [c for c in calls if c[1] == 0] == [(x, 0, 4, 0) for x in "abcd"]  # rung 0: once
+    later = [c for c in calls if c[1] == 1]
+    kept = result.rungs[0]["kept"]
+    assert len(kept) == 2
+    first = [(x, 1, 4, 0) for x in kept]
+    assert later == first + [(x, 1, 4, 4) for x in reversed(kept)]
+    m = [m for m in result.measurements if m.budget.rung == 1]
+    assert sorted(x.id for x in m) == sorted(kept)
+    assert all(len(x.result.rounds) == 8 and x.budget.first_round == 0 for x in m)
+    calls.clear()
+    successive_halving(list(true), _recording(true, calls), Schedule(confirm=False, mirror=False))
+    assert [c for c in calls if c[1] == 1] == [(x, 1, 8, 0) for x in kept]
+
+
+def test_the_mirror_keeps_drift_from_picking_the_winner():
+    """a and b are equal; the machine slows 4% per call after the first rung. Measured one
+    after another, the first of them looks 4% faster, 'beyond noise' (the rounds of one call
+    are tight); mirrored, both see the same drift and tie."""
+    true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
+    slowing = lambda call: 1.0 - 0.04 * max(0, call - 3)  # noqa: E731
+
+    def search(mirror):
+        trial = _recording(true, [], slowing)
+        return successive_halving(list(true), trial, Schedule(confirm=False, mirror=mirror))
+
+    plain, mirrored = search(False), search(True)
+    assert plain.winner == "a" and plain.outcomes["b"].status == ELIMINATED
+    assert {mirrored.winner, *mirrored.tied} == {"a", "b"}
+    assert mirrored.outcomes["b"].status in (TIED, WINNER)
+
+
+def test_a_candidate_failing_its_second_call_fails():
+    true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
+    calls: list = []
+    trial = _recording(true, calls, fail_second={"a"})
+    result = successive_halving(list(true), trial, Schedule(confirm=False))
+    assert result.outcomes["a"].status == FAILED and "rank died" in result.outcomes["a"].reason
+    assert result.winner != "a"

@@ -308,6 +308,10 @@ class TuneConfig:
     confirm: bool = True
     """Rerun the winner at full length and report that figure."""
 
+    mirror: bool = True
+    """After the first rung, measure each candidate in two calls, the second pass in reverse
+    order (A B, B A), so drift between trials lands on all alike (one more setup each)."""
+
     seed: int = setting(0, minimum=0)
     """Seeds the sample of candidates when the budget cannot try them all."""
 

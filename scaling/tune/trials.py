@@ -16,6 +16,10 @@ within the trial, not build-to-build differences. Short trials time the synced s
 (stages local, comm and compute skipped); full-length ones add the step without gradient
 sync, so exposed communication is measured where it is reported.
 
+A mirrored rung (collector/tune/halving.py) calls a candidate twice, half its rounds each;
+the second call's rounds go on numbering from the first's, and `merge` computes the
+candidate's figures from both calls' records together, as one trial's would be.
+
 Every record goes to samples.jsonl as it arrives, as "trial_step"/"trial_point" records
 carrying the candidate id and rung (collector/tune/trials.py), so nothing measured is lost
 and the run directory's training table never mixes candidates.
@@ -54,6 +58,8 @@ class Trials:
         self._group = None
         self._group_env: dict | None = None
         self._stack = None
+        self._calls: dict[tuple[str, int], list[dict]] = {}
+        """(candidate, rung) -> the records of its calls so far (two in a mirrored rung)."""
 
     # -- the search's callback
 
@@ -62,10 +68,25 @@ class Trials:
         skip = FULL_SKIP if budget.full else SHORT_SKIP
         point = self.point(c, budget.steps * budget.rounds, budget.warmup, skip)
         start = time.perf_counter()
-        records, status, error = self._run(c, point, budget.rung, split=budget.steps)
+        records, status, error = self._run(
+            c, point, budget.rung, split=budget.steps, first_round=budget.first_round
+        )
         seconds = time.perf_counter() - start
         if status != "ok":
             return TrialResult([], seconds, None, status, error)
+        key = (cid, budget.rung)
+        earlier = self._calls.get(key, []) if budget.first_round else []
+        # only this rung's calls can still be merged: drop the rest
+        self._calls = {k: v for k, v in self._calls.items() if k[1] == budget.rung}
+        self._calls[key] = earlier + records
+        return self._result(records, seconds)
+
+    def merge(self, cid: str, budget: TrialBudget, first: TrialResult, second: TrialResult):
+        """Both calls of a mirrored rung as one trial: rounds and figures from all records."""
+        records = self._calls.pop((cid, budget.rung), [])
+        return self._result(records, first.seconds + second.seconds)
+
+    def _result(self, records: list[dict], seconds: float) -> TrialResult:
         per_round, figures = trial_figures(records, {"ranks": self.prep.gang.metas})
         return TrialResult(per_round, seconds, measured_seconds(records), "ok", None, figures)
 
@@ -99,9 +120,10 @@ class Trials:
 
     # -- running rounds on a group
 
-    def _run(self, c: Candidate, point: dict, rung, split: int, n=None):
+    def _run(self, c: Candidate, point: dict, rung, split: int, n=None, first_round: int = 0):
         """One call of the point on the group: (records split into rounds of `split`
-        steps, status, error). Every record is on disk before this returns."""
+        steps, numbered from first_round; status, error). Every record is on disk before
+        this returns."""
         from scaling.cluster.gang import GangError
         from scaling.sweep import one_line
 
@@ -112,7 +134,7 @@ class Trials:
         except GangError as e:
             self._renew()
             return [], "error", one_line(e)
-        records = split_rounds(wl.records(point, group, results), split)
+        records = split_rounds(wl.records(point, group, results), split, first_round)
         self.rundir.append_samples(as_trial_records(records, c.id, rung))
         if any(r.get("status") == "oom" for r in results):
             ranks = sorted({x for r in results for x in r.get("oom_ranks") or []})

@@ -59,16 +59,16 @@ def _value(x):
     return x
 
 
-def split_rounds(records: list[dict], steps: int) -> list[dict]:
+def split_rounds(records: list[dict], steps: int, first_round: int = 0) -> list[dict]:
     """One call's records with its consecutive measured steps cut into rounds of `steps`:
-    step i becomes round i // steps, step i % steps (tune/trials.py says why a trial's rounds
-    are blocks of one call). Other records are round 0."""
+    step i becomes round first_round + i // steps, step i % steps (tune/trials.py says why a
+    trial's rounds are blocks of one call). Other records are the call's first round."""
     out = []
     for r in records:
         if r.get("type") == "step":
-            out.append({**r, "round": r["step"] // steps, "step": r["step"] % steps})
+            out.append({**r, "round": first_round + r["step"] // steps, "step": r["step"] % steps})
         else:
-            out.append({**r, "round": 0})
+            out.append({**r, "round": first_round})
     return out
 
 

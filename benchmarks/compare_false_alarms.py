@@ -12,6 +12,12 @@ function `scaling compare` calls:
   slowdown when at least one planted point is a regression (the exit code then is 1 for the
   right reason); per point, how many planted points were caught, overall and among those whose
   minimum detectable change was below the planted change;
+- the bound: how well ANY rule on the planted class as a whole could do with these runs.
+  Per pair, the class's level change (geometric mean over the planted points of the change
+  of their median round); the cutoff on it that keeps false alarms within the goal (5% of
+  identical pairs) and the share of slowed pairs above it. When that is below 95%, identical
+  runs differ by as much as the planted change, and no test over two runs can meet both
+  goals on this host;
 - cost: each K also runs the command once with --repeats 1, so the wall and sweep times of the
   rounds runs and of one round are measured side by side.
 
@@ -37,6 +43,8 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 RUN = ["--gpus", "1,2", "--workloads", "collectives,transformer", "--max-bytes", "4M"]
 KINDS = {"same": 1.0, "slow10": 1.10, "slow25": 1.25}
@@ -95,12 +103,36 @@ def judge_pairs(root: Path, k: int, planted: str, args) -> dict:
     judging = (args.threshold, args.confidence, args.normalize, args.quantile)
     same = [compare(a, b, *judging) for a, b in itertools.permutations(runs["same"], 2)]
     out = {"false_alarms": _false_alarms(same, planted)}
+    same_levels = [_class_change(c, planted) for c in same]
     for kind, factor in KINDS.items():
         if factor == 1.0:
             continue
         pairs = [compare(a, b, *judging) for a, b in itertools.product(runs["same"], runs[kind])]
         out[kind] = _detection(pairs, planted, (factor - 1.0) * 100.0)
+        out[kind]["bound"] = _bound(same_levels, [_class_change(c, planted) for c in pairs])
     return out
+
+
+def _class_change(c, planted: str) -> float:
+    """The planted class's level change in one pair (%): geometric mean over its points of
+    median(new rounds) / median(base rounds)."""
+    d = c.points.loc[planted_mask(c.points, planted), "time_delta_pct"].dropna()
+    return float(np.expm1(np.mean(np.log1p(d / 100.0))) * 100.0) if len(d) else float("nan")
+
+
+def _bound(same: list[float], slowed: list[float], goal: float = 0.05) -> dict:
+    """The lowest cutoff on the class change that raises at most `goal` of the identical
+    pairs, and the share of slowed pairs above it: what the best rule on the class level
+    could catch with these runs."""
+    allowed = int(goal * len(same))
+    cutoff = sorted(same, reverse=True)[allowed] if len(same) > allowed else float("-inf")
+    return {
+        "identical_pairs_pct": [min(same), max(same)],
+        "slowed_pairs_pct": [min(slowed), max(slowed)],
+        "cutoff_pct": cutoff,
+        "false_alarms_allowed": allowed,
+        "caught": sum(v > cutoff for v in slowed) / len(slowed),
+    }
 
 
 def _false_alarms(pairs, planted: str) -> dict:
@@ -248,6 +280,14 @@ def _text(r: dict) -> str:
             f"{d['points_mdc_below_change']} planted points whose MDC was below the change; "
             f"other regressions in {d['pairs_with_other_regressions']} pairs; "
             f"median MDC of the planted points {_pct_or_na(d['planted_mdc_pct_median'])}"
+        )
+        b = d["bound"]
+        lines.append(
+            f"  bound: the planted class's level changed {b['identical_pairs_pct'][0]:+.0f}% to "
+            f"{b['identical_pairs_pct'][1]:+.0f}% in identical pairs, {b['slowed_pairs_pct'][0]:+.0f}% "
+            f"to {b['slowed_pairs_pct'][1]:+.0f}% in {kind} pairs; the best cutoff on it with at "
+            f"most {b['false_alarms_allowed']} false alarms ({b['cutoff_pct']:+.1f}%) catches "
+            f"{b['caught']:.0%}"
         )
     for key, t in r["run_time_s"].items():
         unit = "" if key == "load_1m" else " s"

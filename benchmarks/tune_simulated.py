@@ -215,7 +215,7 @@ def one_seed(cal: dict, space, schedule, noise: float, seed: int) -> dict:
         "search_vs_best": true[search.winner] / best - 1,
         "grid_vs_best": true[grid_pick] / best - 1,
         "tied": len(search.tied),
-        "trials": len(search.measurements),
+        "trials": sum(2 if m.budget.mirrored else 1 for m in search.measurements),  # calls
     }
 
 

@@ -245,10 +245,43 @@ def test_the_mirror_keeps_drift_from_picking_the_winner():
     assert mirrored.outcomes["b"].status in (TIED, WINNER)
 
 
+def test_odd_rounds_are_made_even_so_the_halves_weigh_alike():
+    """3 rounds in one call and 2 in the other would put the median in the first call's
+    cluster, and drift would rank a above b again; the mirrored rung runs 4 (2 + 2)."""
+    true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
+    calls: list = []
+    slowing = lambda call: 1.0 - 0.04 * max(0, call - 3)  # noqa: E731
+    result = successive_halving(
+        list(true), _recording(true, calls, slowing), Schedule(full_rounds=7, confirm=False)
+    )
+    assert result.planned[1]["rounds"] == 8 and result.planned[1]["calls"] == 2
+    assert [c[2:] for c in calls if c[1] == 1] == [(4, 0), (4, 0), (4, 4), (4, 4)]
+    last = {m.id: m for m in result.measurements if m.budget.rung == 1}
+    assert last["a"].median == pytest.approx(last["b"].median, rel=1e-3)
+    assert last["a"].to_dict()["calls"] == 2 and "first_round" not in last["a"].to_dict()
+
+
 def test_a_candidate_failing_its_second_call_fails():
     true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
     calls: list = []
     trial = _recording(true, calls, fail_second={"a"})
     result = successive_halving(list(true), trial, Schedule(confirm=False))
-    assert result.outcomes["a"].status == FAILED and "rank died" in result.outcomes["a"].reason
+    assert result.outcomes["a"].status == FAILED
+    assert "error at rung 1: second half: rank died" in result.outcomes["a"].reason
     assert result.winner != "a"
+
+
+def test_a_second_call_numbers_its_rounds_after_the_first():
+    from scaling.collector.tune.trials import measured_seconds, split_rounds
+
+    def call(times):
+        steps = [{"type": "step", "phase": "ddp", "rank": 0, "step": i, "time_s": t}
+                 for i, t in enumerate(times)]  # fmt: skip
+        return steps + [{"type": "train_point", "rank": 0}]
+
+    first = split_rounds(call([1.0, 2.0, 3.0, 4.0]), steps=2)
+    second = split_rounds(call([5.0, 6.0, 7.0, 8.0]), steps=2, first_round=2)
+    rounds = [(r["round"], r["step"]) for r in first + second if r["type"] == "step"]
+    assert rounds == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
+    assert [r["round"] for r in first + second if r["type"] == "train_point"] == [0, 2]
+    assert measured_seconds(first + second) == 36.0  # no step of one call hides the other's

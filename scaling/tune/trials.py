@@ -18,7 +18,9 @@ sync, so exposed communication is measured where it is reported.
 
 A mirrored rung (collector/tune/halving.py) calls a candidate twice, half its rounds each;
 the second call's rounds go on numbering from the first's, and `merge` computes the
-candidate's figures from both calls' records together, as one trial's would be.
+candidate's figures from both calls' records together, as one trial's would be. If another
+candidate's failure replaced the gang between a candidate's two calls, its figures come from
+both gangs' ranks (same world size and placement rules; samples.jsonl keeps each call's pids).
 
 Every record goes to samples.jsonl as it arrives, as "trial_step"/"trial_point" records
 carrying the candidate id and rung (collector/tune/trials.py), so nothing measured is lost
@@ -59,7 +61,7 @@ class Trials:
         self._group_env: dict | None = None
         self._stack = None
         self._calls: dict[tuple[str, int], list[dict]] = {}
-        """(candidate, rung) -> the records of its calls so far (two in a mirrored rung)."""
+        """(candidate, rung) -> the records of its mirrored calls so far, until merged."""
 
     # -- the search's callback
 
@@ -72,13 +74,13 @@ class Trials:
             c, point, budget.rung, split=budget.steps, first_round=budget.first_round
         )
         seconds = time.perf_counter() - start
-        if status != "ok":
-            return TrialResult([], seconds, None, status, error)
         key = (cid, budget.rung)
-        earlier = self._calls.get(key, []) if budget.first_round else []
-        # only this rung's calls can still be merged: drop the rest
-        self._calls = {k: v for k, v in self._calls.items() if k[1] == budget.rung}
-        self._calls[key] = earlier + records
+        if status != "ok":
+            self._calls.pop(key, None)
+            return TrialResult([], seconds, None, status, error)
+        if budget.mirrored:  # kept until merge() takes both halves
+            earlier = self._calls.get(key, []) if budget.first_round else []
+            self._calls[key] = earlier + records
         return self._result(records, seconds)
 
     def merge(self, cid: str, budget: TrialBudget, first: TrialResult, second: TrialResult):

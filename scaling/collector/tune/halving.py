@@ -30,8 +30,11 @@ of 2-rank gloo all_reduce on the development VM differed by up to 24% from run t
 each run's rounds were tight (README, "Comparisons that don't cry wolf"). Mirrored, a linear
 drift adds the same to every candidate's mean, and each candidate's rounds come from two
 calls minutes apart, so the judge sees call-to-call noise and says "undecided" where it
-cannot rank. The cost: one more build and warmup per candidate at those rungs (the cost
-projection counts it). The first rung is not mirrored: it sees every candidate, eliminates
+cannot rank. The two halves are equal (a mirrored rung's rounds are rounded up to even):
+with 3 rounds in one call and 2 in the other, the median would fall in the first call's
+cluster and drift would rank the candidates again. The cost: one more build and warmup per
+candidate at those rungs, and a round more where the rung's rounds were odd (the plan and
+the cost projection count both). The first rung is not mirrored: it sees every candidate, eliminates
 only those worse beyond noise, and doubling its setups would halve the candidates a budget
 covers. A trial callback with a `merge(cid, budget, first, second)` method combines the two
 calls itself (the real one recomputes its figures from both calls' records); otherwise the
@@ -108,6 +111,8 @@ class TrialBudget:
     first_round: int = 0
     """Index of this call's first round: a mirrored rung's second call goes on numbering
     from the first's, so the two calls' rounds stay distinct in the records."""
+    mirrored: bool = False
+    """A call of a mirrored rung (either half), or a measurement made of both halves."""
 
 
 @dataclass
@@ -144,9 +149,13 @@ class Measurement:
 
     def to_dict(self) -> dict:
         r = self.result
+        budget = asdict(self.budget)
+        budget.pop("first_round")  # always 0 here: the measurement holds both calls
+        calls = 2 if budget.pop("mirrored") else 1
         return {
             "id": self.id,
-            **asdict(self.budget),
+            **budget,
+            "calls": calls,
             "status": r.status,
             "error": r.error,
             "rounds": r.rounds,
@@ -236,7 +245,8 @@ def schedule_of(cfg: TuneConfig) -> Schedule:
 
 
 def plan_rungs(n: int, s: Schedule) -> list[dict]:
-    """Survivors and trial length of each rung for n candidates."""
+    """Survivors, trial length and calls per candidate of each rung for n candidates (2: a
+    mirrored rung, its rounds rounded up to even so that both calls have half)."""
     counts = [n]
     while counts[-1] > s.finalists:
         counts.append(max(s.finalists, math.ceil(counts[-1] / s.eta)))
@@ -246,7 +256,9 @@ def plan_rungs(n: int, s: Schedule) -> list[dict]:
         frac = k / last if last else 1.0
         steps = round(s.first_steps * (s.full_steps / s.first_steps) ** frac)
         rounds = round(s.first_rounds + (s.full_rounds - s.first_rounds) * frac)
-        rungs.append({"rung": k, "candidates": c, "steps": steps, "rounds": rounds})
+        calls = 2 if s.mirror and k > 0 and c > 1 and rounds > 1 else 1
+        rounds += rounds % 2 if calls == 2 else 0
+        rungs.append({"rung": k, "candidates": c, "steps": steps, "rounds": rounds, "calls": calls})
     return rungs
 
 
@@ -396,18 +408,17 @@ class _Search:
         total = full if self.s.confirm else 0.0
         for r in planned:
             n = r["candidates"] - (already if r["rung"] == 0 else 0)
-            calls = self._calls(r["rung"], r["candidates"], r["rounds"])
-            total += n * self.costs.project("", r["steps"], r["rounds"], calls)
+            total += n * self.costs.project("", r["steps"], r["rounds"], r["calls"])
         return total
 
     def _run_rung(self, rung: dict, survivors: list[str], final: bool) -> None:
         budget = self._budget(rung, rung["rung"], final)
-        if self._calls(rung["rung"], len(survivors), budget.rounds) == 1:
+        if not budget.mirrored:
             for cid in survivors:
                 self._measure(cid, budget)
             return
-        first = replace(budget, rounds=(budget.rounds + 1) // 2)
-        second = replace(budget, rounds=budget.rounds // 2, first_round=first.rounds)
+        first = replace(budget, rounds=budget.rounds // 2)  # even: plan_rungs says why
+        second = replace(first, first_round=first.rounds)
         done = {cid: self._call(cid, first, "first half") for cid in survivors}
         for cid in reversed(survivors):  # the mirror: the last one first
             r = done[cid]
@@ -415,14 +426,12 @@ class _Search:
                 r = self._merge(cid, budget, r, self._call(cid, second, "second half"))
             self._record(Measurement(cid, budget, r))
 
-    def _calls(self, k: int, candidates: int, rounds: int) -> int:
-        """Calls per candidate at rung k: 2 where the rung is mirrored (module docstring)."""
-        return 2 if self.s.mirror and k > 0 and candidates > 1 and rounds > 1 else 1
-
     def _merge(self, cid: str, budget: TrialBudget, a: TrialResult, b: TrialResult):
         merge = getattr(self.trial, "merge", None)
         if b.status != "ok" or not b.rounds:  # the candidate failed in its second call
-            return replace(b, rounds=[], seconds=a.seconds + b.seconds, step_seconds=None)
+            status = b.status if b.status != "ok" else "error"
+            error = f"second half: {b.error or 'no rounds timed'}"
+            return TrialResult([], a.seconds + b.seconds, None, status, error)
         if merge is not None:
             return merge(cid, budget, a, b)
         return merged_result(a, b)
@@ -492,9 +501,8 @@ class _Search:
         if self.s.confirm:
             left -= self.costs.project(survivors[0], self.s.full_steps, self.s.full_rounds)
         fitting, cost = [], 0.0
-        calls = self._calls(rung["rung"], len(survivors), rung["rounds"])
         for c in survivors:  # the rung's kept list: best median first
-            more = self.costs.project(c, rung["steps"], rung["rounds"], calls)
+            more = self.costs.project(c, rung["steps"], rung["rounds"], rung["calls"])
             if cost + more > left:
                 break
             fitting.append(c)
@@ -552,9 +560,12 @@ class _Search:
     # -- helpers
 
     def _budget(self, rung: dict, k: int, final: bool) -> TrialBudget:
-        if final:
-            return TrialBudget(k, self.s.full_steps, self.s.full_rounds, self.s.warmup, True)
-        return TrialBudget(k, rung["steps"], rung["rounds"], self.s.warmup, False)
+        steps, rounds = (
+            (self.s.full_steps, self.s.full_rounds) if final else (rung["steps"], rung["rounds"])
+        )
+        mirrored = rung.get("calls", 1) == 2
+        rounds += rounds % 2 if mirrored else 0
+        return TrialBudget(k, steps, rounds, self.s.warmup, final, mirrored=mirrored)
 
     def _measure(self, cid: str, budget: TrialBudget) -> Measurement:
         m = Measurement(cid, budget, self._call(cid, budget))

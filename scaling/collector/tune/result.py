@@ -122,7 +122,13 @@ def _rungs(search: SearchResult) -> list[dict]:
         trials = [m.to_dict() for m in search.measurements if m.budget.rung == r["rung"]]
         plan = next((p for p in search.planned if p["rung"] == r["rung"]), {})
         out.append(
-            {**r, "steps": plan.get("steps"), "rounds": plan.get("rounds"), "trials": trials}
+            {
+                **r,
+                "steps": plan.get("steps"),
+                "rounds": plan.get("rounds"),
+                "calls": plan.get("calls", 1),
+                "trials": trials,
+            }  # fmt: skip
         )
     return out
 

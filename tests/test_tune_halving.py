@@ -210,6 +210,11 @@ def _recording(true: dict[str, float], calls: list, drift=lambda call: 1.0, fail
     return trial
 
 
+def _slowing(call: int) -> float:
+    """The machine slows 4% per call after the first rung's four calls."""
+    return 1.0 - 0.04 * max(0, call - 3)
+
+
 def test_later_rungs_are_mirrored_first_half_forward_second_reversed():
     true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
     calls: list = []
@@ -233,10 +238,9 @@ def test_the_mirror_keeps_drift_from_picking_the_winner():
     after another, the first of them looks 4% faster, 'beyond noise' (the rounds of one call
     are tight); mirrored, both see the same drift and tie."""
     true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
-    slowing = lambda call: 1.0 - 0.04 * max(0, call - 3)  # noqa: E731
 
     def search(mirror):
-        trial = _recording(true, [], slowing)
+        trial = _recording(true, [], _slowing)
         return successive_halving(list(true), trial, Schedule(confirm=False, mirror=mirror))
 
     plain, mirrored = search(False), search(True)
@@ -250,9 +254,8 @@ def test_odd_rounds_are_made_even_so_the_halves_weigh_alike():
     cluster, and drift would rank a above b again; the mirrored rung runs 4 (2 + 2)."""
     true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
     calls: list = []
-    slowing = lambda call: 1.0 - 0.04 * max(0, call - 3)  # noqa: E731
     result = successive_halving(
-        list(true), _recording(true, calls, slowing), Schedule(full_rounds=7, confirm=False)
+        list(true), _recording(true, calls, _slowing), Schedule(full_rounds=7, confirm=False)
     )
     assert result.planned[1]["rounds"] == 8 and result.planned[1]["calls"] == 2
     assert [c[2:] for c in calls if c[1] == 1] == [(4, 0), (4, 0), (4, 4), (4, 4)]

@@ -560,12 +560,12 @@ class _Search:
     # -- helpers
 
     def _budget(self, rung: dict, k: int, final: bool) -> TrialBudget:
-        steps, rounds = (
-            (self.s.full_steps, self.s.full_rounds) if final else (rung["steps"], rung["rounds"])
-        )
+        """The rung's trial as plan_rungs laid it out: the last rung is the full length
+        (its rounds made even when mirrored), and `final` marks it so."""
         mirrored = rung.get("calls", 1) == 2
-        rounds += rounds % 2 if mirrored else 0
-        return TrialBudget(k, steps, rounds, self.s.warmup, final, mirrored=mirrored)
+        return TrialBudget(
+            k, rung["steps"], rung["rounds"], self.s.warmup, final, mirrored=mirrored
+        )
 
     def _measure(self, cid: str, budget: TrialBudget) -> Measurement:
         m = Measurement(cid, budget, self._call(cid, budget))

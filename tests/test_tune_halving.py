@@ -288,3 +288,26 @@ def test_a_second_call_numbers_its_rounds_after_the_first():
     assert rounds == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
     assert [r["round"] for r in first + second if r["type"] == "train_point"] == [0, 2]
     assert measured_seconds(first + second) == 36.0  # no step of one call hides the other's
+
+
+def test_one_call_rungs_eliminate_only_beyond_the_margin_calls_differ_by():
+    """a is the true best, but its first-rung call ran while the machine was 15% slower; that
+    call's rounds are tight, so the judge calls a 'worse' than b beyond noise. One call cannot
+    show call-to-call noise: with mirrored rungs a is ranked (second of four) and goes on, wins
+    the mirrored rung; c and d, slower than the best by more than the margin, go at once.
+    Unmirrored, the old rule eliminates a at the first rung."""
+    from scaling.collector.tune.halving import ONE_CALL_MARGIN_PCT
+
+    true = {"a": 110.0, "b": 100.0, "c": 70.0, "d": 72.0}
+    assert 100.0 / 72.0 - 1 > ONE_CALL_MARGIN_PCT / 100 > 110 / 100 - 1
+
+    def search(mirror):
+        trial = _recording(true, [], lambda call: 0.85 if call == 0 else 1.0)
+        return successive_halving(list(true), trial, Schedule(confirm=False, mirror=mirror))
+
+    mirrored, plain = search(True), search(False)
+    assert mirrored.rungs[0]["kept"] == ["b", "a"] and mirrored.rungs[0]["eliminated"] == ["c", "d"]
+    assert mirrored.rungs[0]["one_call_margin_pct"] == ONE_CALL_MARGIN_PCT
+    assert mirrored.winner == "a"
+    assert "more than 30% slower" in mirrored.outcomes["c"].reason
+    assert plain.outcomes["a"].status == ELIMINATED and plain.winner == "b"

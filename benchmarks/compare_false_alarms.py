@@ -24,6 +24,7 @@ function `scaling compare` calls:
     python benchmarks/compare_false_alarms.py                       # K=6: 24 runs, ~30 min
     python benchmarks/compare_false_alarms.py --runs 6 --keep /tmp/cfa --json
     python benchmarks/compare_false_alarms.py --reuse /tmp/cfa      # judge kept runs again
+    bash benchmarks/gpu/check.sh --steps false_alarms               # on the GPU machine's CPUs
 
 The run itself: `scaling run --gpus 1,2 --workloads collectives,transformer --max-bytes 4M`
 with the default --repeats (add --repeats R to change it). Goals (issue 15): false alarms <= 5%
@@ -51,12 +52,14 @@ KINDS = {"same": 1.0, "slow10": 1.10, "slow25": 1.25}
 ONE_ROUND = "once"  # the same command with --repeats 1, timed only: what the rounds cost
 
 
-def make_runs(root: Path, k: int, planted: str, repeats: int | None) -> dict:
-    """K runs of each kind, interleaved (plus one --repeats 1 run per K, for the cost); the wall
-    time of each command, and its sweep time (manifest start to end: no Ray start, no report)."""
+def make_runs(root: Path, k: int, planted: str, repeats: int | None, cost: bool = True) -> dict:
+    """K runs of each kind, interleaved (plus one --repeats 1 run per K, for the cost, unless
+    cost is False); the wall time of each command, and its sweep time (manifest start to end:
+    no Ray start, no report)."""
     times = {}
+    kinds = [*KINDS.items(), *([(ONE_ROUND, 1.0)] if cost else [])]
     for i in range(k):
-        for kind, factor in [*KINDS.items(), (ONE_ROUND, 1.0)]:
+        for kind, factor in kinds:
             out = root / f"{kind}-{i}"
             cmd = [sys.executable, "-m", "scaling", "run", *RUN, "--device", "cpu"]
             cmd += ["--out", str(out)]
@@ -211,6 +214,10 @@ def main() -> None:
         "--keep", metavar="DIR", help="keep the runs here (default: a temporary folder)"
     )
     ap.add_argument("--reuse", metavar="DIR", help="judge the runs kept in DIR; run nothing")
+    ap.add_argument(
+        "--no-cost", action="store_true",
+        help="skip the --repeats 1 runs that measure what the rounds cost (a quarter less time)",
+    )  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +227,7 @@ def main() -> None:
         else:
             root.mkdir(parents=True, exist_ok=True)
             print(f"{4 * args.runs} runs into {root}", file=sys.stderr)
-            times = make_runs(root, args.runs, args.planted, args.repeats)
+            times = make_runs(root, args.runs, args.planted, args.repeats, not args.no_cost)
         result = judge_pairs(root, args.runs, args.planted, args)
         result["run_time_s"] = _run_times(times)
         result["settings"] = vars(args) | {

@@ -153,6 +153,24 @@ def test_summary_judges_a_goal_only_where_the_run_matches_it():
     assert "why lower: not established by the kit" in "\n".join(text)
 
 
+def test_summary_shows_the_false_alarm_rates_when_that_step_ran(tmp_path):
+    result = {  # the shape benchmarks/compare_false_alarms.py --json writes
+        "false_alarms": {"rate": 1 / 30, "pairs": 30},
+        "slow10": {"rate": 0.5, "bound": {"caught": 0.6}},
+        "slow25": {"rate": 35 / 36, "bound": {"caught": 1.0}},
+        "run_time_s": {"rounds_wall_s": {"median": 21.0}},
+    }
+    (tmp_path / "false-alarms.json").write_text(json.dumps(result))
+    figs = summarize.figures(tmp_path, None, None, None, None)
+    assert figs["false_alarms"]["slow25_caught"] == 35 / 36
+    line = summarize.render_figures(figs)[-1]
+    assert "false alarms 3.3% of 30 pairs" in line and "25% slowdown caught 97%" in line
+    assert "bound 100%" in line and "10% caught 50%" in line and "21 s per run" in line
+    empty = summarize.figures(tmp_path / "none", None, None, None, None)
+    assert empty["false_alarms"] is None
+    assert not any("identical CPU runs" in x for x in summarize.render_figures(empty))
+
+
 def check_sh(*args: str, out: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "OUT")}
     env["PYTHON"] = sys.executable

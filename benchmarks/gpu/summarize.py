@@ -214,7 +214,20 @@ def figures(work: Path, run, topo, fidelity, multirank) -> dict:
             ],
         },
         "pytest_gpu": pytest_counts(work),
+        "false_alarms": false_alarm_rates(_load_json(work / "false-alarms.json")),
     }  # fmt: skip
+
+
+def false_alarm_rates(r: dict | None) -> dict | None:
+    """compare_false_alarms.py's rates (issue 15), when the false_alarms step ran."""
+    if not r or "false_alarms" not in r:
+        return None
+    out = {"false_alarm_rate": r["false_alarms"]["rate"], "pairs": r["false_alarms"]["pairs"]}
+    for kind in ("slow10", "slow25"):
+        if kind in r:
+            out[f"{kind}_caught"] = r[kind]["rate"]
+            out[f"{kind}_bound"] = r[kind]["bound"]["caught"]
+    return out | {"wall_s": (r.get("run_time_s") or {}).get("rounds_wall_s", {}).get("median")}
 
 
 def render_steps(device: str, env: dict, steps: list[dict]) -> list[str]:
@@ -279,6 +292,15 @@ def render_figures(figs: dict) -> list[str]:
             f"{p['passed']} passed, {p['failures'] + p['errors']} failed, {p['skipped']} skipped"
         )
     lines.append(f"  pytest -m gpu: {tests}")
+    fa = figs.get("false_alarms")
+    if fa:
+        lines.append(
+            f"  compare on identical CPU runs (issue 15): false alarms {fa['false_alarm_rate']:.1%}"
+            f" of {fa['pairs']} pairs (goal <= 5%); 25% slowdown caught"
+            f" {_fmt(fa.get('slow25_caught'), '.0%')} (goal >= 95%, bound"
+            f" {_fmt(fa.get('slow25_bound'), '.0%')}); 10% caught {_fmt(fa.get('slow10_caught'), '.0%')};"
+            f" {_fmt(fa.get('wall_s'), '.0f', ' s')} per run"
+        )  # fmt: skip
     return lines
 
 

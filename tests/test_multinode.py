@@ -125,6 +125,8 @@ def test_cli_summary_labels_intra_and_inter_node(two_nodes, tmp_path):
             "2",
             "-w",
             "1",
+            "--repeats",  # the labels are the subject, not the rounds: one is enough
+            "1",
             "--out",
             str(out),
         ],

@@ -216,3 +216,34 @@ def test_plateau_holdout_on_the_gcp_thread():
     # 2 nodes measured 30.6/31.0/31.4 Gbit/s, 4 nodes 30.4/30.8/30.8: flat, as the ring model says
     assert h["busbw_predicted_gbps"] == pytest.approx(31.0 / 8)
     assert h["plateau_error_pct"] == pytest.approx(100 * (1 - 30.8 / 31.0))
+
+
+def test_cpu_ranks_on_one_host_share_its_cores(tmp_path):
+    """The same run (world sizes 1, 2) read as a CPU run whose ranks ran on one 2-core host:
+    compute at n is t_local(2) x max(1, n/2) / max(1, 2/2); read as a GPU run (or over two
+    hosts) it is t_local(2)."""
+    from scaling.collector.predict.prediction import shared_host_cores
+
+    run = load_run(predict_runs.write_predict_run(tmp_path / "r", world_sizes=(1, 2)))
+    host = {"hostname": "vm", "cpu_usable": 2}
+    cpu = {"device": "cpu", "ranks": [{"hostname": "vm"}] * 2,
+           "topology": {"node-a": {"snapshot": {"host": host}}}}  # fmt: skip
+    gpu = run.manifest | {"device": "cuda"}
+    run.manifest.update(cpu)
+    shared = predict_run(run, [2, 4], reps=5)
+    run.manifest.clear()
+    run.manifest.update(gpu)
+    own = predict_run(run, [2, 4], reps=5)
+    assert shared["host_cores_shared"] == 2 and own["host_cores_shared"] is None
+
+    def compute(doc, n):
+        (t,) = doc["training"]
+        return next(r["terms_s"]["compute"] for r in t["predictions"] if r["n"] == n)
+
+    assert compute(shared, 4) == pytest.approx(compute(own, 4) * 2)  # 4 ranks on 2 cores
+    assert compute(shared, 2) == pytest.approx(compute(own, 2))  # 2 ranks: a core each
+    (t,) = shared["training"]
+    assert any("one host of 2 cores" in note for note in t["notes"])
+    two_hosts = cpu | {"ranks": [{"hostname": "vm"}, {"hostname": "other"}]}
+    assert shared_host_cores(two_hosts) is None
+    assert shared_host_cores(cpu | {"topology": {}}) is None  # no snapshot: unknown, no term

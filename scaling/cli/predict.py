@@ -53,8 +53,9 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
     Fits an alpha-beta (Hockney) model per collective, dtype and span (intra-/inter-node):
     time(S, n) = alpha(n) + S·c(n)/B, with a change-point in S where the data demands one and
     alpha(n) linear (ring) or logarithmic (tree), whichever the measured world sizes support.
-    A training step is compute (t_local) plus DDP's recorded buckets through the all_reduce
-    model, exposed as much as the run measured. Every fit is checked by holding out the
+    A training step is compute (t_local; for CPU ranks on one host, scaled by their share of
+    its cores) plus DDP's recorded buckets through the all_reduce model, exposed as much as
+    the run measured. Every fit is checked by holding out the
     largest measured world size; too few world sizes read "unvalidated". Intervals are 90%
     bootstrap intervals over the measured iterations.
 

@@ -85,6 +85,7 @@ def predict_run(
         "gpus_per_node": layout.gpus_per_node,
         "gpus_per_node_source": source,
         "measured_spans": {str(n): s for n, s in sorted(layout.measured.items())},
+        "host_cores_shared": layout.host_cores,
         "bootstrap": {
             "replicates": reps,
             "interval_pct": list(INTERVAL),
@@ -111,19 +112,38 @@ def resolve_layout(run, sets: list[PointSet], flag: int | None) -> tuple[Layout,
         for n, nodes in zip(t["world_size"], t["nodes"], strict=True):
             if not (isinstance(nodes, float) and math.isnan(nodes)):
                 measured.setdefault(int(n), INTER if int(nodes) > 1 else INTRA)
-    if flag:
-        return Layout(int(flag), measured), "--gpus-per-node"
     m = run.manifest
+    cores = shared_host_cores(m)
+    if flag:
+        return Layout(int(flag), measured, cores), "--gpus-per-node"
     cfg = (m.get("config") or {}).get("cluster", {}).get("gpus_per_node")
     if cfg:
-        return Layout(int(cfg), measured), "the run's --gpus-per-node"
+        return Layout(int(cfg), measured, cores), "the run's --gpus-per-node"
     res = "GPU" if m.get("device") == "cuda" else "CPU"
     counts = [(n.get("Resources") or {}).get(res) for n in (m.get("ray") or {}).get("nodes", [])]
     counts = [int(c) for c in counts if c]
     if counts:
-        return Layout(max(counts), measured), f"the largest {res} count of a Ray node in the run"
+        why = f"the largest {res} count of a Ray node in the run"
+        return Layout(max(counts), measured, cores), why
     largest = max(measured) if measured else 1
-    return Layout(largest, measured), "the largest world size measured (one node assumed)"
+    return Layout(largest, measured, cores), "the largest world size measured (one node assumed)"
+
+
+def shared_host_cores(manifest: dict) -> int | None:
+    """The usable cores of the one host every rank of a CPU run ran on (several Ray nodes of a
+    local cluster included: they share that host's cores); None for GPU runs, runs over
+    several hosts, or when no hardware snapshot says."""
+    if manifest.get("device") != "cpu":
+        return None
+    hosts = {r.get("hostname") for r in manifest.get("ranks") or []}
+    if len(hosts) != 1 or None in hosts:
+        return None
+    (host,) = hosts
+    for node in (manifest.get("topology") or {}).values():
+        facts = ((node or {}).get("snapshot") or {}).get("host") or {}
+        if facts.get("hostname") == host and facts.get("cpu_usable"):
+            return int(facts["cpu_usable"])
+    return None
 
 
 def _fit_set(ps: PointSet, reps: int, rng) -> FittedSet:

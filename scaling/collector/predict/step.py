@@ -2,7 +2,11 @@
 
 - compute: t_local (the step under no_sync) at the reference world size, the largest one
   measured. Weak scaling keeps it (the per-rank batch is fixed); strong scaling divides it by
-  n / n_ref (the per-rank batch shrinks; perfect compute scaling is assumed and said).
+  n / n_ref (the per-rank batch shrinks; perfect compute scaling is assumed and said). When
+  every rank of a CPU run ran on one host (Layout.host_cores), the ranks share its cores:
+  compute is scaled by max(1, n / cores) over the same at n_ref (one torch thread per rank,
+  the gang's default). On the 2-core VM, t_local at 4 ranks measured 1.6x-3.1x its 2-rank
+  value (README, "How accurate is it?"); a GPU rank has its own device and no such term.
 - communication: DDP's recorded gradient buckets (train_point "bucket_bytes"), each through
   the fitted all_reduce model at n, summed (the buckets reduce one after another).
 - exposure: the measured exposed communication (t_ddp - t_local) at the reference world size
@@ -38,6 +42,16 @@ class Layout:
 
     gpus_per_node: int
     measured: dict[int, str] = field(default_factory=dict)
+    host_cores: int | None = None
+    """CPU runs whose ranks all ran on one host: its usable cores, which the ranks share.
+    None: each rank has its own device (GPU), or the ranks spanned hosts."""
+
+    def core_share(self, ns) -> np.ndarray:
+        """How many ranks' worth of work each core carries at n (>= 1; 1 without host_cores)."""
+        ns = np.atleast_1d(np.asarray(ns, dtype=float))
+        if not self.host_cores:
+            return np.ones(ns.shape)
+        return np.maximum(1.0, ns / self.host_cores)
 
     def spans(self, ns) -> np.ndarray:
         ns = np.atleast_1d(np.asarray(ns, dtype=float))
@@ -134,9 +148,11 @@ class StepModel:
 
     def compute(self, ns: np.ndarray) -> np.ndarray:
         ns = np.asarray(ns, dtype=float)
+        shared = self.layout.core_share(ns) / self.layout.core_share(self.ref_n)[0]
+        shared = shared.reshape(ns.shape)
         if self.curve.scaling == "strong":
-            return self.compute_ref_s * self.ref_n / ns
-        return np.full(ns.shape, self.compute_ref_s)
+            return self.compute_ref_s * self.ref_n / ns * shared
+        return self.compute_ref_s * shared
 
     def predict(self, ns) -> dict[str, np.ndarray]:
         ns = np.asarray(ns, dtype=float)
@@ -195,6 +211,11 @@ def build_step_model(
             "no multi-rank training point: all modelled all-reduce time counted as exposed"
         )
     _check_sizes(model, notes)
+    if layout.host_cores:
+        notes.append(
+            f"CPU ranks on one host of {layout.host_cores} cores: compute scaled by "
+            f"max(1, n / {layout.host_cores}) against n={ref} (the ranks share the cores)"
+        )
     if 1 in t_ddp:
         model.step1_s = t_ddp[1]
     else:

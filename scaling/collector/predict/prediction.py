@@ -112,21 +112,23 @@ def resolve_layout(run, sets: list[PointSet], flag: int | None) -> tuple[Layout,
         for n, nodes in zip(t["world_size"], t["nodes"], strict=True):
             if not (isinstance(nodes, float) and math.isnan(nodes)):
                 measured.setdefault(int(n), INTER if int(nodes) > 1 else INTRA)
-    m = run.manifest
-    cores = shared_host_cores(m)
+    gpus_per_node, source = _ranks_per_node(run.manifest, measured, flag)
+    return Layout(gpus_per_node, measured, shared_host_cores(run.manifest)), source
+
+
+def _ranks_per_node(m: dict, measured: dict[int, str], flag: int | None) -> tuple[int, str]:
     if flag:
-        return Layout(int(flag), measured, cores), "--gpus-per-node"
+        return int(flag), "--gpus-per-node"
     cfg = (m.get("config") or {}).get("cluster", {}).get("gpus_per_node")
     if cfg:
-        return Layout(int(cfg), measured, cores), "the run's --gpus-per-node"
+        return int(cfg), "the run's --gpus-per-node"
     res = "GPU" if m.get("device") == "cuda" else "CPU"
     counts = [(n.get("Resources") or {}).get(res) for n in (m.get("ray") or {}).get("nodes", [])]
     counts = [int(c) for c in counts if c]
     if counts:
-        why = f"the largest {res} count of a Ray node in the run"
-        return Layout(max(counts), measured, cores), why
+        return max(counts), f"the largest {res} count of a Ray node in the run"
     largest = max(measured) if measured else 1
-    return Layout(largest, measured, cores), "the largest world size measured (one node assumed)"
+    return largest, "the largest world size measured (one node assumed)"
 
 
 def shared_host_cores(manifest: dict) -> int | None:

@@ -148,8 +148,8 @@ class StepModel:
 
     def compute(self, ns: np.ndarray) -> np.ndarray:
         ns = np.asarray(ns, dtype=float)
-        shared = self.layout.core_share(ns) / self.layout.core_share(self.ref_n)[0]
-        shared = shared.reshape(ns.shape)
+        share = self.layout.core_share
+        shared = (share(ns) / share(self.ref_n)).reshape(ns.shape)  # 1 unless CPU ranks share cores
         if self.curve.scaling == "strong":
             return self.compute_ref_s * self.ref_n / ns * shared
         return self.compute_ref_s * shared

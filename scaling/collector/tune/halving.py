@@ -70,6 +70,7 @@ from scaling.collector.tune.judging import Judge, judge_label, trial_judge
 from scaling.config.tune import TuneConfig
 
 WANT = 8
+"""Candidates the budget should cover before the full measurement is shortened to fit it."""
 ONE_CALL_MARGIN_PCT = 30.0
 """How much slower than a one-call rung's best a candidate must be (its step time, from the
 medians) to be eliminated there when the later rungs are mirrored. Two calls of one candidate
@@ -78,7 +79,6 @@ candidates twice, and the log of the ratio of each candidate's two medians had a
 12.6%, up to +34%; and the best of 32 such calls is itself a lucky one. 30% is about 2.4
 spreads: a slowed or broken candidate (the fault hook's 4x) still goes at once, a candidate
 within reach of the best is ranked instead."""
-"""Candidates the budget should cover before the full measurement is shortened to fit it."""
 ELIMINATED = "eliminated"
 CUT = "cut"
 FAILED = "failed"
@@ -493,7 +493,8 @@ class _Search:
         return len(kept) <= 1
 
     def _cut(self, k: int, cut: list[str], latest: dict, kept: list[str], verdicts: dict) -> None:
-        """Below the better 1/eta by median, but not separated from the best beyond noise."""
+        """Below the better 1/eta by median, and not eliminated: the judge could not separate
+        them from the best, or (a one-call rung) called them worse but within the margin."""
         cut_at = latest[kept[-1]].median
         for c in cut:
             judged = (

@@ -7,7 +7,7 @@ prints and sets the exit code; a notebook or a script calls them directly.
     result = api.run(load_config("configs/quick.toml"))   # measure; tables + report written
     result.status, result.failures(), result.run.collectives, result.report.html
     report = api.report("runs/20260101T120000Z-1a2b3c")   # (re)write tables and report
-    diff = api.compare("runs/base", "runs/new", threshold_pct=5.0)
+    diff, _ = api.compare(["runs/a1", "runs/a2"], ["runs/b1", "runs/b2"], ["runs"])
     api.runs("runs")                                        # past runs, newest first
     v = api.validate(load_config(overrides={"validate.level": "quick"}))   # accept or reject
     v.exit_code, v.result.verdicts, v.drain
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from scaling.collector.compare import Comparison
     from scaling.collector.run import Run
+    from scaling.collector.runsets import SetComparison
     from scaling.config import RunConfig
     from scaling.report import ReportPaths
     from scaling.tune import TuneHooks, Tuning
@@ -333,17 +333,23 @@ def load(run_dir: str | Path) -> Run:
 
 
 def compare(
-    base: str | Path,
-    new: str | Path,
+    bases: list[str | Path],
+    news: list[str | Path],
+    history_dirs: list[str | Path] = (),
     threshold_pct: float = 5.0,
     confidence: float = 0.95,
-    normalize: bool = False,
-) -> Comparison:
-    """Point-by-point comparison of run `new` against run `base`: a change is a regression
-    only when the rounds say it is real and it exceeds the threshold (collector/judge.py)."""
-    from scaling.collector.compare import compare as compare_runs
+    accept_shift: bool = False,
+) -> tuple[SetComparison, list[str]]:
+    """The new runs against the base runs, runs as the unit (collector/runsets.py); history:
+    earlier runs like the first base run, found under history_dirs. Returns the comparison
+    and a line per history run that could not be used."""
+    from scaling.collector.history import find_history
+    from scaling.collector.runsets import compare_sets
 
-    return compare_runs(load(base), load(new), threshold_pct, confidence, normalize)
+    base, new = [load(p) for p in bases], [load(p) for p in news]
+    history, skipped = find_history(base[0], list(history_dirs), exclude=[*bases, *news])
+    result = compare_sets(base, new, history, threshold_pct, confidence, accept_shift)
+    return result, skipped
 
 
 @dataclass

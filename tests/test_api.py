@@ -44,8 +44,8 @@ def test_run_report_compare_runs(ray_local, tmp_path):
     summary = api.report(result.path)
     assert [p.name for p in summary.tables][:1] == ["summary.csv"]
     assert summary.to_dict()["report_html"] == str(result.path / "report.html")
-    diff = api.compare(result.path, result.path)
-    assert diff.regressions.empty and len(diff.points) == len(result.run.collectives)
+    diff, _ = api.compare([result.path], [result.path])
+    assert diff.regressions == 0 and len(diff.points) == len(result.run.collectives)
     assert [p.path for p in api.runs(tmp_path / "runs")] == [result.path]
     with pytest.raises(NotARunDir, match="no such run directory"):
         api.report(tmp_path / "nope")

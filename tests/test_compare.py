@@ -1,5 +1,6 @@
-"""`scaling compare`: a planted regression is caught (exit 1); the same machine twice is not,
-drift is one environment shift, and runs without rounds are undecided, not regressions."""
+"""`scaling compare` with the run as the unit of evidence: run sets decide, one run per side
+without history is undecided, everything moving together is said first and is not an excuse,
+and failures are regressions whatever the timings say."""
 
 import dataclasses
 import json
@@ -9,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from scaling.collector.compare import compare
 from scaling.collector.run import load_run
+from scaling.collector.runsets import compare_sets
 from tests.synthetic_runs import write_run
 
 ROUNDS = 8
@@ -20,150 +21,150 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture
-def base(tmp_path):
-    return write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01)
+def runs(root, name, k, seed0=0, **kw):
+    kw = {"rounds": ROUNDS, "drift": 0.01, "training": False, **kw}
+    return [write_run(root / f"{name}{i}", seed=seed0 + i, **kw) for i in range(k)]
 
 
-def test_identical_run_is_not_a_regression(base, tmp_path):
-    same = shutil.copytree(base, tmp_path / "same")
-    r = invoke("compare", base, same)
+def sets(base, new):
+    return [a for b in base for a in ("--base", b)] + [a for n in new for a in ("--new", n)]
+
+
+def classes(data) -> dict:
+    return {c["label"]: c for c in data["classes"]}
+
+
+def test_one_run_per_side_without_history_is_undecided(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01)
+    slow = write_run(tmp_path / "slow", seed=1, rounds=ROUNDS, drift=0.01, slow=1.3, slow_from=2)
+    r = invoke("compare", base, slow, "--runs-dir", tmp_path / "none")
+    assert r.exit_code == 0, r.output  # +30% at 2 and 4 ranks: one run each cannot tell
+    assert "one run per side cannot tell a change from the host's run-to-run state" in r.output
+    data = json.loads(invoke("compare", base, slow, "--no-history", "--json").stdout)
+    assert data["regressions"] == 0 and data["spread"].startswith("none")
+    assert {c["verdict"] for c in data["classes"]} == {"undecided"}
+    two = classes(data)["collective at 2 ranks"]
+    assert two["delta_pct"] == pytest.approx(30, abs=2)  # the change is shown, not judged
+
+
+def test_run_sets_catch_a_class_slowdown_and_pass_identical_sets(tmp_path):
+    base = runs(tmp_path, "b", 3)
+    same = runs(tmp_path, "s", 3, seed0=10)
+    r = invoke("compare", *sets(base, same), "--json")
+    data = json.loads(r.stdout)
     assert r.exit_code == 0, r.output
-    assert "no regressions in 30 matched points" in r.output
-    data = json.loads(invoke("compare", base, same, "--json").stdout)
-    assert data["verdicts"]["regression"] == data["verdicts"]["improvement"] == 0
-    assert data["verdicts"]["same"] > 15  # the rest: rounds too spread to see 5% (undecided)
-
-
-def test_rerun_with_noise_is_not_a_regression(base, tmp_path):
-    again = write_run(tmp_path / "again", seed=7, rounds=ROUNDS, drift=0.01)  # new noise draws
-    r = invoke("compare", base, again, "--json")
-    assert r.exit_code == 0, r.output
-    result = json.loads(r.stdout)
-    assert result["regressions"] == 0 and len(result["points"]) == 30
-    p = result["points"][0]
-    assert p["rounds_base"] == ROUNDS and p["p_value"] is not None and p["mdc_pct"] < 5
-
-
-def test_planted_collectives_regression_exits_1(tmp_path):
-    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
-    # every op 25% slower at 2 and 4 ranks; the 1-rank floor is not: not drift
-    slow = write_run(tmp_path / "slow", seed=1, slow=1.25, slow_from=2, training=False,
-                     rounds=ROUNDS, drift=0.01)  # fmt: skip
-    r = invoke("compare", base, slow)
+    assert data["spread"] == "3 base runs + 3 new runs"
+    assert {c["verdict"] for c in data["classes"]} == {"same"}
+    slow = runs(tmp_path, "x", 3, seed0=20, slow=1.25, slow_from=2)
+    r = invoke("compare", *sets(base, slow), "--json")
+    data = json.loads(r.stdout)
     assert r.exit_code == 1, r.output
-    assert "16 regression(s) in 24 matched points" in r.output
-    assert "REGRESSION" in r.output and "no environment shift named" in r.output
+    cls = classes(data)
+    assert cls["collective at 2 ranks"]["verdict"] == "regression"
+    assert cls["collective at 4 ranks"]["delta_pct"] == pytest.approx(25, abs=2)
+    assert cls["collective at 1 rank"]["verdict"] == "same"
+    assert data["uniform"] is None  # the 1-rank class did not move: not everything
     # the same change is within a 30% threshold
-    assert invoke("compare", base, slow, "--threshold", "30").exit_code == 0
+    assert invoke("compare", *sets(base, slow), "--threshold", "30").exit_code == 0
 
 
-def test_drift_is_one_environment_shift_exit_0(tmp_path):
-    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
-    drifted = write_run(tmp_path / "drift", seed=1, slow=1.2, training=False, rounds=ROUNDS,
-                        drift=0.01)  # fmt: skip  # everything, the 1-rank floor too, 20% slower
-    r = invoke("compare", base, drifted)
+def test_history_gives_a_single_pair_its_spread(tmp_path):
+    history = tmp_path / "runs"
+    runs(history, "h", 3, seed0=30)  # earlier runs of the same configuration
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01, training=False)
+    slow = write_run(tmp_path / "slow", seed=1, rounds=ROUNDS, drift=0.01, training=False,
+                     slow=1.25, slow_from=2)  # fmt: skip
+    r = invoke("compare", base, slow, "--runs-dir", history, "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 1, r.output
+    assert data["spread"] == "1 base run and 3 earlier runs like it" and len(data["history"]) == 3
+    assert classes(data)["collective at 2 ranks"]["verdict"] == "regression"
+    again = write_run(tmp_path / "again", seed=2, rounds=ROUNDS, drift=0.01, training=False)
+    assert invoke("compare", base, again, "--runs-dir", history).exit_code == 0
+    # another configuration is not history
+    other = tmp_path / "other"
+    runs(other, "o", 3, seed0=40, world_sizes=(1, 2))
+    data = json.loads(invoke("compare", base, slow, "--runs-dir", other, "--json").stdout)
+    assert data["history"] == [] and data["regressions"] == 0
+
+
+def test_everything_slower_is_a_regression_with_run_sets(tmp_path):
+    base = runs(tmp_path, "b", 3)
+    slower = runs(tmp_path, "u", 3, seed0=50, slow=1.2)  # every class, 1 rank included
+    r = invoke("compare", *sets(base, slower))
+    assert r.exit_code == 1, r.output
+    first = r.output.splitlines()[0]
+    assert first.startswith("everything moved +") and ": regression: " in first
+    data = json.loads(invoke("compare", *sets(base, slower), "--json").stdout)
+    assert data["uniform"]["verdict"] == "regression"
+    assert data["uniform"]["pct"] == pytest.approx(20, abs=2)
+    # the user knows the host changed: the shift is taken out, nothing else moved
+    r = invoke("compare", *sets(base, slower), "--accept-shift", "--json")
+    data = json.loads(r.stdout)
     assert r.exit_code == 0, r.output
-    assert "environment shift of +" in r.output and "no regressions" in r.output
-    data = json.loads(invoke("compare", base, drifted, "--json").stdout)
-    assert data["environment_shift"]["named"] and data["regressions"] == 0
-    assert data["environment_shift"]["pct"] == pytest.approx(20, abs=1.5)
-    # a real slowdown on top of the drift still shows, beyond it
-    worse = write_run(tmp_path / "worse", seed=2, slow=1.2 * 1.25, slow_from=2, training=False,
-                      rounds=ROUNDS, drift=0.01)  # fmt: skip
-    assert invoke("compare", base, worse).exit_code == 1
+    assert data["uniform"]["verdict"] == "accepted"
+    assert all(abs(c["delta_pct"]) < 2 for c in data["classes"] if c["kind"] == "class")
 
 
-def test_normalize_judges_against_the_one_rank_reference(tmp_path):
-    base = write_run(tmp_path / "base", seed=0, training=False, rounds=ROUNDS, drift=0.01)
-    slow = write_run(tmp_path / "slow", seed=1, slow=1.25, slow_from=2, training=False,
-                     rounds=ROUNDS, drift=0.01)  # fmt: skip
-    r = invoke("compare", base, slow, "--normalize", "--json")
-    data = json.loads(r.stdout)
-    assert r.exit_code == 1 and data["normalize"] and data["regressions"] == 16
-    assert any("1-rank reference, which moved" in n for n in data["notes"])
+def test_everything_slower_from_single_runs(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01, training=False)
+    slower = write_run(tmp_path / "slow", seed=1, rounds=ROUNDS, drift=0.01, training=False,
+                       slow=1.2)  # fmt: skip
+    r = invoke("compare", base, slower, "--no-history")
+    assert r.exit_code == 0, r.output  # nothing in the manifests changed: undecided, said first
+    first = r.output.splitlines()[0]
+    assert first.startswith("undecided: everything moved +")
+    assert "nothing in the manifests changed" in first
+    # the same move with a new torch is a regression, named with the manifest diff
+    manifest = json.loads((slower / "manifest.json").read_text())
+    manifest["ranks"] = [{**r, "torch": "2.6.0"} for r in manifest["ranks"]]
+    (slower / "manifest.json").write_text(json.dumps(manifest))
+    r = invoke("compare", base, slower, "--no-history")
+    assert r.exit_code == 1, r.output
+    lines = r.output.splitlines()
+    assert ": regression: the stack changed: torch: 2.5.0 -> 2.6.0" in lines[0]
+    assert lines[1] == "what changed:" and lines[2].strip() == "torch: 2.5.0 -> 2.6.0"
 
 
-def test_normalize_without_references_is_undecided(tmp_path):
-    base = write_run(tmp_path / "b", world_sizes=(2, 4), training=False, rounds=ROUNDS)
-    slow = write_run(tmp_path / "s", world_sizes=(2, 4), slow=1.5, training=False, rounds=ROUNDS)
-    r = invoke("compare", base, slow, "--normalize", "--json")
-    data = json.loads(r.stdout)
-    assert r.exit_code == 0 and data["verdicts"]["undecided"] == 16
-    assert data["points"][0]["why"] == "no 1-rank reference in both runs to normalize by"
-    # without --normalize the same change is a regression: no references, so no drift named
-    r = invoke("compare", base, slow)
-    assert r.exit_code == 1 and "no 1-rank reference points" in r.output
-
-
-def test_json_deltas_and_direction(base, tmp_path):
-    slow = write_run(tmp_path / "slow", seed=0, slow=1.25, slow_from=2, rounds=ROUNDS, drift=0.01)
-    r = invoke("compare", base, slow, "--json")
-    assert r.exit_code == 1
-    pts = {p["point"]: p for p in json.loads(r.stdout)["points"]}
-    two = pts["all_reduce float32 2 ranks 1M"]
-    assert two["metric"] == "busbw_gbps" and two["regression"] is True
-    assert two["verdict"] == "regression" and two["p_value"] < 0.05
-    assert two["delta_pct"] == pytest.approx(100 / 1.25 - 100, abs=1.5)  # busbw -20%
-    assert two["time_delta_pct"] == pytest.approx(25, abs=1.5)
-    assert two["interval_low_pct"] <= two["time_delta_pct"] <= two["interval_high_pct"]
-    one = pts["all_reduce float32 1 ranks 1K"]
-    assert one["metric"] == "time_p50_us" and one["reference"] is True  # busbw n/a at one rank
-    assert one["verdict"] == "same"
-
-
-def test_training_regression_and_new_failure(base, tmp_path):
+def test_failures_are_regressions_whatever_the_runs_say(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01)
     b = load_run(base)
-    new_dir = write_run(tmp_path / "slowtrain", seed=0, slow=1.3, slow_from=2, rounds=ROUNDS,
-                        drift=0.01)  # fmt: skip
-    slow_table = load_run(new_dir).training.copy()
-    slow_table.loc[
-        (slow_table.workload == "transformer") & (slow_table.world_size == 4), "status"
-    ] = "oom"
-    n = dataclasses.replace(load_run(new_dir), training=slow_table)
-    c = compare(b, n)
-    train = c.points[c.points.kind == "training"].set_index("point")
-    r2 = train.loc["resnet50 cpu-small fp32 batch 8 2 ranks"]
-    assert r2.regression and r2.time_delta_pct > 20
-    oom = train.loc["transformer tiny fp32 batch 4 4 ranks"]
-    assert oom.regression and oom.why == "status ok -> oom"
-
-
-def test_wrong_elements_are_a_regression(base, tmp_path):
-    b = load_run(base)
-    n = load_run(shutil.copytree(base, tmp_path / "wrong"))
+    n = load_run(shutil.copytree(base, tmp_path / "new"))
     coll = n.collectives.copy()
     coll.loc[0, "wrong"] = 12
-    c = compare(b, dataclasses.replace(n, collectives=coll))
-    reg = c.regressions
-    assert len(reg) == 1 and reg.iloc[0].why == "#wrong 0 -> 12"
+    train = n.training.copy()
+    train.loc[(train.workload == "transformer") & (train.world_size == 4), "status"] = "oom"
+    c = compare_sets([b], [dataclasses.replace(n, collectives=coll, training=train)])
+    assert c.exit_code == 1
+    assert c.failures == ["all_reduce float32 1 ranks 1K: #wrong 12",
+                          "transformer tiny fp32 batch 4 4 ranks: status oom"]  # fmt: skip
 
 
-def test_runs_without_rounds_are_undecided_not_regressions(tmp_path):
-    old = write_run(tmp_path / "old", seed=0)  # no "round" field: one round
-    slow = write_run(tmp_path / "oldslow", seed=1, slow=1.5, slow_from=2)
-    r = invoke("compare", old, slow)
-    assert r.exit_code == 0, r.output
-    assert "30 undecided" in r.output and "single round" in r.output
-    data = json.loads(invoke("compare", old, slow, "--json").stdout)
-    p = next(p for p in data["points"] if p["point"] == "all_reduce float32 2 ranks 1M")
-    assert p["verdict"] == "undecided" and "fewer than 7 rounds" in p["why"]
-    assert p["time_delta_pct"] == pytest.approx(50, abs=8)  # shown (other noise draws: +-5%)
-
-
-def test_unmatched_points_are_listed_not_regressions(base, tmp_path):
+def test_unmatched_points_are_listed_not_regressions(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, training=False)
     small = write_run(tmp_path / "small", world_sizes=(1, 2), training=False, rounds=ROUNDS)
-    r = invoke("compare", base, small, "--json")
+    r = invoke("compare", base, small, "--no-history", "--json")
     result = json.loads(r.stdout)
     assert r.exit_code == 0
     assert "all_reduce float32 4 ranks 1K" in result["only_in_base"]
     assert result["only_in_new"] == []
 
 
-def test_bad_input_is_one_line_exit_2(base, tmp_path):
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    base = write_run(tmp_path / "base", seed=0, rounds=2, training=False)
+    other = write_run(tmp_path / "other", seed=1, rounds=2, training=False)
     r = invoke("compare", base, tmp_path / "missing")
     assert r.exit_code == 2
     assert r.stderr.strip() == f"Error: {tmp_path / 'missing'}: no such run directory"
-    for bad in (("--threshold", "-1"), ("--confidence", "1.5"), ("--confidence", "0.2")):
-        r = invoke("compare", base, base, *bad)
-        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad
+    for bad in (
+        [base, other, "--threshold", "-1"],
+        [base, other, "--confidence", "1.5"],
+        [base, base],  # the same run twice says nothing
+        ["--base", base, "--new", other, "--new", base],
+        [base],
+        ["--base", base],
+        [base, other, "--new", other],
+    ):
+        r = invoke("compare", *bad)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.output)
+    assert "a run compared with itself says nothing" in invoke("compare", base, base).stderr

@@ -155,17 +155,17 @@ def test_summary_judges_a_goal_only_where_the_run_matches_it():
 
 def test_summary_shows_the_false_alarm_rates_when_that_step_ran(tmp_path):
     result = {  # the shape benchmarks/compare_false_alarms.py --json writes
-        "false_alarms": {"rate": 1 / 30, "pairs": 30},
-        "slow10": {"rate": 0.5, "bound": {"caught": 0.6}},
-        "slow25": {"rate": 35 / 36, "bound": {"caught": 1.0}},
-        "run_time_s": {"rounds_wall_s": {"median": 21.0}},
-    }
+        "sets": {"size": 5, "false_alarms": {"rate": 0.02}, "class25": {"rate": 0.97},
+                 "uniform25": {"rate": 1.0}},
+        "single": {"same": {"regression_rate": 0.0, "undecided_share": 0.4}},
+        "run_time_s": {"wall_median_s": 21.0},
+    }  # fmt: skip
     (tmp_path / "false-alarms.json").write_text(json.dumps(result))
     figs = summarize.figures(tmp_path, None, None, None, None)
-    assert figs["false_alarms"]["slow25_caught"] == 35 / 36
+    assert figs["false_alarms"]["sets_class25_caught"] == 0.97
     line = summarize.render_figures(figs)[-1]
-    assert "false alarms 3.3% of 30 pairs" in line and "25% slowdown caught 97%" in line
-    assert "bound 100%" in line and "10% caught 50%" in line and "21 s per run" in line
+    assert "sets of 5: false alarms 2.0%" in line and "class slowdown caught 97%" in line
+    assert "uniform 25% 100%" in line and "undecided 40%" in line and "21 s per run" in line
     empty = summarize.figures(tmp_path / "none", None, None, None, None)
     assert empty["false_alarms"] is None
     assert not any("identical CPU runs" in x for x in summarize.render_figures(empty))

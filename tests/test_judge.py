@@ -1,14 +1,12 @@
-"""The judgment compare, tune and validate share: U test, bootstrap, MDC, verdicts; drift."""
+"""The round-level judgment tune and validate --baseline share: U test, bootstrap, MDC, verdicts."""
 
 import itertools
 from math import comb
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from scaling.collector import stats
-from scaling.collector.drift import find_shift, reference_factors
 from scaling.collector.judge import judge
 
 
@@ -108,64 +106,3 @@ def test_bootstrap_interval_covers_the_true_ratio():
         covered += lo <= 1.1 <= hi
     assert covered >= 170  # percentile bootstrap of medians runs a little narrow at 9 rounds
     assert stats.ratio_interval([1.0], [1.0, 2.0], 0.95) is None
-
-
-def classes(n_ref, n_other, kind="collective"):
-    """n_ref points at 1 rank, then n_other at 2 ranks."""
-    return pd.Series([f"{kind} at 1 rank"] * n_ref + [f"{kind} at 2 ranks"] * n_other)
-
-
-def test_drift_is_one_shift_not_n_regressions():
-    rng = np.random.default_rng(7)
-    ratios = pd.Series(1.2 * np.exp(rng.normal(0, 0.01, 20)))
-    ref = pd.Series([i < 6 for i in range(20)])
-    s = find_shift(ratios, ref, classes(6, 14), threshold_pct=5)
-    assert s.named and s.pct == pytest.approx(20, abs=2)
-    assert "1-rank references included" in s.reason
-    assert set(s.classes) == {"collective at 1 rank", "collective at 2 ranks"}
-
-
-def test_a_change_the_references_did_not_make_is_not_drift():
-    ratios = pd.Series([1.0] * 6 + [1.25] * 14)  # multi-rank points 25% slower, floors not
-    ref = pd.Series([i < 6 for i in range(20)])
-    s = find_shift(ratios, ref, classes(6, 14), threshold_pct=5)
-    assert not s.named and s.factor == 1.0 and "did not move alike" in s.reason
-    assert s.classes["collective at 2 ranks"] == pytest.approx(25)
-
-
-def test_a_class_votes_once_however_many_sizes_it_has():
-    # 13 floor sizes moved -66% together; the two multi-rank classes and the compute-only
-    # reference did not: the floor's many sizes must not outvote them into a shift
-    ratios = pd.Series([0.34] * 13 + [0.98] * 13 + [0.97, 1.01])
-    ref = pd.Series([True] * 13 + [False] * 13 + [True, False])
-    cls = pd.concat([classes(13, 13), classes(1, 1, "training")], ignore_index=True)
-    s = find_shift(ratios, ref, cls, threshold_pct=5)
-    assert not s.named
-
-
-def test_noisy_classes_neither_tell_nor_block_a_shift():
-    # floors and 2-rank training steady and 20% slower; the 2-rank collectives scattered
-    ratios = pd.Series([1.2] * 4 + [1.6, 0.9, 1.5, 1.45] + [1.21])
-    ref = pd.Series([True] * 4 + [False] * 5)
-    cls = pd.concat([classes(4, 4), pd.Series(["training at 2 ranks"])], ignore_index=True)
-    mdc = pd.Series([2.0] * 4 + [200.0] * 4 + [3.0])  # ... and their rounds say so
-    s = find_shift(ratios, ref, cls, threshold_pct=5, mdc_pct=mdc)
-    assert s.named and s.pct == pytest.approx(20, abs=1)
-    # with only noisy multi-rank classes nothing can tell drift from a change
-    s = find_shift(ratios[:8], ref[:8], classes(4, 4), threshold_pct=5, mdc_pct=mdc[:8])
-    assert not s.named and "too noisy to tell drift" in s.reason
-
-
-def test_no_references_no_drift_named():
-    s = find_shift(pd.Series([1.2] * 10), pd.Series([False] * 10), classes(0, 10), 5)
-    assert not s.named and "no 1-rank reference" in s.reason
-
-
-def test_normalize_factors_per_kind():
-    ratios = pd.Series([1.3, 1.3, 1.5, 1.1, 1.2])
-    ref = pd.Series([True, False, False, True, False])
-    kinds = pd.Series(["collective", "collective", "collective", "training", "training"])
-    f = reference_factors(ratios, ref, kinds)
-    assert list(f) == pytest.approx([1.3, 1.3, 1.3, 1.1, 1.1])
-    none = reference_factors(ratios, pd.Series([False] * 5), kinds)
-    assert none.isna().all()

@@ -25,7 +25,7 @@
 #              layer; on cpu: two gloo ranks)
 #   pytest     pytest -m gpu tests/test_gpu.py (everything skips without CUDA)
 # and one step that runs only when --steps names it:
-#   false_alarms  benchmarks/compare_false_alarms.py --runs 6 --no-cost on the machine's CPUs
+#   false_alarms  benchmarks/compare_false_alarms.py (run sets, 22 runs) on the machine's CPUs
 #              (gloo, 2 ranks): issue 15's false-alarm and detection rates on a host with 16
 #              cores instead of the development VM's 2 shared ones (18 runs, ~6 min: a call
 #              of its own, after the kit's figures are in)
@@ -191,7 +191,7 @@ main() {
   # (the --reuse of compare_false_alarms.py judges them again here).
   if [[ ,$ONLY, == *,false_alarms,* ]]; then # optional: no "skipped" row when not asked for
     STDOUT=$WORK/false-alarms.json step false_alarms 420 "$PY" \
-      "$ROOT/benchmarks/compare_false_alarms.py" --runs 6 --no-cost --keep "$WORK/cfa" --json
+      "$ROOT/benchmarks/compare_false_alarms.py" --keep "$WORK/cfa" --json
   fi
   CWD=$ROOT step pytest 180 "$PY" -m pytest -m gpu "$ROOT/tests/test_gpu.py" -q -rs \
     -p no:cacheprovider --junitxml="$WORK/pytest-gpu.xml"

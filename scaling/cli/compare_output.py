@@ -1,4 +1,5 @@
-"""How `scaling compare` reads on a terminal: one row per point, then the run's verdict."""
+"""How `scaling compare` reads on a terminal: the uniform-shift line first, what changed in
+the manifests, the classes, the points, then the verdict."""
 
 from __future__ import annotations
 
@@ -7,38 +8,33 @@ from rich.table import Table
 
 from scaling import format as f
 
-FIGURE = {"busbw_gbps": "busbw GB/s", "time_p50_us": "time p50 us", "samples_per_s": "samples/s"}
-STYLE = {"regression": "red", "improvement": "green", "same": "", "undecided": "yellow"}
-COLUMNS = ("point", "figure", "base", "new", "Δ", "time Δ judged [interval]", "p", "MDC",
-           "verdict")  # fmt: skip
+STYLE = {"regression": "red", "improvement": "green", "same": "", "undecided": "yellow",
+         "accepted": "yellow"}  # fmt: skip
+COLUMNS = ("", "base ms", "new ms", "time Δ", "p", "MDC", "runs to decide", "verdict")
+MAX_POINT_ROWS = 40
 
 
 def print_comparison(result, out: Console) -> None:
+    if result.first_line:
+        out.print(f"[bold]{result.first_line}[/]")
+    _print_differences(result, out)
+    out.print(
+        f"base: {len(result.base)} run(s), new: {len(result.new)} run(s); "
+        f"between-run spread from: {result.spread}"
+    )
+    out.print(_table("class", result.classes))
     pts = result.points
-    conf = f"{result.confidence:.0%}"
-    t = Table(title=f"{result.new} vs {result.base}", title_justify="left", header_style="bold")
-    for col in COLUMNS:
-        t.add_column(col, justify="left" if col in ("point", "figure", "verdict") else "right")
-    for r in pts.to_dict(orient="records"):
-        t.add_row(
-            r["point"],
-            FIGURE.get(r["metric"], r["metric"]),
-            f.sig(r["base"]),
-            f.sig(r["new"]),
-            f.signed_pct(r["delta_pct"]),
-            _judged(r),
-            "n/a" if f.missing(r["p_value"]) else f"{r['p_value']:.2g}",
-            "n/a" if f.missing(r["mdc_pct"]) else f"{r['mdc_pct']:.1f}%",
-            _verdict(r),
-        )
-    if len(pts):
-        out.print(t)
-        out.print(
-            f"  Δ: change of the figure (all iterations pooled); time Δ judged: change of the "
-            "median over rounds of each round's 25th-percentile time, after the environment "
-            f"shift or reference is taken out, [{conf} bootstrap interval]; p: Mann-Whitney U "
-            "over rounds; MDC: the smallest change these rounds could show as real."
-        )
+    shown = pts if len(pts) <= MAX_POINT_ROWS else pts[pts["verdict"] != "same"]
+    if len(shown):
+        out.print(_table("point", shown.head(MAX_POINT_ROWS)))
+    if len(shown) < len(pts):
+        out.print(f"  ({len(pts) - min(len(shown), MAX_POINT_ROWS)} more points; --json has all)")
+    out.print(
+        "  base/new: geometric mean over each side's runs of each run's median round time "
+        "(slowest rank; training: the step); "
+        "p: Student's t over run figures (logs); MDC: the smallest change the runs could show; "
+        "runs to decide: runs per side that would show a threshold-sized change."
+    )
     for label, only in (("base", result.only_base), ("new", result.only_new)):
         if only:
             more = f" and {len(only) - 5} more" if len(only) > 5 else ""
@@ -46,46 +42,57 @@ def print_comparison(result, out: Console) -> None:
     print_verdict(result, out)
 
 
+def _print_differences(result, out: Console) -> None:
+    if not result.differences:
+        out.print("manifests: nothing differs (stack, hardware, environment, config)")
+        return
+    out.print("what changed:")
+    for d in result.differences:
+        out.print(f"  {'[bold]' if d.stack else ''}{d.line()}{'[/]' if d.stack else ''}")
+
+
+def _table(what: str, rows) -> Table:
+    t = Table(header_style="bold")
+    for col in COLUMNS:
+        t.add_column(col or what, justify="left" if col in ("", "verdict") else "right")
+    for r in rows.to_dict(orient="records"):
+        t.add_row(
+            str(r["label"]), f.sig(r["base"] * 1e3), f.sig(r["new"] * 1e3),
+            f.signed_pct(r["delta_pct"]),
+            "n/a" if f.missing(r["p_value"]) else f"{r['p_value']:.2g}",
+            "n/a" if f.missing(r["mdc_pct"]) else f"{r['mdc_pct']:.1f}%",
+            "n/a" if f.missing(r["runs_needed"]) else str(int(r["runs_needed"])),
+            _verdict(r),
+        )  # fmt: skip
+    return t
+
+
 def print_verdict(result, out: Console) -> None:
-    """The run's lines: the environment shift, notes, the verdict counts and the rule."""
-    s = result.shift
-    if s.named and abs(s.pct) >= 0.5:
-        out.print(f"[bold]environment shift of {s.pct:+.1f}%[/]: {s.reason}")
-    elif s.named:
-        out.print(f"no environment shift: the points moved alike by {s.pct:+.1f}%")
-    elif s.classes:
-        out.print(f"no environment shift named: {s.reason}")
+    for what, rows in (("classes", result.classes), ("points", result.points)):
+        undecided = rows[rows["verdict"] == "undecided"]
+        for why, n in undecided["why"].value_counts().items():
+            out.print(f"{n} {what} undecided: {why}")
     for note in result.notes:
         out.print(f"note: {note}")
-    counts = result.counts()
-    n = len(result.points)
-    tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    bars = result.points["p_bar"].dropna()
-    bar_text = f"p < {bars.iloc[0]:.2g}, " if len(bars) else ""
-    rule = (
-        f"regression: real ({bar_text}{result.confidence:.0%} confidence over the {n} points) "
-        f"and slower by more than {result.threshold_pct:g}%"
+    for failure in result.failures:
+        out.print(f"[red]FAILED[/] {failure}")
+    cls, pts = result.classes, result.points
+    tally = ", ".join(
+        f"{int((cls['verdict'] == v).sum())} {v}" for v in STYLE if (cls["verdict"] == v).any()
     )
-    if counts["regression"]:
-        head = f"[red]{counts['regression']} regression(s)[/]"
-        out.print(f"{head} in {n} matched points ({tally}; {rule})")
+    rule = (f"regression: slower by more than {result.threshold_pct:g}% and beyond the "
+            f"between-run spread at {result.confidence:.0%} confidence")  # fmt: skip
+    n = result.regressions
+    if n:
+        out.print(f"[red]{n} regression(s)[/] over {len(cls)} classes and {len(pts)} points "
+                  f"(classes: {tally}; {rule})")  # fmt: skip
     else:
-        out.print(f"no regressions in {n} matched points ({tally or 'none'}; {rule})")
-
-
-def _judged(r: dict) -> str:
-    if f.missing(r["judged_delta_pct"]):
-        return "n/a"
-    text = f.signed_pct(r["judged_delta_pct"])
-    if not f.missing(r["interval_low_pct"]):
-        text += f" [{r['interval_low_pct']:+.1f}, {r['interval_high_pct']:+.1f}]"
-    return text
+        out.print(f"no regressions over {len(cls)} classes and {len(pts)} points "
+                  f"(classes: {tally or 'none'}; {rule})")  # fmt: skip
 
 
 def _verdict(r: dict) -> str:
     v = r["verdict"]
     style = STYLE.get(v, "")
     label = f"[{style}]{v.upper() if v == 'regression' else v}[/]" if style else v
-    if v == "regression":
-        return f"{label} {r['why']}"
-    return label
+    return f"{label} {r['why']}" if v in ("regression", "accepted") else label

@@ -54,8 +54,26 @@ def report(run_dir: str, as_json: bool) -> int:
 
 
 @click.command()
-@click.argument("base", metavar="BASE")
-@click.argument("new", metavar="NEW")
+@click.argument("runs", nargs=-1, metavar="[BASE NEW]")
+@click.option(
+    "--base",
+    "bases",
+    multiple=True,
+    metavar="RUN",
+    help="A base run; repeat for a run set (then give --new too, and no BASE NEW).",
+)
+@click.option(
+    "--new", "news", multiple=True, metavar="RUN", help="A new run; repeat for a run set."
+)
+@schema_option(
+    RunConfig,
+    "runs_dir",
+    "--runs-dir",
+    "runs_dir",
+    metavar="DIR",
+    also="compare finds earlier runs like the base there (history)",
+)
+@click.option("--no-history", is_flag=True, help="Judge from the given runs alone.")
 @click.option(
     "--threshold",
     type=click.FloatRange(min=0),
@@ -70,60 +88,105 @@ def report(run_dir: str, as_json: bool) -> int:
     default=0.95,
     show_default=True,
     metavar="C",
-    help="Confidence over all points at once: each needs p < (1 - C) / points to be real.",
+    help="Confidence over all classes (and over all points) at once.",
 )
 @click.option(
-    "--normalize",
+    "--accept-shift",
     is_flag=True,
-    help="Judge each point relative to its run's 1-rank reference (latency floor, 1-rank step).",
+    help="Everything moved together because the host changed: take that out and "
+    "judge the classes beyond it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
-    base: str, new: str, threshold: float, confidence: float, normalize: bool, as_json: bool
+    runs: tuple[str, ...],
+    bases: tuple[str, ...],
+    news: tuple[str, ...],
+    runs_dir: str | None,
+    no_history: bool,
+    threshold: float,
+    confidence: float,
+    accept_shift: bool,
+    as_json: bool,
 ) -> int:
-    """Compare run NEW against run BASE point by point; exit 1 when a regression remains.
+    """Compare NEW runs against BASE runs; exit 1 when a regression is beyond the run-to-run
+    spread.
 
-    Points match on op, dtype, world size and message size (collectives) and on workload,
-    world size, preset, precision and batch (training). Each point's rounds (scaling run
-    --repeats; per round, the 25th percentile of the slowest rank's times) are judged with a
-    Mann-Whitney U test: a point regresses only when the change is real AND slower than
-    --threshold %. --confidence covers all the points at once, so each needs
-    p < (1 - confidence) / points. Printed per point: the change, the p-value, a bootstrap
-    interval of the change and the minimum detectable change (MDC) the rounds allow.
+    The run is the unit of evidence: rounds inside one run share the host's state, so the
+    spread that decides is the spread between runs. Give several runs per side (--base R1
+    --base R2 ... --new R4 ...), or one each (BASE NEW) with earlier runs of the same
+    configuration in --runs-dir (history: same config, hosts, GPU models, versions). Each
+    run's figure per point is the median of its rounds; a class (a kind at a world size) is
+    judged by Student's t over the runs' class levels, the confidence covering every class at
+    once, and each point the same way. With one run per side and no history every change is
+    undecided: the output says how many runs would decide.
+
+    \b
+    Before any point, what differs in the manifests (torch, CUDA, NCCL, driver, Ray, GPU
+    models, nodes, NCCL_* environment, config). When everything moved together, that is the
+    first line: a regression when beyond the spread (run sets, history) or when the stack
+    changed; otherwise "undecided". --accept-shift takes such a shift out.
 
     \b
     Verdicts:
-      regression / improvement  real, and beyond the threshold
-      same                      no change beyond the threshold (or a real one within it)
-      undecided                 too few rounds, or too spread to see a threshold-sized change
-    When every class of points (a kind at a world size) moved alike, the 1-rank references
-    included, that is one "environment shift" for the run and points are judged beyond it. The
-    1-rank references never fail a comparison on their own. A training point that now fails
-    and a collective with new wrong elements are regressions whatever the timings say. Runs
-    with one round (older runs, --repeats 1) compare as undecided.
+      regression / improvement  beyond the between-run spread and the threshold
+      same                      no change beyond the threshold that the runs could show
+      undecided                 the runs cannot tell (too few, or too spread)
+    A training point that now fails and a collective with new wrong elements are regressions
+    whatever the timings say.
 
     \b
     Examples:
-      scaling compare runs/baseline runs/new-cluster
+      scaling compare runs/baseline runs/new            # history from ./runs
+      scaling compare --base runs/a1 --base runs/a2 --base runs/a3 \\
+                      --new runs/b1 --new runs/b2 --new runs/b3
       scaling compare runs/a runs/b --threshold 10 --json > diff.json
-      scaling compare runs/a runs/b --normalize --confidence 0.99
 
     Exit status: 0 no regression, 1 regression, 2 bad input.
     """
     from scaling import api
     from scaling.collector.run import NotARunDir
+    from scaling.config.fields import field_default
 
+    base_paths, new_paths = _sides(runs, bases, news)
+    history = [] if no_history else [runs_dir or field_default(RunConfig, "runs_dir")]
     try:
-        result = api.compare(base, new, threshold, confidence, normalize)
+        result, skipped = api.compare(
+            base_paths, new_paths, history, threshold, confidence, accept_shift
+        )
     except NotARunDir as e:
         raise bad_input(e) from None
+    for line in skipped:
+        click.echo(f"warning: {line}", err=True)
     if as_json:
         echo_json(result.to_dict())
     else:
         from scaling.cli.compare_output import print_comparison
 
         print_comparison(result, console())
-    return 1 if len(result.regressions) else 0
+    return result.exit_code
+
+
+def _sides(runs, bases, news) -> tuple[list[str], list[str]]:
+    """BASE NEW, or --base ... --new ...; the same run twice is bad input."""
+    from pathlib import Path
+
+    if runs and (bases or news):
+        raise bad_input("give BASE NEW or --base/--new, not both")
+    if runs:
+        if len(runs) != 2:
+            raise bad_input(f"expected BASE NEW (two runs), got {len(runs)}")
+        bases, news = runs[:1], runs[1:]
+    if not bases or not news:
+        raise bad_input("compare needs a base and a new run: BASE NEW, or --base and --new")
+    seen: dict = {}
+    for side, paths in (("base", bases), ("new", news)):
+        for p in paths:
+            key = Path(p).resolve()
+            if key in seen:
+                raise bad_input(f"{p} is given twice ({seen[key]} and {side}): a run compared "
+                                "with itself says nothing")  # fmt: skip
+            seen[key] = side
+    return list(bases), list(news)
 
 
 @click.command()

@@ -1,12 +1,17 @@
-"""The one judgment of a change that compare, tune and validate --baseline share.
+"""The round-level judgment of a change that tune and validate --baseline share.
+
+`scaling compare` judges runs instead (collector/runsets.py): the rounds of one run share the
+host's state, so between two runs they understate how much identical runs differ. Tune's
+candidates are measured side by side in one session, where rounds are the right unit;
+validate --baseline still judges a recorded run's rounds this way, with that caveat.
 
     from scaling.collector.judge import judge
     j = judge(base_rounds, new_rounds, threshold_pct=5, confidence=0.95, family=1)
     j.verdict   # "regression" | "improvement" | "same" | "undecided"
     j.reason    # one line saying why
 
-Input: one point's per-round figures from two runs (times: larger is worse; compare uses the
-25th percentile of each round's iterations, collector/rounds.py). Each round is one value
+Input: one point's per-round figures from two runs (times: larger is worse; the 25th
+percentile of each round's iterations, collector/rounds.py). Each round is one value
 because iterations inside a round are correlated and tell nothing about how the machine drifts
 between rounds. Output: the ratio of medians (new / base), the Mann-Whitney U test's
 two-sided p-value (exact for small samples), a bootstrap interval of the ratio of medians, the

@@ -106,6 +106,17 @@ def peer_copies(ranks: Ranks, cfg, rec: Recorder, hooks) -> None:
     hooks.stage_done(wl.name, time.perf_counter() - start, _failures(answers))
 
 
+def faults_record(cfg) -> dict:
+    """SCALING_FAULTS on the driver and in [cluster] env (each rank's own is in its "rank"
+    record): the collector raises a WARN when any is set."""
+    import os
+
+    from scaling.workloads.faults import ENV
+
+    return {"type": "validate", "check": "faults", "driver": os.environ.get(ENV) or None,
+            "cluster_env": cfg.cluster.env.get(ENV) or None}  # fmt: skip
+
+
 def note(text: str) -> dict:
     """A line for validate.json's notes (what was not run, and why; what NCCL used)."""
     return {"type": "validate", "check": "note", "text": text}
@@ -153,6 +164,7 @@ def _timed(hooks, name: str, what: str, action: Callable[[], None]) -> None:
 def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks:
     """Every stage, in order; returns the ranks (with who was lost)."""
     ranks = Ranks(gang)
+    rec.add([faults_record(cfg)])
     k = len(ranks.nodes)
     hooks.stage("host", f"{k} node{'s' if k != 1 else ''}")
     start = time.perf_counter()

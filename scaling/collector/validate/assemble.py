@@ -18,7 +18,13 @@ from collections import defaultdict
 
 from scaling.collector.validate import checks
 from scaling.collector.validate.codes import FAIL
-from scaling.collector.validate.health import across_verdicts, doctor_verdicts
+from scaling.collector.validate.health import (
+    across_verdicts,
+    doctor_verdicts,
+    mark_own,
+    planted,
+    unreadable,
+)
 from scaling.collector.validate.internode import localization_verdicts
 from scaling.collector.validate.localize import Localization
 from scaling.collector.validate.outliers import Sample
@@ -49,7 +55,8 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
         + _allreduce(nodes, recs["allreduce"], cfg)
         + _with_method(checks.judge_storage([_storage(r) for r in recs["storage"]], cfg))
         + [checks.judge_aspm(r["node"], r["gpu"], r.get("uuid"), r.get("state")) for r in recs["pcie_aspm"]]
-        + _doctor(recs, nodes)
+        + _doctor(recs, nodes, ranks)
+        + planted(recs["faults"], ranks)
     )  # fmt: skip
     loc = recs["localization"][-1]["localization"] if recs["localization"] else None
     if loc is not None:
@@ -136,7 +143,7 @@ def _copy_sample(check: str, r: dict, ranks: dict) -> Sample:
 def _digests(r: dict, ranks: dict) -> DigestSample:
     found = list(r.get("digests") or []) + list((r.get("burn") or {}).get("differing") or [])
     return DigestSample(r["node"], r.get("gpu"), found or None, r.get("uuid"), _model(r, ranks),
-                        r.get("error"), r.get("duration_s"))  # fmt: skip
+                        r.get("error"), r.get("duration_s"), r.get("stack"))  # fmt: skip
 
 
 def _has_pairs(node: dict, items: list[dict]) -> bool:
@@ -234,8 +241,15 @@ def under_load(snapshot: dict, healths: dict[str, dict]) -> dict:
     return snap
 
 
-def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
-    """Everything `scaling doctor` checks, on each node's snapshot judged under load."""
+def _doctor(recs, nodes: list[dict], ranks: dict) -> list[Verdict]:
+    """Everything `scaling doctor` checks, on each node's snapshot judged under load; on a
+    CUDA node, health data NVML could not read is NO_MEASUREMENT, and the gang's own rank
+    processes are not "another process"."""
+    cuda = {n["node"] for n in nodes if n.get("device") == "cuda"}
+    pids = defaultdict(set)
+    for r in ranks.values():
+        if r.get("pid") is not None:
+            pids[r["node"]].add(r["pid"])
     healths = {}
     for r in recs["gemm"] + recs["sdc"]:
         h = (r.get("burn") or {}).get("health") or r.get("health")
@@ -247,8 +261,10 @@ def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
             base = dict(check="doctor", scope="node", node=r["node"])
             out.append(missing(base, r.get("error") or "no snapshot"))
             continue
-        snaps[r["node"]] = under_load(r["snapshot"], healths)
+        snaps[r["node"]] = mark_own(under_load(r["snapshot"], healths), pids[r["node"]])
         out += doctor_verdicts(r["node"], diagnose(snaps[r["node"]]))
+        if r["node"] in cuda:
+            out += unreadable(r["node"], snaps[r["node"]])
     return out + across_verdicts(list(snaps), compare_nodes(snaps))
 
 

@@ -21,8 +21,11 @@ from types import SimpleNamespace
 
 from scaling.collector.validate.assemble import assemble
 from scaling.collector.validate.codes import FAIL, PASS, WARN
+from scaling.collector.validate.health import mark_own
 from scaling.config.bars import COPY_ENGINE, GIB, MIB, NCCL, Bar, Measure
 from scaling.config.validate import ValidateConfig, minimum
+from scaling.validate.copies import solo_rounds
+from scaling.validate.ranks import Ranks
 from scaling.workloads.checks import host_copies, peer_copy
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -210,3 +213,37 @@ def test_a_set_scaling_faults_is_a_warning_naming_where():
     assert not [
         v for v in assemble(node_records(), ValidateConfig()).verdicts if v.check == "faults"
     ]
+
+
+def gang_of(nodes: int, gpus: int) -> SimpleNamespace:
+    metas = [{"node_id": f"id{n}", "hostname": f"n{n}", "gpu_index": g, "gpu_uuid": f"GPU-{n}-{g}",
+              "gpu_name": H100, "device": "cuda"} for n in range(nodes) for g in range(gpus)]  # fmt: skip
+    return SimpleNamespace(metas=metas)
+
+
+def test_host_copy_rounds_take_one_gpu_per_pcie_switch():
+    gang = gang_of(2, 4)
+    # GPUs 0,1 behind one switch (PIX), 2,3 behind another; the switches meet at the CPU.
+    paths = [["X", "PIX", "NODE", "NODE"], ["PIX", "X", "NODE", "NODE"],
+             ["NODE", "NODE", "X", "PXB"], ["NODE", "NODE", "PXB", "X"]]  # fmt: skip
+    snaps = {f"id{n}": {"gpus": [{"uuid": f"GPU-{n}-{g}"} for g in range(4)], "common_ancestor": paths}
+             for n in range(2)}  # fmt: skip
+    rounds, sharers = solo_rounds(Ranks(gang), snaps)
+    assert [[r.rank for r in rnd] for rnd in rounds] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert set(sharers.values()) == {2}
+    # Unknown topology: a node's GPUs one at a time, and no share of an uplink is assumed.
+    rounds, sharers = solo_rounds(Ranks(gang), {})
+    assert [[r.rank for r in rnd] for rnd in rounds] == [[0, 4], [1, 5], [2, 6], [3, 7]]
+    assert set(sharers.values()) == {None}
+
+
+def test_the_ranks_own_processes_are_not_another_process():
+    gpu = {
+        "index": 0,
+        "uuid": "GPU-n0-0",
+        "processes": [{"pid": 1000, "used_bytes": 2 << 30, "self": False}],
+    }
+    snap = {"gpus": [gpu]}
+    assert mark_own(snap, {1000})["gpus"][0]["processes"][0]["self"] is True
+    other = {"gpus": [{**gpu, "processes": [{"pid": 4242, "used_bytes": 2 << 30, "self": False}]}]}
+    assert mark_own(other, {1000})["gpus"][0]["processes"][0]["self"] is False

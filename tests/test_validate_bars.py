@@ -142,6 +142,10 @@ def test_healthy_copy_engine_host_copy_and_memory_figures_pass():
     doc = result.to_dict()
     bars = doc["thresholds"]["by_model"][H100]
     assert bars["allreduce_min_busbw_gbps"]["bar"]["points"] == [[16 * GIB, 460.0]]
+    assert (
+        bars["membw_min_gbps"]["value"] == 0.7 * 3350 / 2
+        and bars["membw_min_gbps"]["bar"]["gpus"] == 1
+    )
     assert result.exit_code == 0
 
 

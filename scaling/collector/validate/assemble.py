@@ -281,6 +281,8 @@ def _thresholds(cfg: ValidateConfig, ranks: dict, nodes: list[dict], recs) -> di
             if model:
                 models[model] = max(models.get(model, 0), len(n["members"]))
     out = describe(cfg, models)
+    for model, bars in out["by_model"].items():  # the HBM bar is the collector's (hardware/hbm.py)
+        bars["membw_min_gbps"] = checks.membw_threshold(cfg, model).to_dict()
     ref = _reference(recs)
     if ref.get("bar"):
         out["inter_node"] = ref["bar"]

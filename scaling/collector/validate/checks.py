@@ -98,6 +98,11 @@ def judge_gemm(samples: list[Sample], precision: str, cfg: ValidateConfig) -> li
     return judge_metric("gemm", samples, rules(cfg, peak_fraction=cfg.gemm_min_peak_fraction))
 
 
+def membw_threshold(cfg: ValidateConfig, model: str | None) -> Threshold:
+    """The memory bar for validate.json's by_model: as it stands for validate's 1 GiB copy."""
+    return membw_bar(cfg)(model, Measure("device_copy", DEVICE_COPY, GIB, gpus=1))
+
+
 def judge_membw(samples: list[Sample], cfg: ValidateConfig) -> list[Verdict]:
     _fill_minimum(samples, cfg, "membw_min_gbps", "membw", membw_bar(cfg))
     return judge_metric("membw", samples, rules(cfg))

@@ -9,8 +9,12 @@ is timed alone, `repeats` samples of `copies` copies of `bytes`; GB/s = bytes co
 one direction. Where peer access is off, CUDA stages the copy through host memory: the pair
 is recorded with peer_access False, and the collector does not hold it to the bar.
 
-torch issues the copy on the current stream of the destination's device, as nvbandwidth's
-read test issues it on the reading GPU; the two may differ in which copy engine moves the data.
+ATen issues a device-to-device copy on the *source* device's current stream (Copy.cu: "we
+always perform the copy on the source device"), after that stream waits for the destination's;
+the destination's stream then waits for the copy, so CUDA events on the destination's stream
+time it whole. That is nvbandwidth's write pattern (device_to_device_memcpy_write_ce); NHC's
+bar is from its read pattern (the reading GPU issues the copy). Both are copy-engine peer
+copies over the same link; the docs say so next to the bar.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ def run(spec: dict) -> dict:
 
     if rank_device() != "cuda":
         return {"who": spec.get("who"), "skipped": "CPU ranks: no GPU peer copy to measure"}
+    if not spec.get("peers"):  # under `scaling run`: nobody named the node's GPUs to pair
+        return {"who": spec.get("who"), "skipped": "peer copies run under scaling validate"}
     import torch
 
     by_uuid = {_strip(str(torch.cuda.get_device_properties(i).uuid)): i

@@ -17,6 +17,8 @@ Figures used, and where they come from:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from scaling.collector.validate.assemble import assemble
@@ -24,12 +26,15 @@ from scaling.collector.validate.codes import FAIL, PASS, WARN
 from scaling.collector.validate.health import mark_own
 from scaling.config.bars import COPY_ENGINE, GIB, MIB, NCCL, Bar, Measure
 from scaling.config.validate import ValidateConfig, minimum
+from scaling.hardware.probe import load_snapshot
+from scaling.sinks import write_validation
 from scaling.validate.copies import solo_rounds
 from scaling.validate.ranks import Ranks
 from scaling.workloads.checks import host_copies, peer_copy
 
 H100 = "NVIDIA H100 80GB HBM3"
 ROOT = SimpleNamespace(validate=ValidateConfig())  # the root config a workload's plan() reads
+FIXTURE = Path(__file__).parent / "fixtures" / "nvml" / "h100_sxm_8gpu_nvswitch.json"
 GEN5 = 63.0  # PCIe Gen5 x16, GB/s one way (hardware/decode.pcie_gbps)
 
 
@@ -251,3 +256,23 @@ def test_the_ranks_own_processes_are_not_another_process():
     assert mark_own(snap, {1000})["gpus"][0]["processes"][0]["self"] is True
     other = {"gpus": [{**gpu, "processes": [{"pid": 4242, "used_bytes": 2 << 30, "self": False}]}]}
     assert mark_own(other, {1000})["gpus"][0]["processes"][0]["self"] is False
+
+
+def test_an_unreadable_nvml_field_fails_and_the_gangs_own_pids_do_not_warn(tmp_path):
+    snap = load_snapshot(FIXTURE)
+    snap["gpus"][2]["unknown"]["ecc.mode"] = "Insufficient Permissions"  # NVML NoPermission
+    for g in snap["gpus"]:  # each rank's CUDA context, as NVML lists it (the probe is "self")
+        g["processes"] = [{"pid": 1000 + g["index"], "used_bytes": 1 << 30, "self": False}]
+    records = node_records() + [
+        {"type": "validate", "check": "snapshot", "node": "n0", "snapshot": snap}
+    ]
+    result = assemble(records, ValidateConfig())
+    nvml = [v for v in result.verdicts if v.check == "nvml"]
+    assert [(v.subject, v.code) for v in nvml] == [("n0 GPU2", "NO_MEASUREMENT")]
+    assert "ecc.mode: Insufficient Permissions" in nvml[0].evidence
+    assert "retired_pages_pending" not in nvml[0].evidence  # "Not Supported": nothing missing
+    (mem,) = [v for v in result.verdicts if v.check == "gpu_memory_in_use"]
+    assert mem.verdict == PASS
+    outputs = write_validation(result, tmp_path)  # every sink takes the new checks
+    doc = json.loads(outputs["json"].read_text())
+    assert doc["exit_code"] == 1 and any(v["check"] == "nvml" for v in doc["verdicts"])

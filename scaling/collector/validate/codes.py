@@ -53,9 +53,9 @@ METRICS: dict[str, Metric] = {
                       "node at once", ("fleet", "ceiling")),
     "d2h_all": Metric("D2H_ALL", "GB/s", "gpu", "device-to-host pinned copy, every GPU of the "
                       "node at once", ("fleet", "ceiling")),
-    "p2p": Metric("P2P", "GB/s", "link", "GPU pair send/recv bandwidth inside a node", ("fleet", "min")),
+    "p2p": Metric("P2P", "GB/s", "link", "GPU pair bandwidth inside a node", ("fleet", "min")),
     "peer_copy": Metric("PEER_COPY", "GB/s", "link", "GPU pair copy-engine peer copy inside a "
-                        "node (nvbandwidth's device_to_device_memcpy_read_ce)", ("fleet", "min")),
+                        "node, one pair at a time", ("fleet", "min")),
     "allreduce": Metric(
         "ALLREDUCE", "GB/s", "node", "all-GPU all_reduce busbw of one node", ("fleet", "min", "ceiling")
     ),

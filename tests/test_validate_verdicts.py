@@ -126,12 +126,20 @@ def test_a_measurement_that_could_not_be_taken_fails():
 
 def test_transfers_against_public_minimum_and_pcie_ceiling():
     cfg = ValidateConfig()
-    samples = [Sample(node="n0", gpu=i, model=H100, value=v, ceiling=63.0, ceiling_label="PCIe Gen5 x16")
-               for i, v in enumerate([53.0, 54.0, 53.5, 44.0])]  # fmt: skip
+    alone = {"bytes": 256 << 20, "at_once": 1}  # as validate's host-copy rounds record them
+    samples = [Sample(node="n0", gpu=i, model=H100, value=v, ceiling=63.0, ceiling_label="PCIe Gen5 x16",
+                      details=dict(alone)) for i, v in enumerate([53.0, 54.0, 53.5, 44.0])]  # fmt: skip
     verdicts = checks.judge_transfer("h2d", samples, cfg)
     assert [v.verdict for v in verdicts] == [PASS, PASS, PASS, FAIL]
     assert verdicts[3].code == "H2D_BELOW_MIN"  # NHC's 48 GB/s comes first
     assert "Azure NHC conf/nd96isr_h100_v5.conf" in verdicts[3].evidence
+    assert verdicts[3].details["bar"]["method"] == "copy_engine"
+    # All GPUs at once is not how NHC measured: its bar is left out, and the evidence says so.
+    crowd = [
+        Sample(node="n0", gpu=0, model=H100, value=40.0, details={"bytes": 256 << 20, "at_once": 8})
+    ]
+    (v,) = checks.judge_transfer("h2d", crowd, cfg)
+    assert v.verdict == PASS and "min rule not applied" in v.evidence and "8 at once" in v.evidence
     x8 = [Sample(node="n0", gpu=0, model="NVIDIA A10", value=11.0, ceiling=31.5)]
     (v,) = checks.judge_transfer("d2h", x8, cfg)  # a Gen4 x8-class figure on a x16 link
     assert v.code == "D2H_BELOW_CEILING" and v.threshold == pytest.approx(0.75 * 31.5)
@@ -141,18 +149,23 @@ def test_transfers_against_public_minimum_and_pcie_ceiling():
 
 def test_node_allreduce_minimum_only_for_the_published_node_shape():
     cfg = ValidateConfig()
+    at_16g = {"size_bytes": 16 << 30}  # NHC's size; the bar is an nccl-tests figure at 16 GiB
     samples = [
-        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0)
+        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0, details=dict(at_16g))
         for i, v in enumerate([470, 472, 450])
     ]
     full = checks.judge_allreduce(samples, cfg, {"n0": 8, "n1": 8, "n2": 8})
     assert full[2].code == "ALLREDUCE_BELOW_MIN" and full[2].threshold == 460.0
     samples = [
-        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0)
+        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0, details=dict(at_16g))
         for i, v in enumerate([470, 472, 450])
     ]
     half = checks.judge_allreduce(samples, cfg, {"n0": 4, "n1": 4, "n2": 4})
-    assert half[2].verdict == PASS and "for 8-GPU nodes" in half[2].evidence
+    assert half[2].verdict == PASS and "source measured 8 GPU(s); this run 4" in half[2].evidence
+    # At validate's 256 MiB the 16 GiB bar is not applied (a healthy node reads ~440 there).
+    small = [Sample(node="n0", model=H100, value=440.0, details={"size_bytes": 256 << 20})]
+    (v,) = checks.judge_allreduce(small, cfg, {"n0": 8})
+    assert v.verdict == PASS and "this run at 256 MiB" in v.evidence
     slow = [Sample(node="n0", model="NVIDIA A10", value=100.0, ceiling=300.0)]
     assert checks.judge_allreduce(slow, cfg, {"n0": 4})[0].code == "ALLREDUCE_BELOW_CEILING"
 

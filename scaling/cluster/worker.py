@@ -54,6 +54,9 @@ def rank_metadata() -> dict:
         "nccl": "n/a",
         # What NCCL will actually read on this rank (set by --env or the node's environment).
         "nccl_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("NCCL_")},
+        # The fault-injection hook as this rank sees it (--env, the driver's, or the node's own
+        # environment): a run with planted faults says so (manifest, validate.json).
+        "scaling_faults": os.environ.get("SCALING_FAULTS") or None,
     }
 
 

@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass, fields
 
+from scaling.config.bars import COPY_ENGINE, GIB, MIB, NCCL, Bar, Measure, from_config
 from scaling.config.fields import setting
 from scaling.config.units import format_size, parse_size
 
@@ -105,7 +106,14 @@ class ValidateConfig:
     """Absolute GPU-pair bandwidth minimum inside a node (GB/s). Unset: the per-model figure."""
 
     membw_min_gbps: float | None = None
-    """Absolute device-memory copy bandwidth minimum per GPU (GB/s). No public default."""
+    """Absolute device-memory copy bandwidth minimum per GPU (GB/s, bytes copied once). Unset:
+    membw_min_peak_fraction of the GPU's datasheet HBM bandwidth (hardware/hbm.py)."""
+
+    membw_min_peak_fraction: float = 0.70
+    """FAIL a GPU whose device copy moves memory (read + write: twice the bytes copied) below
+    this fraction of its datasheet HBM bandwidth. scaling's choice, not a published threshold
+    and not calibrated on a GPU here: below the 0.8–0.9 large copies are commonly reported to
+    reach, above a GPU 30% slow (docs/validate-thresholds.md)."""
 
     fabric: str | None = setting(None, choices=_fabrics)
     """Inter-node fabric preset for the node-pair threshold: one of FABRIC_DEFAULTS
@@ -142,28 +150,85 @@ class ModelDefaults:
     pattern: str
     """Regular expression searched (case-insensitively) in the device name."""
     label: str
-    gpus_per_node: int
-    """The node shape the figures were published for; the node-wide all_reduce minimum applies
-    only to nodes with this many GPUs of the model."""
-    allreduce_min_busbw_gbps: float | None
-    h2d_min_gbps: float | None
-    p2p_min_gbps: float | None
-    source: str
+    bars: tuple[Bar, ...]
+    """The published minimums for the model, each with how its source measured it (bars.py)."""
+
+    def bar(self, key: str) -> Bar | None:
+        return next((b for b in self.bars if b.key == key), None)
 
 
-# Azure NHC (github.com/Azure/azurehpc-health-checks), one conf file per VM size. The all_reduce
-# figure is NCCL all_reduce busbw over the node's 8 GPUs at the message size shown; check_gpu_bw
-# H2D/D2H and P2P are per GPU (the P2P one a device-to-device copy).
+NHC = "https://github.com/Azure/azurehpc-health-checks"
+NVBW_SIZES = (64 * MIB, 512 * MIB)
+"""nvbandwidth's default buffer: 64 MiB up to v0.4, 512 MiB since. NHC runs it with the default,
+so its copy bars hold across that range (copy-engine bandwidth is flat there)."""
+
+
+def _nhc(conf: str, allreduce: tuple[float, int] | None, h2d: float, p2p: float | None):
+    """Azure NHC's bars from one conf file. check_nccl_allreduce MIN 1 SIZE: nccl-tests
+    all_reduce_perf busbw over the node's 8 GPUs at SIZE (-b SIZE -e SIZE, one process, -g 1 per
+    rank: customTests/azure_nccl_allreduce.nhc). check_gpu_bw H2D P2P: nvbandwidth
+    host_to_device_memcpy_ce, device_to_host_memcpy_ce and device_to_device_memcpy_read_ce,
+    each GPU (pair) alone, graphics clocks locked to their maximum first
+    (customTests/azure_gpu_bandwidth.nhc)."""
+    source = f"Azure NHC conf/{conf}"
+    boost = "nvbandwidth with graphics clocks boosted to max (NHC boost_gpu_clock)"
+    out = []
+    if allreduce:
+        value, size = allreduce
+        out.append(
+            Bar(
+                "allreduce_min_busbw_gbps",
+                ((size, value),),
+                source,
+                NHC,
+                op="all_reduce",
+                method=NCCL,
+                gpus=8,
+                note="check_nccl_allreduce: nccl-tests all_reduce_perf busbw",
+            )
+        )
+    for key, op in (("h2d_min_gbps", "h2d"), ("h2d_min_gbps", "d2h")):
+        out.append(
+            Bar(
+                key,
+                tuple((s, h2d) for s in NVBW_SIZES),
+                source,
+                NHC,
+                op=op,
+                method=COPY_ENGINE,
+                gpus=1,
+                at_once=1,
+                note=f"check_gpu_bw: {boost}",
+            )
+        )
+    if p2p is not None:
+        out.append(
+            Bar(
+                "p2p_min_gbps",
+                tuple((s, p2p) for s in NVBW_SIZES),
+                source,
+                NHC,
+                op="peer_copy",
+                method=COPY_ENGINE,
+                gpus=2,
+                at_once=2,
+                note=f"check_gpu_bw: {boost}; device_to_device_memcpy_read_ce",
+            )
+        )
+    return tuple(out)
+
+
+# Azure NHC (github.com/Azure/azurehpc-health-checks), one conf file per VM size.
 MODEL_DEFAULTS: tuple[ModelDefaults, ...] = (
     # conf/nd96isr_h200_v5.conf: check_nccl_allreduce 431.0 1 16G; check_gpu_bw 48 335.
-    ModelDefaults(r"\bH200\b(?!.*\bNVL\b)", "8x H200 SXM (Azure ND H200 v5)", 8, 431.0, 48.0,
-                  335.0, "Azure NHC conf/nd96isr_h200_v5.conf"),
+    ModelDefaults(r"\bH200\b(?!.*\bNVL\b)", "8x H200 SXM (Azure ND H200 v5)",
+                  _nhc("nd96isr_h200_v5.conf", (431.0, 16 * GIB), 48.0, 335.0)),
     # conf/nd96isr_h100_v5.conf: check_nccl_allreduce 460.0 1 16G; check_gpu_bw 48 335.
-    ModelDefaults(r"\bH100\b.*\b(SXM|HBM3)", "8x H100 SXM (Azure ND H100 v5)", 8, 460.0, 48.0,
-                  335.0, "Azure NHC conf/nd96isr_h100_v5.conf"),
+    ModelDefaults(r"\bH100\b.*\b(SXM|HBM3)", "8x H100 SXM (Azure ND H100 v5)",
+                  _nhc("nd96isr_h100_v5.conf", (460.0, 16 * GIB), 48.0, 335.0)),
     # conf/nd96asr_v4.conf: check_nccl_allreduce 228.0 10 8G; check_cuda_bw 24 (H2D/D2H).
-    ModelDefaults(r"\bA100-SXM4\b", "8x A100 SXM4 (Azure ND A100 v4)", 8, 228.0, 24.0, None,
-                  "Azure NHC conf/nd96asr_v4.conf"),
+    ModelDefaults(r"\bA100-SXM4\b", "8x A100 SXM4 (Azure ND A100 v4)",
+                  _nhc("nd96asr_v4.conf", (228.0, 8 * GIB), 24.0, None)),
 )  # fmt: skip
 
 # GCP cluster-health-scanner: node-pair all_gather busbw threshold (BANDWIDTH_THRESHOLD, 2 hosts,
@@ -182,10 +247,19 @@ FABRIC_DEFAULTS: dict[str, tuple[float, str]] = {
 class Threshold:
     value: float | None
     source: str
-    """Where the figure comes from (or why there is none)."""
+    """Where the figure comes from (or why there is none, or why it was not applied)."""
+    bar: Bar | None = None
+    """The bar with how its source measured (None: no bar for this model)."""
+    not_applied: str | None = None
+    """Why the bar was left out: this run's measurement is not like the source's."""
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "source": self.source}
+        d = {"value": self.value, "source": self.source}
+        if self.bar is not None:
+            d["bar"] = self.bar.to_dict()
+        if self.not_applied:
+            d["not_applied"] = self.not_applied
+        return d
 
 
 def model_defaults(device_name: str | None) -> ModelDefaults | None:
@@ -195,32 +269,53 @@ def model_defaults(device_name: str | None) -> ModelDefaults | None:
     return next((m for m in MODEL_DEFAULTS if re.search(m.pattern, name, re.IGNORECASE)), None)
 
 
-def _pick(override: float | None, model: ModelDefaults | None, attr: str, applies: bool = True):
+def model_bar(device_name: str | None, key: str, op: str | None = None) -> Bar | None:
+    """The model's published bar for a key (and op, where a key has two: h2d and d2h)."""
+    m = model_defaults(device_name)
+    bars = [b for b in (m.bars if m else ()) if b.key == key and (op is None or b.op == op)]
+    return bars[0] if bars else None
+
+
+def minimum(cfg: ValidateConfig, key: str, device_name: str | None,
+            measured: Measure | None, op: str | None = None) -> Threshold:  # fmt: skip
+    """The bar in force for one measured figure: the [validate] value, else the model's bar
+    when this run measured like its source, else none, with why."""
+    override = getattr(cfg, key)
     if override is not None:
-        return Threshold(override, "[validate] config")
-    figure = getattr(model, attr) if model else None
-    if figure is None:
+        return Threshold(override, "[validate] config", from_config(key, override))
+    bar = model_bar(device_name, key, op or (measured.op if measured else None))
+    if bar is None:
         return Threshold(None, "no public figure for this GPU model")
-    if not applies:
-        return Threshold(None, f"{model.source} is for {model.gpus_per_node}-GPU nodes")
-    return Threshold(figure, model.source)
+    why = bar.unlike(measured)
+    if why:
+        return Threshold(None, f"{bar.describe()}: not applied, {why}", bar, why)
+    return Threshold(bar.value_at(measured.size_bytes), bar.describe(), bar)
+
+
+def _pick(cfg: ValidateConfig, key: str, model: str | None, gpus: int | None) -> Threshold:
+    """A bar's headline figure for validate.json's by_model (not tied to one measurement)."""
+    if getattr(cfg, key) is not None:
+        return Threshold(
+            getattr(cfg, key), "[validate] config", from_config(key, getattr(cfg, key))
+        )
+    bar = model_bar(model, key)
+    if bar is None:
+        return Threshold(None, "no public figure for this GPU model")
+    if bar.gpus and gpus is not None and bar.gpus != gpus and bar.op == "all_reduce":
+        why = f"{bar.source} is for {bar.gpus}-GPU nodes"
+        return Threshold(None, why, bar, why)
+    return Threshold(bar.points[-1][1], bar.source, bar)
 
 
 def resolve(
     cfg: ValidateConfig, device_name: str | None, gpus_per_node: int | None = None
 ) -> dict[str, Threshold]:
-    """The absolute minimums in force for one GPU model (and node shape), each with its source."""
-    m = model_defaults(device_name)
-    node_shape = m is not None and gpus_per_node == m.gpus_per_node
-    return {
-        "allreduce_min_busbw_gbps": _pick(
-            cfg.allreduce_min_busbw_gbps, m, "allreduce_min_busbw_gbps", node_shape
-        ),
-        "h2d_min_gbps": _pick(cfg.h2d_min_gbps, m, "h2d_min_gbps"),
-        "p2p_min_gbps": _pick(cfg.p2p_min_gbps, m, "p2p_min_gbps"),
-        "membw_min_gbps": _pick(cfg.membw_min_gbps, None, "membw_min_gbps"),
-        "inter_node_min_busbw_gbps": inter_node_minimum(cfg),
-    }
+    """The absolute minimums published for one GPU model (and node shape), each with its bar:
+    source, op, size, method, GPUs. Whether one applies to a figure is `minimum()`'s call."""
+    keys = ("allreduce_min_busbw_gbps", "h2d_min_gbps", "p2p_min_gbps", "membw_min_gbps")
+    out = {k: _pick(cfg, k, device_name, gpus_per_node) for k in keys}
+    out["inter_node_min_busbw_gbps"] = inter_node_minimum(cfg)
+    return out
 
 
 def inter_node_minimum(cfg: ValidateConfig) -> Threshold:
@@ -242,7 +337,8 @@ def check(cfg: ValidateConfig) -> ValidateConfig:
     ):
         _positive(name, getattr(cfg, name))
     for name in ("gemm_min_peak_fraction", "allreduce_min_ceiling_fraction",
-                 "pcie_min_ceiling_fraction", "inter_node_min_fraction"):  # fmt: skip
+                 "pcie_min_ceiling_fraction", "inter_node_min_fraction",
+                 "membw_min_peak_fraction"):  # fmt: skip
         value = getattr(cfg, name)
         _positive(name, value)
         if value > 1:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from scaling.validate import comm, groups, hosts, links
+from scaling.validate import comm, copies, groups, hosts, links
 from scaling.validate.localization import GroupTests, localise
 from scaling.validate.plan import describe, stages
 from scaling.validate.ranks import Ranks
-from scaling.workloads.checks import gemm, host_copies, levels, membw, sdc
+from scaling.workloads.checks import gemm, host_copies, levels, membw, peer_copy, sdc
 
 PER_RANK = (gemm, membw, host_copies, sdc)
 
@@ -39,7 +39,7 @@ def _timeout(cfg) -> float:
     return cfg.cluster.timeout_s
 
 
-def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
+def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks, snapshots=None) -> None:
     """The checks every rank runs on its own: independent calls, one stopped rank costs only
     its own results."""
     n = len(ranks.ranks)
@@ -47,6 +47,10 @@ def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
         wl = module.WORKLOAD
         if wl.name == "host_copies" and device != "cuda":
             rec.add([note("h2d, d2h: not run (CPU ranks: there is no host<->device copy)")])
+            continue
+        if wl.name == "host_copies":
+            host_copy_rounds(ranks, cfg, rec, hooks, snapshots or {})
+            peer_copies(ranks, cfg, rec, hooks)
             continue
         point = wl.plan(cfg, n)[0]
         extra = point.get("seconds", 0.0)
@@ -62,6 +66,55 @@ def per_rank(ranks: Ranks, cfg, device: str, rec: Recorder, hooks) -> None:
                              _timeout(cfg) + extra + levels.START_DELAY_S)  # fmt: skip
         rec.add(wl.records(point, None, comm.as_results(ranks.ranks, answers)))
         hooks.stage_done(wl.name, time.perf_counter() - start, _failures(answers))
+
+
+def host_copy_rounds(ranks: Ranks, cfg, rec: Recorder, hooks, snapshots: dict) -> None:
+    """Host copies one GPU at a time per PCIe switch (the bar's way), then all at once."""
+    wl = host_copies.WORKLOAD
+    point = wl.plan(cfg, len(ranks.ranks))[0]
+    rounds, sharers = copies.solo_rounds(ranks, snapshots)
+    hooks.stage(wl.name, f"{len(rounds)} round(s) of one GPU per PCIe switch, then all at once")
+    start, failures = time.perf_counter(), []
+    per_node = {node: len(ranks.of_node(node)) for node in ranks.nodes}
+    for members, alone in [(m, True) for m in rounds] + [(ranks.ranks, False)]:
+        specs = [point | {"who": r.who(), "sharers": sharers.get(r.rank),
+                          "at_once": 1 if alone else per_node[r.node]} for r in members]  # fmt: skip
+        answers = ranks.call(members, wl.rank, specs, f"the {wl.name} check", _timeout(cfg))
+        rec.add(wl.records(point | {"all_at_once": not alone}, None,
+                           comm.as_results(members, answers, at_once=specs[0]["at_once"])))  # fmt: skip
+        failures += _failures(answers)
+    hooks.stage_done(wl.name, time.perf_counter() - start, failures)
+
+
+def peer_copies(ranks: Ranks, cfg, rec: Recorder, hooks) -> None:
+    """Each node's GPU pairs by copy-engine peer copy, one pair at a time, run by the node's
+    first live rank (it sees every GPU of its node); nodes side by side."""
+    wl = peer_copy.WORKLOAD
+    runners = [(live[0], live) for node in ranks.nodes
+               if len(live := ranks.live(ranks.of_node(node))) > 1]  # fmt: skip
+    if not runners:
+        return
+    point = wl.plan(cfg, len(ranks.ranks))[0]
+    pairs = sum(len(m) * (len(m) - 1) for _, m in runners)
+    hooks.stage(wl.name, f"{pairs} GPU pairs by copy-engine peer copy, one pair at a time")
+    start = time.perf_counter()
+    specs = [point | {"who": r.who(), "peers": [{"rank": m.rank, "uuid": m.meta.get("gpu_uuid")}
+                                                for m in members]} for r, members in runners]  # fmt: skip
+    answers = ranks.call([r for r, _ in runners], wl.rank, specs, f"the {wl.name} check",
+                         _timeout(cfg) * 2)  # fmt: skip
+    rec.add(wl.records(point, None, comm.as_results([r for r, _ in runners], answers)))
+    hooks.stage_done(wl.name, time.perf_counter() - start, _failures(answers))
+
+
+def faults_record(cfg) -> dict:
+    """SCALING_FAULTS on the driver and in [cluster] env (each rank's own is in its "rank"
+    record): the collector raises a WARN when any is set."""
+    import os
+
+    from scaling.workloads.faults import ENV
+
+    return {"type": "validate", "check": "faults", "driver": os.environ.get(ENV) or None,
+            "cluster_env": cfg.cluster.env.get(ENV) or None}  # fmt: skip
 
 
 def note(text: str) -> dict:
@@ -111,6 +164,7 @@ def _timed(hooks, name: str, what: str, action: Callable[[], None]) -> None:
 def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks:
     """Every stage, in order; returns the ranks (with who was lost)."""
     ranks = Ranks(gang)
+    rec.add([faults_record(cfg)])
     k = len(ranks.nodes)
     hooks.stage("host", f"{k} node{'s' if k != 1 else ''}")
     start = time.perf_counter()
@@ -124,7 +178,7 @@ def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks
     hooks.stage_done(
         "host", time.perf_counter() - start, [r["error"] for r in host_recs if r.get("error")]
     )
-    per_rank(ranks, cfg, device, rec, hooks)
+    per_rank(ranks, cfg, device, rec, hooks, snapshots)
     collective(ranks, gang, cfg, snapshots, rec, hooks)
     return ranks
 

@@ -28,7 +28,8 @@ def rank_records(ranks: Ranks, snapshots: dict) -> list[dict]:
         gpu, _ = _snapshot_gpu(snapshots, r)
         link = pcie_link(gpu) if gpu else None
         out.append({"type": "validate", "check": "rank", **r.who(), "node_id": r.meta["node_id"],
-                    "pid": r.meta.get("pid"), "pcie_ceiling_gbps": link["gbps"] if link else None,
+                    "pid": r.meta.get("pid"), "scaling_faults": r.meta.get("scaling_faults"),
+                    "pcie_ceiling_gbps": link["gbps"] if link else None,
                     "pcie_label": link["label"] if link else None})  # fmt: skip
     return out
 

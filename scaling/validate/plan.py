@@ -56,7 +56,21 @@ def stages(cfg, device: str, ranks_per_node: list[int]) -> list[Stage]:
         Stage("membw", f"per rank: device memory copy for {secs / 2:g} s", secs / 2 + STAGE_S),
     ]  # fmt: skip
     if device == "cuda":
-        out.append(Stage("host_copies", "per GPU: pinned H2D and D2H", 2 * STAGE_S))
+        out.append(
+            Stage(
+                "host_copies",
+                "per GPU: pinned H2D and D2H, one GPU per PCIe switch at a time, then all at once",
+                4 * STAGE_S,
+            )
+        )
+        if max(ranks_per_node, default=0) >= 2:
+            out.append(
+                Stage(
+                    "peer_copy",
+                    "per node: every GPU pair by copy-engine peer copy, one pair at a time",
+                    2 * STAGE_S,
+                )
+            )
     burn = f"; burn {v.burn_minutes:g} min" if lvl.burn else ""
     burn_s = 60 * v.burn_minutes if lvl.burn else 0.0
     out.append(Stage("sdc", f"per rank: seeded matmul x{lvl.sdc_reps}, digests compared{burn}",

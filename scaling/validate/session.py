@@ -93,8 +93,14 @@ def start_manifest(rundir, cfg, gang, device: str, notices: list[str]) -> None:
         host={"hostname": socket.gethostname(), "platform": platform.platform(),
               "python": platform.python_version()},
         ray={"version": ray.__version__, "nodes": [{k: n.get(k) for k in keep} for n in ray.nodes()]},
-        ranks=gang.metas, notices=notices,
+        ranks=gang.metas, notices=notices, faults=faults_seen(gang.metas),
     )  # fmt: skip
+
+
+def faults_seen(metas: list[dict]) -> dict:
+    """Where SCALING_FAULTS was set: the driver's environment and each rank's (by rank)."""
+    ranks = {str(i): m["scaling_faults"] for i, m in enumerate(metas) if m.get("scaling_faults")}
+    return {"driver": os.environ.get(faults.ENV) or None, "ranks": ranks}
 
 
 def measure(cfg, gang, device: str, rundir, hooks):

@@ -32,6 +32,7 @@ BUILTIN = (
     "scaling.workloads.checks.gemm",
     "scaling.workloads.checks.membw",
     "scaling.workloads.checks.host_copies",
+    "scaling.workloads.checks.peer_copy",
     "scaling.workloads.checks.sdc",
     "scaling.workloads.checks.p2p",
     "scaling.workloads.checks.group_allreduce",

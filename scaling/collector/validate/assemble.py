@@ -18,7 +18,13 @@ from collections import defaultdict
 
 from scaling.collector.validate import checks
 from scaling.collector.validate.codes import FAIL
-from scaling.collector.validate.health import across_verdicts, doctor_verdicts
+from scaling.collector.validate.health import (
+    across_verdicts,
+    doctor_verdicts,
+    mark_own,
+    planted,
+    unreadable,
+)
 from scaling.collector.validate.internode import localization_verdicts
 from scaling.collector.validate.localize import Localization
 from scaling.collector.validate.outliers import Sample
@@ -43,11 +49,14 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
     verdicts = (
         _per_rank(recs, ranks, cfg, notes)
         + judge_sdc([_digests(r, ranks) for r in _sorted(recs["sdc"])])
-        + checks.judge_p2p([_matrix(n, recs["p2p"], ranks) for n in nodes if _has_pairs(n, recs)], cfg)
+        + checks.judge_p2p([_matrix(n, recs["p2p"], ranks) for n in nodes if _has_pairs(n, recs["p2p"])], cfg)
+        + checks.judge_p2p([_matrix(n, recs["peer_copy"], ranks) for n in nodes
+                            if _has_pairs(n, recs["peer_copy"])], cfg, "peer_copy")
         + _allreduce(nodes, recs["allreduce"], cfg)
         + _with_method(checks.judge_storage([_storage(r) for r in recs["storage"]], cfg))
         + [checks.judge_aspm(r["node"], r["gpu"], r.get("uuid"), r.get("state")) for r in recs["pcie_aspm"]]
-        + _doctor(recs, nodes)
+        + _doctor(recs, nodes, ranks)
+        + planted(recs["faults"], ranks)
     )  # fmt: skip
     loc = recs["localization"][-1]["localization"] if recs["localization"] else None
     if loc is not None:
@@ -89,7 +98,7 @@ def _model(r: dict, ranks: dict) -> str | None:
 
 def _sample(r: dict, ranks: dict, **extra) -> Sample:
     rounds = [] if r.get("error") else rounds_of(r)
-    keep = ("size", "precision", "bytes", "health")
+    keep = ("size", "precision", "bytes", "health", "at_once", "sharers")
     return Sample(
         node=r["node"], value=value_of(rounds), gpu=r.get("gpu"), uuid=r.get("uuid"),
         model=_model(r, ranks), error=r.get("error") or (None if rounds else "no timings came back"),
@@ -100,7 +109,7 @@ def _sample(r: dict, ranks: dict, **extra) -> Sample:
 def _per_rank(recs, ranks: dict, cfg: ValidateConfig, notes: list[str]) -> list[Verdict]:
     """GEMM, memory bandwidth and host copies: one sample per rank each."""
     out = []
-    for check in ("gemm", "membw", "h2d", "d2h"):
+    for check in ("gemm", "membw", "h2d", "d2h", "h2d_all", "d2h_all"):
         items = _sorted(recs[check])
         skipped = sorted({r["skipped"] for r in items if r.get("skipped")})
         notes += [f"{check}: not run ({why})" for why in skipped]
@@ -114,21 +123,31 @@ def _per_rank(recs, ranks: dict, cfg: ValidateConfig, notes: list[str]) -> list[
         elif check == "membw":
             out += checks.judge_membw([_sample(r, ranks) for r in items], cfg)
         else:
-            samples = [_sample(r, ranks, ceiling=ranks.get(r["rank"], {}).get("pcie_ceiling_gbps"),
-                               ceiling_label=ranks.get(r["rank"], {}).get("pcie_label") or "")
-                       for r in items]  # fmt: skip
+            samples = [_copy_sample(check, r, ranks) for r in items]
             out += checks.judge_transfer(check, samples, cfg)
     return out
+
+
+def _copy_sample(check: str, r: dict, ranks: dict) -> Sample:
+    """A host copy against its link: alone, the GPU's PCIe ceiling; all at once, its share of
+    the switch uplink (the ceiling over the GPUs behind the switch; unknown: not judged)."""
+    who = ranks.get(r["rank"], {})
+    ceiling, label = who.get("pcie_ceiling_gbps"), who.get("pcie_label") or ""
+    if check.endswith("_all"):
+        k = r.get("sharers")
+        ceiling = ceiling / k if ceiling and k else None
+        label = f"{label} shared by {k} GPU(s) behind one switch" if k else label
+    return _sample(r, ranks, ceiling=ceiling, ceiling_label=label)
 
 
 def _digests(r: dict, ranks: dict) -> DigestSample:
     found = list(r.get("digests") or []) + list((r.get("burn") or {}).get("differing") or [])
     return DigestSample(r["node"], r.get("gpu"), found or None, r.get("uuid"), _model(r, ranks),
-                        r.get("error"), r.get("duration_s"))  # fmt: skip
+                        r.get("error"), r.get("duration_s"), r.get("stack"))  # fmt: skip
 
 
-def _has_pairs(node: dict, recs) -> bool:
-    return any(r["node"] == node["node"] for r in recs["p2p"])
+def _has_pairs(node: dict, items: list[dict]) -> bool:
+    return any(r["node"] == node["node"] and not r.get("skipped") for r in items)
 
 
 def _matrix(node: dict, items: list[dict], ranks: dict) -> checks.NodeMatrix:
@@ -137,17 +156,20 @@ def _matrix(node: dict, items: list[dict], ranks: dict) -> checks.NodeMatrix:
     pos = {r: i for i, r in enumerate(members)}
     k = len(members)
     matrix: list[list[float | None]] = [[None] * k for _ in range(k)]
-    errors = {}
+    errors, staged, size = {}, set(), None
     for r in items:
         peer = r.get("peer_rank", (r.get("peer_who") or {}).get("rank"))
         if r["node"] != node["node"] or r["rank"] not in pos or peer not in pos:
             continue
         i, j = pos[r["rank"]], pos[peer]
         matrix[i][j] = None if r.get("error") else value_of(rounds_of(r))
+        size = size or r.get("bytes")
         if r.get("error"):
             errors[(i, j)] = r["error"]
+        if r.get("peer_access") is False:
+            staged.add((i, j))
     return checks.NodeMatrix(node["node"], matrix, [_gpu(ranks[r]) for r in members],
-                             node.get("link_class"), errors)  # fmt: skip
+                             node.get("link_class"), errors, size, staged)  # fmt: skip
 
 
 def _allreduce(nodes: list[dict], items: list[dict], cfg: ValidateConfig) -> list[Verdict]:
@@ -219,8 +241,15 @@ def under_load(snapshot: dict, healths: dict[str, dict]) -> dict:
     return snap
 
 
-def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
-    """Everything `scaling doctor` checks, on each node's snapshot judged under load."""
+def _doctor(recs, nodes: list[dict], ranks: dict) -> list[Verdict]:
+    """Everything `scaling doctor` checks, on each node's snapshot judged under load; on a
+    CUDA node, health data NVML could not read is NO_MEASUREMENT, and the gang's own rank
+    processes are not "another process"."""
+    cuda = {n["node"] for n in nodes if n.get("device") == "cuda"}
+    pids = defaultdict(set)
+    for r in ranks.values():
+        if r.get("pid") is not None:
+            pids[r["node"]].add(r["pid"])
     healths = {}
     for r in recs["gemm"] + recs["sdc"]:
         h = (r.get("burn") or {}).get("health") or r.get("health")
@@ -232,8 +261,10 @@ def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
             base = dict(check="doctor", scope="node", node=r["node"])
             out.append(missing(base, r.get("error") or "no snapshot"))
             continue
-        snaps[r["node"]] = under_load(r["snapshot"], healths)
+        snaps[r["node"]] = mark_own(under_load(r["snapshot"], healths), pids[r["node"]])
         out += doctor_verdicts(r["node"], diagnose(snaps[r["node"]]))
+        if r["node"] in cuda:
+            out += unreadable(r["node"], snaps[r["node"]])
     return out + across_verdicts(list(snaps), compare_nodes(snaps))
 
 
@@ -250,6 +281,8 @@ def _thresholds(cfg: ValidateConfig, ranks: dict, nodes: list[dict], recs) -> di
             if model:
                 models[model] = max(models.get(model, 0), len(n["members"]))
     out = describe(cfg, models)
+    for model, bars in out["by_model"].items():  # the HBM bar is the collector's (hardware/hbm.py)
+        bars["membw_min_gbps"] = checks.membw_threshold(cfg, model).to_dict()
     ref = _reference(recs)
     if ref.get("bar"):
         out["inter_node"] = ref["bar"]

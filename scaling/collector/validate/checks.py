@@ -18,19 +18,74 @@ from scaling.collector.validate.codes import PASS, WARN
 from scaling.collector.validate.outliers import Rules, Sample, judge_metric
 from scaling.collector.validate.pairwise import judge_pairs, pair_samples
 from scaling.collector.validate.verdicts import Verdict
-from scaling.config.validate import ValidateConfig, resolve
+from scaling.config.bars import COPY_ENGINE, DEVICE_COPY, GIB, MIB, NCCL, SEND_RECV, Bar, Measure
+from scaling.config.validate import Threshold, ValidateConfig, minimum
+from scaling.hardware.hbm import hbm_row
 from scaling.hardware.peaks import peak_flops
+
+MEMBW_SIZES = (256 * MIB, 1024 * GIB)
+"""The HBM bar holds for copies far past the L2 (50 MiB on H100, 126 MiB on B200)."""
 
 
 def rules(cfg: ValidateConfig, **fractions) -> Rules:
     return Rules(k=cfg.outlier_k, min_pct=cfg.outlier_min_pct, **fractions)
 
 
-def _fill_minimum(samples: Iterable[Sample], cfg: ValidateConfig, key: str, gpus=None) -> None:
+def measure_of(check: str, s: Sample) -> Measure:
+    """How a sample was measured, from what its record carries (bytes, at_once, ranks)."""
+    d = s.details
+    if check == "membw":
+        return Measure("device_copy", DEVICE_COPY, d.get("bytes"), gpus=1, at_once=d.get("at_once"))
+    if check in ("h2d", "d2h", "h2d_all", "d2h_all"):
+        return Measure(check[:3], COPY_ENGINE, d.get("bytes"), gpus=1, at_once=d.get("at_once"))
+    if check == "allreduce":
+        method = "gloo" if str(d.get("transport") or "").startswith("gloo") else NCCL
+        return Measure("all_reduce", method, d.get("size_bytes"), gpus=d.get("ranks"))
+    if check == "peer_copy":
+        method = "copy staged through host memory" if d.get("staged") else COPY_ENGINE
+        return Measure("peer_copy", method, d.get("bytes"), gpus=2, at_once=2)
+    return Measure("p2p", SEND_RECV, d.get("bytes"), gpus=2)
+
+
+def _fill_minimum(samples: Iterable[Sample], cfg: ValidateConfig, key: str, check: str,
+                  bar=None) -> None:  # fmt: skip
+    """Each sample's minimum: the bar in force for how it was measured, with its source and,
+    where the bar was left out, why (the evidence says "min rule not applied: ...")."""
     for s in samples:
-        if s.minimum is None:
-            t = resolve(cfg, s.model, (gpus or {}).get(s.node))[key]
-            s.minimum, s.minimum_source = t.value, t.source
+        if s.minimum is not None:
+            continue
+        m = measure_of(check, s)
+        t = bar(s.model, m) if bar else minimum(cfg, key, s.model, m)
+        s.minimum, s.minimum_source = t.value, t.source
+        if t.bar is not None:
+            s.details["bar"] = t.bar.to_dict() | {"applied": t.not_applied is None,
+                                                  "not_applied": t.not_applied}  # fmt: skip
+
+
+def membw_bar(cfg: ValidateConfig):
+    """The memory bar for one figure: [validate] membw_min_gbps, else the fraction of the
+    datasheet HBM bandwidth. The check's figure counts each byte copied once; the memory
+    reads and writes it, so the bar in the figure's terms is fraction x datasheet / 2."""
+
+    def pick(model: str | None, m: Measure) -> Threshold:
+        if cfg.membw_min_gbps is not None:
+            return minimum(cfg, "membw_min_gbps", model, m)
+        row = hbm_row(model)
+        if row is None:
+            return Threshold(None, f"no datasheet memory bandwidth for {model or 'this device'}")
+        f = cfg.membw_min_peak_fraction
+        value = f * row.gbps / 2
+        bar = Bar("membw_min_gbps", tuple((n, value) for n in MEMBW_SIZES), row.source, "",
+                  op="device_copy", method=DEVICE_COPY, gpus=1,
+                  note=f"{f:g} x {row.gbps:g} GB/s ({row.label}, read + write) / 2: the copy's "
+                  "figure counts each byte once ([validate] membw_min_peak_fraction, scaling's choice)")  # fmt: skip
+        why = bar.unlike(m)
+        if why:
+            return Threshold(None, f"{bar.describe()}: not applied, {why}", bar, why)
+        return Threshold(value, f"{f:g} x {row.label} {row.gbps:g} GB/s read+write, halved "
+                         f"for a copy's bytes; {row.source}", bar)  # fmt: skip
+
+    return pick
 
 
 def judge_gemm(samples: list[Sample], precision: str, cfg: ValidateConfig) -> list[Verdict]:
@@ -43,16 +98,21 @@ def judge_gemm(samples: list[Sample], precision: str, cfg: ValidateConfig) -> li
     return judge_metric("gemm", samples, rules(cfg, peak_fraction=cfg.gemm_min_peak_fraction))
 
 
+def membw_threshold(cfg: ValidateConfig, model: str | None) -> Threshold:
+    """The memory bar for validate.json's by_model: as it stands for validate's 1 GiB copy."""
+    return membw_bar(cfg)(model, Measure("device_copy", DEVICE_COPY, GIB, gpus=1))
+
+
 def judge_membw(samples: list[Sample], cfg: ValidateConfig) -> list[Verdict]:
-    _fill_minimum(samples, cfg, "membw_min_gbps")
+    _fill_minimum(samples, cfg, "membw_min_gbps", "membw", membw_bar(cfg))
     return judge_metric("membw", samples, rules(cfg))
 
 
 def judge_transfer(check: str, samples: list[Sample], cfg: ValidateConfig) -> list[Verdict]:
     """check: h2d or d2h. Sample.ceiling: the GPU's PCIe ceiling (hardware.topology), GB/s."""
-    if check not in ("h2d", "d2h"):
+    if check not in ("h2d", "d2h", "h2d_all", "d2h_all"):
         raise ValueError(f"check {check!r} is not h2d or d2h")
-    _fill_minimum(samples, cfg, "h2d_min_gbps")
+    _fill_minimum(samples, cfg, "h2d_min_gbps", check)
     return judge_metric(check, samples, rules(cfg, ceiling_fraction=cfg.pcie_min_ceiling_fraction))
 
 
@@ -61,7 +121,9 @@ def judge_allreduce(
 ) -> list[Verdict]:
     """One sample per node: its all-GPU all_reduce busbw; Sample.ceiling: the node's link
     ceiling. The public minimum applies only to the node shape it was published for."""
-    _fill_minimum(samples, cfg, "allreduce_min_busbw_gbps", gpus_per_node)
+    for s in samples:
+        s.details.setdefault("ranks", gpus_per_node.get(s.node))
+    _fill_minimum(samples, cfg, "allreduce_min_busbw_gbps", "allreduce")
     for s in samples:
         s.fleet = s.fleet or f"{s.model} x{gpus_per_node.get(s.node)}"
     rule = rules(cfg, ceiling_fraction=cfg.allreduce_min_ceiling_fraction)
@@ -77,15 +139,28 @@ class NodeMatrix:
     gpus: list[dict]
     link_class: list[list[str]] | None = None
     errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    bytes: int | None = None
+    """Message or copy size of every pair's transfers."""
+    staged: set[tuple[int, int]] = field(default_factory=set)
+    """Peer copies that CUDA staged through host memory (no peer access): not copy-engine
+    peer copies, so not held to an nvbandwidth bar."""
 
 
-def judge_p2p(nodes: list[NodeMatrix], cfg: ValidateConfig) -> list[Verdict]:
+def judge_p2p(nodes: list[NodeMatrix], cfg: ValidateConfig, check: str = "p2p") -> list[Verdict]:
+    """GPU pairs of each node. check p2p: NCCL/gloo send/recv, judged against the fleet only
+    (the public pair bar is a copy-engine figure); check peer_copy: copy-engine peer copies,
+    also held to the model's nvbandwidth bar where measured alike."""
     samples = []
     for m in nodes:
-        model = m.gpus[0].get("model") if m.gpus else None
-        t = resolve(cfg, model)["p2p_min_gbps"]
-        samples += pair_samples(m.node, m.matrix, m.gpus, m.link_class, t.value, t.source, m.errors)
-    return judge_pairs(samples, rules(cfg))
+        for s in pair_samples(m.node, m.matrix, m.gpus, m.link_class, errors=m.errors):
+            index = {g["index"]: i for i, g in enumerate(m.gpus)}
+            pair = (index.get(s.gpu), index.get(s.peer_gpu))
+            if pair in m.staged or pair[::-1] in m.staged:
+                s.details["staged"] = True
+            s.details["bytes"] = m.bytes
+            samples.append(s)
+    _fill_minimum(samples, cfg, "p2p_min_gbps", check)
+    return judge_pairs(samples, rules(cfg), check)
 
 
 def judge_storage(samples: list[Sample], cfg: ValidateConfig) -> list[Verdict]:

@@ -49,7 +49,13 @@ METRICS: dict[str, Metric] = {
     "membw": Metric("MEMBW", "GB/s", "gpu", "device memory bandwidth (a large copy)", ("fleet", "min")),
     "h2d": Metric("H2D", "GB/s", "gpu", "host-to-device pinned copy", ("fleet", "min", "ceiling")),
     "d2h": Metric("D2H", "GB/s", "gpu", "device-to-host pinned copy", ("fleet", "min", "ceiling")),
+    "h2d_all": Metric("H2D_ALL", "GB/s", "gpu", "host-to-device pinned copy, every GPU of the "
+                      "node at once", ("fleet", "ceiling")),
+    "d2h_all": Metric("D2H_ALL", "GB/s", "gpu", "device-to-host pinned copy, every GPU of the "
+                      "node at once", ("fleet", "ceiling")),
     "p2p": Metric("P2P", "GB/s", "link", "GPU pair bandwidth inside a node", ("fleet", "min")),
+    "peer_copy": Metric("PEER_COPY", "GB/s", "link", "GPU pair copy-engine peer copy inside a "
+                        "node, one pair at a time", ("fleet", "min")),
     "allreduce": Metric(
         "ALLREDUCE", "GB/s", "node", "all-GPU all_reduce busbw of one node", ("fleet", "min", "ceiling")
     ),
@@ -130,6 +136,10 @@ FIXED_CODES: dict[str, tuple[str, str]] = {
                           "corrupted data on a link or in a GPU"),
     "PCIE_ASPM_ENABLED": (WARN, "PCIe ASPM (link power saving) is enabled on the GPU's link: "
                           "a latency source"),
+    "SDC_MIXED_STACKS": (WARN, "GPUs of one model run different torch, CUDA or cuBLAS builds: "
+                         "their digests are compared only within each stack"),
+    "FAULTS_PLANTED": (WARN, "SCALING_FAULTS (the fault-injection hook) was set on the driver "
+                       "or a node: the figures include planted faults"),
     "BASELINE_REGRESSION": (FAIL, "worse than the baseline run beyond both runs' spread"),
     "BASELINE_UNDECIDED": (WARN, "the comparison with the baseline could not decide (too few "
                            "rounds, or rounds too spread)"),

@@ -1,6 +1,6 @@
 """GPU pairs inside a node: a bandwidth matrix becomes link verdicts, and the GPU to blame.
 
-The matrix is send/recv bandwidth both ways between a node's GPUs (matrix[i][j]: GPU i to
+The matrix is send/recv (check p2p) or copy-engine peer-copy (check peer_copy) bandwidth both ways between a node's GPUs (matrix[i][j]: GPU i to
 GPU j, GB/s; None where it could not be measured; the diagonal is ignored). Each unordered
 pair is judged on its slower direction, against the pairs of the same model and link class
 on every node (outliers.judge_metric, check "p2p") and the per-model minimum.
@@ -55,10 +55,10 @@ def pair_samples(
     return out
 
 
-def judge_pairs(samples: list[Sample], rules: Rules) -> list[Verdict]:
+def judge_pairs(samples: list[Sample], rules: Rules, check: str = "p2p") -> list[Verdict]:
     """Link verdicts for every pair, then one GPU verdict per node where a GPU is in every
-    slow pair (two or more of them)."""
-    links = judge_metric("p2p", samples, rules)
+    slow pair (two or more of them). check: p2p (send/recv) or peer_copy (copy engine)."""
+    links = judge_metric(check, samples, rules)
     return links + every_slow_pair(links)
 
 
@@ -81,7 +81,7 @@ def every_slow_pair(links: list[Verdict]) -> list[Verdict]:
         uuids = [p.uuid for p in pairs if p.gpu == gpu]
         uuids += [p.details.get("peer_uuid") for p in pairs if p.peer_gpu == gpu]
         found.append(Verdict(
-            check="p2p", verdict=FAIL, scope="gpu", node=node, gpu=gpu,
+            check=pairs[0].check, verdict=FAIL, scope="gpu", node=node, gpu=gpu,
             uuid=next((u for u in uuids if u), None), model=pairs[0].model,
             code="GPU_IN_EVERY_SLOW_PAIR", unit=pairs[0].unit,
             value=min(p.value for p in pairs),

@@ -21,9 +21,19 @@ from collections import defaultdict
 from scaling.collector.formulas import busbw_factor
 
 RECORD = "validate"
-SCALE = {"gemm": 1e12, "membw": 1e9, "h2d": 1e9, "d2h": 1e9, "p2p": 1e9}
+SCALE = {
+    "gemm": 1e12,
+    "membw": 1e9,
+    "h2d": 1e9,
+    "d2h": 1e9,
+    "h2d_all": 1e9,
+    "d2h_all": 1e9,
+    "p2p": 1e9,
+    "peer_copy": 1e9,
+}
 """Work per second -> the check's unit (TFLOP/s for GEMM, GB/s for the rest)."""
-UNITS = {"gemm": "TFLOP/s", "membw": "GB/s", "h2d": "GB/s", "d2h": "GB/s", "p2p": "GB/s",
+UNITS = {"gemm": "TFLOP/s", "membw": "GB/s", "h2d": "GB/s", "d2h": "GB/s", "h2d_all": "GB/s",
+         "d2h_all": "GB/s", "p2p": "GB/s", "peer_copy": "GB/s",
          "allreduce": "GB/s busbw", "inter_node": "GB/s busbw"}  # fmt: skip
 CHECK_COLUMNS = ("check", "world_size", "round", "rank", "node", "gpu", "model", "peer",
                  "group_id", "value", "unit", "samples", "error")  # fmt: skip

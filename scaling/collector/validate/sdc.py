@@ -13,8 +13,10 @@ bits. Each rank reports a digest (a hash of the result's bytes) per repetition; 
 - a lone GPU of its model has nothing to compare with: WARN (SDC_NOT_COMPARED);
 - a GPU that returned no digest FAILs (NO_MEASUREMENT).
 
-Digests are compared per model only: different architectures may legitimately pick other
-kernels and round differently.
+Digests are compared per model and software stack (torch, CUDA, cuBLAS): different
+architectures, or another cuBLAS build, may legitimately pick other kernels and round
+differently. A model whose GPUs run on more than one stack gets one WARN, SDC_MIXED_STACKS,
+naming the stacks and how many GPUs run each: its GPUs were compared within each stack only.
 """
 
 from __future__ import annotations
@@ -36,17 +38,29 @@ class DigestSample:
     model: str | None = None
     error: str | None = None
     duration_s: float | None = None
+    stack: dict | None = None
+    """{torch, cuda, cublas} versions the rank ran (None: not recorded, e.g. an older run)."""
+
+    @property
+    def group(self) -> tuple:
+        st = self.stack or {}
+        return (self.model or "unknown model", st.get("torch"), st.get("cuda"), st.get("cublas"))
+
+
+def stack_text(group: tuple) -> str:
+    _, torch, cuda, cublas = group
+    return f"torch {torch or '?'}, CUDA {cuda or 'n/a'}, cuBLAS {cublas or 'n/a'}"
 
 
 def judge_sdc(samples: list[DigestSample]) -> list[Verdict]:
-    """One verdict per sample, in order."""
+    """One verdict per sample, in order; then one SDC_MIXED_STACKS WARN per mixed model."""
     own: dict[int, str | None] = {}  # sample index -> its one digest (None: unstable/missing)
-    by_model: dict[str, list[int]] = defaultdict(list)
+    by_model: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
         distinct = set(s.digests or [])
         own[i] = distinct.pop() if len(distinct) == 1 else None
         if own[i] is not None:
-            by_model[s.model or "unknown model"].append(i)
+            by_model[s.group].append(i)
     verdicts = []
     for i, s in enumerate(samples):
         base = _identity(s)
@@ -58,9 +72,32 @@ def judge_sdc(samples: list[DigestSample]) -> list[Verdict]:
                                     evidence=f"{len(s.digests)} repetitions gave {len(set(s.digests))} different digests: {shown}",
                                     details={"digests": s.digests}))  # fmt: skip
         else:
-            group = [own[j] for j in by_model[s.model or "unknown model"]]
-            verdicts.append(_vote(base, own[i], group))
-    return verdicts
+            group = [own[j] for j in by_model[s.group]]
+            v = _vote(base, own[i], group)
+            v.details["stack"] = stack_text(s.group)
+            verdicts.append(v)
+    return verdicts + mixed_stacks(samples)
+
+
+def mixed_stacks(samples: list[DigestSample]) -> list[Verdict]:
+    """A WARN per GPU model whose GPUs run different torch/CUDA/cuBLAS builds."""
+    stacks: dict[str, dict[tuple, list[DigestSample]]] = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        if s.stack:
+            stacks[s.model or "unknown model"][s.group].append(s)
+    out = []
+    for model, groups in stacks.items():
+        if len(groups) < 2:
+            continue
+        named = "; ".join(f"{stack_text(g)} on {len(m)} GPU(s) ({', '.join(sorted({x.node for x in m}))})"
+                          for g, m in sorted(groups.items(), key=lambda kv: -len(kv[1])))  # fmt: skip
+        nodes = sorted({x.node for m in groups.values() for x in m})
+        out.append(Verdict(check="sdc", verdict=WARN, scope="group", model=model,
+                           code="SDC_MIXED_STACKS", details={"nodes": nodes,
+                           "stacks": [stack_text(g) for g in groups]},
+                           evidence=f"{model}: {len(groups)} software stacks, digests compared "
+                           f"within each only: {named}"))  # fmt: skip
+    return out
 
 
 def _vote(base: dict, digest: str, group: list[str]) -> Verdict:

@@ -62,12 +62,41 @@ def run(spec: dict) -> dict:
     first = product()
     digests = [digest(first)] + [digest(product()) for _ in range(spec["reps"] - 1)]
     out = {"who": spec.get("who"), "digests": digests, "size": n, "seed": spec["seed"],
-           "precision": "bf16" if device == "cuda" else "fp32",
+           "precision": "bf16" if device == "cuda" else "fp32", "stack": stack(device),
            "device_name": device_name(device), "duration_s": time.perf_counter() - start}  # fmt: skip
     if spec.get("burn_seconds"):
         burn, health = sample_health(device, lambda: _burn(product, first, spec, device, sync))
         out["burn"] = {**burn, "health": health}
     return out
+
+
+def stack(device: str) -> dict:
+    """The software that picks the matmul's kernel: torch, its CUDA and the cuBLAS loaded.
+    GPUs are compared only within one stack (another cuBLAS may pick another kernel)."""
+    import torch
+
+    cuda = device == "cuda"
+    return {"torch": torch.__version__, "cuda": torch.version.cuda if cuda else None,
+            "cublas": cublas_version() if cuda else None}  # fmt: skip
+
+
+def cublas_version() -> str | None:
+    """cuBLAS's version: the pip wheel torch loads it from, else the loaded library's file name
+    (libcublas.so.12.4.5.8), else None (unknown)."""
+    from importlib import metadata
+
+    for dist in ("nvidia-cublas-cu12", "nvidia-cublas-cu11", "nvidia-cublas"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        with open("/proc/self/maps") as f:
+            names = {line.split()[-1].rsplit("/", 1)[-1] for line in f if "libcublas.so" in line}
+    except OSError:
+        return None
+    found = sorted(n.split("libcublas.so.", 1)[1] for n in names if "libcublas.so." in n)
+    return found[-1] if found else None
 
 
 def _burn(product, first, spec: dict, device: str, sync) -> dict:

@@ -141,14 +141,15 @@ def test_transfers_against_public_minimum_and_pcie_ceiling():
 
 def test_node_allreduce_minimum_only_for_the_published_node_shape():
     cfg = ValidateConfig()
+    at_16g = {"size_bytes": 16 << 30}  # Azure NHC's size: its 460 GB/s applies as published
     samples = [
-        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0)
+        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0, details=dict(at_16g))
         for i, v in enumerate([470, 472, 450])
     ]
     full = checks.judge_allreduce(samples, cfg, {"n0": 8, "n1": 8, "n2": 8})
     assert full[2].code == "ALLREDUCE_BELOW_MIN" and full[2].threshold == 460.0
     samples = [
-        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0)
+        Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0, details=dict(at_16g))
         for i, v in enumerate([470, 472, 450])
     ]
     half = checks.judge_allreduce(samples, cfg, {"n0": 4, "n1": 4, "n2": 4})

@@ -18,6 +18,7 @@ from scaling.collector.validate.codes import PASS, WARN
 from scaling.collector.validate.outliers import Rules, Sample, judge_metric
 from scaling.collector.validate.pairwise import judge_pairs, pair_samples
 from scaling.collector.validate.verdicts import Verdict
+from scaling.config.allreduce_bars import node_bar
 from scaling.config.validate import ValidateConfig, resolve
 from scaling.hardware.peaks import peak_flops
 
@@ -60,8 +61,18 @@ def judge_allreduce(
     samples: list[Sample], cfg: ValidateConfig, gpus_per_node: dict[str, int]
 ) -> list[Verdict]:
     """One sample per node: its all-GPU all_reduce busbw; Sample.ceiling: the node's link
-    ceiling. The public minimum applies only to the node shape it was published for."""
-    _fill_minimum(samples, cfg, "allreduce_min_busbw_gbps", gpus_per_node)
+    ceiling. The public minimum applies only to the node shape and the message size it was
+    published for; at other sizes it is read from a public curve (config/allreduce_bars.py),
+    and outside every curve none applies, as the evidence says."""
+    for s in samples:
+        if s.minimum is not None:
+            continue
+        if cfg.allreduce_min_busbw_gbps is not None:
+            s.minimum, s.minimum_source = cfg.allreduce_min_busbw_gbps, "[validate] config"
+            continue
+        bar, why = node_bar(s.model, gpus_per_node.get(s.node), s.details.get("size_bytes"))
+        s.minimum, s.minimum_source = (bar.value, bar.describe()) if bar else (None, why)
+        s.details["bar"] = bar.to_dict() if bar else {"value": None, "why": why}
     for s in samples:
         s.fleet = s.fleet or f"{s.model} x{gpus_per_node.get(s.node)}"
     rule = rules(cfg, ceiling_fraction=cfg.allreduce_min_ceiling_fraction)

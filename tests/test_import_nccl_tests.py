@@ -254,3 +254,24 @@ def test_reconstructed_fixtures_are_reproducible(tmp_path):
     for name in ("h100_issue290.log", "h100_issue290_old.log", "h200_stas00.json",
                  "h200_stas00_srun.log"):  # fmt: skip
         assert (copy / name).read_text() == (FIX / name).read_text(), name
+
+
+def test_a_gpu_node_allreduce_runs_at_the_bars_own_size_when_memory_holds_it():
+    from scaling.config import load_config
+    from scaling.validate.comm import allreduce_bytes
+    from scaling.validate.ranks import Rank
+
+    def node(model, total, n=8, device="cuda"):
+        meta = {"device": device, "gpu_total_bytes": total}
+        return [Rank(i, "n0", 0, meta, model) for i in range(n)]
+
+    cfg = load_config()
+    h100_80g = 85_520_809_984  # an H100 80GB: about 79.6 GiB
+    assert allreduce_bytes(cfg, node(H100, h100_80g)) == 16 << 30  # Azure NHC's 16G
+    assert allreduce_bytes(cfg, node("NVIDIA H200", 150_000_000_000)) == 16 << 30
+    # 16 GiB buffers + the exact check need about 53 GiB: a 40 GiB GPU keeps the default
+    assert allreduce_bytes(cfg, node(H100, 40 << 30)) is None
+    assert allreduce_bytes(cfg, node(H100, h100_80g, n=4)) is None  # not the bar's shape
+    assert allreduce_bytes(cfg, node("cpu", None, n=2, device="cpu")) is None
+    cfg.validate.comm_bytes = 1 << 20
+    assert allreduce_bytes(cfg, node(H100, h100_80g)) == 1 << 20  # the user's size wins

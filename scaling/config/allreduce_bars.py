@@ -129,6 +129,13 @@ def curve_value(curve: Curve, size_bytes: int) -> float | None:
     return min(curve.busbw[below], curve.busbw[above])
 
 
+def source_size(model: str | None, gpus_per_node: int) -> int | None:
+    """The message size of the public minimum for this GPU model and node shape, if any: the
+    size to measure at so that the figure applies as published."""
+    bars = [b for _, b in _find(SOURCE_BARS, model or "") if b.gpus == gpus_per_node]
+    return bars[0].size_bytes if bars and model else None
+
+
 def node_bar(
     model: str | None, gpus_per_node: int | None, size_bytes: int | None
 ) -> tuple[Bar | None, str]:

@@ -129,6 +129,20 @@ def curve_value(curve: Curve, size_bytes: int) -> float | None:
     return min(curve.busbw[below], curve.busbw[above])
 
 
+def table() -> dict:
+    """Every bar and curve with its source, size and method: validate.json's
+    thresholds.allreduce_bars (the by_model all_reduce figure applies only at its size)."""
+    return {
+        "at_source_size": [b.to_dict() | {"models": p} for p, b in SOURCE_BARS],
+        "curves": [{"models": c.pattern, "label": c.label, "gpus": c.gpus, "nodes": 1,
+                    "method": METHOD, "source": c.source,
+                    "busbw_gbps": {str(k): v for k, v in sorted(c.busbw.items())}}
+                   for c in CURVES],
+        "curve_margin": CURVE_MARGIN,
+        "outside": "no absolute bar; the fleet and link-ceiling rules still judge",
+    }  # fmt: skip
+
+
 def source_size(model: str | None, gpus_per_node: int) -> int | None:
     """The message size of the public minimum for this GPU model and node shape, if any: the
     size to measure at so that the figure applies as published."""

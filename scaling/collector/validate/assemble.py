@@ -31,6 +31,7 @@ from scaling.collector.validate.records import (
 )
 from scaling.collector.validate.sdc import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
+from scaling.config import allreduce_bars
 from scaling.config.validate import ValidateConfig, describe
 from scaling.hardware.diagnose import compare_nodes, diagnose
 
@@ -250,6 +251,7 @@ def _thresholds(cfg: ValidateConfig, ranks: dict, nodes: list[dict], recs) -> di
             if model:
                 models[model] = max(models.get(model, 0), len(n["members"]))
     out = describe(cfg, models)
+    out["allreduce_bars"] = allreduce_bars.table()  # the node all_reduce bar by message size
     ref = _reference(recs)
     if ref.get("bar"):
         out["inter_node"] = ref["bar"]

@@ -278,3 +278,21 @@ def test_a_gpu_node_allreduce_runs_at_the_bars_own_size_when_memory_holds_it():
     assert allreduce_bytes(cfg, node("cpu", None, n=2, device="cpu")) is None
     cfg.validate.comm_bytes = 1 << 20
     assert allreduce_bytes(cfg, node(H100, h100_80g)) == 1 << 20  # the user's size wins
+
+
+def test_judge_reads_a_scaling_run_at_its_largest_world_size(tmp_path):
+    """A `scaling run` sweeps world sizes 1, 2, 4 on one host: the node's figure is the
+    4-rank all_reduce at the largest size, exactly summary.csv's busbw there."""
+    from tests.synthetic_runs import write_run
+
+    run = write_run(tmp_path / "run", device="cuda", training=False)
+    r, doc = judge(run)
+    assert r.exit_code == 0, r.output
+    (v,) = doc["verdicts"]
+    from scaling.collector.run import load_run
+
+    table = load_run(run).collectives
+    row = table[(table["op"] == "all_reduce") & (table["ranks"] == 4) & (table["group"] == "world")]
+    assert v["value"] == pytest.approx(row.sort_values("size_bytes")["busbw_gbps"].iloc[-1])
+    assert "for 4 GPUs" not in v["evidence"] and "4-GPU nodes, not" not in v["evidence"]
+    assert "8-GPU nodes, not 4" in v["evidence"]  # the public bar is for another node shape

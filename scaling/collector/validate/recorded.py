@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scaling.collector.collectives import _with_defaults
 from scaling.collector.load import _tolerant_records, read_manifest, read_samples
 from scaling.collector.validate.assemble import assemble
 from scaling.collector.validate.verdicts import ValidateResult
@@ -81,7 +82,10 @@ def _points(samples: pd.DataFrame, manifest: dict) -> dict:
     """(host, group) -> {model, ranks, time per size, wrong per size} of single-host
     all_reduce groups over all the host's GPUs (out-of-place rows only)."""
     ranks = manifest.get("ranks") or []
-    coll = samples[(samples["type"].isin(("coll", "check"))) & (samples.get("op") == "all_reduce")]
+    if "op" not in samples:
+        return {}
+    coll = samples[(samples["type"].isin(("coll", "check"))) & (samples["op"] == "all_reduce")]
+    coll = _with_defaults(coll)  # older and hand-written runs lack some point keys
     by_group: dict[str, dict] = {}
     for group, g in coll.groupby("group", sort=False):
         if str(group).endswith(":in-place"):
@@ -89,6 +93,11 @@ def _points(samples: pd.DataFrame, manifest: dict) -> dict:
         host = _host(str(group), ranks)
         if host is None or int(g["nodes"].fillna(1).max()) != 1:
             continue
+        # all the host's ranks (the largest world size), one dtype and timing: a `scaling run`
+        # sweeps several, and a node's figure is one of them, never a mix
+        g = g[g["ranks"] == g["ranks"].max()]
+        g = g[g["dtype"] == _first(g["dtype"], "float32")]
+        g = g[g["timing"] == _first(g["timing"], "pipelined")]
         timed = g[g["type"] == "coll"]
         # the op's time per iteration is the slowest rank's; the point's figure the median
         per_iter = timed.groupby(["size_bytes", "round", "iter"])["time_s"].max()
@@ -104,6 +113,11 @@ def _points(samples: pd.DataFrame, manifest: dict) -> dict:
                            "ranks": int(timed["ranks"].max()), "times": times, "wrong": wrong,
                            "gpus": [r for r in ranks if r.get("hostname") == host]}  # fmt: skip
     return by_group
+
+
+def _first(values: pd.Series, preferred: str) -> str:
+    seen = list(dict.fromkeys(values.dropna()))
+    return preferred if preferred in seen else seen[0]
 
 
 def _host(group: str, ranks: list[dict]) -> str | None:
@@ -127,7 +141,9 @@ def allreduce_records(samples: pd.DataFrame, manifest: dict) -> tuple[list[dict]
     notes = []
     groups = _points(samples, manifest)
     if "op" in samples:
-        spans = samples.loc[(samples["type"] == "coll") & (samples["op"] == "all_reduce")]
+        spans = _with_defaults(
+            samples[(samples["type"] == "coll") & (samples["op"] == "all_reduce")]
+        )
         if not spans.empty and int(spans["nodes"].fillna(1).max()) > 1:
             notes.append("all_reduce over several hosts: not judged (validate judges each node's "
                          "all_reduce, and inter-node group tests it runs itself)")  # fmt: skip

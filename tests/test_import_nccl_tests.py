@@ -296,3 +296,14 @@ def test_judge_reads_a_scaling_run_at_its_largest_world_size(tmp_path):
     assert v["value"] == pytest.approx(row.sort_values("size_bytes")["busbw_gbps"].iloc[-1])
     assert "for 4 GPUs" not in v["evidence"] and "4-GPU nodes, not" not in v["evidence"]
     assert "8-GPU nodes, not 4" in v["evidence"]  # the public bar is for another node shape
+
+
+def test_the_plan_says_at_which_size_the_node_allreduce_runs():
+    from scaling.config import load_config
+    from scaling.validate.plan import stages
+
+    cfg = load_config()
+    gpu = {s.name: s for s in stages(cfg, "cuda", [8])}["allreduce"]
+    assert "16G on 8x H100/H200" in gpu.what and "else 256M" in gpu.what
+    cpu = {s.name: s for s in stages(cfg, "cpu", [2])}["allreduce"]
+    assert "4M" in cpu.what and "16G" not in cpu.what

@@ -307,3 +307,26 @@ def test_the_plan_says_at_which_size_the_node_allreduce_runs():
     assert "16G on 8x H100/H200" in gpu.what and "else 256M" in gpu.what
     cpu = {s.name: s for s in stages(cfg, "cpu", [2])}["allreduce"]
     assert "4M" in cpu.what and "16G" not in cpu.what
+
+
+def test_per_iteration_tables_and_two_tables_in_one_file(tmp_path):
+    """nccl-tests 2.19 prints i_min i_max i_p99 i_cv% after each block: the blocks are found by
+    the header's names. Two tests in one file are refused, not merged."""
+    lines = H100_LOG.read_text().splitlines(True)
+    out = []
+    for line in lines:
+        if line.startswith("#") and "#wrong" in line:
+            line = line.replace("#wrong", "#wrong  i_min  i_max  i_p99  i_cv%")
+        f = line.split()
+        if f and f[0].isdigit():
+            stats = "  1.0  2.0  3.0  0.5"
+            line = "  ".join(f[:9]) + stats + "  " + "  ".join(f[9:]) + stats + "\n"
+        out.append(line)
+    log = read_log(_write(tmp_path / "periter.log", "".join(out)))
+    assert {r.size_bytes: r.busbw_gbps for r in log.rows if r.in_place} == {
+        r.size_bytes: r.busbw_gbps for r in read_log(H100_LOG).rows if r.in_place
+    }
+    twice = _write(tmp_path / "twice.log", H100_LOG.read_text() * 2)
+    one_line_error(
+        invoke("import", "nccl-tests", twice, "--out", tmp_path / "o"), "second result table"
+    )

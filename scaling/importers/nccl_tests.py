@@ -157,6 +157,9 @@ def _text(p: Path, text: str) -> ParsedLog:
                 version = m[1]
             words = s.lstrip("#").split()
             if words[:2] == ["size", "count"]:
+                if rows:  # a second test's table: its rows would read as this one's
+                    raise NcclTestsLogError(f"{p}:{no}: a second result table; import one test "
+                                            "per file")  # fmt: skip
                 columns = words
             if (m := re.search(r"Avg bus bandwidth\s*:\s*([0-9.eE+-]+)", s)) is not None:
                 avg = float(m[1])

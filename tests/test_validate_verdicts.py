@@ -140,8 +140,7 @@ def test_transfers_against_public_minimum_and_pcie_ceiling():
 
 
 def test_node_allreduce_minimum_only_for_the_published_node_shape():
-    cfg = ValidateConfig()
-    at_16g = {"size_bytes": 16 << 30}  # Azure NHC's size: its 460 GB/s applies as published
+    cfg, at_16g = ValidateConfig(), {"size_bytes": 16 << 30}  # Azure's size: its 460 applies
     samples = [
         Sample(node=f"n{i}", model=H100, value=v, ceiling=450.0, details=dict(at_16g))
         for i, v in enumerate([470, 472, 450])

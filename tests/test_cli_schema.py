@@ -21,7 +21,7 @@ from scaling.workloads.collectives import ops
 from scaling.workloads.registry import names
 
 SCALING = Path(__file__).resolve().parent.parent / "scaling"
-OWN = {"config_path", "as_json", "help"}  # options that are not config keys
+OWN = {"config_path", "as_json", "judge_dir", "help"}  # options that are not config keys
 
 
 def options(command: click.Command) -> dict[str, click.Option]:

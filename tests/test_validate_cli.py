@@ -163,3 +163,21 @@ def test_check_workloads_run_under_scaling_run_too(tmp_path, tiny):
     assert set(table["check"]) == {"gemm", "p2p", "allreduce"}
     assert (table[table["check"] == "gemm"]["value"] > 0).all()
     assert len(table) == 2 * (2 + 2 + 1) and set(table["round"]) == {0, 1}  # per round
+
+
+def test_judge_applies_the_rules_again_without_measuring(healthy, tiny):
+    """--judge on a measured validation: the same verdicts and exit code, into judged-<time>/
+    (the run's own validate.json is kept), with no process group started."""
+    out, first = healthy
+    r = invoke("validate", "--judge", out, "--config", tiny)
+    assert r.exit_code == first.exit_code == 0, r.output
+    (judged,) = sorted(out.glob("judged-*"))
+    key = ("check", "subject", "verdict", "code")
+    doc = json.loads((judged / "validate.json").read_text())
+    own = json.loads((out / "validate.json").read_text())
+    assert [tuple(v[k] for k in key) for v in doc["verdicts"]] == [
+        tuple(v[k] for k in key) for v in own["verdicts"]
+    ]
+    for name in ("validate.junit.xml", "validate.prom", "bad_nodes.txt"):
+        assert (judged / name).exists(), name
+    assert "judged again from" in doc["notes"][0]

@@ -27,6 +27,7 @@ COMMANDS = {
     "predict": "scaling.cli.predict:predict",
     "validate": "scaling.cli.validate:validate",
     "tune": "scaling.cli.tune:tune",
+    "import": "scaling.cli.import_logs:import_group",
 }
 
 

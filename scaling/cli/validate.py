@@ -32,7 +32,12 @@ FLAGS = (
 @click.option(
     "--json", "as_json", is_flag=True, help="Print validate.json (and the outputs) on stdout."
 )
-def validate(config_path, as_json, **flags) -> int:
+@click.option(
+    "--judge", "judge_dir", default=None, metavar="RUN_DIR",
+    help="Measure nothing: apply the rules to a recorded run (a validation, `scaling run`, or "
+    "`scaling import nccl-tests`). Checks it never included are listed as not run.",
+)  # fmt: skip
+def validate(config_path, as_json, judge_dir, **flags) -> int:
     """Accept or reject a cluster: name the bad GPU, link or node, with the evidence.
 
     Runs on every rank at once: dense GEMM (bf16 on GPU, fp32 on CPU) against the fleet and
@@ -53,6 +58,7 @@ def validate(config_path, as_json, **flags) -> int:
       scaling validate --address auto --level standard # every GPU of a Ray cluster
       scaling validate --address auto --level long --burn-minutes 30 --storage /checkpoints
       scaling validate --address auto --baseline runs/known-good --json > verdicts.json
+      scaling validate --judge runs/imported-nccl-tests   # rules only, nothing measured
 
     Exit status: 0 every check passed (WARN allowed), 1 a check FAILed or a measurement could
     not be taken, 2 bad input, 130 interrupted (143 SIGTERM, 129 SIGHUP).
@@ -67,9 +73,12 @@ def validate(config_path, as_json, **flags) -> int:
         raise bad_input(e) from None
     out = console(sys.stderr if as_json else sys.stdout)
     err = console(sys.stderr)
-    outcome, code = call_placing(
-        lambda: api.validate(cfg, ValidateProgress(err)), err, "validating"
-    )
+    if judge_dir is not None:
+        outcome, code = _judge(judge_dir, cfg), None
+    else:
+        outcome, code = call_placing(
+            lambda: api.validate(cfg, ValidateProgress(err)), err, "validating"
+        )
     if outcome is None:
         return code
     if as_json and outcome.result is not None:
@@ -77,3 +86,17 @@ def validate(config_path, as_json, **flags) -> int:
                    "outputs": {k: str(p) for k, p in outcome.outputs.items()},
                    "drain": outcome.drain})  # fmt: skip
     return finish(outcome, out, err)
+
+
+def _judge(run_dir: str, cfg):
+    """--judge: no Ray, no torch; a run with nothing to judge is bad input (exit 2)."""
+    from scaling.collector.run import NotARunDir
+    from scaling.collector.validate.recorded import NothingToJudge
+    from scaling.validate.judge import judge
+
+    try:
+        outcome = judge(run_dir, cfg)
+    except (NotARunDir, NothingToJudge) as e:
+        raise bad_input(e) from None
+    outcome.report_error = "--judge writes none (the recorded run's own report stays)"
+    return outcome

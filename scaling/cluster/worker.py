@@ -80,6 +80,8 @@ def cuda_identity() -> dict:
         "gpu_name": props.name,
         "gpu_uuid": str(getattr(props, "uuid", "")) or None,
         "gpu_pci_bus_id": pci_bus_id(props),
+        # validate sizes the node all_reduce by it (the public bar's own size when it fits)
+        "gpu_total_bytes": int(props.total_memory),
     }
     try:
         out["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())

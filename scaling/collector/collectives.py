@@ -64,6 +64,7 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
             "time_max_us": g.max() * 1e6,
         }
     ).reset_index()
+    table = _means_only(table, points)
     table["algbw_gbps"] = algbw_gbps(table["size_bytes"], table["time_p50_us"] * 1e-6)
     factors = [_factor(op, int(n)) for op, n in zip(table["op"], table["ranks"], strict=True)]
     table["busbw_gbps"] = table["algbw_gbps"] * np.array(
@@ -83,6 +84,23 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
         table["wrong"] = np.nan
     table = join_transport(_join_links(table, samples), samples)
     return table[SUMMARY_COLUMNS]
+
+
+def _means_only(table: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Points whose one sample is a mean over iterations (an imported nccl-tests row): their
+    p90/p99/min/max are n/a, not the mean repeated, and iters is the count averaged."""
+    if "time_is_mean" not in points:
+        return table
+    means = points[(points["type"] == "coll") & (points["time_is_mean"] == True)]  # noqa: E712
+    if means.empty:
+        return table
+    count = means.get("averaged_iters", pd.Series(np.nan, index=means.index))
+    marks = means.assign(_mean_of=count.astype(float)).groupby(POINT_KEYS, sort=False)["_mean_of"]
+    table = table.merge(marks.max().reset_index(), on=POINT_KEYS, how="left")
+    hit = table["_mean_of"].notna() | table.set_index(POINT_KEYS).index.isin(marks.size().index)
+    table.loc[hit, ["time_p90_us", "time_p99_us", "time_min_us", "time_max_us"]] = np.nan
+    table.loc[hit, "iters"] = table.loc[hit, "_mean_of"]
+    return table.drop(columns="_mean_of")
 
 
 def _factor(op: str, n: int) -> float | None:

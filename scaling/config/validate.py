@@ -66,7 +66,8 @@ class ValidateConfig:
 
     comm_bytes: int | None = setting(None, parse=parse_size, show=format_size)
     """Message size of the all_reduce, pairwise and inter-node checks. Unset: 256M on GPU,
-    4M on CPU."""
+    4M on CPU; except a GPU node's all_reduce, run at its public bar's own size (16G on
+    8x H100/H200, 8G on 8x A100) when the GPU memory holds it (config/allreduce_bars.py)."""
 
     baseline: str | None = None
     """A known-good `scaling validate` run directory to judge against (--baseline)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from scaling.cluster.memory_fit import PROCESS_BYTES, USABLE, rank_bytes
+from scaling.config.allreduce_bars import source_size
 from scaling.validate import groups
 from scaling.validate.ranks import Rank, Ranks
 from scaling.workloads.checks import group_allreduce, p2p
@@ -76,7 +78,7 @@ def node_allreduce(ranks: Ranks, formed: list, cfg, timeout: float) -> list[dict
     wl, calls, specs = group_allreduce.WORKLOAD, [], []
     for f in formed:
         point = group_allreduce.spec(
-            "allreduce", cfg.validate.comm_bytes, f"node:{f.members[0].node}"
+            "allreduce", allreduce_bytes(cfg, f.members), f"node:{f.members[0].node}"
         )
         calls += f.members
         specs += [point | {"world_size": len(f.members), "who": r.who()} for r in f.members]
@@ -86,6 +88,22 @@ def node_allreduce(ranks: Ranks, formed: list, cfg, timeout: float) -> list[dict
     results = [res if err is None else {"who": r.who(), "error": err, "group_id": s["group_id"]}
                for r, (res, err), s in zip(calls, answers, specs, strict=True)]  # fmt: skip
     return wl.records(_allreduce_point("", len(calls)), None, results)
+
+
+def allreduce_bytes(cfg, members: list[Rank]) -> int | None:
+    """The node all_reduce's message size: comm_bytes when set; else, on GPUs, the size of the
+    public bar for the node's model and shape (16 GiB on 8x H100/H200: Azure NHC measures
+    there) when the GPU's memory holds the buffers and the exact check; else None (the level's
+    default, judged against a public curve at that size: config/allreduce_bars.py)."""
+    if cfg.validate.comm_bytes:
+        return cfg.validate.comm_bytes
+    meta = members[0].meta
+    size = source_size(members[0].model, len(members))
+    total = meta.get("gpu_total_bytes")
+    if meta.get("device") != "cuda" or size is None or not total:
+        return None
+    need = rank_bytes("all_reduce", size, len(members), "float32", True) + PROCESS_BYTES["cuda"]
+    return size if need <= USABLE * total else None
 
 
 def pairwise(ranks: Ranks, formed: list, cfg, timeout: float, progress) -> list[dict]:

@@ -76,8 +76,14 @@ def stages(cfg, device: str, ranks_per_node: list[int]) -> list[Stage]:
     out.append(Stage("sdc", f"per rank: seeded matmul x{lvl.sdc_reps}, digests compared{burn}",
                      STAGE_S + burn_s))  # fmt: skip
     if max(ranks_per_node, default=0) >= 2:
-        out.append(Stage("allreduce", f"per node: all_reduce {format_size(comm)} over its ranks",
-                         STAGE_S + _comm_s(comm, bw["node"])))  # fmt: skip
+        node_comm, what = comm, format_size(comm)
+        if device == "cuda" and v.comm_bytes is None:  # validate/comm.py allreduce_bytes
+            node_comm = 16 << 30  # the estimate takes the larger size
+            what = (
+                f"at its public bar's size (16G on 8x H100/H200) where memory holds it, else {what}"
+            )
+        out.append(Stage("allreduce", f"per node: all_reduce {what} over its ranks",
+                         STAGE_S + _comm_s(node_comm, bw["node"])))  # fmt: skip
         if lvl.pairwise:
             pairs = max(k * (k - 1) // 2 for k in ranks_per_node)
             out.append(Stage("p2p", f"per node: {pairs} rank pairs, send/recv {format_size(comm)} "

@@ -37,6 +37,7 @@ from scaling.collector.validate.records import (
 )
 from scaling.collector.validate.sdc import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
+from scaling.config import allreduce_bars
 from scaling.config.validate import ValidateConfig, describe
 from scaling.hardware.diagnose import compare_nodes, diagnose
 
@@ -283,6 +284,7 @@ def _thresholds(cfg: ValidateConfig, ranks: dict, nodes: list[dict], recs) -> di
     out = describe(cfg, models)
     for model, bars in out["by_model"].items():  # the HBM bar is the collector's (hardware/hbm.py)
         bars["membw_min_gbps"] = checks.membw_threshold(cfg, model).to_dict()
+    out["allreduce_bars"] = allreduce_bars.table()  # the node all_reduce bar by message size
     ref = _reference(recs)
     if ref.get("bar"):
         out["inter_node"] = ref["bar"]

@@ -18,6 +18,7 @@ from scaling.collector.validate.codes import PASS, WARN
 from scaling.collector.validate.outliers import Rules, Sample, judge_metric
 from scaling.collector.validate.pairwise import judge_pairs, pair_samples
 from scaling.collector.validate.verdicts import Verdict
+from scaling.config.allreduce_bars import node_bar
 from scaling.config.bars import COPY_ENGINE, DEVICE_COPY, GIB, MIB, NCCL, SEND_RECV, Bar, Measure
 from scaling.config.validate import Threshold, ValidateConfig, minimum
 from scaling.hardware.hbm import hbm_row
@@ -120,10 +121,24 @@ def judge_allreduce(
     samples: list[Sample], cfg: ValidateConfig, gpus_per_node: dict[str, int]
 ) -> list[Verdict]:
     """One sample per node: its all-GPU all_reduce busbw; Sample.ceiling: the node's link
-    ceiling. The public minimum applies only to the node shape it was published for."""
+    ceiling. The public minimum applies only to the node shape and the message size it was
+    published for; at other sizes it is read from a public curve (config/allreduce_bars.py),
+    and outside every curve none applies, as the evidence says. On gloo (CPU) no bar applies:
+    the sources measured NCCL."""
     for s in samples:
         s.details.setdefault("ranks", gpus_per_node.get(s.node))
-    _fill_minimum(samples, cfg, "allreduce_min_busbw_gbps", "allreduce")
+
+    def pick(model: str | None, m: Measure) -> Threshold:
+        if cfg.allreduce_min_busbw_gbps is not None:
+            return minimum(cfg, "allreduce_min_busbw_gbps", model, m)
+        if m.method != NCCL:
+            return Threshold(
+                None, f"the public all_reduce bars are NCCL's; this run used {m.method}"
+            )
+        bar, why = node_bar(model, m.gpus, m.size_bytes)
+        return Threshold(bar.value, bar.describe(), bar) if bar else Threshold(None, why)
+
+    _fill_minimum(samples, cfg, "allreduce_min_busbw_gbps", "allreduce", bar=pick)
     for s in samples:
         s.fleet = s.fleet or f"{s.model} x{gpus_per_node.get(s.node)}"
     rule = rules(cfg, ceiling_fraction=cfg.allreduce_min_ceiling_fraction)

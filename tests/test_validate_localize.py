@@ -386,3 +386,26 @@ def test_a_bad_ring_orders_is_a_one_line_error_exit_2(tmp_path, value, needle):
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("Error: bad value for validate.ring_orders") and needle in line
     assert not (tmp_path / "r").exists()
+
+
+def test_a_known_bad_link_made_adjacent_again_is_not_searched_twice():
+    """Removing bad n0019 from later rings makes n0014 and n0016 neighbours again in one of
+    them: the ring leaves one end out (testing the pair it drops on its own) instead of failing
+    and sending the search after the same link again."""
+    sim = SimulatedCluster.of(36, bad_nodes={"n0019", "n0006"}, bad_links=[("n0014", "n0016")])
+    loc = run(sim)
+    assert loc.blamed() == ["n0006", "n0019"]
+    assert [set(f.nodes) for f in loc.findings if f.kind == "link"] == [{"n0014", "n0016"}]
+    assert sum(s.phase == "screen" and not s.passed for s in loc.steps) == 2  # one per fault's ring
+    assert any(s.why.startswith("a pair the ring left out") for s in loc.steps)
+    assert loc.every_pair_tested and loc.tests <= ring_test_budget(36, 3)
+
+
+def test_a_cluster_above_the_exhaustive_size_bisects_even_when_fewer_nodes_are_left():
+    sim = SimulatedCluster.of(9, bad_nodes={"n0002"}, bad_links=[("n0000", "n0003")])
+    loc = run(sim)
+    assert loc.mode == "bisect" and not [s for s in loc.steps if s.why.startswith("every pair")]
+    assert loc.blamed() == ["n0002"] and [set(f.nodes) for f in kinds(loc, "link")] == [
+        {"n0000", "n0003"}
+    ]
+    assert loc.tests <= ring_test_budget(9, 2)

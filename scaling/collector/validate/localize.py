@@ -104,12 +104,13 @@ def localize(
     eng.loc.rings_needed = len(orders)
     for i, order in enumerate(orders[:rings]):
         out = eng.blamed(("node", "no_measurement", "group"))
-        live = tuple(n for n in order if n not in out)
+        live, alone = eng.around_known_links(n for n in order if n not in out)
         if len(live) < 2:
             break
         eng.loc.rings_tested += 1
         first = len(eng.loc.steps)
-        eng.drive([eng.screen(exhaustive_max_nodes, live, f"ring order {i + 1} of {len(orders)}")])
+        why = f"ring order {i + 1} of {len(orders)}"
+        eng.drive([eng.screen(exhaustive_max_nodes, live, why), *map(eng.pair_check, alone)])
         if eng.loc.mode == "exhaustive pairs":  # every pair was tested on its own
             break
         if all(s.passed for s in eng.loc.steps[first:]):

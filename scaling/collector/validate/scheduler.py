@@ -59,6 +59,24 @@ class Scheduler:
     def live(self, group) -> tuple[str, ...]:
         return tuple(n for n in group if n not in self.out)
 
+    def around_known_links(self, order) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+        """The ring `order` without the bad links found so far as neighbours (a node removed
+        from a ring, or a Walecki ring's closing pair, can make a known link adjacent again and
+        send the search after it twice). One end of such a link leaves the ring; the pair it
+        leaves untested with its other neighbour is returned, to be tested on its own."""
+        known = {frozenset(f.nodes) for f in self.loc.findings if f.kind == "link"}
+        ring, alone = list(order), []
+        while len(ring) > 2:
+            m = len(ring)
+            hit = next((i for i in range(m) if {ring[i], ring[(i + 1) % m]} in known), None)
+            if hit is None:
+                break
+            kept, gone, after = ring[hit], ring[(hit + 1) % m], ring[(hit + 2) % m]
+            ring.remove(gone)
+            if after != kept and frozenset((gone, after)) not in known:
+                alone.append((gone, after))
+        return tuple(ring), alone
+
     def split(self, group) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Two contiguous stretches of the group's ring order (its own order, not the nodes'),
         cut at the domain edge nearest the middle where there is one."""

@@ -23,10 +23,15 @@ class Search(Scheduler):
             return [self.screen(exhaustive_max, everyone, why + " (without the silent ones)")]
         if not res.failed:
             return []
-        if len(everyone) <= exhaustive_max:
+        if len(self.loc.nodes) <= exhaustive_max:  # the cluster's size, not what is left of it
             self.loc.mode = "exhaustive pairs"
             return [self.pairs(everyone, res.step.index)]
         return [self.investigate(everyone, res.step.index)]
+
+    def pair_check(self, pair: tuple[str, str]) -> Investigation:
+        """A pair a ring left out (Scheduler.around_known_links), tested on its own."""
+        (res,) = yield [Request(pair, "pair", "a pair the ring left out beside a known bad link")]
+        return self._after(pair, res)
 
     def verify(self, rest: tuple[str, ...], last: bool) -> Investigation:
         (res,) = yield [Request(rest, "verify", "every node not blamed, together")]

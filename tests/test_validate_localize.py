@@ -409,3 +409,15 @@ def test_a_cluster_above_the_exhaustive_size_bisects_even_when_fewer_nodes_are_l
         {"n0000", "n0003"}
     ]
     assert loc.tests <= ring_test_budget(9, 2)
+
+
+@pytest.mark.parametrize("rings,says", [(None, "every pair of nodes was tested"), (1, "unseen")])
+def test_the_report_says_which_pairs_were_crossed_and_counts_the_reference(rings, says):
+    from scaling.report.validate import localization_blocks
+
+    sim = SimulatedCluster.of(16, bad_nodes={"n0003"})
+    loc = run(sim, rings=rings, reference=lambda r: r([Request(("n0000", "n0008"), "reference")]))
+    text = " ".join(getattr(b, "text", "") for b in localization_blocks(loc.to_dict()))
+    assert f"{loc.tests} group tests" in text and says in text
+    assert f"{loc.rings_tested} of 8 ring orders screened" in text
+    assert "include 1 node-pair reference test run to set the bar" in text

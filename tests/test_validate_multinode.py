@@ -105,6 +105,11 @@ def test_the_slow_comm_node_is_localised(planted):
     assert passed == {rank_node[1], rank_node[2]}
     # the bar came from a measured reference (the nodes share one host: no network ceiling)
     assert loc["reference"]["value"] > 0 and "loopback" in loc["reference"]["why_needed"]
-    assert loc["steps"][0]["phase"] == "screen" and not loc["steps"][0]["passed"]
+    # the node-pair reference ran first, as steps of the localisation, counted in its tests
+    refs = [s for s in loc["steps"] if s["phase"] == "reference"]
+    assert refs == loc["steps"][: len(refs)] and loc["reference_tests"] == len(refs) == 3
+    assert loc["tests"] == len(loc["steps"]) and loc["rings_needed"] == 1
+    screen = loc["steps"][len(refs)]
+    assert screen["phase"] == "screen" and not screen["passed"]
     assert all(s["duration_s"] > 0 for s in loc["steps"])
     assert "Localisation across nodes" in (planted[3] / "report.md").read_text()

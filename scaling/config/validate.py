@@ -141,6 +141,12 @@ class ValidateConfig:
     exhaustive_max_nodes: int = 8
     """Localisation tests every node pair only up to this many nodes; above, it bisects."""
 
+    ring_orders: int | None = None
+    """Ring orders the localisation screens. Unset: all, ceil((N-1)/2), so every pair of nodes
+    is neighbours in a tested ring (a bad link fails only rings where its ends are
+    neighbours). Fewer is quicker, and a bad link between nodes never neighbours in a tested
+    ring passes unseen; validate.json's localization.rings_tested and rings_needed say so."""
+
     def validate(self) -> None:
         """Range checks (the config loader calls this after every key is set)."""
         check(self)

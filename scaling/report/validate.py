@@ -244,6 +244,7 @@ def localization_blocks(loc: dict | None) -> list:
         f"{f.sig(loc['wall_s'])} s wall time ({f.sig(loc['test_s'])} s of tests; {timing}), for "
         f"{n:,} nodes; testing every pair would take {loc['exhaustive_pairs']:,} tests."
     ))  # fmt: skip
+    blocks += _coverage(loc)
     findings = [(LEVEL[x["verdict"]], f"{x['code']}: {x['evidence']}") for x in loc["findings"]]
     blocks.append(Items(findings or [("pass", "no fault found between nodes")]))
     rows = [_step_row(s) for s in loc["steps"][:MAX_STEPS]]
@@ -254,6 +255,21 @@ def localization_blocks(loc: dict | None) -> list:
             Text(f"... and {len(loc['steps']) - MAX_STEPS} more steps in {VALIDATE_JSON}.", "note")
         )
     return blocks
+
+
+def _coverage(loc: dict) -> list:
+    """Which node pairs the tests crossed (a bad link shows only where its ends are ring
+    neighbours) and how many tests were the reference; absent from runs recorded before."""
+    if not loc.get("rings_needed"):
+        return []
+    ref = loc.get("reference_tests") or 0
+    text = (f"{loc['rings_tested']} of {loc['rings_needed']} ring orders screened; "
+            + ("every pair of nodes was tested (ring neighbours in a screen, or as a pair)."
+               if loc.get("every_pair_tested") else
+               "not every pair of nodes was ring neighbours in a tested ring: a bad link "
+               "between two that never were would have passed unseen ([validate] ring_orders).")
+            + (f" The tests include {ref} node-pair reference test{'s' * (ref != 1)} run to set the bar." if ref else ""))  # fmt: skip
+    return [Text(text, "note")]
 
 
 def _nodes_text(nodes: list[str]) -> str:

@@ -14,7 +14,8 @@ Labels follow dcgm-exporter: `Hostname`, `gpu` (index), `UUID`, `modelName`; a G
     scaling_validate_node_healthy{Hostname}           1 unless a node/GPU verdict FAILs
     scaling_validate_findings{check,code,verdict}     count of WARN/FAIL verdicts
     scaling_validate_cluster_status                   0/1/2, the exit code's source
-    scaling_validate_localization_tests, ..._rounds, ..._seconds
+    scaling_validate_localization_tests (reference tests included), ..._reference_tests,
+        ..._rounds, ..._seconds, ..._rings_tested, ..._rings_needed
     scaling_validate_timestamp_seconds                when the result was created
 """
 
@@ -105,9 +106,17 @@ def _summary(fam: _Families, result: ValidateResult) -> None:
             SEVERITY[result.status])  # fmt: skip
     loc = result.localization
     if loc:
-        fam.add(
-            f"{PREFIX}_localization_tests", "Group tests the localisation ran.", {}, loc["tests"]
-        )
+        fam.add(f"{PREFIX}_localization_tests", "Group tests the localisation ran, node-pair "
+                "reference tests included.", {}, loc["tests"])  # fmt: skip
+        if "reference_tests" in loc:  # absent from runs recorded before it was counted
+            fam.add(f"{PREFIX}_localization_reference_tests", "Of those, node-pair reference "
+                    "tests run to set the bar.", {}, loc["reference_tests"])  # fmt: skip
+        if loc.get("rings_needed"):
+            fam.add(f"{PREFIX}_localization_rings_tested", "Ring orders screened; every node "
+                    "pair was ring neighbours in one when it equals rings_needed.", {},
+                    loc["rings_tested"])  # fmt: skip
+            fam.add(f"{PREFIX}_localization_rings_needed", "Ring orders that make every node "
+                    "pair neighbours once: ceil((N-1)/2).", {}, loc["rings_needed"])  # fmt: skip
         fam.add(
             f"{PREFIX}_localization_rounds", "Rounds of concurrent group tests.", {}, loc["rounds"]
         )

@@ -8,9 +8,16 @@ when every member answers, the result is exact and the busbw reaches the bar:
 
 1. the public minimum ([validate] inter_node_min_busbw_gbps or a fabric preset), else
 2. the healthy fraction of the network ceiling (the nodes' NICs), else
-3. a fraction of a reference measured first: node-pair all_reduces, in rounds of all pairs
-   until every node has had two partners (one, with two nodes), reference = median over
-   nodes of each node's best pair (collector/validate/internode.py).
+3. a fraction of a reference measured first: node-pair all_reduces over at most
+   REFERENCE_NODES nodes spread over the cluster, in rounds of all pairs until each of them
+   has had two partners (one, with two nodes), reference = median over those nodes of each
+   node's best pair (group_tests.reference_rounds, internode.py). These tests are steps of the
+   localisation (phase "reference") and count in its totals.
+
+The ring order of a group test is the order of its request's nodes: groups.form gives group
+rank j to the j-th, and ring all_reduce (gloo's, and NCCL's ring across nodes) sends from
+each rank to the next. The search (collector/validate/localize.py) varies that order between
+screens so that every pair of nodes is neighbours in some tested ring.
 
 A node none of whose ranks answers any more is missing from every test (it FAILs with
 NO_MEASUREMENT and leaves play); a member lost inside a test makes its node missing.
@@ -25,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from scaling.collector.validate.group_tests import Outcome, Request, round_robin
+from scaling.collector.validate.group_tests import Outcome, Request, reference_rounds
 from scaling.collector.validate.internode import (
     GroupBar,
     group_bar,
@@ -39,24 +46,6 @@ from scaling.validate.comm import COMM_MARGIN_S
 from scaling.validate.links import network_ceiling
 from scaling.validate.ranks import Rank, Ranks
 from scaling.workloads.checks import group_allreduce
-
-PARTNERS = 2
-"""Reference pairs per node: with two, a node beside one bad partner still shows a good pair."""
-
-
-def reference_rounds(nodes: list[str]) -> list[list[tuple[str, str]]]:
-    """The first rounds of all pairs, until every node has had PARTNERS partners."""
-    need = min(PARTNERS, len(nodes) - 1)
-    seen = {n: 0 for n in nodes}
-    out = []
-    for pairs in round_robin(nodes):
-        if min(seen.values()) >= need:
-            break
-        out.append(pairs)
-        for a, b in pairs:
-            seen[a] += 1
-            seen[b] += 1
-    return out
 
 
 class GroupTests:
@@ -123,8 +112,10 @@ class GroupTests:
         return group_outcome(members, lost, self.bar, tuple(nodes))
 
 
-def choose_bar(tests: GroupTests, snapshots: dict) -> tuple[GroupBar, dict | None]:
-    """The bar group tests must reach; measures the node-pair reference when it is needed."""
+def choose_bar(tests: GroupTests, snapshots: dict, run=None) -> tuple[GroupBar, dict | None]:
+    """The bar group tests must reach; measures the node-pair reference when it is needed,
+    through `run` (the localisation's recorder, so the reference tests are counted)."""
+    run = run or tests
     cfg, ranks = tests.cfg.validate, tests.ranks
     if inter_node_minimum(cfg).value is not None:
         return group_bar(cfg), None
@@ -135,7 +126,7 @@ def choose_bar(tests: GroupTests, snapshots: dict) -> tuple[GroupBar, dict | Non
     pairs: dict[tuple[str, str], float | None] = {}
     for pairs_of_round in reference_rounds(ranks.nodes):
         requests = [Request(p, "reference") for p in pairs_of_round]
-        for req, got in zip(requests, tests(requests), strict=True):
+        for req, got in zip(requests, run(requests), strict=True):
             pairs[req.nodes] = got.value if got.passed else None
     value, how = reference_from_pairs(pairs)
     reference = {"value": value, "how": how, "why_needed": label or "no network ceiling known",
@@ -146,9 +137,15 @@ def choose_bar(tests: GroupTests, snapshots: dict) -> tuple[GroupBar, dict | Non
 def localise(tests: GroupTests, snapshots: dict) -> list[dict]:
     """Choose the bar, run the adaptive search, and return its records."""
     nodes = tests.ranks.nodes
-    tests.bar, reference = choose_bar(tests, snapshots)
-    loc = localize(nodes, tests, exhaustive_max_nodes=tests.cfg.validate.exhaustive_max_nodes,
-                   clock=time.perf_counter)  # fmt: skip
+    chosen: dict = {}
+
+    def bar(run) -> None:
+        tests.bar, chosen["reference"] = choose_bar(tests, snapshots, run)
+
+    cfg = tests.cfg.validate
+    loc = localize(nodes, tests, exhaustive_max_nodes=cfg.exhaustive_max_nodes,
+                   clock=time.perf_counter, rings=cfg.ring_orders, reference=bar)  # fmt: skip
+    reference = chosen.get("reference")
     return [
         {"type": "validate", "check": "inter_node_reference", "bar": tests.bar.to_dict(),
          "reference": reference},

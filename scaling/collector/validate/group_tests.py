@@ -13,7 +13,7 @@ from typing import Any
 
 from scaling.collector.validate.codes import FAIL, WARN
 
-PHASES = ("screen", "bisect", "buddy", "confirm", "retest", "cross", "pair", "verify")
+PHASES = ("reference", "screen", "bisect", "buddy", "confirm", "retest", "cross", "pair", "verify")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Finding:
 class Localization:
     nodes: list[str]
     mode: str
-    """single node | screen passed | bisect | exhaustive pairs."""
+    """single node | screen passed (every ring screen passed) | bisect | exhaustive pairs."""
     steps: list[Step] = field(default_factory=list)
     round_wall_s: list[float] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -114,10 +114,25 @@ class Localization:
     """node -> the first step it passed in (it is healthy as a node)."""
     timing: str = "measured"
     """What the durations are: "measured", or "modelled" when a simulated clock ran it."""
+    rings_tested: int = 0
+    """Ring orders screened (rings.py)."""
+    rings_needed: int = 0
+    """Ring orders it takes for every pair to be adjacent in one, ceil((N-1)/2): with fewer
+    tested, a bad link between two nodes never adjacent in a tested ring goes unseen."""
 
     @property
     def tests(self) -> int:
+        """Every group test, the node-pair reference tests included."""
         return len(self.steps)
+
+    @property
+    def reference_tests(self) -> int:
+        return sum(s.phase == "reference" for s in self.steps)
+
+    @property
+    def every_pair_tested(self) -> bool:
+        """Every pair of nodes was tested: neighbours in a screened ring, or as a pair."""
+        return self.mode == "exhaustive pairs" or self.rings_tested >= self.rings_needed
 
     @property
     def rounds(self) -> int:
@@ -143,6 +158,8 @@ class Localization:
             "findings": [f.to_dict() for f in self.findings],
             "steps": [s.to_dict() for s in self.steps],
             "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
+            "reference_tests": self.reference_tests, "rings_tested": self.rings_tested,
+            "rings_needed": self.rings_needed, "every_pair_tested": self.every_pair_tested,
         }  # fmt: skip
 
     @classmethod
@@ -152,7 +169,8 @@ class Localization:
                     for f in d.get("findings", [])]  # fmt: skip
         return cls(list(d["nodes"]), d["mode"], [Step.from_dict(s) for s in d.get("steps", [])],
                    list(d.get("round_wall_s", [])), findings, dict(d.get("passed_in", {})),
-                   d.get("timing", "measured"))  # fmt: skip
+                   d.get("timing", "measured"), d.get("rings_tested", 0),
+                   d.get("rings_needed", 0))  # fmt: skip
 
 
 @dataclass
@@ -190,3 +208,30 @@ def round_robin(nodes) -> list[list[tuple[str, str]]]:
         rounds.append([p for p in pairs if None not in p])
         ring = [ring[0], ring[-1], *ring[1:-1]]
     return rounds
+
+
+PARTNERS = 2
+"""Reference pairs per node: with two, a node beside one bad partner still shows a good pair."""
+REFERENCE_NODES = 8
+"""Nodes the reference is measured on: 8 tests in 2 rounds, whatever the cluster's size; the
+median over 8 nodes' best pairs holds while fewer than 4 of them are bad."""
+
+
+def reference_rounds(nodes: list[str]) -> list[list[tuple[str, str]]]:
+    """The first rounds of all pairs among REFERENCE_NODES nodes evenly spread over `nodes`,
+    until each of them has had PARTNERS partners."""
+    if len(nodes) < 2:
+        return []
+    step = max(1, len(nodes) // REFERENCE_NODES)
+    nodes = nodes[::step][:REFERENCE_NODES]
+    need = min(PARTNERS, len(nodes) - 1)
+    seen = {n: 0 for n in nodes}
+    out = []
+    for pairs in round_robin(nodes):
+        if min(seen.values()) >= need:
+            break
+        out.append(pairs)
+        for a, b in pairs:
+            seen[a] += 1
+            seen[b] += 1
+    return out

@@ -18,33 +18,38 @@ from scaling.collector.validate.group_tests import (
     Result,
     Step,
 )
+from scaling.collector.validate.rings import ring_pairs
 
 
 class Scheduler:
     def __init__(self, nodes, test, clock, max_concurrent, domains) -> None:
         order = {n: i for i, n in enumerate(nodes)}
         self.domain = dict(domains or {})
-        # Nodes of a domain sit next to each other, so every split can follow domain edges.
+        # Nodes of a domain sit next to each other in the first ring order, so its splits can
+        # follow domain edges (the other orders interleave domains: rings.py).
         ordered = sorted(nodes, key=lambda n: (str(self.domain.get(n, "")), order[n]))
         self.loc = Localization(ordered, "bisect")
-        self.rank = {n: i for i, n in enumerate(ordered)}
         self.test, self.clock, self.max_concurrent = test, clock, max_concurrent
         self.out: set[str] = set()  # failed or silent nodes: never offered as buddies again
 
     # -- bookkeeping --------------------------------------------------------------------
 
-    def blamed(self) -> set[str]:
-        kinds = ("node", "no_measurement", "link", "group")
+    def blamed(self, kinds=("node", "no_measurement", "link", "group")) -> set[str]:
         return {n for f in self.loc.findings if f.kind in kinds for n in f.nodes}
 
     def verified(self, rest: list[str]) -> bool:
-        """rest already passed as one group after the last finding (nothing left to verify)."""
+        """rest already passed as one ring, in this order, after the last finding."""
         last = max((max(f.steps, default=0) for f in self.loc.findings), default=0)
+        pairs = ring_pairs(rest)
         return any(
-            s.passed and set(s.nodes) == set(rest) and s.index >= last for s in self.loc.steps
+            s.passed and s.index >= last and ring_pairs(s.nodes) == pairs for s in self.loc.steps
         )
 
     def find(self, kind: str, nodes, evidence: str, steps) -> None:
+        if kind == "link" and any(
+            f.kind == "link" and set(f.nodes) == set(nodes) for f in self.loc.findings
+        ):
+            return  # found again where a later ring made its ends neighbours once more
         self.loc.findings.append(
             Finding(kind, tuple(nodes), evidence, tuple(s for s in steps if s))
         )
@@ -54,8 +59,28 @@ class Scheduler:
     def live(self, group) -> tuple[str, ...]:
         return tuple(n for n in group if n not in self.out)
 
+    def around_known_links(self, order) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+        """The ring `order` without the bad links found so far as neighbours (a node removed
+        from a ring, or a Walecki ring's closing pair, can make a known link adjacent again and
+        send the search after it twice). One end of such a link leaves the ring; the pair it
+        leaves untested with its other neighbour is returned, to be tested on its own."""
+        known = {frozenset(f.nodes) for f in self.loc.findings if f.kind == "link"}
+        ring, alone = list(order), []
+        while len(ring) > 2:
+            m = len(ring)
+            hit = next((i for i in range(m) if {ring[i], ring[(i + 1) % m]} in known), None)
+            if hit is None:
+                break
+            kept, gone, after = ring[hit], ring[(hit + 1) % m], ring[(hit + 2) % m]
+            ring.remove(gone)
+            if after != kept and frozenset((gone, after)) not in known:
+                alone.append((gone, after))
+        return tuple(ring), alone
+
     def split(self, group) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        g = sorted(group, key=self.rank.__getitem__)
+        """Two contiguous stretches of the group's ring order (its own order, not the nodes'),
+        cut at the domain edge nearest the middle where there is one."""
+        g = list(group)
         mid = len(g) // 2
         edges = [i for i in range(1, len(g)) if self.domain.get(g[i]) != self.domain.get(g[i - 1])]
         if edges:
@@ -68,6 +93,11 @@ class Scheduler:
         return Request(tuple(group), phase, why)
 
     # -- running rounds -----------------------------------------------------------------
+
+    def reference(self, requests) -> list[Outcome]:
+        """Run node-pair reference tests (before the bar is set) as recorded, counted steps."""
+        asked = [Request(r.nodes, "reference", r.why) for r in requests]
+        return [res.outcome for res in self._run(asked)]
 
     def drive(self, starters: list[Investigation]) -> None:
         waiting: list[tuple[Investigation, list[Request]]] = []
@@ -159,7 +189,7 @@ class Scheduler:
         step = Step(len(self.loc.steps) + 1, self.loc.rounds, r.phase, r.nodes, bool(o.passed),
                     o.value, o.duration_s, tuple(o.missing), o.detail, r.why)  # fmt: skip
         self.loc.steps.append(step)
-        if o.passed:
+        if o.passed and r.phase != "reference":  # before the bar was set: proves nothing yet
             for n in r.nodes:
                 self.loc.passed_in.setdefault(n, step.index)
         for n in o.missing:

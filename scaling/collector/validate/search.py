@@ -1,7 +1,9 @@
-"""The search itself: screen, exhaustive pairs, bisection, buddies, confirmation, cross pairs.
+"""The search itself: ring screens, exhaustive pairs, bisection, buddies, confirmation, seams.
 
 Each method that yields is one investigation (a coroutine the Scheduler runs in rounds); it
 returns the child investigations to start. The algorithm is described in localize.py.
+A request's nodes are in ring order (rings.py): halves are contiguous stretches of their
+group's ring, so a pair adjacent in a group stays adjacent in its half, or is a seam.
 """
 
 from __future__ import annotations
@@ -11,21 +13,25 @@ from scaling.collector.validate.scheduler import Scheduler
 
 
 class Search(Scheduler):
-    def screen(self, exhaustive_max: int, group: tuple[str, ...] | None = None) -> Investigation:
-        everyone = self.live(group or self.loc.nodes)
+    def screen(self, exhaustive_max: int, order: tuple[str, ...], why: str) -> Investigation:
+        """One ring over every node in play, in `order` (its ring order: rings.py)."""
+        everyone = self.live(order)
         if len(everyone) < 2:
             return []
-        why = f"all {len(everyone)} nodes at once" + (" (without the silent ones)" if group else "")
-        (res,) = yield [Request(everyone, "screen", why)]
+        (res,) = yield [Request(everyone, "screen", f"all {len(everyone)} nodes, {why}")]
         if res.lost:  # silent nodes are named; screen the rest again
-            return [self.screen(exhaustive_max, everyone)]
+            return [self.screen(exhaustive_max, everyone, why + " (without the silent ones)")]
         if not res.failed:
-            self.loc.mode = "screen passed"
             return []
-        if len(everyone) <= exhaustive_max:
+        if len(self.loc.nodes) <= exhaustive_max:  # the cluster's size, not what is left of it
             self.loc.mode = "exhaustive pairs"
             return [self.pairs(everyone, res.step.index)]
         return [self.investigate(everyone, res.step.index)]
+
+    def pair_check(self, pair: tuple[str, str]) -> Investigation:
+        """A pair a ring left out (Scheduler.around_known_links), tested on its own."""
+        (res,) = yield [Request(pair, "pair", "a pair the ring left out beside a known bad link")]
+        return self._after(pair, res)
 
     def verify(self, rest: tuple[str, ...], last: bool) -> Investigation:
         (res,) = yield [Request(rest, "verify", "every node not blamed, together")]
@@ -110,7 +116,9 @@ class Search(Scheduler):
         return []
 
     def cross(self, halves, failed_step: int, half_steps: list[int]) -> Investigation:
-        """Both halves pass alone, their union failed: a pair across them, or a fluke."""
+        """Both halves pass alone, their union failed: a pair where the halves meet in the ring
+        (the last of one and the first of the other, either way round), or a fluke. Those two
+        seams are the only pairs the union's ring crosses and neither half's ring does."""
         a_half, b_half = halves
         union = a_half + b_half
         (res,) = yield [
@@ -123,26 +131,21 @@ class Search(Scheduler):
             self.find("intermittent", union, f"{len(union)} nodes failed together in step "
                       f"{failed_step}, passed in step {res.step.index}", steps)  # fmt: skip
             return []
-        a = yield from self._narrow(a_half, b_half, "cross", steps)
-        b = yield from self._narrow(b_half, (a,), "cross", steps)
-        (pair,) = yield [Request((a, b), "pair", "the cross pair alone")]
-        steps.append(pair.step.index)
-        if pair.failed and not pair.lost:
-            return self._pair_verdict(a, b, pair, steps)
-        self.find("group", union, f"{len(union)} nodes fail together (steps {failed_step}, "
-                  f"{res.step.index}), both halves pass, and no single pair across them fails "
-                  "alone: several links, or a load-dependent fault", steps)  # fmt: skip
+        if len(union) == 2:  # the retest was the pair alone
+            return self._pair_verdict(*union, res, steps)
+        seams = {frozenset(p): p for p in ((a_half[-1], b_half[0]), (b_half[-1], a_half[0]))}
+        results = yield [Request(p, "cross", "where the halves meet in the ring") for p in seams.values()]  # fmt: skip
+        steps += [r.step.index for r in results]
+        if any(r.lost for r in results):
+            return [self.recheck(union)]
+        failed = [r for r in results if r.failed]
+        for r in failed:
+            self._pair_verdict(*r.request.nodes, r, steps)
+        if not failed:
+            self.find("group", union, f"{len(union)} nodes fail together (steps {failed_step}, "
+                      f"{res.step.index}), both halves pass, and neither pair where they meet "
+                      "fails alone: several links, or a load-dependent fault", steps)  # fmt: skip
         return []
-
-    def _narrow(self, candidates, against, phase: str, steps: list[int]):
-        """Binary search for the node of `candidates` that fails together with `against`."""
-        c = tuple(candidates)
-        while len(c) > 1:
-            first, second = self.split(c)
-            (res,) = yield [Request(first + tuple(against), phase, "which node fails across")]
-            steps.append(res.step.index)
-            c = first if res.failed else second
-        return c[0]
 
     def pairs(self, group, screen_step: int) -> Investigation:
         """Every pair of a small cluster, N-1 rounds of disjoint pairs."""

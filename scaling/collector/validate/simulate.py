@@ -6,9 +6,10 @@
     loc = localize(sim.nodes, sim, clock=sim.clock, timing="modelled")
     loc.tests, loc.wall_s       # group tests used; modelled seconds (an estimate)
 
-The group test passes unless the group holds a bad node, both ends of a bad link, a silent
-node (it times out: the node is reported missing), or a flaky node still owed a spurious
-failure. Time advances by the slowest test of each round (a round's tests run side by side).
+The group test passes unless the group holds a bad node, a bad link whose two ends are
+neighbours in the test's ring (rings.py: the ring order is the order of the request's nodes;
+`ring=False` fails any group holding both ends, the older, kinder model), a silent node (it
+times out: the node is reported missing), or a flaky node still owed a spurious failure. Time advances by the slowest test of each round (a round's tests run side by side).
 Everything here is a model: its figures are estimates and must be labelled so.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scaling.collector.validate.localize import Outcome, Request
+from scaling.collector.validate.rings import adjacent
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class SimulatedCluster:
     cost: CostModel = field(default_factory=CostModel)
     healthy_gbps: float = 40.0
     now: float = 0.0
+    ring: bool = True
+    """A bad link fails a test only when its ends are neighbours in the ring (NCCL's and gloo's
+    ring all_reduce); False: whenever the group holds both ends."""
 
     @classmethod
     def of(cls, n: int, *, bad_links: Iterable[tuple[str, str]] = (), **faults) -> SimulatedCluster:
@@ -64,20 +69,28 @@ class SimulatedCluster:
         return self.now
 
     def __call__(self, requests: Sequence[Request]) -> list[Outcome]:
-        outcomes = [self._one(set(r.nodes)) for r in requests]
+        outcomes = [self._one(tuple(r.nodes)) for r in requests]
         self.now += max((o.duration_s for o in outcomes), default=0.0)
         return outcomes
 
-    def _one(self, group: set[str]) -> Outcome:
+    def _one(self, order: tuple[str, ...]) -> Outcome:
+        group = set(order)
         took = self.cost(len(group))
         silent = tuple(sorted(group & self.silent_nodes))
         if silent:
             return Outcome(False, None, took + self.cost.timeout_s, silent, "timed out")
-        faulty = bool(group & self.bad_nodes) or any(link <= group for link in self.bad_links)
+        faulty = bool(group & self.bad_nodes) or any(
+            self._crossed(order, link) for link in self.bad_links
+        )
         flaked = self._flake(group)
         passed = not (faulty or flaked)
         value = self.healthy_gbps * (1.0 if passed else 0.3)
         return Outcome(passed, value, took, (), "" if passed else "busbw below threshold")
+
+    def _crossed(self, order: tuple[str, ...], link: frozenset[str]) -> bool:
+        if not self.ring:
+            return link <= set(order)
+        return adjacent(order, *sorted(link))
 
     def _flake(self, group: set[str]) -> bool:
         owed = [n for n in sorted(group) if self.flaky.get(n, 0) > 0]

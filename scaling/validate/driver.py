@@ -85,6 +85,8 @@ def collective(ranks: Ranks, gang, cfg, snapshots: dict, rec: Recorder, hooks) -
                    lambda: rec.add(comm.node_allreduce(ranks, formed, cfg, timeout)))  # fmt: skip
             found = comm.transports(ranks, formed, gang.backend)
             rec.add([note(f"{node}: NCCL transport {t}") for node, t in found.items()])
+            rec.add([{"type": "validate", "check": "transport", "node": node, "transport": t}
+                     for node, t in found.items()])  # fmt: skip
             if pairs and formed:
                 progress = lambda k, n: hooks.progress("p2p", k, n)  # noqa: E731
                 _timed(hooks, "p2p", "every rank pair of each node, both ways",

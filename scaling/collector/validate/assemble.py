@@ -33,6 +33,9 @@ from scaling.collector.validate.sdc import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
 from scaling.config.validate import ValidateConfig, describe
 from scaling.hardware.diagnose import compare_nodes, diagnose
+from scaling.hardware.ib_health import NAME as IB_NAME
+from scaling.hardware.ib_health import NOT_FOUND as IB_NOT_FOUND
+from scaling.hardware.ib_health import check_ib_ports
 
 
 def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> ValidateResult:
@@ -47,7 +50,7 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
         + _allreduce(nodes, recs["allreduce"], cfg)
         + _with_method(checks.judge_storage([_storage(r) for r in recs["storage"]], cfg))
         + [checks.judge_aspm(r["node"], r["gpu"], r.get("uuid"), r.get("state")) for r in recs["pcie_aspm"]]
-        + _doctor(recs, nodes)
+        + _doctor(recs, nodes, notes)
     )  # fmt: skip
     loc = recs["localization"][-1]["localization"] if recs["localization"] else None
     if loc is not None:
@@ -219,7 +222,7 @@ def under_load(snapshot: dict, healths: dict[str, dict]) -> dict:
     return snap
 
 
-def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
+def _doctor(recs, nodes: list[dict], notes: list[str]) -> list[Verdict]:
     """Everything `scaling doctor` checks, on each node's snapshot judged under load."""
     healths = {}
     for r in recs["gemm"] + recs["sdc"]:
@@ -234,6 +237,12 @@ def _doctor(recs, nodes: list[dict]) -> list[Verdict]:
             continue
         snaps[r["node"]] = under_load(r["snapshot"], healths)
         out += doctor_verdicts(r["node"], diagnose(snaps[r["node"]]))
+    transports = {r["node"]: r.get("transport") for r in recs["transport"]}
+    ib = {n: check_ib_ports(s, snaps, transports.get(n)) for n, s in snaps.items()}
+    for node, found in ib.items():
+        out += doctor_verdicts(node, [found] if found else [])
+    if snaps and not any(ib.values()):
+        notes.append(f"{IB_NAME}: not run ({IB_NOT_FOUND} on any node)")
     return out + across_verdicts(list(snaps), compare_nodes(snaps))
 
 

@@ -190,3 +190,30 @@ def test_validate_fails_the_node_with_a_nic_down_and_says_when_ports_were_not_ch
         ib == {}
         and "ib_ports: not run (no InfiniBand/RoCE ports found on any node)" in result.notes
     )
+
+
+def test_the_network_ceiling_counts_the_rails_the_ranks_gpus_reach(tmp_path):
+    from scaling.hardware.rails import unreached_ports
+    from scaling.hardware.topology import group_link
+
+    root = tree(tmp_path)
+    snaps = {}
+    for node in ("a", "b"):
+        snap = json.loads(H100.read_text())
+        snap["host"]["infiniband"] = ports(root)
+        snap["rails"] = gpu_rails(snap["gpus"], snap["host"]["infiniband"], root)
+        snaps[node] = snap
+
+    def ranks(k: int) -> list[dict]:
+        return [{"node_id": n, "gpu_index": g} for n in snaps for g in range(k)]
+
+    every = group_link(snaps, ranks(8))
+    assert every["ceiling_gbps"] == 400.0 and every["link_class"] == "NET 400 Gb (IB) x8"
+    assert "8 of 8 such ports nearest the ranks' GPUs (mlx5_0/1, mlx5_10/1" in every["why"]
+    assert group_link(snaps, ranks(1))["ceiling_gbps"] == 50.0  # one rank per node: one NIC
+    assert unreached_ports(snaps["a"], [0]) == [f"{d}/1" for d in ("mlx5_10", "mlx5_11", "mlx5_3",
+                                                                   "mlx5_4", "mlx5_5", "mlx5_6", "mlx5_9")]  # fmt: skip
+    for snap in snaps.values():
+        del snap["rails"]  # an old snapshot: affinity unknown, one port counted
+    unknown = group_link(snaps, ranks(8))
+    assert unknown["ceiling_gbps"] == 50.0 and "GPU-NIC affinity unknown" in unknown["why"]

@@ -119,9 +119,11 @@ def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks
     host_recs, snapshots = hosts.host_records(ranks, cfg)
     ranks.set_cpu_models(snapshots)
     rec.add(host_recs)
-    rec.add(
-        links.rank_records(ranks, snapshots) + links.node_records(ranks, snapshots, gang.backend)
-    )
+    nodes = links.node_records(ranks, snapshots, gang.backend)
+    rec.add(links.rank_records(ranks, snapshots) + nodes)
+    if len(nodes) > 1:
+        rec.add([note(f"{n['node']}: rails {', '.join(n['rails_unreached'])} not tested across "
+                      "nodes (no rank on a GPU nearest them)") for n in nodes if n["rails_unreached"]])  # fmt: skip
     on_snapshots(snapshots)
     hooks.stage_done(
         "host", time.perf_counter() - start, [r["error"] for r in host_recs if r.get("error")]

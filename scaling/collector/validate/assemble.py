@@ -237,7 +237,11 @@ def _doctor(recs, nodes: list[dict], notes: list[str]) -> list[Verdict]:
             continue
         snaps[r["node"]] = under_load(r["snapshot"], healths)
         out += doctor_verdicts(r["node"], diagnose(snaps[r["node"]]))
-    transports = {r["node"]: r.get("transport") for r in recs["transport"]}
+    transports: dict[str, str] = {}  # inside the node, then across nodes
+    for r in recs["transport"]:
+        transports[r["node"]] = ", ".join(
+            filter(None, (transports.get(r["node"]), r.get("transport")))
+        )
     ib = {n: check_ib_ports(s, snaps, transports.get(n)) for n, s in snaps.items()}
     for node, found in ib.items():
         out += doctor_verdicts(node, [found] if found else [])

@@ -66,7 +66,8 @@ def _rails(snapshots: dict, members: list[Rank]) -> dict:
     reaches: the inter-node group tests cannot see those (validate.json notes say so)."""
     snap = snapshots.get(members[0].meta["node_id"]) or {}
     gpus = [g["index"] for g, _ in (_snapshot_gpu(snapshots, r) for r in members) if g]
-    mine = [r for r in snap.get("rails") or [] if r.get("gpu") in gpus]
+    keep = ("gpu", "bus_id", "path", "nics")
+    mine = [{k: r.get(k) for k in keep} for r in snap.get("rails") or [] if r.get("gpu") in gpus]
     return {"rails": mine, "rails_unreached": unreached_ports(snap, gpus) if snap else []}
 
 

@@ -68,6 +68,9 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
                 "node_id": n.get("node_id"),
                 "device": n.get("device"),
                 "gpus": [_gpu(ranks[r]) for r in n["members"] if r in ranks],
+                # each GPU's nearest NIC port, and ports no rank reaches (docs/validate-fabric.md)
+                "rails": n.get("rails") or [],
+                "rails_unreached": n.get("rails_unreached") or [],
             }
             for n in nodes
         ],  # fmt: skip

@@ -217,3 +217,25 @@ def test_the_network_ceiling_counts_the_rails_the_ranks_gpus_reach(tmp_path):
         del snap["rails"]  # an old snapshot: affinity unknown, one port counted
     unknown = group_link(snaps, ranks(8))
     assert unknown["ceiling_gbps"] == 50.0 and "GPU-NIC affinity unknown" in unknown["why"]
+
+
+def test_node_records_name_the_rails_of_the_ranks_and_the_ports_none_reaches(tmp_path):
+    from types import SimpleNamespace
+
+    from scaling.validate.links import node_records
+    from scaling.validate.ranks import Ranks
+
+    root = tree(tmp_path)
+    snap = json.loads(H100.read_text())
+    snap["host"]["infiniband"] = ports(root)
+    snap["rails"] = gpu_rails(snap["gpus"], snap["host"]["infiniband"], root)
+    metas = [{"node_id": "nodeA", "hostname": "h", "node_ip": "10.0.0.1", "device": "cuda",
+              "gpu_index": g["index"], "gpu_uuid": g["uuid"], "gpu_name": g["name"]}
+             for g in snap["gpus"][:2]]  # fmt: skip
+    (node,) = node_records(Ranks(SimpleNamespace(metas=metas)), {"nodeA": snap}, "nccl")
+    assert node["rails"] == [
+        {"gpu": 0, "bus_id": "00000000:18:00.0", "path": "PIX", "nics": ["mlx5_0/1"]},
+        {"gpu": 1, "bus_id": "00000000:2A:00.0", "path": "PIX", "nics": ["mlx5_3/1"]},
+    ]
+    assert node["rails_unreached"] == ["mlx5_10/1", "mlx5_11/1", "mlx5_4/1", "mlx5_5/1",
+                                       "mlx5_6/1", "mlx5_9/1"]  # fmt: skip

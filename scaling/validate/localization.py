@@ -102,8 +102,7 @@ class GroupTests:
                 failed[gid] = f.error
                 continue
             point = group_allreduce.spec("inter_node", self.cfg.validate.comm_bytes, gid)
-            point |= {"world_size": len(f.members), "phase": req.phase, "nodes": list(req.nodes),
-                      "ranks_per_node": len(f.members) / len(req.nodes)}  # fmt: skip
+            point |= {"world_size": len(f.members), "phase": req.phase, "nodes": list(req.nodes)}
             calls += f.members
             specs += [point | {"who": r.who()} for r in f.members]
         answers = self.ranks.call(calls, group_allreduce.WORKLOAD.rank, specs,

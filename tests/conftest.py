@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import ray
 
@@ -22,6 +24,25 @@ def forget_ray() -> None:
     if ray.is_initialized():
         ray.shutdown()
     _MODE["current"] = None
+
+
+@contextmanager
+def ray_cluster(cpus_per_node: list[int]):
+    """A real multi-node Ray (ray.cluster_utils.Cluster: one raylet per node, all on this
+    machine), connected for the block and shut down after it."""
+    from ray.cluster_utils import Cluster
+
+    forget_ray()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus_per_node[0]})
+    for cpus in cpus_per_node[1:]:
+        cluster.add_node(num_cpus=cpus)
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster
+    finally:
+        forget_ray()
+        cluster.shutdown()
 
 
 @pytest.fixture

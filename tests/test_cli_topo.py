@@ -63,7 +63,9 @@ def test_doctor_on_ecc_fixture_exits_1_with_explanations():
 def test_doctor_on_healthy_fixture_exits_0():
     r = run("doctor", "--snapshot", fx("h100_sxm_8gpu_nvswitch"))
     assert r.exit_code == 0, r.output
-    assert r.output.splitlines()[-1] == "PASS: 0 FAIL, 0 WARN, 10 PASS"
+    # the 11th PASS: its eight 400 Gb NDR ports (hardware/ib_health.py)
+    assert r.output.splitlines()[-1] == "PASS: 0 FAIL, 0 WARN, 11 PASS"
+    assert "ib_ports" in r.output and "8 ports ACTIVE/LinkUp" in r.output
 
 
 def test_doctor_json_compares_nodes():

@@ -10,6 +10,7 @@ import pytest
 
 from scaling.hardware import host
 from scaling.hardware.diagnose import diagnose
+from scaling.hardware.infiniband import parse_rate
 from scaling.hardware.load import cuda_absent_reason, run_load
 from scaling.hardware.nvml import init_failure, read_gpus, resolve_nvlink_remote
 from scaling.hardware.probe import SnapshotError, load_snapshot, load_snapshots, probe
@@ -127,17 +128,19 @@ def _write(path: Path, text: str) -> None:
 
 
 def test_infiniband_ports_from_a_sysfs_tree(tmp_path):
-    # The same files the kernel exposes under /sys/class/infiniband (this VM has none).
-    port = tmp_path / "mlx5_0" / "ports" / "1"
+    # The same files the kernel exposes under /sys/class/infiniband (this VM has none); the
+    # reader (hardware/infiniband.py) takes the sysfs root.
+    port = tmp_path / "class" / "infiniband" / "mlx5_0" / "ports" / "1"
     _write(port / "rate", "400 Gb/sec (4X NDR)")
     _write(port / "state", "4: ACTIVE")
     _write(port / "link_layer", "InfiniBand")
-    roce = tmp_path / "mlx5_1" / "ports" / "1"
+    roce = tmp_path / "class" / "infiniband" / "mlx5_1" / "ports" / "1"
     _write(roce / "rate", "100 Gb/sec (4X EDR)")
     _write(roce / "state", "1: DOWN")
     _write(roce / "link_layer", "Ethernet")
     ports = host.infiniband_ports(tmp_path)
-    assert ports == [
+    keys = ("device", "port", "rate_gbps", "state", "link_layer")
+    assert [{k: p[k] for k in keys} for p in ports] == [
         {
             "device": "mlx5_0",
             "port": "1",
@@ -153,8 +156,9 @@ def test_infiniband_ports_from_a_sysfs_tree(tmp_path):
             "link_layer": "Ethernet",
         },
     ]
+    assert ports[1]["phys_state"] == "unknown" and ports[1]["pci_chain"] == []
     assert host.infiniband_ports(tmp_path / "absent") == []
-    assert host.parse_ib_rate("garbage") is None
+    assert parse_rate("garbage") is None
 
 
 def test_ethernet_speeds_from_the_real_sysfs():

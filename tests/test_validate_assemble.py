@@ -159,7 +159,7 @@ def test_a_node_whose_host_checks_did_not_answer_fails():
 
 def test_group_bar_prefers_a_minimum_then_the_ceiling_then_the_reference():
     cfg = ValidateConfig()
-    assert group_bar(ValidateConfig(fabric="gcp-a3")).value == 60.0
+    assert group_bar(ValidateConfig(inter_node_min_busbw_gbps=60.0)).value == 60.0
     assert group_bar(cfg, 50.0, "NET 400 Gb/s").value == pytest.approx(35.0)
     assert group_bar(cfg, None, "", 2.0, "pairs").value == pytest.approx(1.5)
     assert group_bar(cfg).value is None

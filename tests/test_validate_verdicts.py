@@ -33,7 +33,7 @@ from scaling.collector.validate.outliers import (
 )
 from scaling.collector.validate.sdc import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
-from scaling.config.validate import FABRIC_DEFAULTS, ValidateConfig, check, resolve
+from scaling.config.validate import ValidateConfig, check, resolve
 from scaling.hardware.diagnose import compare_nodes, diagnose
 from scaling.hardware.probe import load_snapshot
 
@@ -357,13 +357,32 @@ def test_config_defaults_resolve_with_sources():
         resolve(ValidateConfig(h2d_min_gbps=20.0), H100)["h2d_min_gbps"].source
         == "[validate] config"
     )
-    assert resolve(ValidateConfig(fabric="gcp-a3"), H100)["inter_node_min_busbw_gbps"].value == 60.0
-    assert set(FABRIC_DEFAULTS) == {"gcp-a3", "gcp-a3-mega", "gcp-a3-ultra", "gcp-a4"}
+    minimum = resolve(ValidateConfig(inter_node_min_busbw_gbps=60.0), H100)
+    assert minimum["inter_node_min_busbw_gbps"].to_dict() == {
+        "value": 60.0,
+        "source": "[validate] config",
+    }
+    unset = resolve(ValidateConfig(), H100)["inter_node_min_busbw_gbps"]
+    assert unset.value is None and "docs/validate-fabric.md" in unset.source
+
+
+def test_the_gcp_fabric_presets_are_gone_and_a_config_naming_one_is_refused(tmp_path):
+    # GCP's bars are node-pair all_gather at 2-8 GB; the group tests are all_reduces over
+    # 2..N nodes: unlike measurements, so no preset applies them (docs/validate-fabric.md).
+    from click.testing import CliRunner
+
+    from scaling.cli import main
+
+    cfg = tmp_path / "gcp.toml"
+    cfg.write_text('[validate]\nfabric = "gcp-a3"\n')
+    r = CliRunner().invoke(main, ["validate", "--config", str(cfg), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "unknown config key 'validate.fabric'" in r.output
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(outlier_k=0), dict(gemm_min_peak_fraction=1.5), dict(fabric="aws"),
+    [dict(outlier_k=0), dict(gemm_min_peak_fraction=1.5), dict(inter_node_min_busbw_gbps=0.0),
      dict(h2d_min_gbps=-1.0), dict(exhaustive_max_nodes=1), dict(outlier_min_pct=float("inf"))],
 )  # fmt: skip
 def test_config_rejects_bad_values(bad):

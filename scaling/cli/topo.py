@@ -179,7 +179,8 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
     Per node: PCIe width and generation (judged under load), throttling clock
     events (thermal, HW slowdown, power brake), inactive NVLinks, uncorrected
     ECC errors and pending row remaps, GPU memory held by other processes,
-    NVML errors, host swap. Across nodes: torch, NCCL, CUDA, driver, GPUs and
+    NVML errors, host swap, InfiniBand/RoCE ports (state, rate against their
+    peers, error counters). Across nodes: torch, NCCL, CUDA, driver, GPUs and
     topology must match. Exits 1 when any check FAILs, so scripts can gate on it.
 
     \b
@@ -190,10 +191,15 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
       scaling doctor --snapshot a.json --snapshot b.json
     """
     from scaling.hardware.diagnose import compare_nodes, diagnose, worst
+    from scaling.hardware.ib_health import NOT_FOUND, check_ib_ports
     from scaling.hardware.text import checks_text
 
     nodes = gather(address, snapshot_files, load)
     per_node = {name: diagnose(s) for name, s in nodes.items()}
+    ib = {name: check_ib_ports(s, nodes) for name, s in nodes.items()}
+    for name, found in ib.items():
+        per_node[name] += [found] if found else []
+    not_run = [] if any(ib.values()) else [f"ib_ports: not run ({NOT_FOUND})"]
     across = compare_nodes(nodes)
     every = [c for checks in per_node.values() for c in checks] + across
     status = worst(every)
@@ -201,7 +207,13 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
     if as_json:
         click.echo(
             json.dumps(
-                {"status": status, "counts": counts, "nodes": per_node, "across_nodes": across},
+                {
+                    "status": status,
+                    "counts": counts,
+                    "nodes": per_node,
+                    "across_nodes": across,
+                    "not_run": not_run,
+                },  # fmt: skip
                 indent=1,
             )
         )
@@ -209,7 +221,7 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
         blocks = [checks_text(name, checks) for name, checks in per_node.items()]
         if across:
             blocks.append(checks_text(f"across {len(nodes)} nodes", across))
-        click.echo("\n\n".join(blocks))
+        click.echo("\n\n".join(blocks + not_run))
         click.echo(
             f"\n{status}: {counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['PASS']} PASS"
         )

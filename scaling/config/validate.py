@@ -4,7 +4,7 @@
     outlier_k = 3.0
     outlier_min_pct = 5.0
     gemm_min_peak_fraction = 0.5
-    fabric = "gcp-a3-ultra"
+    inter_node_min_fraction = 0.75
 
 Every default is either a public figure, cited next to it, or scaling's own choice, said to
 be one. Per-GPU-model minimums (MODEL_DEFAULTS) apply only to the node shape they were
@@ -29,10 +29,6 @@ from scaling.config.units import format_size, parse_size
 
 LEVELS = ("quick", "standard", "long")
 SCALING_CHOICE = "scaling's default (not a public threshold)"
-
-
-def _fabrics() -> tuple[str, ...]:
-    return tuple(FABRIC_DEFAULTS)
 
 
 @dataclass
@@ -116,17 +112,14 @@ class ValidateConfig:
     and not calibrated on a GPU here: below the 0.8–0.9 large copies are commonly reported to
     reach, above a GPU 30% slow (docs/validate-thresholds.md)."""
 
-    fabric: str | None = setting(None, choices=_fabrics)
-    """Inter-node fabric preset for the node-pair threshold: one of FABRIC_DEFAULTS
-    (gcp-a3, gcp-a3-mega, gcp-a3-ultra, gcp-a4). Unset: inter_node_min_busbw_gbps, else
-    group tests are judged against the fleet only."""
-
     inter_node_min_busbw_gbps: float | None = None
-    """Node-pair busbw minimum (GB/s) for the inter-node group tests (an all_reduce, one rank per
-    node); overrides fabric."""
+    """busbw minimum (GB/s) for the inter-node group tests: an all_reduce of comm_bytes over all
+    ranks of the tested nodes. Set it only from a figure measured that way. Unset: the healthy
+    fraction of the network ceiling (every rail the ranks reach), else the fleet reference.
+    (GCP's node-pair bars are all_gather at 2-8 GB, not this: docs/validate-fabric.md.)"""
 
     inter_node_min_fraction: float = 0.75
-    """Without a minimum (inter_node_min_busbw_gbps, fabric) or a known network ceiling, a
+    """Without a minimum (inter_node_min_busbw_gbps) or a known network ceiling, a
     group test passes at this fraction of a reference measured first: the median over nodes
     of each node's best node-pair busbw. busbw does not depend on the group's size (nccl-tests'
     definition), so a healthy group reaches the pairs' figure within noise. scaling's default."""
@@ -238,17 +231,6 @@ MODEL_DEFAULTS: tuple[ModelDefaults, ...] = (
                   _nhc("nd96asr_v4.conf", (228.0, 8 * GIB), 24.0, None)),
 )  # fmt: skip
 
-# GCP cluster-health-scanner: node-pair all_gather busbw threshold (BANDWIDTH_THRESHOLD, 2 hosts,
-# 8 GPUs each, 2–8 GB messages) per machine type, deploy/helm/health_checks/nccl_healthcheck/
-# <type>.yaml. a3plus.yaml read 90 in the version consulted; DESIGN.md quotes 150 for a3-mega
-# (another version of the file): set inter_node_min_busbw_gbps to choose.
-FABRIC_DEFAULTS: dict[str, tuple[float, str]] = {
-    "gcp-a3": (60.0, "GCP cluster-health-scanner nccl_healthcheck/a3.yaml"),
-    "gcp-a3-mega": (90.0, "GCP cluster-health-scanner nccl_healthcheck/a3plus.yaml"),
-    "gcp-a3-ultra": (250.0, "GCP cluster-health-scanner nccl_healthcheck/a3ultra.yaml"),
-    "gcp-a4": (250.0, "GCP cluster-health-scanner nccl_healthcheck/a4.yaml"),
-}
-
 
 @dataclass(frozen=True)
 class Threshold:
@@ -328,10 +310,8 @@ def resolve(
 def inter_node_minimum(cfg: ValidateConfig) -> Threshold:
     if cfg.inter_node_min_busbw_gbps is not None:
         return Threshold(cfg.inter_node_min_busbw_gbps, "[validate] config")
-    if cfg.fabric:
-        value, source = FABRIC_DEFAULTS[cfg.fabric]
-        return Threshold(value, f"{source} (fabric {cfg.fabric})")
-    return Threshold(None, "no fabric preset or minimum set: judged against the fleet only")
+    return Threshold(None, "no minimum set: the network ceiling's healthy fraction, else the "
+                     "fleet reference (docs/validate-fabric.md)")  # fmt: skip
 
 
 def check(cfg: ValidateConfig) -> ValidateConfig:
@@ -353,10 +333,6 @@ def check(cfg: ValidateConfig) -> ValidateConfig:
     for f in fields(cfg):
         if f.name.endswith("_gbps") and getattr(cfg, f.name) is not None:
             _positive(f.name, getattr(cfg, f.name))
-    if cfg.fabric is not None and cfg.fabric not in FABRIC_DEFAULTS:
-        raise ValueError(
-            f"validate.fabric = {cfg.fabric!r}: choose from {', '.join(FABRIC_DEFAULTS)}"
-        )
     if cfg.exhaustive_max_nodes < 2:
         raise ValueError("validate.exhaustive_max_nodes must be at least 2")
     if cfg.level not in LEVELS:

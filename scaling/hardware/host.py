@@ -14,6 +14,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from scaling.hardware.infiniband import ports as infiniband_ports
+
 UNKNOWN = "unknown"
 
 
@@ -114,36 +116,6 @@ def ethernet_nics(net_dir: str | Path = "/sys/class/net") -> list[dict[str, Any]
     return nics
 
 
-def parse_ib_rate(text: str | None) -> float | None:
-    """'400 Gb/sec (4X NDR)' -> 400.0 (Gb/s); None when unreadable."""
-    m = re.match(r"\s*([\d.]+)\s*Gb/sec", text or "")
-    return float(m.group(1)) if m else None
-
-
-def infiniband_ports(ib_dir: str | Path = "/sys/class/infiniband") -> list[dict[str, Any]]:
-    """Every port of every RDMA device: rate in Gb/s, state, and link layer (IB or RoCE)."""
-    ports = []
-    root = Path(ib_dir)
-    if not root.is_dir():
-        return ports
-    for dev in sorted(root.iterdir()):
-        port_dir = dev / "ports"
-        if not port_dir.is_dir():
-            continue
-        for port in sorted(port_dir.iterdir(), key=lambda p: p.name):
-            state = _read(port / "state") or UNKNOWN  # e.g. "4: ACTIVE"
-            ports.append(
-                {
-                    "device": dev.name,
-                    "port": port.name,
-                    "rate_gbps": parse_ib_rate(_read(port / "rate")),
-                    "state": state.split(":", 1)[-1].strip(),
-                    "link_layer": _read(port / "link_layer") or UNKNOWN,
-                }
-            )
-    return ports
-
-
 def os_facts() -> dict[str, Any]:
     pretty = UNKNOWN
     for line in (_read("/etc/os-release") or "").splitlines():
@@ -180,6 +152,6 @@ def host_facts() -> dict[str, Any]:
         "numa_nodes": numa_nodes(),
         **memory_facts(),
         "nics": ethernet_nics(),
-        "infiniband": infiniband_ports(),
+        "infiniband": infiniband_ports(),  # hardware/infiniband.py
         **stack_versions(),
     }

@@ -15,6 +15,7 @@ from itertools import combinations
 from typing import Any
 
 from scaling.hardware.decode import PATH_MEANING, PCIE_PATH_ORDER, nvlink_gbps, pcie_gbps
+from scaling.hardware.rails import rails_reached
 
 UNKNOWN = "unknown"
 
@@ -318,7 +319,8 @@ def group_link(snapshots: dict[str, dict[str, Any]], ranks: list[dict[str, Any]]
         parts.append(node_group(snap, idx))
     if len(nodes) == 1:
         return parts[0]
-    net = _network(snapshots, nodes)
+    gpus = {n: [_gpu_index(snapshots[n], r) for r in ranks if r["node_id"] == n] for n in nodes}
+    net = _network(snapshots, nodes, gpus=gpus)
     slower = [p for p in parts if p["ceiling_gbps"] is not None and net["ceiling_gbps"] is not None]
     slower = [p for p in slower if p["ceiling_gbps"] < net["ceiling_gbps"]]
     if slower:
@@ -336,8 +338,9 @@ def _unknown_nodes(missing: list[str]) -> dict[str, Any]:
 
 
 def _network(
-    snapshots: dict[str, dict[str, Any]], nodes: list[str], suffix: str = ""
-) -> dict[str, Any]:
+    snapshots: dict[str, dict[str, Any]], nodes: list[str], suffix: str = "",
+    gpus: dict[str, list[int]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     nets = {n: node_network(snapshots[n]) for n in nodes}
     unknown = [n for n, net in nets.items() if net["gbit"] is None]
     if unknown:
@@ -347,14 +350,17 @@ def _network(
             "ceiling_gbps": None,
             "why": f"node {n}: {nets[n]['why']}",
         }
-    slow = min(nodes, key=lambda n: nets[n]["gbit"])
-    net = nets[slow]
+    # GPU ranks: NCCL drives every rail their GPUs sit nearest (hardware/rails.py); gloo one.
+    reach = {n: rails_reached(snapshots[n], gpus.get(n, [])) if gpus else (1, "") for n in nodes}
+    slow = min(nodes, key=lambda n: nets[n]["gbit"] * reach[n][0])
+    net, (count, how) = nets[slow], reach[slow]
     rails = f"; {net['count']} such ports, the ceiling counts one" if net["count"] > 1 else ""
+    rails = f"; {how}" if gpus else rails
     return {
-        "link_class": net["label"] + suffix,
-        "ceiling_gbps": round(net["gbit"] / 8, 2),
+        "link_class": net["label"] + (f" x{count}" if count > 1 else "") + suffix,
+        "ceiling_gbps": round(net["gbit"] * count / 8, 2),
         "why": f"slowest node {slow}: {net['why']} {net['gbit']:g} Gb/s = "
-        f"{net['gbit'] / 8:g} GB/s{rails}",
+        f"{net['gbit'] / 8:g} GB/s per port{rails}",
     }
 
 

@@ -136,12 +136,11 @@ def collective(ranks: Ranks, gang, cfg, snapshots: dict, rec: Recorder, hooks) -
         try:
             _timed(hooks, "allreduce", "each node's ranks",
                    lambda: rec.add(comm.node_allreduce(ranks, formed, cfg, timeout)))  # fmt: skip
-            found = comm.transports(ranks, formed, gang.backend)
-            rec.add([note(f"{node}: NCCL transport {t}") for node, t in found.items()])
             if pairs and formed:
                 progress = lambda k, n: hooks.progress("p2p", k, n)  # noqa: E731
                 _timed(hooks, "p2p", "every rank pair of each node, both ways",
                        lambda: rec.add(comm.pairwise(ranks, formed, cfg, timeout, progress)))  # fmt: skip
+            _transports(ranks, formed, gang.backend, rec, "")  # the node's all_reduce and pairs
         finally:
             groups.destroy(ranks, formed)
     if len(ranks.nodes) > 1:
@@ -152,6 +151,18 @@ def collective(ranks: Ranks, gang, cfg, snapshots: dict, rec: Recorder, hooks) -
             f"{len(ranks.nodes)} nodes",
             lambda: rec.add(localise(tests, snapshots)),
         )
+        # what the group tests' communicators used between nodes (NET/IB, NET/Socket...): the
+        # port check warns when NCCL says NET/IB where sysfs shows no port
+        live = [groups.Formed(ranks.live(ranks.of_node(n))) for n in ranks.nodes]
+        _transports(ranks, [f for f in live if f.members], gang.backend, rec, " across nodes")
+
+
+def _transports(ranks: Ranks, formed: list, backend: str, rec: Recorder, where: str) -> None:
+    """NCCL's transports per node since the last reading: a note, and a record for judging."""
+    found = comm.transports(ranks, formed, backend)
+    rec.add([note(f"{node}: NCCL transport{where} {t}") for node, t in found.items()])
+    rec.add([{"type": "validate", "check": "transport", "node": node, "transport": t}
+             for node, t in found.items()])  # fmt: skip
 
 
 def _timed(hooks, name: str, what: str, action: Callable[[], None]) -> None:
@@ -171,9 +182,11 @@ def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks
     host_recs, snapshots = hosts.host_records(ranks, cfg)
     ranks.set_cpu_models(snapshots)
     rec.add(host_recs)
-    rec.add(
-        links.rank_records(ranks, snapshots) + links.node_records(ranks, snapshots, gang.backend)
-    )
+    nodes = links.node_records(ranks, snapshots, gang.backend)
+    rec.add(links.rank_records(ranks, snapshots) + nodes)
+    if len(nodes) > 1:
+        rec.add([note(f"{n['node']}: rails {', '.join(n['rails_unreached'])} not tested across "
+                      "nodes (no rank on a GPU nearest them)") for n in nodes if n["rails_unreached"]])  # fmt: skip
     on_snapshots(snapshots)
     hooks.stage_done(
         "host", time.perf_counter() - start, [r["error"] for r in host_recs if r.get("error")]

@@ -1,5 +1,6 @@
 """Host checks, once per node, as a Ray task pinned to it: what `scaling doctor` reads (the
-hardware snapshot), PCIe ASPM on the GPUs' links, and the --storage read bandwidth.
+hardware snapshot, with the GPU-to-NIC rails added), PCIe ASPM on the GPUs' links, and the
+--storage read bandwidth.
 
 The task reserves no CPU (num_cpus=0), so it runs beside the ranks that hold every CPU of the
 node; validate runs it before the timed checks, so it cannot disturb them. A node whose task
@@ -15,11 +16,14 @@ PROBE_TIMEOUT_S = 120.0
 
 def node_checks(storage: str | None, storage_bytes: int) -> dict:
     """Run on the node: its snapshot, the ASPM state of each GPU's link, the storage read."""
+    from scaling.hardware.infiniband import gpu_rails
     from scaling.hardware.pcie_aspm import aspm_state
     from scaling.hardware.probe import probe
     from scaling.hardware.storage import read_bandwidth
 
     snap = probe(load=False)
+    # which NIC each GPU sits nearest (its rail): the inter-node ceiling counts the rails used
+    snap["rails"] = gpu_rails(snap["gpus"], snap["host"].get("infiniband") or [])
     aspm = [{"gpu": g["index"], "uuid": g["uuid"], **aspm_state(g["bus_id"])}
             for g in snap["gpus"] if g.get("bus_id") not in (None, "unknown")]  # fmt: skip
     return {

@@ -9,6 +9,7 @@ network ceiling applies, and the inter-node tests are judged against a measured 
 
 from __future__ import annotations
 
+from scaling.hardware.rails import unreached_ports
 from scaling.hardware.topology import group_link, pair_label, pcie_link
 from scaling.validate.ranks import Rank, Ranks
 
@@ -56,8 +57,19 @@ def node_records(ranks: Ranks, snapshots: dict, backend: str) -> list[dict]:
             "allreduce_link": link.get("link_class"), "allreduce_why": link.get("why"),
             "link_class": _link_classes(snapshots, members) if len(members) > 1 else None,
             "transport": "gloo/tcp" if backend == "gloo" else None,
+            **_rails(snapshots, members),
         })  # fmt: skip
     return out
+
+
+def _rails(snapshots: dict, members: list[Rank]) -> dict:
+    """The rails (nearest NIC ports) of the node's ranks, and the active ports none of them
+    reaches: the inter-node group tests cannot see those (validate.json notes say so)."""
+    snap = snapshots.get(members[0].meta["node_id"]) or {}
+    gpus = [g["index"] for g, _ in (_snapshot_gpu(snapshots, r) for r in members) if g]
+    keep = ("gpu", "bus_id", "path", "nics")
+    mine = [{k: r.get(k) for k in keep} for r in snap.get("rails") or [] if r.get("gpu") in gpus]
+    return {"rails": mine, "rails_unreached": unreached_ports(snap, gpus) if snap else []}
 
 
 def _meta(r: Rank) -> dict:

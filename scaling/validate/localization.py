@@ -1,13 +1,17 @@
 """Across nodes: the real group test behind the adaptive localisation, and what it must reach.
 
-A group test over some nodes is an all_reduce over one rank per node (the node's first rank
-still answering), in a process group of just those ranks (groups.py), so the disjoint tests
-of a round run side by side (collector/validate/localize.py decides which groups to test),
-and each test pays for forming its group as a job would. It passes
-when every member answers, the result is exact and the busbw reaches the bar:
+A group test over some nodes is an all_reduce over every rank still answering on each of
+those nodes, in a process group of just those ranks (groups.py). With all of a node's GPUs
+in the group, NCCL sends each GPU's share through the NIC nearest it, so every rail of every
+node carries traffic (one rank per node would use one NIC, and a dead rail would pass;
+docs/validate-fabric.md). The disjoint tests of a round run side by side
+(collector/validate/localize.py decides which groups to test), and each test pays for
+forming its group as a job would. It passes when every member answers, the result is exact
+and the busbw reaches the bar:
 
-1. the public minimum ([validate] inter_node_min_busbw_gbps or a fabric preset), else
-2. the healthy fraction of the network ceiling (the nodes' NICs), else
+1. the public minimum ([validate] inter_node_min_busbw_gbps), else
+2. the healthy fraction of the network ceiling (the rails the ranks' GPUs sit nearest,
+   hardware/topology.py), else
 3. a fraction of a reference measured first: node-pair all_reduces over at most
    REFERENCE_NODES nodes spread over the cluster, in rounds of all pairs until each of them
    has had two partners (one, with two nodes), reference = median over those nodes of each
@@ -15,9 +19,10 @@ when every member answers, the result is exact and the busbw reaches the bar:
    localisation (phase "reference") and count in its totals.
 
 The ring order of a group test is the order of its request's nodes: groups.form gives group
-rank j to the j-th, and ring all_reduce (gloo's, and NCCL's ring across nodes) sends from
-each rank to the next. The search (collector/validate/localize.py) varies that order between
-screens so that every pair of nodes is neighbours in some tested ring.
+ranks node by node in that order, and ring all_reduce (gloo's, and NCCL's ring across nodes)
+sends from each rank to the next, so the ring crosses between nodes where one node's ranks
+end and the next one's begin. The search (collector/validate/localize.py) varies that order
+between screens so that every pair of nodes is neighbours in some tested ring.
 
 A node none of whose ranks answers any more is missing from every test (it FAILs with
 NO_MEASUREMENT and leaves play); a member lost inside a test makes its node missing.
@@ -59,9 +64,9 @@ class GroupTests:
         self.serial = len({r.meta.get("node_ip") for r in ranks.ranks}) == 1
         """All nodes on one host: run a round's tests one at a time (module docstring)."""
 
-    def tester(self, node: str) -> Rank | None:
-        live = self.ranks.live(self.ranks.of_node(node))
-        return live[0] if live else None
+    def members(self, node: str) -> list[Rank]:
+        """The node's ranks in a group test: all that still answer (every rail)."""
+        return self.ranks.live(self.ranks.of_node(node))
 
     def lost(self, node: str) -> str:
         members = self.ranks.of_node(node)
@@ -76,39 +81,40 @@ class GroupTests:
         tests = []
         for req in requests:
             self.tests += 1
-            tests.append((req, [self.tester(n) for n in req.nodes], f"test:{self.tests}"))
-        runnable = [(req, testers, gid) for req, testers, gid in tests if None not in testers]
-        formed = groups.form(self.ranks, [t for _, t, _ in runnable], self.env, self.backend,
-                             self.timeout, "an inter-node group test") if runnable else []  # fmt: skip
+            tests.append((req, {n: self.members(n) for n in req.nodes}, f"test:{self.tests}"))
+        runnable = [(req, by_node, gid) for req, by_node, gid in tests if all(by_node.values())]
+        wanted = [[r for rs in by_node.values() for r in rs] for _, by_node, _ in runnable]
+        formed = groups.form(self.ranks, wanted, self.env, self.backend, self.timeout,
+                             "an inter-node group test") if runnable else []  # fmt: skip
         calls, specs, failed = [], [], {}
-        for (req, testers, gid), f in zip(runnable, formed, strict=True):
+        for (req, _, gid), f in zip(runnable, formed, strict=True):
             if f.error:
                 failed[gid] = f.error
                 continue
             point = group_allreduce.spec("inter_node", self.cfg.validate.comm_bytes, gid)
-            point |= {"world_size": len(testers), "phase": req.phase, "nodes": list(req.nodes)}
-            calls += testers
-            specs += [point | {"who": r.who()} for r in testers]
+            point |= {"world_size": len(f.members), "phase": req.phase, "nodes": list(req.nodes)}
+            calls += f.members
+            specs += [point | {"who": r.who()} for r in f.members]
         answers = self.ranks.call(calls, group_allreduce.WORKLOAD.rank, specs,
                                   "an inter-node group test", self.timeout + COMM_MARGIN_S) if calls else []  # fmt: skip
         groups.destroy(self.ranks, formed)
         by_rank = {r.rank: (a, s) for r, a, s in zip(calls, answers, specs, strict=True)}
-        return [self._outcome(req.nodes, testers, gid, by_rank, failed.get(gid))
-                for req, testers, gid in tests]  # fmt: skip
+        return [self._outcome(req.nodes, by_node, gid, by_rank, failed.get(gid))
+                for req, by_node, gid in tests]  # fmt: skip
 
-    def _outcome(self, nodes, testers, gid: str, by_rank: dict, not_formed: str | None) -> Outcome:
+    def _outcome(
+        self, nodes, by_node: dict, gid: str, by_rank: dict, not_formed: str | None
+    ) -> Outcome:
         members, records = [], []
-        for r in testers:
-            if r is None:
-                continue
+        for r in (r for rs in by_node.values() for r in rs):
             (res, err), spec = by_rank.get(r.rank, ((None, not_formed), None))
             res = res if err is None else {"who": r.who(), "error": err, "group_id": gid}
             members.append(res)
             spec = spec or {"workload": group_allreduce.WORKLOAD.name, "check": "inter_node"}
             records += group_allreduce.WORKLOAD.records(spec, None, [res])
         self.add(records)
-        lost = {n: self.lost(n) for n, r in zip(nodes, testers, strict=True)
-                if r is None or r.rank in self.ranks.lost}  # fmt: skip
+        lost = {n: self.lost(n) or "no rank of it answers" for n in nodes
+                if not by_node[n] or any(r.rank in self.ranks.lost for r in by_node[n])}  # fmt: skip
         return group_outcome(members, lost, self.bar, tuple(nodes))
 
 
@@ -119,8 +125,8 @@ def choose_bar(tests: GroupTests, snapshots: dict, run=None) -> tuple[GroupBar, 
     cfg, ranks = tests.cfg.validate, tests.ranks
     if inter_node_minimum(cfg).value is not None:
         return group_bar(cfg), None
-    testers = [r for r in (tests.tester(n) for n in ranks.nodes) if r is not None]
-    ceiling, label = network_ceiling(snapshots, testers) if len(testers) > 1 else (None, "")
+    members = [r for n in ranks.nodes for r in tests.members(n)]
+    ceiling, label = network_ceiling(snapshots, members) if len(members) > 1 else (None, "")
     if ceiling:
         return group_bar(cfg, ceiling, label), None
     pairs: dict[tuple[str, str], float | None] = {}

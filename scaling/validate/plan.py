@@ -91,7 +91,8 @@ def stages(cfg, device: str, ranks_per_node: list[int]) -> list[Stage]:
     if len(ranks_per_node) >= 2:
         tests = 3  # a reference round or two and the screen, on a healthy cluster
         out.append(Stage("inter_node", f"across {len(ranks_per_node)} nodes: all_reduce "
-                         f"{format_size(comm)}, one rank per node; localisation on a failure",
+                         f"{format_size(comm)}, all ranks of each node (every rail); localisation "
+                         "on a failure",
                          tests * (STAGE_S + _comm_s(comm, bw["network"]))))  # fmt: skip
     return out
 

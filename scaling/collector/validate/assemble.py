@@ -40,6 +40,9 @@ from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
 from scaling.config import allreduce_bars
 from scaling.config.validate import ValidateConfig, describe
 from scaling.hardware.diagnose import compare_nodes, diagnose
+from scaling.hardware.ib_health import NAME as IB_NAME
+from scaling.hardware.ib_health import NOT_FOUND as IB_NOT_FOUND
+from scaling.hardware.ib_health import check_ib_ports
 
 
 def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> ValidateResult:
@@ -56,7 +59,7 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
         + _allreduce(nodes, recs["allreduce"], cfg)
         + _with_method(checks.judge_storage([_storage(r) for r in recs["storage"]], cfg))
         + [checks.judge_aspm(r["node"], r["gpu"], r.get("uuid"), r.get("state")) for r in recs["pcie_aspm"]]
-        + _doctor(recs, nodes, ranks)
+        + _doctor(recs, nodes, ranks, notes)
         + planted(recs["faults"], ranks)
     )  # fmt: skip
     loc = recs["localization"][-1]["localization"] if recs["localization"] else None
@@ -75,6 +78,9 @@ def assemble(records: list[dict], cfg: ValidateConfig, created: str = "") -> Val
                 "node_id": n.get("node_id"),
                 "device": n.get("device"),
                 "gpus": [_gpu(ranks[r]) for r in n["members"] if r in ranks],
+                # each GPU's nearest NIC port, and ports no rank reaches (docs/validate-fabric.md)
+                "rails": n.get("rails") or [],
+                "rails_unreached": n.get("rails_unreached") or [],
             }
             for n in nodes
         ],  # fmt: skip
@@ -242,10 +248,10 @@ def under_load(snapshot: dict, healths: dict[str, dict]) -> dict:
     return snap
 
 
-def _doctor(recs, nodes: list[dict], ranks: dict) -> list[Verdict]:
+def _doctor(recs, nodes: list[dict], ranks: dict, notes: list[str]) -> list[Verdict]:
     """Everything `scaling doctor` checks, on each node's snapshot judged under load; on a
     CUDA node, health data NVML could not read is NO_MEASUREMENT, and the gang's own rank
-    processes are not "another process"."""
+    processes are not "another process"; the InfiniBand/RoCE ports against their peers."""
     cuda = {n["node"] for n in nodes if n.get("device") == "cuda"}
     pids = defaultdict(set)
     for r in ranks.values():
@@ -266,6 +272,16 @@ def _doctor(recs, nodes: list[dict], ranks: dict) -> list[Verdict]:
         out += doctor_verdicts(r["node"], diagnose(snaps[r["node"]]))
         if r["node"] in cuda:
             out += unreadable(r["node"], snaps[r["node"]])
+    transports: dict[str, str] = {}  # inside the node, then across nodes
+    for r in recs["transport"]:
+        transports[r["node"]] = ", ".join(
+            filter(None, (transports.get(r["node"]), r.get("transport")))
+        )
+    ib = {n: check_ib_ports(s, snaps, transports.get(n)) for n, s in snaps.items()}
+    for node, found in ib.items():
+        out += doctor_verdicts(node, [found] if found else [])
+    if snaps and not any(ib.values()):
+        notes.append(f"{IB_NAME}: not run ({IB_NOT_FOUND} on any node)")
     return out + across_verdicts(list(snaps), compare_nodes(snaps))
 
 

@@ -105,6 +105,7 @@ DOCTOR_CHECKS = (
     "nvidia_driver", "host_swap", "pcie_width", "pcie_generation", "nvlink", "clock_events",
     "ecc", "row_remapping", "gpu_memory_in_use", "nvml_errors", "nodes_torch", "nodes_nccl",
     "nodes_cuda_runtime", "nodes_driver", "nodes_cuda_driver", "nodes_gpus", "nodes_topology",
+    "ib_ports",
 )  # fmt: skip
 
 

@@ -116,7 +116,7 @@ def reference_from_pairs(pairs: dict[tuple[str, str], float | None]) -> tuple[fl
     how = (f"median over {len(best)} nodes of each node's best busbw in {len(pairs)} node-pair "
            "all_reduces")  # fmt: skip
     if len(nodes) == 2:
-        how += "; with two nodes the pair is its own reference: set inter_node_min_busbw_gbps or fabric to judge it"
+        how += "; with two nodes the pair is its own reference: set inter_node_min_busbw_gbps to judge it"
     return float(statistics.median(best.values())), how
 
 

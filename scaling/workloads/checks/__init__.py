@@ -8,7 +8,7 @@
                    (the burn of level "long" repeats it for minutes)
     p2p.py         send/recv bandwidth of rank pairs, each direction (a node's GPU matrix)
     group_allreduce.py  an all_reduce over a given set of ranks, busbw (a node's GPUs; and the
-                   inter-node group test of the localisation, one rank per node)
+                   inter-node group test of the localisation, all ranks of each node)
 
 Each is an ordinary workload: `scaling run --workloads gemm,sdc` sweeps it like any other,
 its samples land in checks.csv. `scaling validate` (scaling/validate/) calls the same rank

@@ -1,9 +1,10 @@
 """An all_reduce over the ranks of the current process group, timed the nccl-tests way.
 
 validate runs it twice over: over each node's GPUs (against the node's link ceiling), and as
-the group test of the inter-node localisation, over one rank per node of the nodes a test
-names; each time in a process group of exactly those ranks (scaling/validate/groups.py), so
-disjoint groups run side by side and a stopped rank holds up only its own group.
+the group test of the inter-node localisation, over every rank of the nodes a test names (all
+GPUs per node, so each GPU's nearest NIC carries traffic: every rail is tested); each time in
+a process group of exactly those ranks (scaling/validate/groups.py), so disjoint groups run
+side by side and a stopped rank holds up only its own group.
 
 Blocking timing as in the collectives workload: a barrier, then one timed all_reduce, per
 iteration; each member returns its times, the collector takes the slowest member per
@@ -30,7 +31,7 @@ def plan(cfg, n: int) -> list[dict]:
 
 
 def spec(check: str, nbytes: int | None, group_id: str) -> dict:
-    """check: allreduce (a node's ranks) or inter_node (a group test, one rank per node)."""
+    """check: allreduce (a node's ranks) or inter_node (a group test, all ranks of its nodes)."""
     return {"workload": "group_allreduce", "check": check, "bytes": nbytes,
             "group_id": group_id, **levels.COMM_ITERS}  # fmt: skip
 

@@ -34,6 +34,7 @@ from scaling.collector import rounds as round_figures
 from scaling.collector.collectives import POINT_KEYS as COLL_KEYS_ALL
 from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT, Judgment, judge
 from scaling.collector.run import Run
+from scaling.collector.startup import compare_startup
 from scaling.collector.training import POINT_KEYS as TRAIN_KEYS_ALL
 
 COLL_KEYS = ["group", "op", "dtype", "timing", "world_size", "size_bytes"]
@@ -81,6 +82,9 @@ class Comparison:
     only_base: list[str]
     only_new: list[str]
     notes: list[str] = field(default_factory=list)
+    startup: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # collector/startup.py: read, not judged
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -104,6 +108,7 @@ class Comparison:
             "points": rows,
             "only_in_base": self.only_base,
             "only_in_new": self.only_new,
+            "startup": self.startup.replace({np.nan: None}).to_dict(orient="records"),
         }
 
 
@@ -154,7 +159,7 @@ def compare(
     notes = _notes(points, threshold_pct, normalize, divisors)
     return Comparison(
         str(base.path), str(new.path), threshold_pct, confidence, normalize, points, shift,
-        cb + tb, cn + tn, notes,
+        cb + tb, cn + tn, notes, compare_startup(base.samples, new.samples),
     )  # fmt: skip
 
 

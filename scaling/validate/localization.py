@@ -91,6 +91,7 @@ class GroupTests:
         runnable = [(req, testers, gid) for req, testers, gid in tests if None not in testers]
         formed = groups.form(self.ranks, [t for _, t, _ in runnable], self.env, self.backend,
                              self.timeout, "an inter-node group test") if runnable else []  # fmt: skip
+        self.add([r for f in formed for r in f.startup])
         calls, specs, failed = [], [], {}
         for (req, testers, gid), f in zip(runnable, formed, strict=True):
             if f.error:

@@ -281,6 +281,7 @@ class RankActor:
         return {k: os.environ.get(k) for k in keys} | {
             "node_id": ray.get_runtime_context().get_node_id(),
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "CUDA_DEVICE_ORDER": os.environ.get("CUDA_DEVICE_ORDER"),
         }
 
     @ray.method(concurrency_group=CONTROL_GROUP)

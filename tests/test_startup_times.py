@@ -45,3 +45,11 @@ def test_run_records_start_up_per_world_size_and_compare_shows_it(ray_local, tmp
     lines = [x for x in r.output.splitlines() if x.strip().startswith("world size")]
     assert "communicator start-up" in r.output and len(lines) == 2, r.output
     assert "(x1.00)" in lines[1] and lines[1].strip().startswith("world size 2: init")
+
+    r = invoke("predict", out, "--gpus", "1024", "--bootstrap", "0")
+    assert r.exit_code == 0, r.output
+    # Two world sizes: no law over n (the collectives' rule), said in one line, no figure.
+    assert "communicator start-up: n/a (start-up measured at 2 world size(s)" in r.output
+    doc = json.loads((out / "predict.json").read_text())["startup"]
+    assert doc["phases"] == {} and [m["world_size"] for m in doc["measured"]] == [1, 2]
+    assert "communicator start-up: n/a" in (out / "report.md").read_text()

@@ -82,9 +82,7 @@ class Comparison:
     only_base: list[str]
     only_new: list[str]
     notes: list[str] = field(default_factory=list)
-    startup: pd.DataFrame = field(
-        default_factory=pd.DataFrame
-    )  # collector/startup.py: read, not judged
+    startup: pd.DataFrame = field(default_factory=pd.DataFrame)  # startup.py: read, not judged
 
     @property
     def regressions(self) -> pd.DataFrame:

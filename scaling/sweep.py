@@ -236,6 +236,7 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
     for step in steps:
         with gang.group(step.n, cfg.cluster.env) as group:
             rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
+            rundir.append_samples(group.startup)
             rundir.append_samples(transport_records(gang, group, "world"))
             for notice in step.notices:
                 on_notice(notice)

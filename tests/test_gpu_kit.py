@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KIT = ROOT / "benchmarks" / "gpu"
 sys.path.insert(0, str(KIT))
 
+import gpu_path  # noqa: E402
 import packages  # noqa: E402
 import slim_wheel  # noqa: E402
 import summarize  # noqa: E402
 
-STEPS = ["install", "env", "doctor", "topo", "run", "fidelity", "multirank", "pytest"]
+STEPS = ["install", "env", "doctor", "topo", "run", "fidelity", "multirank", "validate", "pytest"]
 
 
 def make_wheel(path: Path, files: dict[str, bytes], record_extra: str = "") -> Path:
@@ -199,6 +200,35 @@ def test_check_sh_never_starts_a_step_the_budget_cannot_hold(tmp_path):
     assert "out_of_time" in (out / "summary.txt").read_text()
 
 
+def test_gpu_path_summary_says_nccl_multirank_is_not_run_and_checks_gpu_numbers(tmp_path):
+    """Issue 23, item 4, on a made-up work directory: a one-GPU machine's summary says NCCL
+    refuses two ranks on one GPU; a rank whose gpu_index is not NVML's is flagged."""
+    snap = {"nodes": {"n": {"snapshot": {"gpus": [{"index": 0, "uuid": "GPU-aa"}]}}}}
+    run = tmp_path / "runs" / "validate"
+    run.mkdir(parents=True)
+    rank = {
+        "device": "cuda",
+        "gpu_index": 0,
+        "gpu_uuid": "aa",
+        "gpu_pci_bus_id": "00000000:18:00.0",
+    }
+    (run / "manifest.json").write_text(json.dumps({"topology": snap, "ranks": [rank]}))
+    (tmp_path / "topo-out.json").write_text(json.dumps(snap))
+    (run / "startup.csv").write_text(
+        "world_size,group,ranks,backend,rendezvous_s,init_s,first_collective_s,setup_s,"
+        "slowest_rank\n1,world,1,nccl,0.001,1.5,0.002,2.0,0\n"
+    )
+    figs = gpu_path.figures(tmp_path, "cuda")
+    assert "NCCL refuses two ranks on one GPU" in figs["nccl_multirank"]
+    assert figs["validate"]["gpu_numbers"][0]["agree"] is True
+    text = "\n".join(gpu_path.render(figs))
+    assert "init_process_group 1.5e+03" in text and "one number" in text
+    rank["gpu_index"] = 1  # a CUDA ordinal that is not NVML's index
+    (run / "manifest.json").write_text(json.dumps({"topology": snap, "ranks": [rank]}))
+    assert gpu_path.figures(tmp_path, "cuda")["validate"]["gpu_numbers"][0]["agree"] is False
+    assert gpu_path.nccl_multirank("cpu", 0).startswith("not run: cpu dry run")
+
+
 @pytest.mark.slow
 def test_check_sh_dry_run_on_cpu(tmp_path):
     """The whole kit as the device runs it, on CPU: every step passes, $OUT holds <= 8 files."""
@@ -228,6 +258,13 @@ def test_check_sh_dry_run_on_cpu(tmp_path):
     }
     tests = figs["pytest_gpu"]
     assert tests["tests"] >= 1 and tests["failures"] == tests["errors"] == 0
+    # Issue 23: validate ran; start-up per world size from the run and multirank steps.
+    assert figs["validate"]["status"] in ("PASS", "WARN"), figs["validate"]  # exit 0: no FAIL
+    assert figs["validate"]["gpu_numbers"] == []  # CPU ranks have no GPU to number
+    started = {(r["run"], int(r["world_size"])) for r in figs["startup"]}
+    assert started == {("suite", 1), ("multirank", 1), ("multirank", 2)}, figs["startup"]
+    assert all(float(r["init_s"]) > 0 for r in figs["startup"])
+    assert figs["nccl_multirank"].startswith("not run: cpu dry run")
     # On CPU every goal is n/a with its reason; measured figures are still shown.
     assert {g["verdict"] for g in result["goals"]} == {"n/a"} and all(
         g["why"] for g in result["goals"]
@@ -237,6 +274,8 @@ def test_check_sh_dry_run_on_cpu(tmp_path):
     for name in STEPS:
         assert f"\n  {name} " in summary
     assert "goals (issue 11)" in summary and "2616 images/s" in summary
+    assert f"validate --level quick: {figs['validate']['status']}" in summary
+    assert "GPU numbers: n/a (no CUDA rank)" in summary and "multi-rank NCCL: not run" in summary
     assert json.loads((out / "topo.json").read_text())["schema"] == 1
     with tarfile.open(out / "logs.tar.gz") as tar:
         names = set(tar.getnames())
@@ -244,6 +283,9 @@ def test_check_sh_dry_run_on_cpu(tmp_path):
         "./runs/suite/manifest.json",
         "./runs/suite/samples.jsonl",
         "./runs/multirank/training.csv",
+        "./runs/multirank/startup.csv",
+        "./runs/validate/manifest.json",
+        "./runs/validate/validate.json",
         "./logs/run.log",
         "./doctor.json",
         "./fidelity.json",

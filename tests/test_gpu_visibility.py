@@ -45,6 +45,7 @@ def test_ranks_share_their_nodes_gpus_and_pick_their_own(gpu_nodes):
                 # ... and each sees all the gang's GPUs of its node, in order,
                 assert meta["visible_devices"] == held
                 assert env["CUDA_VISIBLE_DEVICES"] == ",".join(held)
+                assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"  # Ray's ids read in NVML's order
                 # choosing its own by position in that list.
                 assert held[meta["cuda_device"]] == meta["ray_gpu_ids"][0]
                 assert meta["gpu_index"] == int(meta["ray_gpu_ids"][0])

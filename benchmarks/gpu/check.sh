@@ -23,6 +23,9 @@
 #   multirank  scaling run --gpus 1,2 with SCALING_TEST_SHARE_GPU=1: two ranks share the GPU
 #              over gloo with CUDA tensors and DDP device_ids (a test mode of the cluster
 #              layer; on cpu: two gloo ranks)
+#   validate   scaling validate --gpus 1 --level quick: GEMM, memory, host copies, SDC on the
+#              GPU; its manifest keeps the NVML snapshot and the rank's GPU numbers (on cpu:
+#              shrunk by validate-cpu.toml)
 #   pytest     pytest -m gpu tests/test_gpu.py (everything skips without CUDA)
 # and one step that runs only when --steps names it:
 #   false_alarms  benchmarks/compare_false_alarms.py (run sets, 22 runs) on the machine's CPUs
@@ -42,7 +45,7 @@ PY=${PYTHON:-python3}
 DEVICE=cuda
 OUTDIR=${OUT:-}
 BUDGET=
-ALL_STEPS=doctor,topo,run,fidelity,multirank,tune_memory,pytest
+ALL_STEPS=doctor,topo,run,fidelity,multirank,validate,tune_memory,pytest
 ONLY=$ALL_STEPS
 OPTIONAL_STEPS=false_alarms
 
@@ -160,11 +163,13 @@ main() {
     fidelity_args=(--rounds 2 --warmup 10 --steps 30)
     multirank_env=(SCALING_TEST_SHARE_GPU=1)
     multirank_cfg=$HERE/share-gpu.toml max_bytes=64M
+    validate_cfg=()
   else
     suite=$HERE/suite-cpu.toml
     fidelity_args=(--rounds 1 --warmup 1 --steps 3)
     multirank_env=()
     multirank_cfg=$HERE/suite-cpu.toml max_bytes=64K
+    validate_cfg=(--config "$HERE/validate-cpu.toml")
   fi
   unset RAY_ADDRESS # every run starts its own local Ray
   export PYTHONUNBUFFERED=1
@@ -182,6 +187,10 @@ main() {
   STDOUT=$WORK/multirank.json step multirank 150 env "${multirank_env[@]}" \
     "$PY" -m scaling run --gpus 1,2 --device "$DEVICE" --workloads collectives,resnet50 \
     --max-bytes "$max_bytes" --config "$multirank_cfg" --out "$WORK/runs/multirank" --json
+  # The real quick level on the GPU (5 s checks); one rank forms no group, so its start-up
+  # figures come from the run and multirank steps (gpu_path.py).
+  STDOUT=$WORK/validate.json step validate 120 "$PY" -m scaling validate --gpus 1 --level quick \
+    --device "$DEVICE" "${validate_cfg[@]}" --out "$WORK/runs/validate" --json
   if [[ $DEVICE == cuda ]]; then # the memory model against max_memory_allocated (goal: 10%)
     STDOUT=$WORK/tune-memory.txt step tune_memory 120 "$PY" "$ROOT/benchmarks/tune_memory.py" \
       --device cuda --workloads transformer --preset gpt2-small --precision bf16 \

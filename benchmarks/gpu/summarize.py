@@ -1,4 +1,5 @@
-"""The GPU kit's summary: each step's status, the figures it measured, and issue 11's goals.
+"""The GPU kit's summary: each step's status, the figures it measured, and issue 11's goals
+(issue 23's GPU-path figures come from gpu_path.py).
 
 check.sh calls it on its work directory (steps.tsv, each step's JSON and log, the run
 directories) and it writes summary.txt and figures.json into the output folder. Every
@@ -17,6 +18,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+
+import gpu_path  # benchmarks/gpu/gpu_path.py: issue 23's figures
 
 # Issue 11, item 4. Goals are targets; references are public figures, not measured here.
 RESNET_GOAL = 3000.0
@@ -330,7 +333,10 @@ def render_goals(gls: list[dict]) -> list[str]:
 
 
 def render(device: str, env: dict, steps: list[dict], figs: dict, gls: list[dict]) -> str:
-    lines = render_steps(device, env, steps) + render_figures(figs) + render_goals(gls)
+    lines = render_steps(device, env, steps) + render_figures(figs)
+    if "startup" in figs:
+        lines += gpu_path.render(figs)
+    lines += render_goals(gls)
     return "\n".join(lines) + "\n"
 
 
@@ -347,6 +353,7 @@ def main() -> None:
     env = environment(w, run, topo)
     figs = figures(w, run, topo, fidelity, multirank)
     gls = goals(args.device, run, topo, fidelity)
+    figs |= gpu_path.figures(w, args.device)
     text = render(args.device, env, steps, figs, gls)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.txt").write_text(text)

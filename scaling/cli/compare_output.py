@@ -39,6 +39,7 @@ def print_comparison(result, out: Console) -> None:
         if only:
             more = f" and {len(only) - 5} more" if len(only) > 5 else ""
             out.print(f"only in {label}: {', '.join(only[:5])}{more}")
+    print_startup(result.startup, out)
     print_verdict(result, out)
 
 
@@ -65,6 +66,23 @@ def _table(what: str, rows) -> Table:
             _verdict(r),
         )  # fmt: skip
     return t
+
+
+def print_startup(table, out: Console) -> None:
+    """A line per world size both runs formed: communicator start-up, base -> new. Read, not
+    judged: each run formed the group once (collector/startup.py); with several runs per side,
+    the median over them."""
+    if table is None or table.empty:
+        return
+    out.print("communicator start-up (world group, slowest rank; ms, base -> new, not judged):")
+    for r in table.to_dict(orient="records"):
+        parts = [
+            f"{what} {f.ms(r[key + '_base'])} -> {f.ms(r[key + '_new'])}"
+            + ("" if f.missing(r[key + "_ratio"]) else f" (x{r[key + '_ratio']:.2f})")
+            for what, key in (("init", "init_s"), ("first collective", "first_collective_s"),
+                              ("setup", "setup_s"))
+        ]  # fmt: skip
+        out.print(f"  world size {r['world_size']}: " + "; ".join(parts))
 
 
 def print_verdict(result, out: Console) -> None:

@@ -90,6 +90,9 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
         doc = predict_run(run, targets, gpus_per_node, replaced, reps=reps)
     except NothingToFit as e:
         raise BadInput(str(e)) from None
+    from scaling.collector.predict.startup import predict_startup
+
+    doc["startup"] = predict_startup(run.startup, targets)
     path = write_prediction(run.path, doc)
     report = None if no_report else _rewrite_report(run)
     if as_json:
@@ -143,6 +146,10 @@ def _print(doc: dict) -> None:
             out.print(_table(words.STEP_COLUMNS, words.step_rows(w["predictions"])))
             for line in words.crossing_text(w["crossings"]) + w["notes"]:
                 out.print(f"  {escape(line)}")
+    from scaling.collector.predict.startup import lines as startup_lines
+
+    for line in startup_lines(doc.get("startup")):
+        out.print(escape(line))
     for c in doc["collectives"]:
         out.print(f"\n[bold]{c['op']} · {c['dtype']} · {c['timing']}[/]")
         for line in words.fit_lines(c):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from scaling.cluster import failures, rendezvous
+from scaling.cluster import failures, rendezvous, startup
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.worker import CONTROL_GROUP, RankActor
 
@@ -121,6 +122,8 @@ class Group:
     """Per rank: rank, local_rank, local_world_size, node_rank, nodes (rendezvous.assign_ranks)."""
     metas: list[dict]
     """Per rank: what the rank actor described (node, host, GPU, versions)."""
+    startup: list[dict] = field(default_factory=list)
+    """Per rank, once the group is formed: its start-up times as records (startup.py)."""
     nodes: int = field(init=False)
     shape: str = field(init=False)
     span: str = field(init=False)
@@ -280,11 +283,13 @@ class Gang:
 
     @contextlib.contextmanager
     def group(self, n: int, env: dict[str, str] | None = None, members: list[int] | None = None):
-        """Form a process group over world size n's members; destroy it on exit."""
+        """Form a process group over world size n's members; destroy it on exit. The group's
+        `startup` holds what forming it cost (startup.py): the caller records it."""
         planned = self.planned_group(n, members)
         actors = planned.actors
         # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
         host = planned.metas[0]["node_ip"]
+        start = time.perf_counter()
         rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s, host)[0]
         envs = [
             {
@@ -302,7 +307,12 @@ class Gang:
             for L in planned.rank_info
         ]
         # init_process_group blocks until every rank has joined: start all concurrently.
-        self.call_each(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])
+        joined = self.call_each(
+            actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs]
+        )
+        planned.startup = startup.records(
+            joined, n, "world", self.backend, time.perf_counter() - start
+        )
         try:
             yield planned
         finally:

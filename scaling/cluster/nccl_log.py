@@ -16,7 +16,8 @@ NVLS or CollNet were set up.
 
 `Capture` is the rank side: NCCL reads its debug settings once per process, so the rank
 actor sets them before any communicator exists. NCCL then writes to a file this rank reads
-after each group and point. The user's own NCCL_DEBUG output stays where they asked for it:
+after each group and point; `keep` holds these settings when a group's env is applied
+again (the user's --env included). The user's own NCCL_DEBUG output stays where they asked for it:
 in their NCCL_DEBUG_FILE if they named one (read, never moved), else on the rank's stdout,
 which this module prints the new lines to (filtered to the level they asked for), as NCCL
 would have.
@@ -48,6 +49,7 @@ _COMM = re.compile(
     r"comm (0x[0-9a-f]+) rank (\d+) nranks (\d+) cudaDev (\d+)\b.*?busId ([0-9a-fA-F]+)"
     r"(?: commId (0x[0-9a-f]+))? - Init COMPLETE"
 )
+_SETTINGS = ("NCCL_DEBUG", "NCCL_DEBUG_FILE", "NCCL_DEBUG_SUBSYS")
 _LEVELS = {"VERSION": ("NCCL version",), "WARN": ("NCCL WARN", "NCCL version")}
 
 
@@ -141,8 +143,19 @@ class Capture:
             wanted = {s.strip().upper() for s in subsys.split(",")}
             if not wanted & {"INIT", "ALL"}:
                 environ["NCCL_DEBUG_SUBSYS"] = subsys + ",INIT"
+        # What NCCL must read at its first communicator for this capture to work.
+        self.settings = {k: environ[k] for k in _SETTINGS if k in environ}
         self._fh = None
         self._partial = ""
+
+    def keep(self, environ: MutableMapping[str, str], env: dict[str, str]) -> None:
+        """Apply a group's env (the user's --env again, tune's NCCL settings, torchrun's
+        variables) without undoing the capture: NCCL reads its debug settings once, at the
+        first communicator, so a NCCL_DEBUG=WARN re-applied here would silence the INIT lines
+        the transport column comes from. The user's level still decides what they see
+        (`echo`, fixed when the rank started)."""
+        environ.update(env)
+        environ.update(self.settings)
 
     def read_new(self) -> dict:
         """Parse what NCCL wrote since the last call; echo it where the user asked for it."""

@@ -26,6 +26,7 @@ import ray
 
 from scaling.cluster import nccl_log, rendezvous
 from scaling.hardware.gpu_identity import pci_bus_id
+from scaling.hardware.nvml import index_of as nvml_index
 from scaling.workloads.timing import DEVICE_ENV
 
 CONTROL_GROUP = "control"
@@ -70,11 +71,62 @@ def visible_order(ids: list[str]) -> list[str]:
     return sorted(unique, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
-def cuda_identity() -> dict:
-    """The current CUDA device as NVML knows it (name, UUID, PCI bus id) and NCCL's version."""
+def choose_device(
+    own: list[str], node_gpu_ids: list[str], cuda, environ=os.environ, nvml=nvml_index
+) -> dict:
+    """Which CUDA device this rank uses, and its identity; runs before CUDA initialises.
+
+    own: Ray's GPU id(s) for this rank; node_gpu_ids: every id the gang holds on the node.
+    The rank sees all of them (the module docstring) and picks its own by position.
+    CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA read those ids in PCI order, which is NVML's:
+    without it CUDA numbers the fastest GPU first, and Ray's id 3 could open another GPU than
+    the one doctor, the topology and ASPM call GPU 3. gpu_index is then NVML's index of the
+    GPU actually opened (found by UUID), so one GPU has one number in every table.
+    """
+    visible = visible_order(node_gpu_ids)
+    environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    environ["CUDA_VISIBLE_DEVICES"] = ",".join(visible)
+    index = visible.index(own[0]) if own and own[0] in visible else 0
+    chosen: dict = {"visible_devices": visible, "cuda_device": index}
+    if cuda.is_available():
+        bind_device(cuda, index)
+        chosen |= cuda_identity(cuda)
+        index_nvml = nvml(chosen["gpu_uuid"]) if chosen["gpu_uuid"] else None
+        if index_nvml is not None:
+            chosen["gpu_index"] = index_nvml
+    return chosen
+
+
+def bind_device(cuda, index: int | None):
+    """Make the rank's own GPU current on this thread; returns it as a torch.device."""
     import torch
 
-    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    if index is None:  # not placed by choose_device (cannot happen on a gang's CUDA rank)
+        index = cuda.current_device()
+    cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def first_collective(backend: str, cuda_device: int | None) -> float:
+    """Seconds of a one-element all_reduce, to its completion: on NCCL without eager init this
+    is where the communicator is created."""
+    import torch
+    import torch.distributed as dist
+
+    on_gpu = backend == "nccl"
+    device = torch.device("cuda", cuda_device or 0) if on_gpu else torch.device("cpu")
+    x = torch.ones(1, device=device)
+    start = time.perf_counter()
+    dist.all_reduce(x)
+    if on_gpu:
+        torch.cuda.synchronize(device)  # the op is queued, not done, when all_reduce returns
+    return time.perf_counter() - start
+
+
+def cuda_identity(cuda) -> dict:
+    """The current CUDA device (torch.cuda) as NVML knows it (name, UUID, PCI bus id) and
+    NCCL's version."""
+    props = cuda.get_device_properties(cuda.current_device())
     out = {
         "device": "cuda",
         "gpu_name": props.name,
@@ -84,7 +136,7 @@ def cuda_identity() -> dict:
         "gpu_total_bytes": int(props.total_memory),
     }
     try:
-        out["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
+        out["nccl"] = ".".join(str(v) for v in cuda.nccl.version())
     except Exception:
         out["nccl"] = "unknown"
     return out
@@ -129,42 +181,40 @@ class RankActor:
 
     def select_device(self, node_gpu_ids: list[str]) -> dict:
         """See every GPU the gang holds on this node; use this rank's own (Ray's id)."""
-        own = [str(i) for i in ray.get_gpu_ids()]
-        visible = visible_order(node_gpu_ids)
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(visible)
-        self.cuda_device = visible.index(own[0]) if own and own[0] in visible else 0
-        chosen = {"visible_devices": visible, "cuda_device": self.cuda_device}
         import torch
 
-        if torch.cuda.is_available():
-            torch.cuda.set_device(self.cuda_device)
-            chosen |= cuda_identity()
+        chosen = choose_device([str(i) for i in ray.get_gpu_ids()], node_gpu_ids, torch.cuda)
+        self.cuda_device = chosen["cuda_device"]
         return chosen
 
     def open_rendezvous(self, world_size: int, timeout_s: float, host: str) -> dict:
         """Run on the group's rank 0: bind the master store on `host`; returns its address."""
+        start = time.perf_counter()
         self._master = rendezvous.bind_master_store(host, world_size, timeout_s)
+        self._master["bind_s"] = time.perf_counter() - start
         return {"addr": host, "port": self._master["port"]}
 
     def init_group(self, env: dict[str, str], backend: str, timeout_s: float) -> dict:
+        """Join the group; returns its rank and this rank's start-up times (startup.py)."""
         import torch.distributed as dist
 
-        os.environ.update(env)
+        if self.nccl:
+            self.nccl.keep(os.environ, env)  # the transport capture survives a user's NCCL_DEBUG
+        else:
+            os.environ.update(env)
         restore_priority()  # in case Ray runs this call on another thread than __init__
         rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+        start = time.perf_counter()
         if rank == 0:
-            store = self._master["store"]
+            store, rendezvous_s = self._master["store"], self._master["bind_s"]
         else:
             store = rendezvous.connect_store(
                 env["MASTER_ADDR"], int(env["MASTER_PORT"]), world, timeout_s
             )
-        extra = {}
-        if backend == "nccl":
-            import torch
-
-            # The communicator is bound to this GPU and created now, not at the first op.
-            extra["device_id"] = torch.device("cuda", torch.cuda.current_device())
+            rendezvous_s = time.perf_counter() - start
+        extra = self._group_options(backend)
         self._doing = ("init_process_group", time.monotonic())
+        start = time.perf_counter()
         dist.init_process_group(
             backend,
             store=store,
@@ -173,9 +223,24 @@ class RankActor:
             timeout=timedelta(seconds=timeout_s),
             **extra,
         )
+        init_s = time.perf_counter() - start
+        self._doing = ("first collective", time.monotonic())
+        first_s = first_collective(backend, self.cuda_device)
         self._doing = None
         self._store = store
-        return {"rank": rank, "backend": dist.get_backend()}
+        times = {"rendezvous_s": rendezvous_s, "init_s": init_s, "first_collective_s": first_s}
+        return {"rank": rank, "backend": dist.get_backend(), "startup": times}
+
+    def _group_options(self, backend: str) -> dict:
+        """init_process_group's device_id on NCCL: the communicator is bound to this rank's GPU
+        and created now, not at the first op. Ray may run this call on another thread than
+        select_device's, and the current device is per thread: the rank's own device is named,
+        never whatever current_device() says on this thread."""
+        if backend != "nccl":
+            return {}
+        import torch
+
+        return {"device_id": bind_device(torch.cuda, self.cuda_device)}
 
     def run(self, target, spec: dict) -> dict:
         """Run a workload's rank side on this rank: "module:function" (imported here, so the
@@ -185,7 +250,7 @@ class RankActor:
             import torch
 
             if torch.cuda.is_available():
-                torch.cuda.set_device(self.cuda_device)  # the current device is per thread
+                bind_device(torch.cuda, self.cuda_device)  # the current device is per thread
         self._doing = (
             spec.get("label") or str(getattr(target, "__name__", target)),
             time.monotonic(),
@@ -221,6 +286,7 @@ class RankActor:
         return {k: os.environ.get(k) for k in keys} | {
             "node_id": ray.get_runtime_context().get_node_id(),
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "CUDA_DEVICE_ORDER": os.environ.get("CUDA_DEVICE_ORDER"),
         }
 
     @ray.method(concurrency_group=CONTROL_GROUP)

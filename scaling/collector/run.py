@@ -8,6 +8,7 @@ run.curves           # throughput per world size with the ideal-linear line
 run.per_rank         # per-rank step times (straggler spotting)
 run.headline         # the figures that matter, and verdicts
 run.tables           # tables of other registered workloads, by name
+run.startup          # startup.csv rows: communicator start-up per world size and group
 run.partial, run.warnings
 
 Which tables a run has comes from the workload registry: each workload names its table and
@@ -25,6 +26,7 @@ import pandas as pd
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
 from scaling.collector.load import read_manifest, read_samples
+from scaling.collector.startup import startup_table
 from scaling.collector.training import TRAINING_COLUMNS
 from scaling.collector.transport import transport_warnings
 from scaling.rundir import MANIFEST, SAMPLES
@@ -61,6 +63,11 @@ class Run:
     def table(self, name: str) -> pd.DataFrame | None:
         """Any of the run's tables by name (collectives and training included)."""
         return getattr(self, name) if name in NAMED else self.tables.get(name)
+
+    @property
+    def startup(self) -> pd.DataFrame:
+        """startup.csv rows: communicator start-up per world size and group (startup.py)."""
+        return startup_table(self.samples)
 
     @property
     def partial(self) -> bool:

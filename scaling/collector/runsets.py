@@ -45,6 +45,7 @@ from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT
 from scaling.collector.points import class_label, run_points
 from scaling.collector.run import Run
 from scaling.collector.stack import Difference, differences
+from scaling.collector.startup import compare_startup
 
 EVERYTHING = "everything"
 MAX_RUNS_SUGGESTED = 30
@@ -73,6 +74,9 @@ class SetComparison:
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    startup: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Communicator start-up per world size, base -> new (collector/startup.py): read, not
+    judged."""
 
     @property
     def regressions(self) -> int:
@@ -100,6 +104,7 @@ class SetComparison:
             "classes": rows(self.classes), "points": rows(self.points),
             "failures": self.failures, "only_in_base": self.only_base,
             "only_in_new": self.only_new, "notes": self.notes,
+            "startup": rows(self.startup),
         }  # fmt: skip
 
 
@@ -158,6 +163,7 @@ def compare_sets(
         classes=_frame(class_rows), points=_frame(point_rows), uniform=uniform,
         failures=_failures(tables["base"], tables["new"]), only_base=only_base,
         only_new=only_new, notes=notes,
+        startup=compare_startup([r.samples for r in base], [r.samples for r in new]),
     )  # fmt: skip
 
 

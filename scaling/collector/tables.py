@@ -2,7 +2,7 @@
 
 Only the collector writes tables (the report only reads them). Which tables exist comes from
 the workload registry: summary.csv (collectives), training.csv (training workloads), and any
-other registered workload's table.
+other registered workload's table; startup.csv (communicator start-up) when groups formed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from scaling.collector.run import Run
 from scaling.format import missing
 from scaling.rundir import write_atomic
 from scaling.workloads.registry import tables
+
+STARTUP = "startup.csv"
 
 
 def write_tables(run: Run) -> list[Path]:
@@ -35,7 +37,17 @@ def write_tables(run: Run) -> list[Path]:
             buf = io.BytesIO()
             _parquet_safe(table).to_parquet(buf, index=False)
             written.append(write_atomic(csv.with_suffix(".parquet"), buf.getvalue()))
+    written += write_startup(run)
     return written
+
+
+def write_startup(run: Run) -> list[Path]:
+    """startup.csv when the run formed groups (run, validate and tune all write it: it is no
+    workload's table)."""
+    startup = run.startup
+    if startup.empty:
+        return []
+    return [write_atomic(run.path / STARTUP, startup.to_csv(index=False))]
 
 
 def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:

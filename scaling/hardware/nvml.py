@@ -423,6 +423,16 @@ def _handle(gpu: int | str) -> Any:
     return pynvml.nvmlDeviceGetHandleByIndex(gpu)
 
 
+def index_of(uuid: str) -> int | None:
+    """NVML's index (PCI order: doctor's, the topology's, ASPM's) of the GPU with this UUID;
+    None when NVML cannot say."""
+    if init_failure() is not None:
+        return None
+    with _session(), suppress(pynvml.NVMLError):
+        return int(pynvml.nvmlDeviceGetIndex(_handle(str(uuid))))
+    return None
+
+
 class PowerReader:
     """Board power (W) and GPU utilisation (%) of one GPU (index or UUID), NVML opened once.
 

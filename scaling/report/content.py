@@ -1,7 +1,8 @@
 """What a report says, section by section, built from a loaded run (no numbers computed here).
 
 Sections: headline, environment, training scaling, step-time breakdown, stragglers,
-collectives, topology, and the collectives detail. Each plot has its table right below it.
+collectives, topology, the collectives detail and communicator start-up. Each plot has its
+table right below it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections import Counter
 
 from scaling import format as f
 from scaling.collector.run import Run
-from scaling.report import collectives, plots, training
+from scaling.report import collectives, plots, startup, training
 from scaling.report import predict as prediction
 from scaling.report import tune as tuning
 from scaling.report import validate as validation
@@ -47,6 +48,7 @@ def build(run: Run) -> Document:
         collectives.topology_section(run),
         collectives.detail_section(run),
     ]
+    sections += _startup(run)
     predicted = prediction.section(run.path)  # only once `scaling predict` wrote predict.json
     if predicted is not None:
         sections.insert(3, predicted)
@@ -68,7 +70,7 @@ def validation_document(run: Run) -> Document:
         banner = f"PARTIAL VALIDATION ({run.partial_reason}): see the verdicts for what is missing."
     sections = [validation.section(run.path) or validation.document(run.path).sections[0]]
     return Document(f"Validation report: {run.name}", subtitle, banner,
-                    sections + [environment_section(run)])  # fmt: skip
+                    sections + [environment_section(run)] + _startup(run))  # fmt: skip
 
 
 def tune_document(run: Run) -> Document:
@@ -87,7 +89,12 @@ def tune_document(run: Run) -> Document:
         found = Section("Tuned parallel strategy", "tune")
         found.blocks.append(Text("No tune.json: the search did not finish.", "note"))
     return Document(f"Tune report: {run.name}", subtitle, banner,
-                    [found, environment_section(run)])  # fmt: skip
+                    [found, environment_section(run)] + _startup(run))  # fmt: skip
+
+
+def _startup(run: Run) -> list[Section]:
+    found = startup.section(run)
+    return [found] if found is not None else []
 
 
 def _world_sizes(run: Run) -> str:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from scaling import format as f
+from scaling.collector.predict.startup import lines as startup_lines
 from scaling.report.document import Items, Section, Table, Text, add_figure
 
 PREDICT_JSON = "predict.json"
@@ -187,6 +188,9 @@ def _section(doc: dict) -> Section:
     if doc.get("training"):
         add_figure(s, "predicted_efficiency", efficiency_plot(doc), "Measured (dots) and predicted "
                    "(squares, 90% bootstrap interval) scaling efficiency.")  # fmt: skip
+    started = startup_lines(doc.get("startup"))  # absent in a predict.json before issue 23
+    if started:
+        s.blocks.append(Items([("", line.strip()) for line in started]))
     for t in doc.get("training", []):
         s.blocks.append(Text(t["label"], kind="h3"))
         s.blocks.append(Items([("", line) for line in training_summary(t)]))

@@ -275,9 +275,13 @@ def finish(trials, rundir, started: bool, outcome) -> None:
 
 def write_report(rundir):
     """(report paths, None) or (None, why not): the report never costs tune.json."""
+    from scaling.collector.run import load_run
+    from scaling.collector.tables import write_startup
     from scaling.report import write_report as write
 
     try:
-        return write(rundir.path), None
+        run = load_run(rundir.path)
+        write_startup(run)  # startup.csv: what forming each group cost
+        return write(run), None
     except Exception as e:
         return None, f"{type(e).__name__}: {e}"

@@ -155,6 +155,7 @@ class Trials:
         self.close()
         self._stack = contextlib.ExitStack()
         self._group = self._stack.enter_context(self.prep.gang.group(n, env))
+        self.rundir.append_samples(self._group.startup)
         self._group_env = key
         return self._group
 

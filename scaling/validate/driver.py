@@ -132,7 +132,7 @@ def collective(ranks: Ranks, gang, cfg, snapshots: dict, rec: Recorder, hooks) -
     timeout, env, pairs = _timeout(cfg), cfg.cluster.env, levels.level(cfg).pairwise
     if any(len(ranks.of_node(n)) > 1 for n in ranks.nodes):
         formed, lost = comm.node_groups(ranks, env, gang.backend, timeout, pairs)
-        rec.add(lost)
+        rec.add(lost + [r for f in formed for r in f.startup])
         try:
             _timed(hooks, "allreduce", "each node's ranks",
                    lambda: rec.add(comm.node_allreduce(ranks, formed, cfg, timeout)))  # fmt: skip

@@ -14,9 +14,10 @@ of groups before, which is every round of a localisation.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
-from scaling.cluster import rendezvous
+from scaling.cluster import rendezvous, startup
 from scaling.validate.ranks import Rank, Ranks
 
 
@@ -25,12 +26,15 @@ class Formed:
     members: list[Rank]
     error: str | None = None
     """Why the group did not form (it is then not used, and its checks are not measured)."""
+    startup: list[dict] = field(default_factory=list)
+    """Its members' start-up times as records (scaling/cluster/startup.py)."""
 
 
 def form(ranks: Ranks, wanted: list[list[Rank]], env: dict, backend: str, timeout: float,
          what: str) -> list[Formed]:  # fmt: skip
     """Form every wanted group (disjoint lists of ranks, 2+ each) side by side."""
     out = [Formed(list(g)) for g in wanted]
+    start = time.perf_counter()
     leaders = [g[0] for g in wanted]
     opened = ranks.call_method(
         leaders, "open_rendezvous", [(len(g), timeout, g[0].meta["node_ip"]) for g in wanted],
@@ -49,10 +53,24 @@ def form(ranks: Ranks, wanted: list[list[Rank]], env: dict, backend: str, timeou
             args.append(({**env, **e}, backend, timeout))
             owner.append(k)
     joined = ranks.call_method(joining, "init_group", args, f"joining {what}", timeout + 20.0)
-    for k, (_, error) in zip(owner, joined, strict=True):
+    setup_s = time.perf_counter() - start  # the round's groups form side by side: one wall time
+    answers: dict[int, list] = {}
+    for k, (answer, error) in zip(owner, joined, strict=True):
         if error and out[k].error is None:
             out[k].error = error
+        answers.setdefault(k, []).append(answer)
+    for k, f in enumerate(out):
+        if f.error is None:
+            f.startup = startup.records(
+                answers.get(k, []), len(f.members), name(f), backend, setup_s
+            )
     return out
+
+
+def name(f: Formed) -> str:
+    """A validate group's name in the start-up table: its node, or the nodes it joins."""
+    nodes = list(dict.fromkeys(r.node for r in f.members))
+    return f"node {nodes[0]}" if len(nodes) == 1 else "nodes " + "+".join(nodes)
 
 
 def destroy(ranks: Ranks, formed: list[Formed]) -> None:

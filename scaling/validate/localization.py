@@ -86,6 +86,7 @@ class GroupTests:
         wanted = [[r for rs in by_node.values() for r in rs] for _, by_node, _ in runnable]
         formed = groups.form(self.ranks, wanted, self.env, self.backend, self.timeout,
                              "an inter-node group test") if runnable else []  # fmt: skip
+        self.add([r for f in formed for r in f.startup])
         calls, specs, failed = [], [], {}
         for (req, _, gid), f in zip(runnable, formed, strict=True):
             if f.error:

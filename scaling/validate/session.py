@@ -162,9 +162,13 @@ def conclude(run_dir: Path, records: list[dict], cfg, status: str, error: str | 
 
 def write_report(run_dir: Path):
     """(report paths, None) or (None, why not): the report never costs the verdicts."""
+    from scaling.collector.run import load_run
+    from scaling.collector.tables import write_startup
     from scaling.report import write_report as write
 
     try:
-        return write(run_dir), None
+        run = load_run(run_dir)
+        write_startup(run)  # startup.csv: what forming each group cost
+        return write(run), None
     except Exception as e:
         return None, f"{type(e).__name__}: {e}"

@@ -151,3 +151,20 @@ def test_the_group_all_to_all_over_two_gloo_ranks_is_exact(tmp_path):
         assert res["op"] == "all_to_all" and res["wrong"] == 0 and res["ranks"] == 2
         assert len(res["times"]) == 2 and res["size_bytes"] == 4096
     assert len(busbw_rounds(got)) == 2
+
+
+def test_prometheus_and_the_report_count_every_test_and_name_the_op():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from scaling.collector.validate.verdicts import ValidateResult
+    from scaling.report.validate import _coverage
+    from scaling.sinks import prometheus
+
+    sim = SimulatedCluster.of(64, op="all_to_all", bad_links=[("n0002", "n0050")])
+    d = run(sim).to_dict()
+    text = prometheus.render(ValidateResult([], localization=d))
+    fams = {f.name: f.samples[0].value for f in text_string_to_metric_families(text)}
+    assert fams["scaling_validate_localization_tests"] == d["tests"] == len(d["steps"])
+    assert "scaling_validate_localization_rings_tested" not in fams  # no ring screens ran
+    (note,) = _coverage(d)
+    assert "all_to_alls" in note.text and "every pair" in note.text

@@ -109,6 +109,9 @@ def test_the_slow_comm_node_is_localised(planted):
     refs = [s for s in loc["steps"] if s["phase"] == "reference"]
     assert refs == loc["steps"][: len(refs)] and loc["reference_tests"] == len(refs) == 3
     assert loc["tests"] == len(loc["steps"]) and loc["rings_needed"] == 1
+    # all_to_all group tests (the default), the reference measured with the same op
+    assert loc["op"] == loc["bar"]["op"] == loc["reference"]["op"] == "all_to_all"
+    assert "node-pair all_to_alls" in loc["reference"]["how"]
     screen = loc["steps"][len(refs)]
     assert screen["phase"] == "screen" and not screen["passed"]
     assert all(s["duration_s"] > 0 for s in loc["steps"])

@@ -1,7 +1,8 @@
 """Every rail: the inter-node group tests use every rank of each node, not its first one.
 
 A real 2-node Ray cluster on this machine (ray.cluster_utils.Cluster), two CPU ranks per
-node, gloo: each group test must be one all_reduce over all four ranks, both ranks of each
+node, gloo: each group test must be one all_to_all (the default group_op) over all four
+ranks, both ranks of each
 node taking part, so on GPUs every GPU's nearest NIC carries traffic (docs/validate-fabric.md).
 The thresholds are loose: four ranks share two cores here; what is tested is who took part.
 """
@@ -55,10 +56,17 @@ def test_every_group_test_holds_every_rank_of_its_nodes(validated):
         assert sorted(m["rank"] for m in members) == [0, 1, 2, 3]
         assert {m["world_size"] for m in members} == {4} and {m["ranks"] for m in members} == {4}
         assert all(m.get("times") and not m.get("error") for m in members)
+        # the default group op, checked exactly: every received chunk is its sender's
+        assert {m["op"] for m in members} == {"all_to_all"} and {m["wrong"] for m in members} == {0}
     per_node = {}
     for m in tests:
         per_node.setdefault(m["node"], set()).add(m["rank"])
     assert sorted(len(v) for v in per_node.values()) == [2, 2]
     passed = [v for v in doc["verdicts"] if v["check"] == "inter_node" and v["verdict"] == "PASS"]
     assert len(passed) == 2, [v["evidence"] for v in doc["verdicts"] if v["check"] == "inter_node"]
-    assert "all ranks of each node (every rail)" in r.output
+    assert "all_to_all 256K, all ranks of each node (every rail)" in r.output
+    # the bar came from a node-pair reference of the same op, kept per node (2 ranks each)
+    bar = doc["localization"]["bar"]
+    assert (
+        bar["op"] == "all_to_all" and bar["node_gbps"] > 0 and "2 rank(s) per node" in bar["source"]
+    )

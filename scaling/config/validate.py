@@ -28,6 +28,7 @@ from scaling.config.fields import setting
 from scaling.config.units import format_size, parse_size
 
 LEVELS = ("quick", "standard", "long")
+GROUP_OPS = ("all_to_all", "all_reduce")
 SCALING_CHOICE = "scaling's default (not a public threshold)"
 
 
@@ -134,8 +135,15 @@ class ValidateConfig:
     exhaustive_max_nodes: int = 8
     """Localisation tests every node pair only up to this many nodes; above, it bisects."""
 
+    group_op: str = setting("all_to_all", choices=GROUP_OPS)
+    """The collective of the inter-node group tests (docs/validate-localization.md).
+    all_to_all: every rank sends to every other, so a group crosses every pair of its nodes,
+    one screen proves every link and a bad link fails any group holding both ends.
+    all_reduce: a ring, which crosses only neighbouring nodes; the search then screens
+    ceil((N-1)/2) ring orders (ring_orders) to make every pair neighbours once."""
+
     ring_orders: int | None = None
-    """Ring orders the localisation screens. Unset: all, ceil((N-1)/2), so every pair of nodes
+    """group_op = "all_reduce" only: ring orders the localisation screens. Unset: all, ceil((N-1)/2), so every pair of nodes
     is neighbours in a tested ring (a bad link fails only rings where its ends are
     neighbours). Fewer is quicker, and a bad link between nodes never neighbours in a tested
     ring passes unseen; validate.json's localization.rings_tested and rings_needed say so."""
@@ -335,6 +343,10 @@ def check(cfg: ValidateConfig) -> ValidateConfig:
             _positive(f.name, getattr(cfg, f.name))
     if cfg.exhaustive_max_nodes < 2:
         raise ValueError("validate.exhaustive_max_nodes must be at least 2")
+    if cfg.group_op not in GROUP_OPS:
+        raise ValueError(
+            f"validate.group_op = {cfg.group_op!r}: choose from {', '.join(GROUP_OPS)}"
+        )
     if cfg.level not in LEVELS:
         raise ValueError(f"validate.level = {cfg.level!r}: choose from {', '.join(LEVELS)}")
     for name in ("burn_minutes", "check_seconds"):

@@ -258,11 +258,18 @@ def localization_blocks(loc: dict | None) -> list:
 
 
 def _coverage(loc: dict) -> list:
-    """Which node pairs the tests crossed (a bad link shows only where its ends are ring
-    neighbours) and how many tests were the reference; absent from runs recorded before."""
+    """Which node pairs the tests crossed (all_to_all: every pair of a group; all_reduce: a bad
+    link shows only where its ends are ring neighbours) and how many tests were the reference;
+    absent from runs recorded before."""
     if not loc.get("rings_needed"):
         return []
     ref = loc.get("reference_tests") or 0
+    if loc.get("op") == "all_to_all":
+        text = ("Group tests were all_to_alls: each crosses every pair of its nodes, so one "
+                "screen of every node tests every pair; the ends of a bad link found were "
+                "tested with the others afterwards."
+                + (f" The tests include {ref} node-pair reference test{'s' * (ref != 1)} run to set the bar." if ref else ""))  # fmt: skip
+        return [Text(text, "note")]
     text = (f"{loc['rings_tested']} of {loc['rings_needed']} ring orders screened; "
             + ("every pair of nodes was tested (ring neighbours in a screen, or as a pair)."
                if loc.get("every_pair_tested") else

@@ -111,7 +111,7 @@ def _summary(fam: _Families, result: ValidateResult) -> None:
         if "reference_tests" in loc:  # absent from runs recorded before it was counted
             fam.add(f"{PREFIX}_localization_reference_tests", "Of those, node-pair reference "
                     "tests run to set the bar.", {}, loc["reference_tests"])  # fmt: skip
-        if loc.get("rings_needed"):
+        if loc.get("rings_needed") and loc.get("op") != "all_to_all":  # ring screens only
             fam.add(f"{PREFIX}_localization_rings_tested", "Ring orders screened; every node "
                     "pair was ring neighbours in one when it equals rings_needed.", {},
                     loc["rings_tested"])  # fmt: skip

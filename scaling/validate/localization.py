@@ -1,7 +1,9 @@
 """Across nodes: the real group test behind the adaptive localisation, and what it must reach.
 
-A group test over some nodes is an all_reduce over every rank still answering on each of
-those nodes, in a process group of just those ranks (groups.py). With all of a node's GPUs
+A group test over some nodes is a collective ([validate] group_op: all_to_all by default, or
+all_reduce) over every rank still answering on each of those nodes, in a process group of
+just those ranks (groups.py). An all_to_all crosses every pair of the group's nodes; an
+all_reduce only ring neighbours (below). With all of a node's GPUs
 in the group, NCCL sends each GPU's share through the NIC nearest it, so every rail of every
 node carries traffic (one rank per node would use one NIC, and a dead rail would pass;
 docs/validate-fabric.md). The disjoint tests of a round run side by side
@@ -12,13 +14,16 @@ and the busbw reaches the bar:
 1. the public minimum ([validate] inter_node_min_busbw_gbps), else
 2. the healthy fraction of the network ceiling (the rails the ranks' GPUs sit nearest,
    hardware/topology.py), else
-3. a fraction of a reference measured first: node-pair all_reduces over at most
+3. a fraction of a reference measured first: node-pair tests of the same op over at most
    REFERENCE_NODES nodes spread over the cluster, in rounds of all pairs until each of them
    has had two partners (one, with two nodes), reference = median over those nodes of each
    node's best pair (group_tests.reference_rounds, internode.py). These tests are steps of the
    localisation (phase "reference") and count in its totals.
 
-The ring order of a group test is the order of its request's nodes: groups.form gives group
+Under all_to_all a group's busbw depends on its shape (ranks, ranks per node), so the bar is
+kept on each node's inter-node bandwidth and turned into busbw per test (internode.GroupBar).
+
+Under all_reduce, the ring order of a group test is the order of its request's nodes: groups.form gives group
 ranks node by node in that order, and ring all_reduce (gloo's, and NCCL's ring across nodes)
 sends from each rank to the next, so the ring crosses between nodes where one node's ranks
 end and the next one's begin. The search (collector/validate/localize.py) varies that order
@@ -92,7 +97,8 @@ class GroupTests:
             if f.error:
                 failed[gid] = f.error
                 continue
-            point = group_allreduce.spec("inter_node", self.cfg.validate.comm_bytes, gid)
+            point = group_allreduce.spec("inter_node", self.cfg.validate.comm_bytes, gid,
+                                         self.cfg.validate.group_op)  # fmt: skip
             point |= {"world_size": len(f.members), "phase": req.phase, "nodes": list(req.nodes)}
             calls += f.members
             specs += [point | {"who": r.who()} for r in f.members]
@@ -116,7 +122,8 @@ class GroupTests:
         self.add(records)
         lost = {n: self.lost(n) or "no rank of it answers" for n in nodes
                 if not by_node[n] or any(r.rank in self.ranks.lost for r in by_node[n])}  # fmt: skip
-        return group_outcome(members, lost, self.bar, tuple(nodes))
+        per_node = max((len(rs) for rs in by_node.values()), default=1)
+        return group_outcome(members, lost, self.bar, tuple(nodes), per_node)
 
 
 def choose_bar(tests: GroupTests, snapshots: dict, run=None) -> tuple[GroupBar, dict | None]:
@@ -124,21 +131,22 @@ def choose_bar(tests: GroupTests, snapshots: dict, run=None) -> tuple[GroupBar, 
     through `run` (the localisation's recorder, so the reference tests are counted)."""
     run = run or tests
     cfg, ranks = tests.cfg.validate, tests.ranks
+    g = max((len(tests.members(n)) for n in ranks.nodes), default=1)
     if inter_node_minimum(cfg).value is not None:
-        return group_bar(cfg), None
+        return group_bar(cfg, per_node=g), None
     members = [r for n in ranks.nodes for r in tests.members(n)]
     ceiling, label = network_ceiling(snapshots, members) if len(members) > 1 else (None, "")
     if ceiling:
-        return group_bar(cfg, ceiling, label), None
+        return group_bar(cfg, ceiling, label, per_node=g), None
     pairs: dict[tuple[str, str], float | None] = {}
     for pairs_of_round in reference_rounds(ranks.nodes):
         requests = [Request(p, "reference") for p in pairs_of_round]
         for req, got in zip(requests, run(requests), strict=True):
             pairs[req.nodes] = got.value if got.passed else None
-    value, how = reference_from_pairs(pairs)
+    value, how = reference_from_pairs(pairs, cfg.group_op)
     reference = {"value": value, "how": how, "why_needed": label or "no network ceiling known",
-                 "pairs": [[a, b, v] for (a, b), v in pairs.items()]}  # fmt: skip
-    return group_bar(cfg, reference=value, reference_how=how), reference
+                 "op": cfg.group_op, "pairs": [[a, b, v] for (a, b), v in pairs.items()]}  # fmt: skip
+    return group_bar(cfg, reference=value, reference_how=how, per_node=g), reference
 
 
 def localise(tests: GroupTests, snapshots: dict) -> list[dict]:
@@ -151,7 +159,8 @@ def localise(tests: GroupTests, snapshots: dict) -> list[dict]:
 
     cfg = tests.cfg.validate
     loc = localize(nodes, tests, exhaustive_max_nodes=cfg.exhaustive_max_nodes,
-                   clock=time.perf_counter, rings=cfg.ring_orders, reference=bar)  # fmt: skip
+                   clock=time.perf_counter, rings=cfg.ring_orders, reference=bar,
+                   op=cfg.group_op)  # fmt: skip
     reference = chosen.get("reference")
     return [
         {"type": "validate", "check": "inter_node_reference", "bar": tests.bar.to_dict(),

@@ -90,7 +90,7 @@ def stages(cfg, device: str, ranks_per_node: list[int]) -> list[Stage]:
                              "each way", pairs * (STAGE_S / 2 + 2 * _comm_s(comm, bw["pair"]) / 2)))  # fmt: skip
     if len(ranks_per_node) >= 2:
         tests = 3  # a reference round or two and the screen, on a healthy cluster
-        out.append(Stage("inter_node", f"across {len(ranks_per_node)} nodes: all_reduce "
+        out.append(Stage("inter_node", f"across {len(ranks_per_node)} nodes: {v.group_op} "
                          f"{format_size(comm)}, all ranks of each node (every rail); localisation "
                          "on a failure",
                          tests * (STAGE_S + _comm_s(comm, bw["network"]))))  # fmt: skip

@@ -119,6 +119,8 @@ class Localization:
     rings_needed: int = 0
     """Ring orders it takes for every pair to be adjacent in one, ceil((N-1)/2): with fewer
     tested, a bad link between two nodes never adjacent in a tested ring goes unseen."""
+    op: str = "all_reduce"
+    """The group tests' collective: all_to_all (one screen crosses every pair) or all_reduce."""
 
     @property
     def tests(self) -> int:
@@ -160,6 +162,7 @@ class Localization:
             "round_wall_s": self.round_wall_s, "passed_in": self.passed_in, "timing": self.timing,
             "reference_tests": self.reference_tests, "rings_tested": self.rings_tested,
             "rings_needed": self.rings_needed, "every_pair_tested": self.every_pair_tested,
+            "op": self.op,
         }  # fmt: skip
 
     @classmethod
@@ -170,7 +173,7 @@ class Localization:
         return cls(list(d["nodes"]), d["mode"], [Step.from_dict(s) for s in d.get("steps", [])],
                    list(d.get("round_wall_s", [])), findings, dict(d.get("passed_in", {})),
                    d.get("timing", "measured"), d.get("rings_tested", 0),
-                   d.get("rings_needed", 0))  # fmt: skip
+                   d.get("rings_needed", 0), d.get("op", "all_reduce"))  # fmt: skip
 
 
 @dataclass

@@ -71,37 +71,77 @@ def _finding_verdict(f) -> Verdict:
 
 @dataclass(frozen=True)
 class GroupBar:
-    """The busbw (GB/s) a group test must reach, and where that figure comes from."""
+    """The busbw (GB/s) a group test must reach, and where that figure comes from.
+
+    all_to_all (node_gbps set): a group's busbw depends on its shape, so the bar is kept on
+    each node's inter-node bandwidth B and turned into busbw per test (at()). Model: each of
+    n ranks, g per node, sends S/n to every other rank; S(n-g)/n of it leaves the node, and
+    the node's g ranks share B, so t = g S (n-g)/(n B) and busbw = S/t (n-1)/n =
+    B (n-1)/(g (n-g)). One rank per node: B itself; two nodes of 8 GPUs: 15/64 B; many
+    nodes: B/g. NVLink traffic inside a node is taken as hidden behind the network's."""
 
     value: float | None
     source: str
+    op: str = "all_reduce"
+    node_gbps: float | None = None
+
+    def at(self, n: int, g: int) -> float | None:
+        """The busbw bar of one group test: n ranks in all, at most g on one node."""
+        if self.node_gbps is None or n <= g:
+            return self.value
+        return self.node_gbps * a2a_share(n, g)
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "source": self.source}
+        d = {"value": self.value, "source": self.source, "op": self.op}
+        return d | ({"node_gbps": self.node_gbps} if self.node_gbps is not None else {})
+
+
+def a2a_share(n: int, g: int) -> float:
+    """all_to_all busbw / the node's inter-node bandwidth, for n ranks, g per node (GroupBar)."""
+    return (n - 1) / (g * (n - g))
 
 
 def group_bar(
     cfg: ValidateConfig, ceiling: float | None = None, ceiling_label: str = "",
-    reference: float | None = None, reference_how: str = "",
+    reference: float | None = None, reference_how: str = "", per_node: int = 1,
 ) -> GroupBar:  # fmt: skip
     """A public minimum when one is set; else the healthy fraction of the network ceiling; else
-    a fraction of the reference measured on node pairs (reference_from_pairs)."""
+    a fraction of the reference measured on node pairs (reference_from_pairs), which ran the
+    same op (cfg.group_op) as the group tests. per_node: the ranks per node (all_to_all)."""
+    op, g = cfg.group_op, max(per_node, 1)
+    pair = a2a_share(2 * g, g)  # all_to_all busbw / node bandwidth over two nodes
+    shape = (f"; {op} busbw bar of a test over n ranks, g per node: B (n-1)/(g(n-g)), "
+             f"{g} rank(s) per node here (docs/validate-localization.md)")  # fmt: skip
     minimum = inter_node_minimum(cfg)
     if minimum.value is not None:
-        return GroupBar(minimum.value, minimum.source)
+        if op != "all_to_all":
+            return GroupBar(minimum.value, minimum.source, op)
+        return GroupBar(minimum.value, f"{minimum.source}, read as the busbw of a two-node "
+                        f"all_to_all: B = {minimum.value / pair:.4g} GB/s{shape}", op,
+                        minimum.value / pair)  # fmt: skip
     if ceiling:
         f = cfg.allreduce_min_ceiling_fraction
-        return GroupBar(f * ceiling, f"[validate] allreduce_min_ceiling_fraction {f:g} x the "
-                        f"network ceiling {ceiling:.4g} GB/s ({ceiling_label})")  # fmt: skip
+        text = (f"[validate] allreduce_min_ceiling_fraction {f:g} x the network ceiling "
+                f"{ceiling:.4g} GB/s ({ceiling_label})")  # fmt: skip
+        if op != "all_to_all":
+            return GroupBar(f * ceiling, text, op)
+        return GroupBar(f * ceiling * pair, f"{text} = B {f * ceiling:.4g} GB/s per node; "
+                        f"two nodes: {f * ceiling * pair:.4g}{shape}", op, f * ceiling)  # fmt: skip
     if reference:
         f = cfg.inter_node_min_fraction
-        return GroupBar(f * reference, f"[validate] inter_node_min_fraction {f:g} x the "
-                        f"reference {reference:.4g} GB/s ({reference_how})")  # fmt: skip
+        text = (f"[validate] inter_node_min_fraction {f:g} x the reference {reference:.4g} "
+                f"GB/s ({reference_how})")  # fmt: skip
+        if op != "all_to_all":
+            return GroupBar(f * reference, text, op)
+        return GroupBar(f * reference, f"{text}; B = {f * reference / pair:.4g} GB/s{shape}",
+                        op, f * reference / pair)  # fmt: skip
     return GroupBar(None, "no minimum, network ceiling or reference: a group test passes when "
-                    "it completes with exact results")  # fmt: skip
+                    "it completes with exact results", op)  # fmt: skip
 
 
-def reference_from_pairs(pairs: dict[tuple[str, str], float | None]) -> tuple[float | None, str]:
+def reference_from_pairs(
+    pairs: dict[tuple[str, str], float | None], op: str = "all_reduce"
+) -> tuple[float | None, str]:
     """The median over nodes of each node's best node-pair busbw: a node with one bad partner
     still shows what the fabric does, and the median ignores the bad nodes while they are
     fewer than half. Two nodes: the one pair is its own reference, and the text says so."""
@@ -114,17 +154,19 @@ def reference_from_pairs(pairs: dict[tuple[str, str], float | None]) -> tuple[fl
         return None, "no node pair could be measured"
     nodes = sorted({n for p in pairs for n in p})
     how = (f"median over {len(best)} nodes of each node's best busbw in {len(pairs)} node-pair "
-           "all_reduces")  # fmt: skip
+           f"{op}s")  # fmt: skip
     if len(nodes) == 2:
         how += "; with two nodes the pair is its own reference: set inter_node_min_busbw_gbps to judge it"
     return float(statistics.median(best.values())), how
 
 
 def group_outcome(
-    members: list[dict], lost: dict[str, str], bar: GroupBar, nodes: tuple[str, ...]
-) -> Outcome:
+    members: list[dict], lost: dict[str, str], bar: GroupBar, nodes: tuple[str, ...],
+    per_node: int = 1,
+) -> Outcome:  # fmt: skip
     """One group test's Outcome from its members' records. lost: node -> why its rank gave no
-    measurement (it died, stopped or hung): those nodes are `missing`, and FAIL at once."""
+    measurement (it died, stopped or hung): those nodes are `missing`, and FAIL at once.
+    per_node: the most ranks any of its nodes had in it (GroupBar.at)."""
     duration = max((m.get("wall_s") or 0.0 for m in members), default=None)
     missing = tuple(n for n in nodes if n in lost)
     if missing:
@@ -139,6 +181,7 @@ def group_outcome(
     wrong = wrong_elements(members)
     if wrong:
         return Outcome(False, value, duration, (), f"{wrong} wrong elements in the result")
-    if bar.value is not None and value < bar.value:
-        return Outcome(False, value, duration, (), f"busbw {value:.4g} GB/s below {bar.value:.4g}")
+    need = bar.at(int(members[0].get("ranks") or len(members)), per_node)
+    if need is not None and value < need:
+        return Outcome(False, value, duration, (), f"busbw {value:.4g} GB/s below {need:.4g}")
     return Outcome(True, value, duration, (), "")

@@ -5,14 +5,18 @@
     loc.findings, loc.tests, loc.wall_s, loc.to_dict()
 
 A *group test* runs one communication check over a set of nodes (scaling/validate/
-localization.py: an all_reduce over one rank per node, in a process group of its own; pass =
-it completes, exactly, above the bar) and answers pass/fail plus the measured value. This
-module never measures: it decides which groups to test, and in which ring order, from the
-answers alone, the way NVIDIA's cluster-readiness design does.
+localization.py: an all_to_all or all_reduce over every rank of each node, in a process group
+of its own; pass = it completes, exactly, above the bar) and answers pass/fail plus the
+measured value. This module never measures: it decides which groups to test, and in which
+ring order, from the answers alone, the way NVIDIA's cluster-readiness design does.
 
-**Fault model.** A bad node fails every test that holds it. A bad link fails a test only when
-its two ends are neighbours in the test's ring: a ring all_reduce sends only between
-neighbours, and a group's ring order is the order of its Request's nodes (rings.py).
+**Fault model.** A bad node fails every test that holds it. Under `op="all_to_all"` (every
+rank sends to every other) a bad link fails every test holding both its ends: one screen
+crosses every pair, steps 1-6 below run once (no ring orders), a cross pair is found by
+binary search instead of seams, and afterwards (7) each end of a found link is tested with
+the nodes not blamed. Under `op="all_reduce"` a bad link fails a test only when its two ends
+are neighbours in the test's ring: a ring all_reduce sends only between neighbours, and a
+group's ring order is the order of its Request's nodes (rings.py).
 
 0. **Reference** (optional, `reference`): node-pair tests the driver needs before it can set
    the bar. They are recorded as steps of phase "reference" and counted like every test, but
@@ -36,6 +40,9 @@ neighbours, and a group's ring order is the order of its Request's nodes (rings.
 6. **Verify**: test every node not blamed together, in the screen's order. Fails: localise
    again inside it, up to `max_passes` times; still failing: the rest is one unlocalised
    group (FAIL). Then the next ring order, without the nodes already blamed.
+7. all_to_all only: each end of a found link with every node not blamed, and the pairs of
+   ends that are not found links alone, so every pair but the bad links is proven; a failure
+   is searched as above, and new links' ends get the same (up to `max_passes` times).
 
 A node that gives no measurement (Outcome.missing: its rank died, hung or never answered)
 FAILs at once and leaves play; the rest of its group is tested again without it. Disjoint
@@ -44,9 +51,9 @@ of a round is measured around the call (`clock`), so modelled time comes out of 
 clock (simulate.py) and real time out of a real one.
 
 Cost: finding k faults takes about 2 tests per level of the bisection per fault, 2·k·log2(N)
-plus a few; proving that no link is bad takes the ceil((N-1)/2) ring screens on top (a ring
-crosses N of the N(N-1)/2 pairs, so no ring-only search can do with fewer). Testing every
-pair takes N(N-1)/2.
+plus a few; under all_reduce, proving that no link is bad takes the ceil((N-1)/2) ring
+screens on top (a ring crosses N of the N(N-1)/2 pairs, so no ring-only search can do with
+fewer); under all_to_all one screen proves them all. Testing every pair takes N(N-1)/2.
 """
 
 from __future__ import annotations
@@ -87,20 +94,22 @@ def localize(
     timing: str = "measured",
     rings: int | None = None,
     reference: Callable[[GroupTest], object] | None = None,
+    op: str = "all_reduce",
 ) -> Localization:
     """Localise the faults among `nodes` (hostnames). domains: node -> domain (rack, switch,
     NVLink domain) to split along; max_concurrent: tests per round (None: no limit);
     timing: "modelled" when `clock` and the durations come from a simulation; rings: screen
     at most this many ring orders (None: all, so every pair is adjacent in a tested ring);
-    reference(run): called first with a GroupTest whose tests are recorded as reference steps."""
+    reference(run): called first with a GroupTest whose tests are recorded as reference steps;
+    op: the group tests' collective, all_to_all (crosses every pair) or all_reduce (a ring)."""
     eng = Search(list(dict.fromkeys(nodes)), test, clock, max_concurrent, domains)
-    eng.loc.timing = timing
+    eng.loc.timing, eng.loc.op, eng.every_pair = timing, op, op == "all_to_all"
     if reference is not None:
         reference(eng.reference)
     if len(eng.loc.nodes) < 2:
         eng.loc.mode = "single node"
         return eng.loc
-    orders = ring_orders(eng.loc.nodes)
+    orders = [tuple(eng.loc.nodes)] if eng.every_pair else ring_orders(eng.loc.nodes)
     eng.loc.rings_needed = len(orders)
     for i, order in enumerate(orders[:rings]):
         out = eng.blamed(("node", "no_measurement", "group"))
@@ -121,6 +130,11 @@ def localize(
             if len(rest) < 2 or eng.verified(rest):
                 break
             eng.drive([eng.verify(tuple(rest), last=attempt == max_passes - 1)])
+    for _ in range(max_passes if eng.every_pair and eng.loc.mode != "exhaustive pairs" else 0):
+        follow = eng.link_ends()  # 7: the pairs of found links' ends with the rest
+        if not follow:
+            break
+        eng.drive(follow)
     searched = [s for s in eng.loc.steps if s.phase != "reference"]
     if eng.loc.mode == "bisect" and all(
         s.phase == "screen" and (s.passed or s.missing) for s in searched

@@ -6,8 +6,9 @@ timed by CUDA events in hardware/transfers). Here:
 
 - a per-rank figure's rounds are work / time per sample, in the check's unit, and its value
   is their median (robust to one sample hit by a neighbour's burst);
-- an all_reduce's time per iteration is its slowest member's (nccl-tests), busbw = S/t x
-  2(n-1)/n per iteration, and the value is the median over iterations.
+- a group op's time per iteration is its slowest member's (nccl-tests), busbw = S/t x the
+  op's factor (all_reduce 2(n-1)/n, all_to_all (n-1)/n) per iteration, and the value is the
+  median over iterations.
 
 `summarize` is the `checks` table of the check workloads (checks.csv under `scaling run`).
 Pure numpy/pandas: no torch, no ray.
@@ -54,12 +55,13 @@ def value_of(rounds: list[float]) -> float | None:
 
 
 def busbw_rounds(members: list[dict]) -> list[float]:
-    """busbw (GB/s) per iteration of one all_reduce group from its members' records."""
+    """busbw (GB/s) per iteration of one group op from its members' records (records made
+    before the op was recorded are all_reduces)."""
     timed = [m["times"] for m in members if m.get("times")]
     if not timed or len(timed) != len(members):
         return []
     n, size = members[0]["ranks"], members[0]["size_bytes"]
-    factor = busbw_factor("all_reduce", n)
+    factor = busbw_factor(_clean(members[0].get("op")) or "all_reduce", n)
     if factor is None:  # one rank: no data crosses a link
         return []
     slowest = [max(ts) for ts in zip(*timed, strict=False)]

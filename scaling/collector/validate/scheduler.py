@@ -31,6 +31,9 @@ class Scheduler:
         self.loc = Localization(ordered, "bisect")
         self.test, self.clock, self.max_concurrent = test, clock, max_concurrent
         self.out: set[str] = set()  # failed or silent nodes: never offered as buddies again
+        self.every_pair = False
+        """all_to_all: a group test crosses every pair of its nodes, not only ring neighbours."""
+        self.ends_done: set[str] = set()  # link ends already tested with the rest (search.py)
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -38,11 +41,13 @@ class Scheduler:
         return {n for f in self.loc.findings if f.kind in kinds for n in f.nodes}
 
     def verified(self, rest: list[str]) -> bool:
-        """rest already passed as one ring, in this order, after the last finding."""
+        """rest already passed as one group (all_to_all) or ring, in this order (all_reduce),
+        after the last finding."""
         last = max((max(f.steps, default=0) for f in self.loc.findings), default=0)
-        pairs = ring_pairs(rest)
+        crossed = set if self.every_pair else ring_pairs
+        pairs = crossed(rest)
         return any(
-            s.passed and s.index >= last and ring_pairs(s.nodes) == pairs for s in self.loc.steps
+            s.passed and s.index >= last and crossed(s.nodes) == pairs for s in self.loc.steps
         )
 
     def find(self, kind: str, nodes, evidence: str, steps) -> None:

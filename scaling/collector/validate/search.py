@@ -1,12 +1,16 @@
-"""The search itself: ring screens, exhaustive pairs, bisection, buddies, confirmation, seams.
+"""The search itself: screens, exhaustive pairs, bisection, buddies, confirmation, seams.
 
 Each method that yields is one investigation (a coroutine the Scheduler runs in rounds); it
 returns the child investigations to start. The algorithm is described in localize.py.
-A request's nodes are in ring order (rings.py): halves are contiguous stretches of their
-group's ring, so a pair adjacent in a group stays adjacent in its half, or is a seam.
+Under all_reduce a request's nodes are in ring order (rings.py): halves are contiguous
+stretches of their group's ring, so a pair adjacent in a group stays adjacent in its half, or
+is a seam. Under all_to_all (Scheduler.every_pair) a group crosses every pair of its nodes:
+where two passing halves fail together, a binary search finds the pair across them.
 """
 
 from __future__ import annotations
+
+from itertools import combinations
 
 from scaling.collector.validate.group_tests import Investigation, Request, Result, round_robin
 from scaling.collector.validate.scheduler import Scheduler
@@ -28,10 +32,46 @@ class Search(Scheduler):
             return [self.pairs(everyone, res.step.index)]
         return [self.investigate(everyone, res.step.index)]
 
-    def pair_check(self, pair: tuple[str, str]) -> Investigation:
+    def pair_check(
+        self, pair: tuple[str, str], why: str = "a pair the ring left out beside a known bad link"
+    ) -> Investigation:
         """A pair a ring left out (Scheduler.around_known_links), tested on its own."""
-        (res,) = yield [Request(pair, "pair", "a pair the ring left out beside a known bad link")]
+        (res,) = yield [Request(pair, "pair", why)]
         return self._after(pair, res)
+
+    def link_ends(self) -> list[Investigation]:
+        """all_to_all: after the screen's search, the pairs it left untested: a found link's
+        ends with the other nodes (the verify step leaves both ends out) and with each other.
+        Each test is every node not blamed plus a set of ends holding no found link, chosen
+        greedily to cover those pairs: two tests for one link, four for two."""
+        links = {frozenset(f.nodes) for f in self.loc.findings if f.kind == "link"}
+        out = self.blamed(("node", "no_measurement", "group"))
+        ends = [n for n in dict.fromkeys(n for f in sorted(links, key=sorted) for n in sorted(f))
+                if n not in out]  # fmt: skip
+        new = [n for n in ends if n not in self.ends_done]
+        self.ends_done.update(new)
+        rest = tuple(n for n in self.live(self.loc.nodes) if n not in out and n not in ends)
+        need = {frozenset((e,)) for e in new if rest} | {
+            frozenset(p) for p in combinations(ends, 2)
+            if frozenset(p) not in links and set(p) & set(new)
+        }  # fmt: skip
+        tests = []
+        while need:
+            group = set(min(need, key=sorted))
+            for e in ends:
+                if e in group or any(frozenset((e, x)) in links for x in group):
+                    continue
+                if any(e in p and p <= group | {e} for p in need):
+                    group.add(e)
+            need = {p for p in need if not p <= group}
+            tests.append(self.ends_with(rest, tuple(e for e in ends if e in group)))
+        return tests
+
+    def ends_with(self, rest: tuple[str, ...], ends: tuple[str, ...]) -> Investigation:
+        group = rest + ends
+        (res,) = yield [Request(group, "verify", f"{', '.join(ends)} (ends of found links) with "
+                                f"the {len(rest)} nodes not blamed")]  # fmt: skip
+        return self._after(group, res)
 
     def verify(self, rest: tuple[str, ...], last: bool) -> Investigation:
         (res,) = yield [Request(rest, "verify", "every node not blamed, together")]
@@ -133,6 +173,8 @@ class Search(Scheduler):
             return []
         if len(union) == 2:  # the retest was the pair alone
             return self._pair_verdict(*union, res, steps)
+        if self.every_pair:
+            return (yield from self._across(a_half, b_half, failed_step, res.step.index, steps))
         seams = {frozenset(p): p for p in ((a_half[-1], b_half[0]), (b_half[-1], a_half[0]))}
         results = yield [Request(p, "cross", "where the halves meet in the ring") for p in seams.values()]  # fmt: skip
         steps += [r.step.index for r in results]
@@ -146,6 +188,30 @@ class Search(Scheduler):
                       f"{res.step.index}), both halves pass, and neither pair where they meet "
                       "fails alone: several links, or a load-dependent fault", steps)  # fmt: skip
         return []
+
+    def _across(self, a_half, b_half, failed_step: int, retest: int, steps: list[int]):
+        """all_to_all: the union crosses every pair across the halves; binary search for the
+        node of each half that fails with the other side, then test that pair alone."""
+        a = yield from self._narrow(a_half, b_half, steps)
+        b = yield from self._narrow(b_half, (a,), steps)
+        (pair,) = yield [Request((a, b), "pair", "the cross pair alone")]
+        steps.append(pair.step.index)
+        if pair.failed and not pair.lost:
+            return self._pair_verdict(a, b, pair, steps)
+        self.find("group", a_half + b_half, f"{len(a_half) + len(b_half)} nodes fail together "
+                  f"(steps {failed_step}, {retest}), both halves pass, and no single pair across "
+                  "them fails alone: several links, or a load-dependent fault", steps)  # fmt: skip
+        return []
+
+    def _narrow(self, candidates, against, steps: list[int]):
+        """Binary search for the node of `candidates` that fails together with `against`."""
+        c = tuple(candidates)
+        while len(c) > 1:
+            first, second = self.split(c)
+            (res,) = yield [Request(first + tuple(against), "cross", "which node fails across")]
+            steps.append(res.step.index)
+            c = first if res.failed else second
+        return c[0]
 
     def pairs(self, group, screen_step: int) -> Investigation:
         """Every pair of a small cluster, N-1 rounds of disjoint pairs."""

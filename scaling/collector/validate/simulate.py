@@ -6,9 +6,10 @@
     loc = localize(sim.nodes, sim, clock=sim.clock, timing="modelled")
     loc.tests, loc.wall_s       # group tests used; modelled seconds (an estimate)
 
-The group test passes unless the group holds a bad node, a bad link whose two ends are
-neighbours in the test's ring (rings.py: the ring order is the order of the request's nodes;
-`ring=False` fails any group holding both ends, the older, kinder model), a silent node (it
+The group test passes unless the group holds a bad node, a bad link crossed by the test (op
+"all_to_all": any group holding both ends; op "all_reduce": only where its two ends are
+neighbours in the test's ring, rings.py: the ring order is the order of the request's nodes;
+`ring=False` there fails any group holding both ends too), a silent node (it
 times out: the node is reported missing), or a flaky node still owed a spurious failure. Time advances by the slowest test of each round (a round's tests run side by side).
 Everything here is a model: its figures are estimates and must be labelled so.
 """
@@ -57,8 +58,10 @@ class SimulatedCluster:
     healthy_gbps: float = 40.0
     now: float = 0.0
     ring: bool = True
-    """A bad link fails a test only when its ends are neighbours in the ring (NCCL's and gloo's
-    ring all_reduce); False: whenever the group holds both ends."""
+    """op all_reduce: a bad link fails a test only when its ends are neighbours in the ring
+    (NCCL's and gloo's ring all_reduce); False: whenever the group holds both ends."""
+    op: str = "all_reduce"
+    """The group tests' collective: all_to_all crosses every pair of the group's nodes."""
 
     @classmethod
     def of(cls, n: int, *, bad_links: Iterable[tuple[str, str]] = (), **faults) -> SimulatedCluster:
@@ -88,7 +91,7 @@ class SimulatedCluster:
         return Outcome(passed, value, took, (), "" if passed else "busbw below threshold")
 
     def _crossed(self, order: tuple[str, ...], link: frozenset[str]) -> bool:
-        if not self.ring:
+        if self.op == "all_to_all" or not self.ring:
             return link <= set(order)
         return adjacent(order, *sorted(link))
 

@@ -1,16 +1,21 @@
-"""An all_reduce over the ranks of the current process group, timed the nccl-tests way.
+"""An all_reduce (or all_to_all) over the ranks of the current process group, timed the nccl-tests way.
 
-validate runs it twice over: over each node's GPUs (against the node's link ceiling), and as
-the group test of the inter-node localisation, over every rank of the nodes a test names (all
-GPUs per node, so each GPU's nearest NIC carries traffic: every rail is tested); each time in
-a process group of exactly those ranks (scaling/validate/groups.py), so disjoint groups run
-side by side and a stopped rank holds up only its own group.
+validate runs it twice over: as an all_reduce over each node's GPUs (against the node's link
+ceiling), and as the group test of the inter-node localisation, over every rank of the nodes
+a test names (all GPUs per node, so each GPU's nearest NIC carries traffic: every rail is
+tested), with [validate] group_op: an all_to_all by default (every rank sends a chunk to every
+other, so every pair of the group's nodes is crossed), or an all_reduce (a ring: only
+neighbouring nodes are crossed). Each time in a process group of exactly those ranks
+(scaling/validate/groups.py), so disjoint groups run side by side and a stopped rank holds up
+only its own group.
 
-Blocking timing as in the collectives workload: a barrier, then one timed all_reduce, per
-iteration; each member returns its times, the collector takes the slowest member per
-iteration (the operation's time) and busbw = S/t x 2(n-1)/n. The result is checked exactly
-once at the end (rank-dependent small integers, #wrong). A rank under SCALING_FAULTS'
-slow_comm waits before each all_reduce, so its peers really wait for it inside the collective.
+Blocking timing as in the collectives workload: a barrier, then one timed op, per iteration;
+each member returns its times, the collector takes the slowest member per iteration (the
+operation's time) and busbw = S/t x the op's nccl-tests factor (2(n-1)/n all_reduce, (n-1)/n
+all_to_all; the Collective registry's). The result is checked exactly once at the end
+(rank-dependent small integers; all_to_all: each received chunk against its sender's, #wrong).
+A rank under SCALING_FAULTS' slow_comm waits before each op, so its peers really wait for it
+inside the collective.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ def plan(cfg, n: int) -> list[dict]:
     return [spec("allreduce", cfg.validate.comm_bytes, "world") | {"world_size": n}]
 
 
-def spec(check: str, nbytes: int | None, group_id: str) -> dict:
-    """check: allreduce (a node's ranks) or inter_node (a group test, all ranks of its nodes)."""
-    return {"workload": "group_allreduce", "check": check, "bytes": nbytes,
+def spec(check: str, nbytes: int | None, group_id: str, op: str = "all_reduce") -> dict:
+    """check: allreduce (a node's ranks) or inter_node (a group test, all ranks of its nodes);
+    op: all_reduce or all_to_all (the collective registry's names)."""
+    return {"workload": "group_allreduce", "check": check, "bytes": nbytes, "op": op,
             "group_id": group_id, **levels.COMM_ITERS}  # fmt: skip
 
 
@@ -47,9 +53,9 @@ def run(spec: dict) -> dict:
     begin = time.perf_counter()
     device = rank_device()
     nbytes = spec.get("bytes") or levels.COMM_BYTES[device]
-    n = dist.get_world_size()
-    count = max(nbytes // 4, n)
-    buf = Buffers("all_reduce", count, torch.float32, device, dist.get_rank(), n)
+    n, op = dist.get_world_size(), spec.get("op") or "all_reduce"
+    count = max(nbytes // 4 // n * n, n)  # all_to_all sends n equal chunks
+    buf = Buffers(op, count, torch.float32, device, dist.get_rank(), n)
     planted, timer, first, times = faults.planted(spec), make_timer(device), None, []
     for i in range(spec["warmup"] + spec["iters"]):
         dist.barrier()
@@ -67,7 +73,7 @@ def run(spec: dict) -> dict:
     buf()
     sync(device)
     wrong = count_wrong(buf.recv, buf.expected()) if buf.exact() else None
-    return {"who": spec.get("who"), "times": times, "size_bytes": count * 4, "ranks": n,
+    return {"who": spec.get("who"), "op": op, "times": times, "size_bytes": count * 4, "ranks": n,
             "wrong": wrong, "group_id": spec["group_id"],
             "wall_s": time.perf_counter() - begin}  # fmt: skip
 

@@ -3,6 +3,7 @@ collector's figures do not change. Real Ray actors, real gloo groups (docs/scale
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -14,7 +15,6 @@ from scaling.cluster.gang import Gang
 from scaling.collector.collectives import summarize
 from scaling.workloads import collectives
 
-pytestmark = pytest.mark.slow
 # The ranks cannot import this test module: Ray ships `both_ways` by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -32,6 +32,7 @@ def both_ways(spec: dict) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_cli_rank_samples_slowest_writes_one_sample_per_iteration(ray_local3, tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(
@@ -68,6 +69,7 @@ def test_cli_rank_samples_slowest_writes_one_sample_per_iteration(ray_local3, tm
     assert list(table["iters"]) == [8] * 6 and table["time_p50_us"].gt(0).all()
 
 
+@pytest.mark.slow
 def test_reduced_samples_give_the_same_summary(ray_local3):
     """The same measured times, sent whole and reduced: every summary figure is identical,
     and each reduced record is the slowest rank's own sample of that iteration."""
@@ -105,3 +107,33 @@ def test_reduced_samples_give_the_same_summary(ray_local3):
     pd.testing.assert_series_equal(got, slowest)
     # The check stays per rank: a wrong rank can still be named.
     assert sorted(r[r["type"] == "check"]["rank"].unique()) == [0, 1, 2]
+
+
+def test_records_of_a_reduced_point_are_one_per_iteration_with_the_slowest_rank():
+    """Pure logic (no ranks): how `records` reads bench.slowest_only's answers."""
+    point = {
+        "op": "all_reduce",
+        "dtype": "float32",
+        "world_size": 3,
+        "size_bytes": 1024,
+        "count": 256,
+        "timing": "blocking",
+        "group": "world",
+        "nodes": 1,
+        "span": "intra-node",
+        "shape": "3 = 1 node × 3",
+    }
+    answers = [
+        {"times": [3e-5, 5e-5], "slowest_ranks": [2, 0], "wrong": 0, "member": True},
+        {"times": [], "wrong": 1, "member": True},
+        {"times": [], "wrong": 0, "member": True},
+    ]
+    group = SimpleNamespace(nodes=1, span="intra-node", shape="3 = 1 node × 3")
+    recs = collectives.records(point, group, answers)
+    coll = [(r["iter"], r["rank"], r["time_s"], r["reduced"]) for r in recs if r["type"] == "coll"]
+    assert coll == [(0, 2, 3e-5, "max"), (1, 0, 5e-5, "max")]
+    assert [(r["rank"], r["wrong"]) for r in recs if r["type"] == "check"] == [
+        (0, 0),
+        (1, 1),
+        (2, 0),
+    ]

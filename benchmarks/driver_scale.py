@@ -19,9 +19,9 @@ timed iterations per point, and projected onto the standard sweep (the default `
 collective sweep) at 1,024 and 8,192 ranks, as a fraction of that sweep's measured time,
 which is a labelled estimate from public figures (docs/scale.md says which).
 
-    python benchmarks/driver_scale.py                        # real 1,2,4; synthetic 64..4096
+    python benchmarks/driver_scale.py      # real 1,2,4; synthetic 64..4096; all and slowest
     python benchmarks/driver_scale.py --real 1,2 --synthetic 256,1024 --reps 3
-    python benchmarks/driver_scale.py --rank-samples slowest # the ranks reduce before sending
+    python benchmarks/driver_scale.py --rank-samples slowest # only the reduced samples
 
 Run it from the repository root with PYTHONPATH=$PWD. Minutes on a 2-core machine.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -183,7 +184,10 @@ def main() -> None:
     ap.add_argument("--iters", default="20,80", help="timed iterations per point to fit N*I")
     ap.add_argument("--reps", type=int, default=3, help="rounds of the points per measurement")
     ap.add_argument("--answerers", type=int, default=2, help="actors answering synthetic ranks")
-    ap.add_argument("--rank-samples", default="all", choices=("all", "slowest"))
+    ap.add_argument(
+        "--rank-samples", default="all,slowest", help="all, slowest or both, side by side"
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the run directories written")
     ap.add_argument("--quadratic", action="store_true", help="fit an N^2 term too")
     ap.add_argument("--busbw", type=float, default=370.0, help="GB/s, for the sweep estimate")
     ap.add_argument("--alpha-us", type=float, default=30.0, help="op latency, for the estimate")
@@ -191,11 +195,14 @@ def main() -> None:
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     cfg = RunConfig()
     iters_list = ints(args.iters)
+    modes = [m for m in args.rank_samples.split(",") if m]
+    if not modes or set(modes) - {"all", "slowest"}:
+        ap.error("--rank-samples: all, slowest or all,slowest")
 
     # Small messages: the harness does not depend on the size, the ranks' time does.
-    def points_at(n: int, iters: int) -> list[dict]:
+    def points_at(n: int, iters: int, mode: str) -> list[dict]:
         cfg.collectives.iters, cfg.collectives.max_bytes = iters, 4 << 10
-        return [{**p, "rank_samples": args.rank_samples} for p in plan_points(cfg, n)]
+        return [{**p, "rank_samples": mode} for p in plan_points(cfg, n)]
 
     tmp = Path(tempfile.mkdtemp(prefix="driver-scale-"))
     ray.init(
@@ -206,28 +213,28 @@ def main() -> None:
     )
     rows, recorded = [], [{"times": [1e-4] * 20}]
     print(
-        f"rank samples: {args.rank_samples}; medians of {args.reps} rounds; host load "
+        f"rank samples {','.join(modes)}, side by side; medians of {args.reps} rounds; host load "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"{'mode':>9} {'N':>5} {'I':>3} {'call ms':>8} {'rank ms':>8} {'cpu ms':>7} "
+        f"{'mode':>9} {'samples':>7} {'N':>5} {'I':>3} {'call ms':>8} {'rank ms':>8} {'cpu ms':>7} "
         f"{'rec ms':>7} {'app ms':>7} {'harness ms':>10} {'coll us/rec':>11}"
     )
     for n in ints(args.real):
         gang = Gang(n, "cpu", timeout_s=300)
         try:
             with gang.group(n) as group:
-                for iters in iters_list:
+                for iters, mode in [(i, m) for i in iters_list for m in modes]:
                     m = measure(
                         gang,
                         group.actors,
                         group,
-                        points_at(n, iters),
+                        points_at(n, iters, mode),
                         args.reps,
-                        tmp / f"real-{n}-{iters}",
+                        tmp / f"real-{n}-{iters}-{mode}",
                     )
-                    recorded = m.pop("recorded") or recorded
-                    rows.append({"mode": "real", "n": n, "iters": iters, **m})
+                    recorded = m.pop("recorded") if mode == "all" else recorded
+                    rows.append({"mode": "real", "samples": mode, "n": n, "iters": iters, **m})
                     _show(rows[-1])
         finally:
             gang.shutdown()
@@ -236,26 +243,27 @@ def main() -> None:
     gang = fake_gang()
     for n in ints(args.synthetic):
         actors = [answerers[i % len(answerers)] for i in range(n)]
-        for iters in iters_list:
-            m = measure(
-                gang,
-                actors,
-                group_view(n),
-                points_at(n, iters),
-                args.reps,
-                tmp / f"syn-{n}-{iters}",
-            )
+        for iters, mode in [(i, m) for i in iters_list for m in modes]:
+            out = tmp / f"syn-{n}-{iters}-{mode}"
+            m = measure(gang, actors, group_view(n), points_at(n, iters, mode), args.reps, out)
             m.pop("recorded")
-            rows.append({"mode": "synthetic", "n": n, "iters": iters, **m})
+            rows.append({"mode": "synthetic", "samples": mode, "n": n, "iters": iters, **m})
             _show(rows[-1])
+            if not args.keep:
+                shutil.rmtree(out)  # 4,096 ranks x 80 iterations: hundreds of MB
     ray.shutdown()
-    report(rows, args)
+    if args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp)
+    for mode in modes:
+        report([r for r in rows if r["samples"] == mode], mode, args)
 
 
 def _show(r: dict) -> None:
     ms = {k: r[k] * 1e3 for k in ("call", "rank", "cpu", "records", "append", "harness")}
     print(
-        f"{r['mode']:>9} {r['n']:>5} {r['iters']:>3} {ms['call']:8.2f} {ms['rank']:8.2f} "
+        f"{r['mode']:>9} {r['samples']:>7} {r['n']:>5} {r['iters']:>3} {ms['call']:8.2f} {ms['rank']:8.2f} "
         f"{ms['cpu']:7.2f} {ms['records']:7.2f} {ms['append']:7.2f} {ms['harness']:10.2f} "
         f"{r['collector_per_record'] * 1e6:11.2f}",
         flush=True,
@@ -265,7 +273,7 @@ def _show(r: dict) -> None:
 PARTS = ("calls", "records", "append", "collector", "harness")
 
 
-def report(rows: list[dict], args) -> None:
+def report(rows: list[dict], mode: str, args) -> None:
     std = RunConfig()  # the standard sweep: `scaling run`'s defaults
     c = std.collectives
     syn = [r for r in rows if r["mode"] == "synthetic"] or rows
@@ -285,7 +293,7 @@ def report(rows: list[dict], args) -> None:
     print(
         f"\nstandard sweep (defaults): {c.ops} {c.dtypes} {sizes} sizes, iters {c.iters}, "
         f"repeats {std.repeats}: {calls} point calls per world size; "
-        f"rank samples {args.rank_samples}"
+        f"rank samples {mode}"
     )
     for n in (1024, 8192):
         part = {k: calls * predict(fits[k], n, c.iters) for k in PARTS}

@@ -52,6 +52,7 @@ FLAGS = (
     Flag(("--iters", "-n"), ("collectives.iters",), "N"),
     Flag(("--timing",), ("collectives.timing",), "MODE"),
     Flag(("--check/--no-check",), ("collectives.check",), kind="switch"),
+    Flag(("--rank-samples",), ("collectives.rank_samples",), "MODE"),
     Flag(("--scaling",), ("training.scaling",), "MODE"),
     Flag(("--precision",), ("training.precision",), "P"),
     Flag(("--batch",), _batch_keys(), "N"),

@@ -63,6 +63,9 @@ class CollectivesConfig:
     check: bool = True
     """Verify every result exactly and count wrong elements (nccl-tests #wrong)."""
 
+    rank_samples: str = setting("all", choices=("all", "slowest"))
+    """all: every rank's time of every iteration goes to the run directory. slowest: the ranks reduce first (MAX over ranks per iteration, as nccl-tests, inside the process group) and only the slowest rank's sample travels, so the driver's cost stops growing with ranks x iterations; the summary is the same, the per-rank spread of the times is not kept (docs/scale.md)."""
+
     def validate(self) -> None:
         """Cross-field checks (the loader calls this after every key is set)."""
         if self.min_bytes > self.max_bytes:
@@ -116,6 +119,7 @@ def plan(cfg, n: int) -> list[dict]:
                         "timing": c.timing,
                         "depth": c.pipeline_depth,
                         "check": c.check,
+                        "rank_samples": c.rank_samples,
                     }
                 )
     return points
@@ -175,6 +179,12 @@ def records(point: dict, group, results: list[dict]) -> list[dict]:
     members = [(rank, res) for rank, res in enumerate(results) if res.get("member", True)]
     out = []
     for rank, res in members:
+        if "slowest_ranks" in res:  # reduced on the ranks (bench.slowest_only): one per iter
+            out.extend(
+                {**key, "iter": i, "rank": r, "time_s": t, "reduced": "max"}
+                for i, (t, r) in enumerate(zip(res["times"], res["slowest_ranks"], strict=True))
+            )
+            continue
         out.extend(
             {**key, "iter": i, "rank": rank, "time_s": t} for i, t in enumerate(res["times"])
         )

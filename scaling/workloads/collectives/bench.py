@@ -140,4 +140,27 @@ def run_point(spec: dict) -> dict:
             result = result.clone()
             result[: fault.get("elements", 1)] += 1
         wrong = count_wrong(result, buf.expected())
+    if spec.get("rank_samples") == "slowest":
+        return slowest_only(times, wrong, pg, device)
     return {"times": times, "wrong": wrong, "member": True}
+
+
+def slowest_only(times: list[float], wrong: int | None, pg, device: str) -> dict:
+    """Reduce the point's times inside the group before anything travels to the driver.
+
+    Per iteration: the slowest time (MAX, as nccl-tests reports) and which rank took it (the
+    highest rank among those with that time). The group's first rank carries both lists; the
+    others send only their own #wrong, so the driver receives I + N values instead of N * I.
+    The records made from them are exactly the rows the collector's max over ranks would pick.
+    Collective: every member calls it, outside the timed region.
+    """
+    t = torch.tensor(times, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=pg)
+    me = dist.get_rank()  # the world rank, as the driver numbers ranks
+    mine = torch.tensor(times, dtype=torch.float64, device=device)
+    who = torch.where(mine == t, me, -1).to(torch.int64)
+    dist.all_reduce(who, op=dist.ReduceOp.MAX, group=pg)
+    out = {"times": [], "wrong": wrong, "member": True}
+    if dist.get_rank(pg) == 0:
+        out |= {"times": t.tolist(), "slowest_ranks": who.tolist()}
+    return out

@@ -21,7 +21,6 @@ exit 2); NodesDiffer and GangError mean the run could not start (exit 1).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,13 +322,13 @@ def report(run_dir: str | Path) -> Summary:
 
 def load(run_dir: str | Path) -> Run:
     """A run directory through the collector; NotARunDir when it is none (or unreadable)."""
+    from scaling.collector.load import ManifestError
     from scaling.collector.run import NotARunDir, load_run
-    from scaling.rundir import MANIFEST
 
     try:
         return load_run(run_dir)
-    except json.JSONDecodeError as e:
-        raise NotARunDir(f"{run_dir}: {MANIFEST} is not valid JSON ({e.msg})") from None
+    except ManifestError as e:
+        raise NotARunDir(str(e)) from None
 
 
 def compare(
@@ -338,12 +337,22 @@ def compare(
     threshold_pct: float = 5.0,
     confidence: float = 0.95,
     normalize: bool = False,
+    damage: list[str] | None = None,
 ) -> Comparison:
     """Point-by-point comparison of run `new` against run `base`: a change is a regression
-    only when the rounds say it is real and it exceeds the threshold (collector/judge.py)."""
-    from scaling.collector.compare import compare as compare_runs
+    only when the rounds say it is real and it exceeds the threshold (collector/judge.py).
 
-    return compare_runs(load(base), load(new), threshold_pct, confidence, normalize)
+    NothingToCompare (collector/coverage.py) when both are the same run; `damage` (when given)
+    receives the warnings about damaged sample lines of both runs.
+    """
+    from scaling.collector.compare import compare as compare_runs
+    from scaling.collector.coverage import check_distinct
+
+    check_distinct(base, new)
+    runs = load(base), load(new)
+    if damage is not None:
+        damage += runs[0].damage + runs[1].damage
+    return compare_runs(*runs, threshold_pct, confidence, normalize)
 
 
 @dataclass
@@ -374,6 +383,7 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     One unreadable run (a torn manifest, a 0-byte table) must not hide the others: it is left
     out, and `skipped` (when given) receives one line saying which and why.
     """
+    from scaling.collector.load import ManifestError
     from scaling.collector.run import NotARunDir
     from scaling.rundir import MANIFEST, SAMPLES
 
@@ -388,11 +398,10 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     listed = []
     for p in dirs:
         try:
-            listed.append(_past_run(p))
-        except json.JSONDecodeError as e:
-            why = f"{MANIFEST} is not valid JSON ({e.msg}, line {e.lineno})"
+            listed.append(_past_run(p, skipped))
+        except ManifestError as e:
             if skipped is not None:
-                skipped.append(f"skipped unreadable run {p}: {why}")
+                skipped.append(f"skipped unreadable run {p}: {e}")
         except Exception as e:
             first = (str(e).strip().splitlines() or [""])[0]
             if skipped is not None:
@@ -400,18 +409,22 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     return listed
 
 
-def _past_run(path: Path) -> PastRun:
+def _past_run(path: Path, damage: list[str] | None) -> PastRun:
     from scaling.collector.load import read_manifest
     from scaling.collector.run import partial_reason
 
     manifest = read_manifest(path)  # a torn manifest: runs() skips the run with a warning
     return PastRun(
-        path, manifest, _stored_headline(path, manifest), partial_reason(manifest) is not None
+        path,
+        manifest,
+        _stored_headline(path, manifest, damage),
+        partial_reason(manifest) is not None,
     )
 
 
-def _stored_headline(path: Path, manifest: dict):
-    """From the tables the collector wrote; from the samples when it never wrote them."""
+def _stored_headline(path: Path, manifest: dict, damage: list[str] | None):
+    """From the tables the collector wrote; from the samples when it never wrote them (their
+    damaged lines' warnings then go to `damage`)."""
     import pandas as pd
 
     from scaling.collector.headline import Headline, headline
@@ -426,6 +439,9 @@ def _stored_headline(path: Path, manifest: dict):
         train = pd.read_csv(path / TRAINING) if written(TRAINING) else pd.DataFrame()
         return headline(manifest, coll, train, partial_reason(manifest))
     try:
-        return load(path).headline
+        run = load(path)
     except NotARunDir:
         return Headline()
+    if damage is not None:
+        damage += run.damage
+    return run.headline

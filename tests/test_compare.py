@@ -25,14 +25,21 @@ def base(tmp_path):
     return write_run(tmp_path / "base", seed=0, rounds=ROUNDS, drift=0.01)
 
 
-def test_identical_run_is_not_a_regression(base, tmp_path):
+def test_identical_samples_judge_as_no_change_but_the_cli_refuses_them(base, tmp_path):
+    """The judge finds no change in identical samples; the CLI refuses them as nothing to
+    compare (exit 2, one line): a run compared with (a copy of) itself shows no change by
+    construction, so a gate built on it would pass forever (collector/coverage.py)."""
     same = shutil.copytree(base, tmp_path / "same")
-    r = invoke("compare", base, same)
-    assert r.exit_code == 0, r.output
-    assert "no regressions in 30 matched points" in r.output
-    data = json.loads(invoke("compare", base, same, "--json").stdout)
-    assert data["verdicts"]["regression"] == data["verdicts"]["improvement"] == 0
-    assert data["verdicts"]["same"] > 15  # the rest: rounds too spread to see 5% (undecided)
+    result = compare(load_run(base), load_run(same))
+    assert len(result.points) == 30
+    verdicts = result.counts()
+    assert verdicts["regression"] == verdicts["improvement"] == 0
+    assert verdicts["same"] > 15  # the rest: rounds too spread to see 5% (undecided)
+    for args in ((base, same), (base, base), (base, same, "--json")):
+        r = CliRunner().invoke(main, [str(a) for a in ("compare", *args)])
+        assert r.exit_code == 2, r.output
+        assert r.stdout == "" and len(r.stderr.splitlines()) == 1, r.output
+        assert "same" in r.stderr and "Traceback" not in r.output
 
 
 def test_rerun_with_noise_is_not_a_regression(base, tmp_path):
@@ -167,3 +174,30 @@ def test_bad_input_is_one_line_exit_2(base, tmp_path):
     for bad in (("--threshold", "-1"), ("--confidence", "1.5"), ("--confidence", "0.2")):
         r = invoke("compare", base, base, *bad)
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, bad
+
+
+def test_no_point_in_common_is_exit_2_naming_the_points(tmp_path):
+    """After a config change (other ops) nothing matches: not a pass (collector/coverage.py
+    says why exit 2, not 1)."""
+    base = write_run(tmp_path / "base", training=False, rounds=2)
+    other = write_run(tmp_path / "other", training=False, rounds=2, ops=("broadcast",))
+    r = CliRunner().invoke(main, ["compare", str(base), str(other)])
+    assert r.exit_code == 2, r.output
+    assert "no regressions" not in r.stdout and "nothing compared" in r.stdout
+    (line,) = r.stderr.splitlines()
+    assert "none of BASE's 24 points matched in NEW" in line
+    assert "not in NEW: all_gather float32 1 ranks 1K" in line and "and 19 more" in line
+    assert "NEW has instead: broadcast float32" in line
+
+
+def test_too_few_points_matched_is_exit_2_unless_the_share_is_lowered(tmp_path):
+    base = write_run(tmp_path / "base", training=False, rounds=2)  # 2 ops x 3 sizes x 4 sizes
+    fewer = write_run(tmp_path / "one", training=False, rounds=2, world_sizes=(1,), seed=1)
+    r = CliRunner().invoke(main, ["compare", str(base), str(fewer)])
+    assert r.exit_code == 2, r.output
+    assert "only 8 of BASE's 24 points matched in NEW (33%, below 50%)" in r.stderr
+    assert "not in NEW: all_gather float32 2 ranks 1K" in r.stderr
+    r = CliRunner().invoke(main, ["compare", str(base), str(fewer), "--min-matched", "30"])
+    assert r.exit_code == 0, r.output
+    # the other way round every point of BASE (1 rank) is in NEW: a full comparison
+    assert CliRunner().invoke(main, ["compare", str(fewer), str(base)]).exit_code == 0

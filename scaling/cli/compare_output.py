@@ -66,7 +66,9 @@ def print_verdict(result, out: Console) -> None:
         f"regression: real ({bar_text}{result.confidence:.0%} confidence over the {n} points) "
         f"and slower by more than {result.threshold_pct:g}%"
     )
-    if counts["regression"]:
+    if not n:
+        out.print("nothing compared: no point of BASE was found in NEW (see the line on stderr)")
+    elif counts["regression"]:
         head = f"[red]{counts['regression']} regression(s)[/]"
         out.print(f"{head} in {n} matched points ({tally}; {rule})")
     else:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from scaling.cli.common import bad_input, console, echo_json, schema_option
+from scaling.cli.common import bad_input, console, echo_json, echo_warnings, schema_option
+from scaling.collector.coverage import MIN_MATCHED_PCT
 from scaling.config.schema import RunConfig
 
 
@@ -38,9 +39,10 @@ def report(run_dir: str, as_json: bool) -> int:
         raise bad_input(e) from None
     if summary.report is None:  # the tables are written; the report is what was asked for
         raise click.ClickException(f"report not written: {summary.report_error}")
+    from scaling.report.predict import problem
+
     run = summary.run
-    for w in run.warnings:
-        click.echo(f"warning: {w}", err=True)
+    echo_warnings(run.warnings + [w for w in [problem(run.path)] if w])
     if as_json:
         echo_json(summary.to_dict())
         return 0
@@ -77,9 +79,23 @@ def report(run_dir: str, as_json: bool) -> int:
     is_flag=True,
     help="Judge each point relative to its run's 1-rank reference (latency floor, 1-rank step).",
 )
+@click.option(
+    "--min-matched",
+    type=click.FloatRange(min=0, max=100),
+    default=MIN_MATCHED_PCT,
+    show_default=True,
+    metavar="PCT",
+    help="Exit 2 when fewer than PCT % of BASE's points are found in NEW (none: always).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
-    base: str, new: str, threshold: float, confidence: float, normalize: bool, as_json: bool
+    base: str,
+    new: str,
+    threshold: float,
+    confidence: float,
+    normalize: bool,
+    min_matched: float,
+    as_json: bool,
 ) -> int:
     """Compare run NEW against run BASE point by point; exit 1 when a regression remains.
 
@@ -108,22 +124,36 @@ def compare(
       scaling compare runs/a runs/b --threshold 10 --json > diff.json
       scaling compare runs/a runs/b --normalize --confidence 0.99
 
-    Exit status: 0 no regression, 1 regression, 2 bad input.
+    Nothing compared is not a pass: the same run on both sides (or a copy of it) is exit 2,
+    and so is a comparison that found fewer than --min-matched % of BASE's points in NEW (or
+    none), with a line naming the points that did not match, unless a matched point regressed
+    (exit 1). Damaged sample lines are skipped with a warning on stderr naming them.
+
+    Exit status: 0 no regression, 1 regression, 2 bad input or too few points matched.
     """
     from scaling import api
+    from scaling.collector.coverage import NothingToCompare, shortfall
     from scaling.collector.run import NotARunDir
 
+    damage: list[str] = []
     try:
-        result = api.compare(base, new, threshold, confidence, normalize)
-    except NotARunDir as e:
+        result = api.compare(base, new, threshold, confidence, normalize, damage)
+    except (NotARunDir, NothingToCompare) as e:
         raise bad_input(e) from None
+    echo_warnings(damage)
     if as_json:
         echo_json(result.to_dict())
     else:
         from scaling.cli.compare_output import print_comparison
 
         print_comparison(result, console())
-    return 1 if len(result.regressions) else 0
+    if len(result.regressions):
+        return 1
+    short = shortfall(len(result.points), result.only_base, result.only_new, min_matched)
+    if short:
+        click.echo(f"Error: incomplete comparison: {short}", err=True)
+        return 2
+    return 0
 
 
 @click.command()

@@ -131,13 +131,16 @@ class RunResult:
 
 def preflight(cfg: RunConfig) -> None:
     """What can be refused before Ray starts: the run directory (a new, writable one; never an
-    earlier run) and the sweep's memory on this host. Raises ConfigError (exit 2)."""
+    earlier run), --device cuda on a host without GPUs (a local Ray) and the sweep's memory on
+    this host. Raises ConfigError (exit 2)."""
     from scaling.cluster import memory_fit
+    from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
     from scaling.rundir import check_run_path
 
     try:
         check_run_path(cfg.out, cfg.runs_dir)
+        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
         memory_fit.check_local(cfg)
     except ValueError as e:
         raise ConfigError(str(e)) from None

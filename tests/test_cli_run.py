@@ -40,6 +40,8 @@ def test_help_has_examples():
         (["--device", "tpu"], "'tpu' is not one of"),
         (["--timing", "fast"], "'fast' is not one of"),
         (["--env", "NOEQUALS"], "expected NAME=VALUE"),
+        (["--env", "A B=1"], "'A B' is not a valid variable name"),
+        (["--env", "1A=1"], "'1A' is not a valid variable name"),
         (["--config", "/nonexistent.toml"], "config file not found"),
         (["--address", "127.0.0.1:1"], "cannot reach Ray cluster at 127.0.0.1:1"),
         (["--address", "nonsense"], "is not auto or HOST:PORT"),
@@ -53,6 +55,24 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], r.stderr
     assert "Traceback" not in r.output
     assert not (tmp_path / "r").exists()  # nothing half-created for a refused run
+
+
+def test_device_cuda_without_a_gpu_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    """A local Ray offers the GPUs this host shows; CUDA_VISIBLE_DEVICES="" hides any there
+    are, so the refusal is the same on a GPU host. With --address the GPUs are the cluster's:
+    known only after connecting (here: the unreachable address is the error)."""
+    import ray
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for command in ("run", "validate"):
+        r = invoke(command, "--device", "cuda", "--gpus", "1", "--out", str(tmp_path / command))
+        assert r.exit_code == 2, r.output
+        (line,) = r.stderr.strip().splitlines()
+        assert line.startswith("Error: --device cuda, but this host has no GPU for a local Ray")
+        assert not ray.is_initialized() and not (tmp_path / command).exists()
+    r = invoke("run", "--device", "cuda", "--address", "127.0.0.1:1", "--out", str(tmp_path / "a"))
+    assert r.exit_code == 2 and "cannot reach Ray cluster at 127.0.0.1:1" in r.stderr
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,14 @@ def maybe_deep(line: bytes) -> bool:
     return line.count(b"[") + line.count(b"{") > MAX_DEPTH
 
 
-def damaged_rows(frame: pd.DataFrame) -> pd.Series:
-    """Per row of the parsed records: why it is damaged ("" when it is not)."""
-    why = pd.Series("", index=frame.index, dtype=object)
+def damaged_rows(frame: pd.DataFrame) -> dict[int, str]:
+    """The damaged rows of the parsed records (positions): why each is damaged."""
+    why: dict[int, str] = {}
 
     def mark(bad: pd.Series, reason: str) -> None:
-        why[bad & (why == "")] = reason
+        # a boolean mask is cheap; the reasons are kept only for the (few) rows it flags
+        for row in np.flatnonzero(np.asarray(bad, dtype=bool)):
+            why.setdefault(int(row), reason)
 
     for col in KEY_FIELDS:
         # infer_dtype runs in C: the per-value check only runs on a column with non-text in it
@@ -118,19 +121,24 @@ def damaged_rows(frame: pd.DataFrame) -> pd.Series:
     return why
 
 
-def keep_good(frame: pd.DataFrame, linenos: list[int], bad_lines: dict[int, str], path: Path,
-              total: int) -> pd.DataFrame:  # fmt: skip
+def keep_good(frame: pd.DataFrame, linenos: Callable[[], list[int]], bad_lines: dict[int, str],
+              path: Path, total: Callable[[], int]) -> pd.DataFrame:  # fmt: skip
     """The frame without its damaged rows, numeric columns as numbers; warns about those rows
-    and about `bad_lines` (line -> why) that never became rows. `linenos[row]` is the file line
-    a row came from; `total` the number of non-empty lines read."""
-    why = damaged_rows(frame) if len(frame) else pd.Series(dtype=object)
+    and about `bad_lines` (line -> why) that never became rows. `linenos()[row]` is the file
+    line a row came from, `total()` the number of non-empty lines read: called only when a
+    line is damaged (on a clean million-line file they would cost more than the checks)."""
+    why = damaged_rows(frame) if len(frame) else {}
     skipped = dict(bad_lines)
-    for row in frame.index[why != ""]:
-        skipped[linenos[row] if row < len(linenos) else -1] = why[row]
-    warn_skipped(path, skipped, total)
+    if why:
+        numbers = linenos()
+        for row, reason in why.items():
+            skipped[numbers[row] if row < len(numbers) else -1] = reason
     if not skipped:
         return frame
-    good = frame[why == ""].reset_index(drop=True) if len(frame) else frame
+    warn_skipped(path, skipped, total())
+    keep = np.ones(len(frame), dtype=bool)
+    keep[list(why)] = False
+    good = frame[keep].reset_index(drop=True)
     for col in NUMERIC_FIELDS:  # what is left is numeric: give pandas the numbers
         if col in good and good[col].dtype == object:
             good[col] = pd.to_numeric(good[col])

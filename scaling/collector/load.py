@@ -71,7 +71,10 @@ def read_samples(run_dir: str | Path, fast: bool = True) -> pd.DataFrame:
         return pd.DataFrame()
     data = path.read_bytes()
     lines = data.split(b"\n")
-    total = sum(1 for x in lines if x.strip())
+
+    def total() -> int:
+        return sum(1 for x in lines if x.strip())
+
     # Everything up to the last newline is whole lines; what follows is a torn tail, if any.
     cut = data.rfind(b"\n") + 1
     body, tail = data[:cut], data[cut:]
@@ -80,13 +83,16 @@ def read_samples(run_dir: str | Path, fast: bool = True) -> pd.DataFrame:
     if frame is None:
         kept: list[int] = []
         records = _tolerant_records(lines, kept, bad)
-        return keep_good(pd.DataFrame.from_records(records), kept, bad, path, total)
-    # The fast path read every non-empty line of the body, in order.
-    linenos = [i for i, x in enumerate(lines[:-1], 1) if x.strip()]
+        return keep_good(pd.DataFrame.from_records(records), lambda: kept, bad, path, total)
+    tail_line: list[int] = []
     if tail.strip():
-        tail_records = _tolerant_records([tail], linenos, bad, first_lineno=len(lines))
+        tail_records = _tolerant_records([tail], tail_line, bad, first_lineno=len(lines))
         if tail_records:
             frame = pd.concat([frame, pd.DataFrame.from_records(tail_records)], ignore_index=True)
+
+    def linenos() -> list[int]:  # the fast path read every non-empty line of the body, in order
+        return [i for i, x in enumerate(lines[:-1], 1) if x.strip()] + tail_line
+
     return keep_good(frame, linenos, bad, path, total)
 
 

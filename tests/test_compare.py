@@ -201,3 +201,14 @@ def test_too_few_points_matched_is_exit_2_unless_the_share_is_lowered(tmp_path):
     assert r.exit_code == 0, r.output
     # the other way round every point of BASE (1 rank) is in NEW: a full comparison
     assert CliRunner().invoke(main, ["compare", str(fewer), str(base)]).exit_code == 0
+
+
+def test_a_regression_among_few_matched_points_is_exit_1_with_the_coverage_warning(tmp_path):
+    base = write_run(tmp_path / "base", training=False, rounds=ROUNDS, drift=0.01,
+                     ops=("all_reduce", "all_gather", "broadcast"))  # fmt: skip
+    new = write_run(tmp_path / "new", training=False, rounds=ROUNDS, drift=0.01, seed=1,
+                    world_sizes=(1, 2), ops=("all_reduce",), slow=1.25, slow_from=2)  # fmt: skip
+    r = CliRunner().invoke(main, ["compare", str(base), str(new)])
+    assert r.exit_code == 1, r.output  # measured slower: that stands, whatever the coverage
+    assert "4 regression(s) in 8 matched points" in r.stdout
+    assert r.stderr.startswith("warning: incomplete comparison: only 8 of BASE's 36 points")

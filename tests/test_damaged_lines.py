@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scaling.cli import main
@@ -100,6 +100,7 @@ def _damaged_copy(where: Path, placed) -> tuple[Path, set[int]]:
 
 
 @given(PLACED)
+@example([(3, _dumps({**RECORDS[1], "world_size": 1.5}))])  # a fraction: counts read as float
 @FUZZ
 def test_reader_keeps_the_good_lines_and_names_the_damaged_ones(placed):
     clean = read_samples(RECORDED)
@@ -113,6 +114,9 @@ def test_reader_keeps_the_good_lines_and_names_the_damaged_ones(placed):
     extra = [c for c in got.columns if c not in clean.columns]
     assert got[extra].isna().all().all()  # a damaged line's own fields leave no value behind
     pd.testing.assert_frame_equal(got[list(clean.columns)], clean, check_dtype=False)
+    # a count read as float would write "2.0" where the clean file's tables say "2"
+    numeric = [c for c in NUMERIC_FIELDS if c in clean]
+    assert list(got[numeric].dtypes) == list(clean[numeric].dtypes)
 
 
 def _other_run(where: Path) -> Path:

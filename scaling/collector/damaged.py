@@ -142,6 +142,12 @@ def keep_good(frame: pd.DataFrame, linenos: Callable[[], list[int]], bad_lines: 
     for col in NUMERIC_FIELDS:  # what is left is numeric: give pandas the numbers
         if col in good and good[col].dtype == object:
             good[col] = pd.to_numeric(good[col])
+        # A skipped 2.5 or NaN made a count column float; without it the column is whole
+        # again, and must read (and write to the tables) as the clean file's integers do.
+        if col in INTEGER_FIELDS and col in good and pd.api.types.is_float_dtype(good[col]):
+            values = good[col]
+            if values.notna().all() and (values % 1 == 0).all():
+                good[col] = values.astype("int64")
     return good
 
 

@@ -131,8 +131,7 @@ class RunResult:
 
 def preflight(cfg: RunConfig) -> None:
     """What can be refused before Ray starts: the run directory (a new, writable one; never an
-    earlier run), --device cuda on a host without GPUs (a local Ray) and the sweep's memory on
-    this host. Raises ConfigError (exit 2)."""
+    earlier run), --device cuda with no GPU here, the sweep's memory. ConfigError (exit 2)."""
     from scaling.cluster import memory_fit
     from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
@@ -344,10 +343,7 @@ def compare(
 ) -> Comparison:
     """Point-by-point comparison of run `new` against run `base`: a change is a regression
     only when the rounds say it is real and it exceeds the threshold (collector/judge.py).
-
-    NothingToCompare (collector/coverage.py) when both are the same run; `damage` (when given)
-    receives the warnings about damaged sample lines of both runs.
-    """
+    NothingToCompare for one run twice; `damage` receives both runs' damaged-line warnings."""
     from scaling.collector.compare import compare as compare_runs
     from scaling.collector.coverage import check_distinct
 
@@ -417,17 +413,12 @@ def _past_run(path: Path, damage: list[str] | None) -> PastRun:
     from scaling.collector.run import partial_reason
 
     manifest = read_manifest(path)  # a torn manifest: runs() skips the run with a warning
-    return PastRun(
-        path,
-        manifest,
-        _stored_headline(path, manifest, damage),
-        partial_reason(manifest) is not None,
-    )
+    headline = _stored_headline(path, manifest, damage)
+    return PastRun(path, manifest, headline, partial_reason(manifest) is not None)
 
 
 def _stored_headline(path: Path, manifest: dict, damage: list[str] | None):
-    """From the tables the collector wrote; from the samples when it never wrote them (their
-    damaged lines' warnings then go to `damage`)."""
+    """From the tables the collector wrote; from the samples (warnings to `damage`) without."""
     import pandas as pd
 
     from scaling.collector.headline import Headline, headline

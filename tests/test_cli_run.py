@@ -75,6 +75,32 @@ def test_device_cuda_without_a_gpu_is_refused_before_ray_starts(tmp_path, monkey
     assert r.exit_code == 2 and "cannot reach Ray cluster at 127.0.0.1:1" in r.stderr
 
 
+@pytest.mark.parametrize("visible,count", [(None, 4), ("0,1", 2), ("", 0), ("NoDevFiles", 0)])
+def test_local_gpus_follow_nvml_and_cuda_visible_devices(monkeypatch, visible, count):
+    """Pure logic on the GPU path, with a stand-in NVML that counts 4 GPUs."""
+    from types import SimpleNamespace
+
+    from scaling.cluster.local_device import check_cuda_here, local_gpus
+    from scaling.hardware import nvml
+
+    fake = SimpleNamespace(nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+                           nvmlDeviceGetCount=lambda: 4)  # fmt: skip
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "init_failure", lambda: None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert local_gpus()[0] == count
+    if count:
+        check_cuda_here("cuda", None)  # no error
+    else:
+        with pytest.raises(ValueError, match="hides them"):
+            check_cuda_here("cuda", None)
+    check_cuda_here("cuda", "10.0.0.1:6379")  # the cluster's GPUs: known only once connected
+
+
 @pytest.mark.parametrize(
     "text,needle",
     [

@@ -87,23 +87,6 @@ def init_failure() -> str | None:
     return None
 
 
-def local_gpus() -> tuple[int, str]:
-    """(GPUs a local Ray instance would offer, why none when 0): NVML's count, narrowed by
-    CUDA_VISIBLE_DEVICES as Ray narrows it."""
-    why = init_failure()
-    if why is not None:
-        return 0, why
-    with _session():
-        count = pynvml.nvmlDeviceGetCount()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        listed = [d for d in visible.split(",") if d.strip() and d.strip() != "NoDevFiles"]
-        count = min(count, len(listed))
-        if not count:
-            return 0, f"CUDA_VISIBLE_DEVICES={visible!r} hides them"
-    return count, "NVML counts no GPU" if not count else ""
-
-
 def _cuda_version(code: Any) -> Any:
     # NVML encodes CUDA 12.4 as 12040.
     return UNKNOWN if code == UNKNOWN else f"{code // 1000}.{(code % 1000) // 10}"

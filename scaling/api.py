@@ -21,7 +21,6 @@ exit 2); NodesDiffer and GangError mean the run could not start (exit 1).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,13 +131,15 @@ class RunResult:
 
 def preflight(cfg: RunConfig) -> None:
     """What can be refused before Ray starts: the run directory (a new, writable one; never an
-    earlier run) and the sweep's memory on this host. Raises ConfigError (exit 2)."""
+    earlier run), --device cuda with no GPU here, the sweep's memory. ConfigError (exit 2)."""
     from scaling.cluster import memory_fit
+    from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
     from scaling.rundir import check_run_path
 
     try:
         check_run_path(cfg.out, cfg.runs_dir)
+        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
         memory_fit.check_local(cfg)
     except ValueError as e:
         raise ConfigError(str(e)) from None
@@ -323,13 +324,13 @@ def report(run_dir: str | Path) -> Summary:
 
 def load(run_dir: str | Path) -> Run:
     """A run directory through the collector; NotARunDir when it is none (or unreadable)."""
+    from scaling.collector.load import ManifestError
     from scaling.collector.run import NotARunDir, load_run
-    from scaling.rundir import MANIFEST
 
     try:
         return load_run(run_dir)
-    except json.JSONDecodeError as e:
-        raise NotARunDir(f"{run_dir}: {MANIFEST} is not valid JSON ({e.msg})") from None
+    except ManifestError as e:
+        raise NotARunDir(str(e)) from None
 
 
 def compare(
@@ -339,14 +340,22 @@ def compare(
     threshold_pct: float = 5.0,
     confidence: float = 0.95,
     accept_shift: bool = False,
+    damage: list[str] | None = None,
 ) -> tuple[SetComparison, list[str]]:
     """The new runs against the base runs, runs as the unit (collector/runsets.py); history:
     earlier runs like the first base run, found under history_dirs. Returns the comparison
-    and a line per history run that could not be used."""
+    and a line per history run that could not be used. NothingToCompare when a run stands on
+    both sides; `damage` receives every run's damaged-line warnings."""
+    from scaling.collector.coverage import check_distinct
     from scaling.collector.history import find_history
     from scaling.collector.runsets import compare_sets
 
+    for b in bases:
+        for n in news:
+            check_distinct(b, n)
     base, new = [load(p) for p in bases], [load(p) for p in news]
+    if damage is not None:
+        damage += [w for r in (*base, *new) for w in r.damage]
     history, skipped = find_history(base[0], list(history_dirs), exclude=[*bases, *news])
     result = compare_sets(base, new, history, threshold_pct, confidence, accept_shift)
     return result, skipped
@@ -380,6 +389,7 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     One unreadable run (a torn manifest, a 0-byte table) must not hide the others: it is left
     out, and `skipped` (when given) receives one line saying which and why.
     """
+    from scaling.collector.load import ManifestError
     from scaling.collector.run import NotARunDir
     from scaling.rundir import MANIFEST, SAMPLES
 
@@ -394,11 +404,10 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     listed = []
     for p in dirs:
         try:
-            listed.append(_past_run(p))
-        except json.JSONDecodeError as e:
-            why = f"{MANIFEST} is not valid JSON ({e.msg}, line {e.lineno})"
+            listed.append(_past_run(p, skipped))
+        except ManifestError as e:
             if skipped is not None:
-                skipped.append(f"skipped unreadable run {p}: {why}")
+                skipped.append(f"skipped unreadable run {p}: {e}")
         except Exception as e:
             first = (str(e).strip().splitlines() or [""])[0]
             if skipped is not None:
@@ -406,18 +415,17 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     return listed
 
 
-def _past_run(path: Path) -> PastRun:
+def _past_run(path: Path, damage: list[str] | None) -> PastRun:
     from scaling.collector.load import read_manifest
     from scaling.collector.run import partial_reason
 
     manifest = read_manifest(path)  # a torn manifest: runs() skips the run with a warning
-    return PastRun(
-        path, manifest, _stored_headline(path, manifest), partial_reason(manifest) is not None
-    )
+    headline = _stored_headline(path, manifest, damage)
+    return PastRun(path, manifest, headline, partial_reason(manifest) is not None)
 
 
-def _stored_headline(path: Path, manifest: dict):
-    """From the tables the collector wrote; from the samples when it never wrote them."""
+def _stored_headline(path: Path, manifest: dict, damage: list[str] | None):
+    """From the tables the collector wrote; from the samples (warnings to `damage`) without."""
     import pandas as pd
 
     from scaling.collector.headline import Headline, headline
@@ -432,6 +440,9 @@ def _stored_headline(path: Path, manifest: dict):
         train = pd.read_csv(path / TRAINING) if written(TRAINING) else pd.DataFrame()
         return headline(manifest, coll, train, partial_reason(manifest))
     try:
-        return load(path).headline
+        run = load(path)
     except NotARunDir:
         return Headline()
+    if damage is not None:
+        damage += run.damage
+    return run.headline

@@ -40,6 +40,8 @@ def test_help_has_examples():
         (["--device", "tpu"], "'tpu' is not one of"),
         (["--timing", "fast"], "'fast' is not one of"),
         (["--env", "NOEQUALS"], "expected NAME=VALUE"),
+        (["--env", "A B=1"], "'A B' is not a valid variable name"),
+        (["--env", "1A=1"], "'1A' is not a valid variable name"),
         (["--config", "/nonexistent.toml"], "config file not found"),
         (["--address", "127.0.0.1:1"], "cannot reach Ray cluster at 127.0.0.1:1"),
         (["--address", "nonsense"], "is not auto or HOST:PORT"),
@@ -53,6 +55,50 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], r.stderr
     assert "Traceback" not in r.output
     assert not (tmp_path / "r").exists()  # nothing half-created for a refused run
+
+
+def test_device_cuda_without_a_gpu_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    """A local Ray offers the GPUs this host shows; CUDA_VISIBLE_DEVICES="" hides any there
+    are, so the refusal is the same on a GPU host. With --address the GPUs are the cluster's:
+    known only after connecting (here: the unreachable address is the error)."""
+    import ray
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for command in ("run", "validate"):
+        r = invoke(command, "--device", "cuda", "--gpus", "1", "--out", str(tmp_path / command))
+        assert r.exit_code == 2, r.output
+        (line,) = r.stderr.strip().splitlines()
+        assert line.startswith("Error: --device cuda, but this host has no GPU for a local Ray")
+        assert not ray.is_initialized() and not (tmp_path / command).exists()
+    r = invoke("run", "--device", "cuda", "--address", "127.0.0.1:1", "--out", str(tmp_path / "a"))
+    assert r.exit_code == 2 and "cannot reach Ray cluster at 127.0.0.1:1" in r.stderr
+
+
+@pytest.mark.parametrize("visible,count", [(None, 4), ("0,1", 2), ("", 0), ("NoDevFiles", 0)])
+def test_local_gpus_follow_nvml_and_cuda_visible_devices(monkeypatch, visible, count):
+    """Pure logic on the GPU path, with a stand-in NVML that counts 4 GPUs."""
+    from types import SimpleNamespace
+
+    from scaling.cluster.local_device import check_cuda_here, local_gpus
+    from scaling.hardware import nvml
+
+    fake = SimpleNamespace(nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+                           nvmlDeviceGetCount=lambda: 4)  # fmt: skip
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "init_failure", lambda: None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert local_gpus()[0] == count
+    if count:
+        check_cuda_here("cuda", None)  # no error
+    else:
+        with pytest.raises(ValueError, match="hides them"):
+            check_cuda_here("cuda", None)
+    check_cuda_here("cuda", "10.0.0.1:6379")  # the cluster's GPUs: known only once connected
 
 
 @pytest.mark.parametrize(

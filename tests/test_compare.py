@@ -150,6 +150,60 @@ def test_unmatched_points_are_listed_not_regressions(tmp_path):
     assert result["only_in_new"] == []
 
 
+def test_the_same_run_or_a_copy_on_both_sides_is_exit_2(tmp_path):
+    """A run compared with (a copy of) itself shows no change by construction, so a gate built
+    on it would pass forever (collector/coverage.py)."""
+    base = write_run(tmp_path / "base", seed=0, rounds=ROUNDS, training=False)
+    same = shutil.copytree(base, tmp_path / "same")
+    assert compare_sets([load_run(base)], [load_run(same)]).regressions == 0  # the judge alone
+    for args in ((base, same), (base, base), (base, same, "--json"),
+                 ("--base", base, "--base", tmp_path / "x", "--new", same)):  # fmt: skip
+        r = CliRunner().invoke(main, [str(a) for a in ("compare", *args)])
+        assert r.exit_code == 2, r.output
+        assert r.stdout == "" and len(r.stderr.splitlines()) == 1, r.output
+        assert "same" in r.stderr and "Traceback" not in r.output
+
+
+def test_no_point_in_common_is_exit_2_naming_the_points(tmp_path):
+    """After a config change (other ops) nothing matches: not a pass (collector/coverage.py
+    says why exit 2, not 1)."""
+    base = write_run(tmp_path / "base", training=False, rounds=2)
+    other = write_run(tmp_path / "other", training=False, rounds=2, ops=("broadcast",))
+    r = CliRunner().invoke(main, ["compare", str(base), str(other), "--no-history"])
+    assert r.exit_code == 2, r.output
+    assert "no regressions" not in r.stdout and "nothing compared" in r.stdout
+    (line,) = r.stderr.splitlines()
+    assert "none of BASE's 24 points matched in NEW" in line
+    assert "not in NEW: all_reduce float32 1 ranks 1K" in line and "and 19 more" in line
+    assert "NEW has instead: broadcast float32" in line
+
+
+def test_too_few_points_matched_is_exit_2_unless_the_share_is_lowered(tmp_path):
+    base = write_run(tmp_path / "base", training=False, rounds=2)  # 2 ops x 3 sizes x 4 sizes
+    fewer = write_run(tmp_path / "one", training=False, rounds=2, world_sizes=(1,), seed=1)
+    r = CliRunner().invoke(main, ["compare", str(base), str(fewer), "--no-history"])
+    assert r.exit_code == 2, r.output
+    assert "only 8 of BASE's 24 points matched in NEW (33%, below 50%)" in r.stderr
+    assert "not in NEW: all_reduce float32 2 ranks 1K" in r.stderr
+    r = CliRunner().invoke(main, ["compare", str(base), str(fewer), "--min-matched", "30",
+                                  "--no-history"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    # the other way round every point of BASE (1 rank) is in NEW: a full comparison
+    r = CliRunner().invoke(main, ["compare", str(fewer), str(base), "--no-history"])
+    assert r.exit_code == 0, r.output
+
+
+def test_a_regression_among_few_matched_points_is_exit_1_with_the_coverage_warning(tmp_path):
+    ops = ("all_reduce", "all_gather", "broadcast")
+    base = runs(tmp_path, "b", 2, ops=ops)
+    new = runs(tmp_path, "n", 2, seed0=10, world_sizes=(1, 2), ops=("all_reduce",), slow=1.25,
+               slow_from=2)  # fmt: skip
+    r = CliRunner().invoke(main, ["compare", *map(str, sets(base, new)), "--no-history"])
+    assert r.exit_code == 1, r.output  # measured slower: that stands, whatever the coverage
+    assert "regression(s) over 2 classes and 8 points" in r.stdout
+    assert r.stderr.startswith("warning: incomplete comparison: only 8 of BASE's 36 points")
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path):
     base = write_run(tmp_path / "base", seed=0, rounds=2, training=False)
     other = write_run(tmp_path / "other", seed=1, rounds=2, training=False)
@@ -159,7 +213,6 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     for bad in (
         [base, other, "--threshold", "-1"],
         [base, other, "--confidence", "1.5"],
-        [base, base],  # the same run twice says nothing
         ["--base", base, "--new", other, "--new", base],
         [base],
         ["--base", base],
@@ -167,4 +220,3 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     ):
         r = invoke("compare", *bad)
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.output)
-    assert "a run compared with itself says nothing" in invoke("compare", base, base).stderr

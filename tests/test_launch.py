@@ -8,6 +8,7 @@ stopped by launch/local/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -212,3 +213,84 @@ def test_local_cluster_runs_three_nodes_and_stops_cleanly():
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert _session_members(sids) == [], "stop_cluster.sh left processes behind"
     assert not state.exists()
+
+
+# Stand-ins for SLURM and Ray, to run scaling.sbatch's control flow on one machine. srun runs
+# its command here (dropping its own options), so a SIGTERM to "srun" reaches the step as
+# srun's forwarding would; `ray start --head --block` listens on the port the script waits
+# for; the readiness check (python3 -) answers at once; scaling exits with a chosen code.
+_FAKES = {
+    "srun": """#!/bin/bash
+echo "srun $*" >> "$FAKE_LOG"
+while [[ $1 == --* ]]; do shift; done
+exec "$@"
+""",
+    "ray": """#!/bin/bash
+echo "ray $*" >> "$FAKE_LOG"
+case $1 in
+start) if [[ " $* " == *" --head "* ]]; then
+		exec "$REAL_PYTHON" -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(600)' "$SCALING_RAY_PORT"
+	fi
+	exec sleep 600 ;;
+stop) exit 0 ;;
+esac
+""",
+    "python3": """#!/bin/bash
+if [[ $1 == - ]]; then cat >/dev/null; echo "Ray cluster ready"; exit 0; fi
+exec "$REAL_PYTHON" "$@"
+""",
+    "scaling": """#!/bin/bash
+echo "scaling $*" >> "$FAKE_LOG"
+exit "$FAKE_SCALING_RC"
+""",
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fakes use bash and /dev/tcp")
+def test_sbatch_stops_its_ray_steps_cleanly(tmp_path):
+    """The job ends with `ray stop` on the nodes and its Ray steps exiting 0: no step is left to
+    SLURM's SIGKILL (`srun: error: task 0: Killed`), and the job exits with scaling's code."""
+    from tests.test_ray_start import free_port
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in _FAKES.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "log"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "REAL_PYTHON": sys.executable,
+        "FAKE_LOG": str(log),
+        "FAKE_SCALING_RC": "3",
+        "SLURM_JOB_NUM_NODES": "2",
+        "SLURM_JOB_ID": "4242",
+        "SLURMD_NODENAME": "node0",
+        "SCALING_HEAD_IP": "127.0.0.1",
+        "SCALING_RAY_PORT": str(free_port()),
+        "SCALING_RAY_WAIT_S": "30",
+    }
+    env.pop("SCALING_VENV", None)
+    proc = subprocess.Popen(
+        ["bash", str(LAUNCH / "slurm" / "scaling.sbatch"), "--gpus", "1,2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        leftover = _session_members({proc.pid})
+        for pid in leftover:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+    calls = log.read_text()
+    assert proc.returncode == 3, out  # scaling's exit code
+    assert "scaling run --address 127.0.0.1:" in calls and "--gpus 1,2" in calls
+    starts = [line for line in calls.splitlines() if line.startswith("ray start")]
+    assert len(starts) == 2 and all("--block" in line for line in starts), calls
+    assert calls.index("scaling run") < calls.index("\nray stop --grace-period 20"), calls
+    assert "Ray stopped" in out and "Killed" not in out and "error" not in out.lower(), out
+    assert leftover == [], "the Ray steps outlived the job"

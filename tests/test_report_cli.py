@@ -97,6 +97,33 @@ def test_report_skips_a_valid_json_line_with_a_wrongly_typed_field(runs_dir):
     assert f"samples.jsonl:{n + 1}: skipped sample with a wrongly typed field" in r.stderr
 
 
+def test_every_reader_warns_about_the_same_damaged_lines(runs_dir):
+    """report warned, compare, predict and runs said nothing: now all name the lines."""
+    run, other = runs_dir / "20260101T000000Z-aaaaaa", runs_dir / "20260102T000000Z-bbbbbb"
+    lines = (run / "samples.jsonl").read_text().splitlines(keepends=True)
+    rec = json.loads(lines[6])
+    lines[4], lines[6] = "garbage\n", json.dumps({**rec, "time_s": 1e999}) + "\n"
+    (run / "samples.jsonl").write_text("".join(lines))
+    for args in (["runs", "--runs-dir", runs_dir], ["compare", other, run],
+                 ["predict", run, "--no-report", "--bootstrap", "0"], ["report", run]):  # fmt: skip
+        r = invoke(*args)
+        assert r.exit_code in (0, 2), r.output  # compare: 2, few points in common
+        assert "samples.jsonl:5: skipped unreadable sample" in r.stderr, args
+        assert "samples.jsonl:7: skipped sample: time_s is not finite" in r.stderr, args
+        assert "2 of " in r.stderr and "lines skipped as damaged (lines 5, 7)" in r.stderr
+
+
+@pytest.mark.parametrize("text", ["{torn", '{"targets": [16]}', "[]", "[" * 100000])
+def test_report_warns_on_stderr_about_an_unreadable_predict_json(runs_dir, text):
+    run = runs_dir / "20260101T000000Z-aaaaaa"
+    (run / "predict.json").write_text(text)
+    r = invoke("report", run)
+    assert r.exit_code == 0, r.output
+    (line,) = [x for x in r.stderr.splitlines() if "predict.json" in x]
+    assert line.startswith("warning: predict.json could not be read") and "rerun" in line
+    assert "predict.json could not be read" in (run / "report.md").read_text()
+
+
 def test_runs_lists_readable_runs_and_warns_about_unreadable_ones(runs_dir):
     # A run whose table is 0 bytes still lists (its headline comes from the samples); a run
     # with a torn manifest is left out with a warning; neither hides the others.

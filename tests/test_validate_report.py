@@ -94,3 +94,19 @@ def test_a_run_report_gains_the_section_when_validate_json_exists(tmp_path):
     md = write_report(run_dir).markdown.read_text()
     assert "## Cluster validation" in md and "**PASS** (exit code 0)" in md
     assert md.index("Cluster validation") < md.index("## Environment")
+
+
+def test_validate_report_header_says_completed_and_shows_the_verdict(tmp_path):
+    """The header read "status ok" above a FAIL verdict: the run completed; the verdict is FAIL."""
+    import json
+
+    run_dir = write_run(tmp_path / "v", world_sizes=(1,), training=False)
+    write_validation(synthetic_result(), run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(kind="validate", level="quick", result={"status": "FAIL", "counts": {}})
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    header = write_report(run_dir).markdown.read_text().splitlines()[2]
+    assert "· completed · verdict FAIL ·" in header and "status ok" not in header
+    manifest.update(status="interrupted")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert "· status interrupted · verdict FAIL ·" in write_report(run_dir).markdown.read_text()

@@ -58,6 +58,12 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(json_safe(obj), default=str, allow_nan=False))
 
 
+def echo_warnings(lines: list[str]) -> None:
+    """Warnings a command read (damaged sample lines, files it could not use): on stderr."""
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)
+
+
 def bad_input(e: Exception) -> BadInput:
     """A user-fixable error from the API (ConfigError, ClusterError, NotARunDir) as exit 2."""
     return BadInput(str(e))

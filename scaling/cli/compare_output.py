@@ -101,7 +101,9 @@ def print_verdict(result, out: Console) -> None:
     rule = (f"regression: slower by more than {result.threshold_pct:g}% and beyond the "
             f"between-run spread at {result.confidence:.0%} confidence")  # fmt: skip
     n = result.regressions
-    if n:
+    if not len(pts) and not n:
+        out.print("nothing compared: no point of BASE was found in NEW (see the line on stderr)")
+    elif n:
         out.print(f"[red]{n} regression(s)[/] over {len(cls)} classes and {len(pts)} points "
                   f"(classes: {tally}; {rule})")  # fmt: skip
     else:

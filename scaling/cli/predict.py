@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from scaling.cli.common import bad_input, console, echo_json
+from scaling.cli.common import bad_input, console, echo_json, echo_warnings
 from scaling.collector.predict import whatif
 
 
@@ -86,6 +86,7 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
         run = api.load(run_dir)
     except NotARunDir as e:
         raise bad_input(e) from None
+    echo_warnings(run.damage)
     try:
         doc = predict_run(run, targets, gpus_per_node, replaced, reps=reps)
     except NothingToFit as e:

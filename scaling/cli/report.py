@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from scaling.cli.common import bad_input, console, echo_json, schema_option
+from scaling.cli.common import bad_input, console, echo_json, echo_warnings, schema_option
+from scaling.collector.coverage import MIN_MATCHED_PCT
 from scaling.config.schema import RunConfig
 
 
@@ -38,9 +39,10 @@ def report(run_dir: str, as_json: bool) -> int:
         raise bad_input(e) from None
     if summary.report is None:  # the tables are written; the report is what was asked for
         raise click.ClickException(f"report not written: {summary.report_error}")
+    from scaling.report.predict import problem
+
     run = summary.run
-    for w in run.warnings:
-        click.echo(f"warning: {w}", err=True)
+    echo_warnings(run.warnings + [w for w in [problem(run.path)] if w])
     if as_json:
         echo_json(summary.to_dict())
         return 0
@@ -96,6 +98,14 @@ def report(run_dir: str, as_json: bool) -> int:
     help="Everything moved together because the host changed: take that out and "
     "judge the classes beyond it.",
 )
+@click.option(
+    "--min-matched",
+    type=click.FloatRange(min=0, max=100),
+    default=MIN_MATCHED_PCT,
+    show_default=True,
+    metavar="PCT",
+    help="Exit 2 when fewer than PCT % of BASE's points are found in NEW (none: always).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
     runs: tuple[str, ...],
@@ -106,6 +116,7 @@ def compare(
     threshold: float,
     confidence: float,
     accept_shift: bool,
+    min_matched: float,
     as_json: bool,
 ) -> int:
     """Compare NEW runs against BASE runs; exit 1 when a regression is beyond the run-to-run
@@ -141,20 +152,28 @@ def compare(
                       --new runs/b1 --new runs/b2 --new runs/b3
       scaling compare runs/a runs/b --threshold 10 --json > diff.json
 
-    Exit status: 0 no regression, 1 regression, 2 bad input.
+    Nothing compared is not a pass: the same run on both sides (or a copy of it) is exit 2,
+    and so is a comparison that found fewer than --min-matched % of BASE's points in NEW (or
+    none), with a line naming the points that did not match, unless a matched point regressed
+    (exit 1). Damaged sample lines are skipped with a warning on stderr naming them.
+
+    Exit status: 0 no regression, 1 regression, 2 bad input or too few points matched.
     """
     from scaling import api
+    from scaling.collector.coverage import NothingToCompare, shortfall
     from scaling.collector.run import NotARunDir
     from scaling.config.fields import field_default
 
     base_paths, new_paths = _sides(runs, bases, news)
     history = [] if no_history else [runs_dir or field_default(RunConfig, "runs_dir")]
+    damage: list[str] = []
     try:
         result, skipped = api.compare(
-            base_paths, new_paths, history, threshold, confidence, accept_shift
+            base_paths, new_paths, history, threshold, confidence, accept_shift, damage
         )
-    except NotARunDir as e:
+    except (NotARunDir, NothingToCompare) as e:
         raise bad_input(e) from None
+    echo_warnings(damage)
     for line in skipped:
         click.echo(f"warning: {line}", err=True)
     if as_json:
@@ -163,7 +182,15 @@ def compare(
         from scaling.cli.compare_output import print_comparison
 
         print_comparison(result, console())
-    return result.exit_code
+    short = shortfall(len(result.points), result.only_base, result.only_new, min_matched)
+    if result.exit_code:  # a regression measured stands, however few points matched
+        if short:
+            click.echo(f"warning: incomplete comparison: {short}", err=True)
+        return result.exit_code
+    if short:
+        click.echo(f"Error: incomplete comparison: {short}", err=True)
+        return 2
+    return 0
 
 
 def _sides(runs, bases, news) -> tuple[list[str], list[str]]:
@@ -183,7 +210,7 @@ def _sides(runs, bases, news) -> tuple[list[str], list[str]]:
         for p in paths:
             key = Path(p).resolve()
             if key in seen:
-                raise bad_input(f"{p} is given twice ({seen[key]} and {side}): a run compared "
+                raise bad_input(f"{p} is given twice ({seen[key]} and {side}): the same run compared "
                                 "with itself says nothing")  # fmt: skip
             seen[key] = side
     return list(bases), list(news)

@@ -1,4 +1,4 @@
-"""Load a run directory: manifest and samples, tolerant of a torn or corrupt line.
+"""Load a run directory: manifest and samples, tolerant of any damaged line.
 
 samples.jsonl can hold a million records (1,024 ranks x 50 sizes x 20 iterations), so
 reading is layered, fastest first, each layer used only when the one before cannot be
@@ -9,8 +9,14 @@ trusted with the file:
    arrays, which is not what the records say);
 2. the standard library's C parser over the whole file at once (one json.loads of the
    lines joined into an array: far faster than one call per line);
-3. the tolerant parser: one json.loads per line, skipping what it cannot read with a
-   SampleWarning naming the file and line.
+3. the tolerant parser: one json.loads per line, skipping what it cannot read (torn, not
+   UTF-8, nested past the parser's limit, not an object with a "type").
+
+Whatever path parsed them, the records then pass the same rules (collector/damaged.py): a
+record with a wrongly typed, non-finite or impossible field, or nested too deep, is skipped,
+and SampleWarnings count the skipped lines and name them. Every reader of a run calls
+read_samples (through collector/run.py's load_run or directly): report, compare, predict,
+runs, and any later command that reads samples.jsonl.
 
 A torn last line (a crash while appending) never costs the fast path: the bytes after the
 last newline are parsed on their own.
@@ -19,36 +25,44 @@ last newline are parsed on their own.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from scaling.collector.damaged import SampleWarning, keep_good, maybe_deep, too_deep
 from scaling.rundir import MANIFEST, SAMPLES
 
+__all__ = ["ManifestError", "SampleWarning", "read_manifest", "read_samples"]
+MANIFEST_DEPTH = 64
+"""A manifest nests config and topology a few levels deep; 64 is damage, not a manifest."""
 
-class SampleWarning(UserWarning):
-    """A samples.jsonl line that could not be read (skipped, never fatal)."""
 
-
-# Fields every reader does arithmetic on. A line that is valid JSON but carries, say,
-# "time_s": "fast" is as corrupt as a torn one: it is skipped with a warning, not summed.
-NUMERIC_FIELDS = (
-    "time_s", "world_size", "rank", "ranks", "nodes", "iter", "step", "size_bytes", "count",
-    "wrong", "batch", "global_batch", "flops_per_step", "peak_mem_bytes",
-)  # fmt: skip
+class ManifestError(ValueError):
+    """manifest.json cannot be read as a run's manifest (torn, not an object, nested too deep)."""
 
 
 def read_manifest(run_dir: str | Path) -> dict:
+    """The run's manifest ({} when it has none); ManifestError when it is damaged."""
     path = Path(run_dir) / MANIFEST
     if not path.exists():
         return {}
-    with path.open(encoding="utf-8") as fh:
-        return json.load(fh)
+    where = f"{run_dir}: {MANIFEST} "
+    try:
+        doc = json.loads(path.read_bytes())
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{where}is not valid JSON ({e.msg}, line {e.lineno})") from None
+    except (ValueError, RecursionError) as e:  # not UTF-8; nested past the parser's limit
+        raise ManifestError(f"{where}is not readable JSON ({type(e).__name__})") from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}is not a JSON object")
+    if too_deep(doc, MANIFEST_DEPTH):
+        raise ManifestError(f"{where}nests deeper than {MANIFEST_DEPTH} levels")
+    return doc
 
 
 def read_samples(run_dir: str | Path, fast: bool = True) -> pd.DataFrame:
-    """All sample records as one DataFrame; unreadable lines are skipped with a warning naming them.
+    """All sound sample records as one DataFrame; damaged lines are skipped with warnings
+    that count and name them (collector/damaged.py says what is damaged).
 
     fast=False forces the per-line parser (the benchmark measures both).
     """
@@ -56,56 +70,30 @@ def read_samples(run_dir: str | Path, fast: bool = True) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame()
     data = path.read_bytes()
+    lines = data.split(b"\n")
+
+    def total() -> int:
+        return sum(1 for x in lines if x.strip())
+
     # Everything up to the last newline is whole lines; what follows is a torn tail, if any.
     cut = data.rfind(b"\n") + 1
     body, tail = data[:cut], data[cut:]
     frame = _fast_frame(body) if fast else None
+    bad: dict[int, str] = {}
     if frame is None:
         kept: list[int] = []
-        records = _tolerant_records(data, path, linenos=kept)
-        return _drop_mistyped(pd.DataFrame.from_records(records), kept, path)
+        records = _tolerant_records(lines, kept, bad)
+        return keep_good(pd.DataFrame.from_records(records), lambda: kept, bad, path, total)
+    tail_line: list[int] = []
     if tail.strip():
-        tail_records = _tolerant_records(tail, path, first_lineno=body.count(b"\n") + 1)
+        tail_records = _tolerant_records([tail], tail_line, bad, first_lineno=len(lines))
         if tail_records:
             frame = pd.concat([frame, pd.DataFrame.from_records(tail_records)], ignore_index=True)
-    # The fast path read every non-empty line, in order.
-    return _drop_mistyped(frame, [i for i, x in enumerate(data.split(b"\n"), 1) if x.strip()], path)
 
+    def linenos() -> list[int]:  # the fast path read every non-empty line of the body, in order
+        return [i for i, x in enumerate(lines[:-1], 1) if x.strip()] + tail_line
 
-def _drop_mistyped(frame: pd.DataFrame, linenos: list[int], path: Path) -> pd.DataFrame:
-    """Rows whose numeric fields hold something else (a string, a bool, a list): skipped."""
-    bad = pd.Series(False, index=frame.index)
-    for col in NUMERIC_FIELDS:
-        if col not in frame or pd.api.types.is_numeric_dtype(frame[col].dtype):
-            if col in frame and pd.api.types.is_bool_dtype(frame[col].dtype):
-                bad |= frame[col].notna()
-            continue
-        values = frame[col]
-        ok = values.map(
-            lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-        )
-        bad |= ~ok
-    if not bad.any():
-        return frame
-    # linenos[row] is the file line a frame row came from, so warnings name the right line.
-    for row in frame.index[bad][:5]:
-        where = linenos[row] if row < len(linenos) else "?"
-        warnings.warn(
-            f"{path}:{where}: skipped sample with a wrongly typed field",
-            SampleWarning,
-            stacklevel=3,
-        )
-    if bad.sum() > 5:
-        warnings.warn(
-            f"{path}: {int(bad.sum()) - 5} more samples with wrongly typed fields skipped",
-            SampleWarning,
-            stacklevel=3,
-        )
-    good = frame[~bad].reset_index(drop=True)
-    for col in NUMERIC_FIELDS:  # what is left is numeric: give pandas the numbers
-        if col in good and good[col].dtype == object:
-            good[col] = pd.to_numeric(good[col])
-    return good
+    return keep_good(frame, linenos, bad, path, total)
 
 
 def _fast_frame(body: bytes) -> pd.DataFrame | None:
@@ -115,9 +103,11 @@ def _fast_frame(body: bytes) -> pd.DataFrame | None:
     frame = _arrow_frame(body)
     if frame is None:
         lines = [line for line in body.split(b"\n") if line.strip()]
+        if any(maybe_deep(line) for line in lines):
+            return None  # the tolerant parser judges each such line on its own
         try:
             records = json.loads(b"[" + b",".join(lines) + b"]")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
             return None
         if not all(isinstance(r, dict) for r in records):
             return None
@@ -143,31 +133,31 @@ def _arrow_frame(body: bytes) -> pd.DataFrame | None:
 
 
 def _tolerant_records(
-    data: bytes, path: Path, first_lineno: int = 1, linenos: list[int] | None = None
+    lines: list[bytes], linenos: list[int], bad: dict[int, str], first_lineno: int = 1
 ) -> list[dict]:
-    """The readable records; `linenos`, when given, receives the line number of each."""
+    """The readable records; `linenos` receives the line number of each, `bad` line -> why
+    for each line that is not a record."""
     rows = []
-    for lineno, raw in enumerate(data.split(b"\n"), first_lineno):
-        line = raw.decode("utf-8", errors="replace")
-        if not line.strip():
+    for lineno, raw in enumerate(lines, first_lineno):
+        if not raw.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = json.loads(raw.decode("utf-8"))
         except json.JSONDecodeError as e:
-            warnings.warn(
-                f"{path}:{lineno}: skipped unreadable sample ({e.msg})",
-                SampleWarning,
-                stacklevel=3,
-            )
+            bad[lineno] = f"unreadable sample ({e.msg})"
             continue
-        if not isinstance(rec, dict) or "type" not in rec:
-            warnings.warn(
-                f"{path}:{lineno}: skipped sample without a type",
-                SampleWarning,
-                stacklevel=3,
-            )
+        except UnicodeDecodeError:
+            bad[lineno] = "unreadable sample (not UTF-8 text)"
+            continue
+        except (ValueError, RecursionError):
+            bad[lineno] = "unreadable sample (nested past the parser's limit)"
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
+            bad[lineno] = "sample without a type"
+            continue
+        if too_deep(rec):
+            bad[lineno] = "sample nested too deep"
             continue
         rows.append(rec)
-        if linenos is not None:
-            linenos.append(lineno)
+        linenos.append(lineno)
     return rows

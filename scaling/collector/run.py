@@ -25,7 +25,7 @@ import pandas as pd
 
 from scaling.collector.curves import per_rank_step_times, scaling_curves
 from scaling.collector.headline import Headline, headline
-from scaling.collector.load import read_manifest, read_samples
+from scaling.collector.load import SampleWarning, read_manifest, read_samples
 from scaling.collector.startup import startup_table
 from scaling.collector.training import TRAINING_COLUMNS
 from scaling.collector.transport import transport_warnings
@@ -59,6 +59,8 @@ class Run:
     """Why the run is partial (failed, interrupted, never ended); None for a complete run."""
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Tables of other registered workloads, by table name."""
+    damage: list[str] = field(default_factory=list)
+    """The warnings about damaged sample lines (also in warnings): what every reader prints."""
 
     def table(self, name: str) -> pd.DataFrame | None:
         """Any of the run's tables by name (collectives and training included)."""
@@ -91,6 +93,7 @@ def load_run(run_dir: str | Path) -> Run:
         manifest = read_manifest(path)
         samples = read_samples(path)
     notes += [str(w.message) for w in caught]
+    damage = [str(w.message) for w in caught if issubclass(w.category, SampleWarning)]
     built = {t.name: _summarize(t, samples, manifest, notes) for t in tables()}
     collectives, training = built.pop("collectives"), built.pop("training")
     reason = partial_reason(manifest)
@@ -107,6 +110,7 @@ def load_run(run_dir: str | Path) -> Run:
         notices=_manifest_list(manifest, "notices"),
         partial_reason=reason,
         tables=built,
+        damage=damage,
     )
 
 

@@ -175,18 +175,19 @@ def _timed(t: pd.DataFrame) -> set[str]:
 
 
 def _match(base: list[pd.DataFrame], new: list[pd.DataFrame]):
-    """Points timed in every run of both sides; points in one side only; a note for points
-    both sides have but some run did not time."""
-    every = [set(t["point"]) for t in base + new]
-    in_base = set().union(*(set(t["point"]) for t in base))
-    in_new = set().union(*(set(t["point"]) for t in new))
-    matched = set.intersection(*(_timed(t) for t in base + new)) if every else set()
+    """Points timed in every run of both sides; points in one side only (in run order); a
+    note for points both sides have but some run did not time."""
+    order_base = list(dict.fromkeys(p for t in base for p in t["point"]))
+    order_new = list(dict.fromkeys(p for t in new for p in t["point"]))
+    in_base, in_new = set(order_base), set(order_new)
+    matched = set.intersection(*(_timed(t) for t in base + new)) if base + new else set()
     notes = []
-    untimed = (in_base & in_new) - matched
+    untimed = [p for p in order_base if p in in_new and p not in matched]
     if untimed:
         notes.append(f"{len(untimed)} points in both sides have no timings in some run "
-                     f"(e.g. {sorted(untimed)[0]}): not judged")  # fmt: skip
-    return matched, sorted(in_base - in_new), sorted(in_new - in_base), notes
+                     f"(e.g. {untimed[0]}): not judged")  # fmt: skip
+    only_base = [p for p in order_base if p not in in_new]
+    return matched, only_base, [p for p in order_new if p not in in_base], notes
 
 
 def _log_matrix(tables: list[pd.DataFrame], points: pd.Index) -> pd.DataFrame:

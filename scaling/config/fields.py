@@ -137,14 +137,22 @@ def _choices(choices: Choices):
 def parse_env(v: Any) -> dict[str, str]:
     """NAME=VALUE strings (CLI, repeatable) or a TOML table."""
     if isinstance(v, dict):
-        return {str(k): str(val) for k, val in v.items()}
+        return {_env_name(str(k)): str(val) for k, val in v.items()}
     out = {}
     for item in v if isinstance(v, list | tuple) else [v]:
         name, sep, value = str(item).partition("=")
         if not sep or not name.strip():
             raise ValueError(f"expected NAME=VALUE, got {item!r}")
-        out[name.strip()] = value
+        out[_env_name(name.strip())] = value
     return out
+
+
+def _env_name(name: str) -> str:
+    """An environment variable's name: a shell identifier (letters, digits, _; no leading
+    digit). "A B" or "-x" would reach the ranks' environment as names no program reads."""
+    if not (name.isascii() and name.isidentifier()):
+        raise ValueError(f"{name!r} is not a valid variable name (letters, digits and _ only)")
+    return name
 
 
 def _optional(parse):

@@ -61,9 +61,15 @@ def build(run: Run) -> Document:
 def validation_document(run: Run) -> Document:
     """A `scaling validate` run: its verdicts first, then where and on what it ran."""
     m = run.manifest
+    # "status ok" read as a verdict above a FAIL: the run's status says it completed; the
+    # verdict is the result's.
+    status = m.get("status", "unknown")
+    ended = "completed" if status == "ok" else f"status {status}"
+    verdict = (m.get("result") or {}).get("status") if isinstance(m.get("result"), dict) else None
     subtitle = (
-        f"{m.get('started') or 'start unknown'} · level {m.get('level', '?')} · status "
-        f"{m.get('status', 'unknown')} · {m.get('device', '?')}/{m.get('backend', '?')}"
+        f"{m.get('started') or 'start unknown'} · level {m.get('level', '?')} · {ended}"
+        f"{f' · verdict {verdict}' if verdict else ''} · {m.get('device', '?')}/"
+        f"{m.get('backend', '?')}"
     )
     banner = None
     if run.partial:

@@ -167,13 +167,29 @@ def section(run_dir: str | Path) -> Section | None:
     try:
         doc = load(run_dir)
         return None if doc is None else _section(doc)
-    except (ValueError, KeyError, TypeError) as e:  # a hand-edited or older predict.json
+    except _DAMAGE as e:
         s = Section("Predicted beyond what was measured", "predict")
-        why = (
-            f"{PREDICT_JSON} could not be read ({type(e).__name__}: {e}); rerun `scaling predict`."
-        )
-        s.blocks.append(Text(why, kind="note"))
+        s.blocks.append(Text(_why(e), kind="note"))
         return s
+
+
+def problem(run_dir: str | Path) -> str | None:
+    """Why the run's predict.json cannot be shown (a line for stderr), or None."""
+    try:
+        doc = load(run_dir)
+        if doc is not None:
+            _section(doc)
+    except _DAMAGE as e:
+        return _why(e)
+    return None
+
+
+# A hand-edited, damaged or older predict.json (ValueError: not JSON, not UTF-8).
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+
+
+def _why(e: Exception) -> str:
+    return f"{PREDICT_JSON} could not be read ({type(e).__name__}: {e}); rerun `scaling predict`."
 
 
 def _section(doc: dict) -> Section:

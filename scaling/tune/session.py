@@ -25,6 +25,7 @@ class Target:
 
 def preflight(cfg) -> Target:
     """The workload and world size to tune; ConfigError naming the problem otherwise."""
+    from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
     from scaling.config.tune import training_workloads
     from scaling.rundir import check_run_path
@@ -42,6 +43,7 @@ def preflight(cfg) -> Target:
         workload = listed[0]
     try:
         check_run_path(cfg.out, cfg.runs_dir)
+        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
         faults.check(os.environ.get(faults.ENV))
         faults.check(cfg.cluster.env.get(faults.ENV))
     except ValueError as e:

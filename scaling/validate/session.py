@@ -21,12 +21,14 @@ from scaling.workloads import faults
 
 def preflight(cfg) -> None:
     """Refuse what can be refused before Ray starts; raises ConfigError naming the problem."""
+    from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
     from scaling.rundir import check_run_path
 
     v = cfg.validate
     try:
         check_run_path(cfg.out, cfg.runs_dir)
+        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
         faults.check(os.environ.get(faults.ENV))
         faults.check(cfg.cluster.env.get(faults.ENV))
     except ValueError as e:

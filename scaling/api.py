@@ -230,16 +230,20 @@ def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
             hooks.notice(f"{error}: stopping the ranks; what was measured is kept")
         finally:
             hooks.done()
-            gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.write_manifest(status=status, error=error, ended=utc_now())
-            rundir.close()
+            try:
+                with interrupts.held():  # a first signal now waits for the record to be whole
+                    gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+                    disconnect_ray(started)
+                    rundir.write_manifest(status=status, error=error, ended=utc_now())
+                    rundir.close()
+            except KeyboardInterrupt as e:
+                code = code or interrupts.exit_code(e)
     if status == "interrupted":
         return Validation(rundir.path, status, error=error, interrupt_code=code)
     result, outputs, drain = session.conclude(rundir.path, records, cfg, status, error)
     rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
     report, why = session.write_report(rundir.path)
-    return Validation(rundir.path, status, result, outputs, drain, report, why, error)
+    return Validation(rundir.path, status, result, outputs, drain, report, why, error, code)
 
 
 def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:

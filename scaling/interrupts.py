@@ -101,8 +101,8 @@ def _handler(signum, frame):
 
 
 def install() -> dict:
-    """Route SIGINT, SIGTERM and SIGHUP through the one-interrupt handler (main thread only).
-    Returns the handlers it replaced (for `restore`)."""
+    """Route SIGINT, SIGTERM and SIGHUP through the one-interrupt handler (main thread only),
+    with no interrupt seen yet. Returns the handlers it replaced (for `finished`)."""
     global _received, _hurried
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -169,10 +169,12 @@ def held(note: str = "stopping once the clean-up is done"):
     raised in the middle of that is what crashed the driver. Outside the main thread (where
     Python runs no signal handler) it only runs the body.
     """
-    global _holding, _holding_note
+    global _holding, _holding_note, _received, _hurried
     if threading.current_thread() is not threading.main_thread() or _holding is not None:
         yield
         return
+    if signal.getsignal(signal.SIGINT) is not _handler:  # a library call, outside a command
+        _received, _hurried = None, False
     _holding, _holding_note = [], note
     previous = {s: signal.signal(s, _handler) for s in SIGNALS}
     try:

@@ -165,6 +165,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.manifest: dict[str, Any] = {}
+        created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             # O_EXCL: a run directory someone else filled since the check is refused, not
@@ -175,7 +176,17 @@ class RunDir:
             raise RunDirError(f"{self.path} already holds a run; choose a new directory") from None
         except OSError as e:
             raise RunDirError(_describe(e, SAMPLES, self.path)) from None
-        self._reserve(RESERVE_MIN_BYTES)
+        try:
+            self._reserve(RESERVE_MIN_BYTES)
+        except RunDirError:
+            # Nothing was recorded: take back what this made, so the same --out can be used
+            # again once there is room (a directory holding samples is never removed).
+            os.close(self._samples)
+            (self.path / SAMPLES).unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
 
     def _reserve(self, size: int) -> None:
         """Hold `size` bytes of disk aside (released for the last manifest, see write_manifest)."""

@@ -264,7 +264,8 @@ def start(cfg: RunConfig, hooks, signals) -> tuple[bool, Prepared, RunDir]:
     try:
         started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
         signals.reinstall()  # in case ray.init installed a SIGTERM handler of its own
-        hooks.notice(f"placing {max(cfg.gpus)} ranks")
+        n = max(cfg.gpus)
+        hooks.notice(f"placing {n} rank{'s' if n > 1 else ''}")
         prep = prepare(cfg)
     except BaseException:
         with interrupts.held():

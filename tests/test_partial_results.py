@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from scaling.cli import main
 from scaling.rundir import RunDir
 from tests.procs import ROOT, manifest, rank_pid, scaling_env, wait_for
+from tests.test_faults import small_disk  # noqa: F401 (a fixture: a 640 KiB tmpfs)
 
 
 def test_a_run_that_recorded_nothing_is_refused_with_how_to_reuse_it(tmp_path):
@@ -31,6 +32,19 @@ def test_a_run_that_recorded_nothing_is_refused_with_how_to_reuse_it(tmp_path):
     (out / "samples.jsonl").write_text('{"type": "coll"}\n')  # a run with samples: kept safe
     r = CliRunner().invoke(main, ["run", "--gpus", "1", "--out", str(out)])
     assert r.exit_code == 2 and "already holds an earlier run" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_disk_too_full_for_the_first_files_leaves_no_directory(tmp_path, small_disk):  # noqa: F811
+    (small_disk / "filler").write_bytes(b"\0" * (500 << 10))  # less room than the reserve
+    out = small_disk / "run"
+    args = ["--gpus", "1", "--workloads", "collectives", "-e", "4K", "-n", "2", "-r", "1"]
+    r = subprocess.run([sys.executable, "-m", "scaling", "run", *args, "--out", str(out)],
+                       cwd=ROOT, env=scaling_env(), capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "no space left on device" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()  # nothing blocks the same --out once there is room
 
 
 def test_json_refusal_is_one_document(tmp_path):

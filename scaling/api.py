@@ -150,19 +150,19 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
 
     Samples go to the run directory as they arrive; a failed or interrupted sweep (Ctrl-C,
     SIGTERM, SIGHUP) keeps them and ends with status "failed" / "interrupted" instead of
-    raising. An interrupt before measuring starts is raised (nothing was recorded).
+    raising. An interrupt before measuring starts is raised (nothing was recorded); one during
+    the clean-up or the report sets `interrupt_code` and keeps the status measuring ended with.
     """
     from scaling import interrupts, sweep
-    from scaling.cluster.connect import disconnect_ray
 
     hooks = hooks or RunHooks()
     preflight(cfg)
     with interrupts.SignalsInterrupt() as signals:
-        started, prep, rundir = _start(cfg, hooks, signals)
-        for notice in prep.notices:
-            hooks.notice(notice)
+        started, prep, rundir = sweep.start(cfg, hooks, signals)
         status, code = "failed", None
         try:
+            for notice in prep.notices:
+                hooks.notice(notice)
             steps = sweep.plan(cfg, prep.gang)
             hooks.planned(rundir.path, cfg.repeats * sum(len(s.points) for s in steps))
             status = sweep.run(cfg, prep, rundir, hooks.point, hooks.notice, steps)
@@ -171,39 +171,19 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
             hooks.notice(f"{interrupts.reason(e)}: stopping the ranks; what was measured is kept")
         finally:
             hooks.done()
-            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.close()
-    try:
-        summary = summarize(rundir.path, report=report)
-    except Exception as e:  # the samples are on disk: say so rather than lose the run
-        return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}")
+            code = sweep.stop(prep, started, rundir, status) or code
+        try:
+            hooks.notice("writing the tables" + (" and the report" if report else ""))
+            interrupts.stage("report")
+            summary = summarize(rundir.path, report=report)
+        except KeyboardInterrupt as e:  # the samples and the manifest are whole: say so
+            why = f"{interrupts.reason(e)} while writing the tables and report"
+            return RunResult(rundir.path, status, summary_error=why,
+                             interrupt_code=code or interrupts.exit_code(e))  # fmt: skip
+        except Exception as e:  # the samples are on disk: say so rather than lose the run
+            return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}",
+                             interrupt_code=code)  # fmt: skip
     return RunResult(rundir.path, status, summary, interrupt_code=code)
-
-
-def _start(cfg: RunConfig, hooks, signals):
-    """Connect Ray, place the gang (sweep.prepare) and open the run directory:
-    (started, prepared, rundir). What was started is stopped again when a step fails."""
-    from scaling import sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import RunDir, RunDirError, new_run_path
-
-    started = False
-    try:
-        started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-        signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-        prep = sweep.prepare(cfg)
-    except BaseException:
-        disconnect_ray(started)
-        raise
-    try:
-        rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-    except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
-        prep.gang.shutdown()
-        disconnect_ray(started)
-        raise ConfigError(str(e)) from None
-    return started, prep, rundir
 
 
 def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
@@ -251,16 +231,20 @@ def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
             hooks.notice(f"{error}: stopping the ranks; what was measured is kept")
         finally:
             hooks.done()
-            gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.write_manifest(status=status, error=error, ended=utc_now())
-            rundir.close()
+            try:
+                with interrupts.held():  # a first signal now waits for the record to be whole
+                    gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+                    disconnect_ray(started)
+                    rundir.write_manifest(status=status, error=error, ended=utc_now())
+                    rundir.close()
+            except KeyboardInterrupt as e:
+                code = code or interrupts.exit_code(e)
     if status == "interrupted":
         return Validation(rundir.path, status, error=error, interrupt_code=code)
     result, outputs, drain = session.conclude(rundir.path, records, cfg, status, error)
     rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
     report, why = session.write_report(rundir.path)
-    return Validation(rundir.path, status, result, outputs, drain, report, why, error)
+    return Validation(rundir.path, status, result, outputs, drain, report, why, error, code)
 
 
 def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
@@ -283,7 +267,7 @@ def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
     cfg = copy.deepcopy(cfg)
     cfg.gpus, cfg.workloads = [target.world_size], [target.workload]
     with interrupts.SignalsInterrupt() as signals:
-        started, prep, rundir = _start(cfg, hooks, signals)
+        started, prep, rundir = sweep.start(cfg, hooks, signals)
         trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
                         lambda: sweep.prepare(cfg))  # fmt: skip
         outcome = None

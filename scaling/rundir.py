@@ -107,9 +107,29 @@ def check_run_path(out: str | None, runs_dir: str) -> None:
     if p.exists() and not p.is_dir():
         raise ValueError(f"--out {p} is a file, not a directory")
     if p.is_dir() and any(p.iterdir()):
+        why = _recorded_nothing(p)
+        if why:
+            raise ValueError(f"--out {p} holds a run that recorded no sample ({why}); to reuse "
+                             f"the name, remove it first: rm -r {p}")  # fmt: skip
         kind = "an earlier run" if (p / MANIFEST).exists() or (p / SAMPLES).exists() else "files"
         raise ValueError(f"--out {p} already holds {kind}; choose a new directory")
     _check_writable_under(p, "--out")
+
+
+def _recorded_nothing(p: Path) -> str | None:
+    """How the run in p ended, when it ended before its first sample (a full disk, a failed
+    start); None for anything else, a run still going included."""
+    samples = p / SAMPLES
+    if not samples.is_file() or samples.stat().st_size > 0:
+        return None
+    try:
+        m = json.loads((p / MANIFEST).read_text()) if (p / MANIFEST).exists() else {}
+    except (OSError, ValueError):
+        return None
+    status = m.get("status") if isinstance(m, dict) else None
+    if status in ("running", "ok"):
+        return None
+    return f"status {status}: {m.get('error')}" if status else "its manifest was never written"
 
 
 def _describe(e: OSError, name: str, where: Path) -> str:
@@ -145,6 +165,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.manifest: dict[str, Any] = {}
+        created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             # O_EXCL: a run directory someone else filled since the check is refused, not
@@ -155,7 +176,17 @@ class RunDir:
             raise RunDirError(f"{self.path} already holds a run; choose a new directory") from None
         except OSError as e:
             raise RunDirError(_describe(e, SAMPLES, self.path)) from None
-        self._reserve(RESERVE_MIN_BYTES)
+        try:
+            self._reserve(RESERVE_MIN_BYTES)
+        except RunDirError:
+            # Nothing was recorded: take back what this made, so the same --out can be used
+            # again once there is room (a directory holding samples is never removed).
+            os.close(self._samples)
+            (self.path / SAMPLES).unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
 
     def _reserve(self, size: int) -> None:
         """Hold `size` bytes of disk aside (released for the last manifest, see write_manifest)."""

@@ -251,3 +251,47 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
 def ray_nodes() -> list[dict]:
     keep = ("NodeID", "NodeManagerAddress", "NodeManagerHostname", "Alive", "Resources")
     return [{k: n.get(k) for k in keep} for n in ray.nodes()]
+
+
+def start(cfg: RunConfig, hooks, signals) -> tuple[bool, Prepared, RunDir]:
+    """Connect Ray, place the gang (prepare) and open the run directory: (started, prepared,
+    rundir). What was started is stopped again when a step fails or is interrupted; each step
+    is announced on hooks.notice (connect_ray's too), so a user sees where a slow start is."""
+    from scaling.cluster.connect import connect_ray, disconnect_ray
+    from scaling.config import ConfigError
+    from scaling.rundir import new_run_path
+
+    started = False
+    try:
+        started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
+        signals.reinstall()  # in case ray.init installed a SIGTERM handler of its own
+        n = max(cfg.gpus)
+        hooks.notice(f"placing {n} rank{'s' if n > 1 else ''}")
+        prep = prepare(cfg)
+    except BaseException:
+        with interrupts.held():
+            disconnect_ray(started)
+        raise
+    try:
+        rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
+    except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
+        with interrupts.held():
+            prep.gang.shutdown()
+            disconnect_ray(started)
+        raise ConfigError(str(e)) from None
+    return started, prep, rundir
+
+
+def stop(prep: Prepared, started: bool, rundir: RunDir, status: str) -> int | None:
+    """Stop the ranks and Ray, close the run directory. Signals are held meanwhile: a first
+    one (measuring had ended) is returned as its exit code after the clean-up is whole."""
+    from scaling.cluster.connect import disconnect_ray
+
+    try:
+        with interrupts.held():
+            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+            disconnect_ray(started)
+            rundir.close()
+    except KeyboardInterrupt as e:
+        return interrupts.exit_code(e)
+    return None

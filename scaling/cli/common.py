@@ -24,19 +24,28 @@ class OneLineErrors(click.Group):
     """click prints usage blocks for parse errors; users asked for one line and exit 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from scaling import interrupts
+
+        # From launch to exit, the first SIGINT/SIGTERM/SIGHUP is one interrupt (exit 128 + N,
+        # one line) and later ones never raise (scaling/interrupts.py).
+        previous = interrupts.install()
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
             click.echo(f"Error: {e.format_message()}{hint}", err=True)
-            sys.exit(2)
+            rv = 2
         except click.ClickException as e:
             e.show()
-            sys.exit(e.exit_code)
-        except (click.exceptions.Abort, KeyboardInterrupt):
-            # Ctrl-C before a command handles it itself (while it imports torch, say).
-            click.echo("Aborted.", err=True)
-            sys.exit(130)
+            rv = e.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt) as e:
+            # Before a command handles it itself (while it imports torch, say); click wraps
+            # the interrupt in Abort, and interrupts knows which signal it was.
+            e = e if isinstance(e, KeyboardInterrupt) else e.__cause__ or KeyboardInterrupt()
+            click.echo(f"{interrupts.reason(e)} before starting: nothing was recorded", err=True)
+            rv = interrupts.exit_code(e)
+        finally:
+            interrupts.finished(previous)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

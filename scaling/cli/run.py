@@ -7,7 +7,6 @@ TOML key and its documentation cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 
@@ -139,7 +138,10 @@ def with_flags(f, flags: tuple[Flag, ...] = FLAGS):
 )
 @with_flags
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print a JSON result on stdout (tables go to stderr)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document on stdout, whatever the outcome (all else goes to stderr).",
 )
 def run(config_path, as_json, **flags) -> int:
     """Sweep world sizes: collectives and DDP/FSDP2 training steps on Ray-launched torch.distributed groups.
@@ -169,27 +171,40 @@ def run(config_path, as_json, **flags) -> int:
     Exit status: 0 ok, 1 failed run, wrong results or diverged parameters, 2 bad input,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
-    from scaling import api
+    from scaling.cli.json_stream import JsonStdout
+
+    with JsonStdout(as_json) as stream:
+        return _run(config_path, flags, stream)
+
+
+def _run(config_path, flags, stream) -> int:
+    from scaling import api, interrupts
     from scaling.config import ConfigError, load_config
 
     try:
         cfg = load_config(config_path, overrides(flags))
     except ConfigError as e:
         raise bad_input(e) from None
-    out = console(sys.stderr if as_json else sys.stdout)
+    out = console(sys.stderr if stream.enabled else sys.stdout)
     err = console(sys.stderr)
     try:
         result = _measure(api, cfg, err)
     except KeyboardInterrupt as e:  # while Ray started or ranks were placed: nothing measured
-        from scaling import interrupts
-
-        err.print(f"{interrupts.reason(e)} before measuring: nothing was recorded")
+        why = f"{interrupts.reason(e)} before measuring: nothing was recorded"
+        err.print(f"{why} (Ray and the ranks this run started are stopped)")
+        stream.emit({"status": "interrupted", "error": why, "run_dir": None})
         return interrupts.exit_code(e)
     if result.summary is None:
-        err.print(f"[red]could not summarize the run:[/] {result.summary_error}")
-        err.print(f"samples are kept in {result.path}; retry with: scaling report {result.path}")
-        return 1
-    return _finish(result, as_json, out, err)
+        kept = f"samples are kept in {result.path}; retry with: scaling report {result.path}"
+        if result.interrupt_code:
+            err.print(f"{result.summary_error}: measuring ended {result.status}; {kept}")
+        else:
+            err.print(f"[red]could not summarize the run:[/] {result.summary_error}")
+            err.print(kept)
+        stream.emit({"run_dir": str(result.path), "status": result.status,
+                     "error": result.summary_error, "summary": None})  # fmt: skip
+        return result.interrupt_code or 1
+    return _finish(result, stream, out, err)
 
 
 def _measure(api, cfg, err):
@@ -210,7 +225,7 @@ def _measure(api, cfg, err):
         raise click.ClickException(f"could not start the ranks: {e}") from None
 
 
-def _finish(result, as_json: bool, out, err) -> int:
+def _finish(result, stream, out, err) -> int:
     """Print what the collector computed and the report's place; the exit status."""
     from scaling.cli.output import collectives_tables, training_tables
     from scaling.format import json_rows
@@ -222,15 +237,14 @@ def _finish(result, as_json: bool, out, err) -> int:
     training_tables(run.training, out, run.manifest.get("device"))
     report_paths = report_outcome(result.summary, err)
     m = run.manifest
-    if as_json:
-        keys = ("status", "error", "device", "backend")
-        doc = {"run_dir": str(result.path), **{k: m.get(k) for k in keys}}
-        doc |= {"summary": json_rows(run.collectives), "report": report_paths}
-        doc["training"] = json_rows(run.training)
-        click.echo(json.dumps(doc, default=str, allow_nan=False))
+    keys = ("status", "error", "device", "backend")
+    doc = {"run_dir": str(result.path), **{k: m.get(k) for k in keys}}
+    doc |= {"summary": json_rows(run.collectives), "report": report_paths}
+    doc["training"] = json_rows(run.training)
+    stream.emit(doc)
     err.print(f"status: {result.status}  ·  run directory: {result.path}")
-    if result.status == "interrupted":
-        return result.interrupt_code or 130
+    if result.interrupt_code:  # after measuring, or while cleaning up: the record is whole
+        return result.interrupt_code
     failures = result.failures()
     for what, detail in failures:
         err.print(f"[red]{what}:[/] {detail}")

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from scaling.cli.common import bad_input, call_placing, console, echo_json
+from scaling.cli.common import bad_input, call_placing, console
 from scaling.cli.run import PLACING_FLAGS, Flag, overrides, with_flags
 
 FLAGS = (
@@ -60,6 +60,13 @@ def tune(config_path, as_json, **flags) -> int:
     Exit status: 0 a winner was found, 1 none (every trial failed) or the search failed,
     2 bad input, 130 interrupted (143 SIGTERM, 129 SIGHUP).
     """
+    from scaling.cli.json_stream import JsonStdout
+
+    with JsonStdout(as_json) as stream:
+        return _tune(config_path, flags, stream)
+
+
+def _tune(config_path, flags, stream) -> int:
     from scaling import api
     from scaling.cli.tune_output import TuneProgress, finish
     from scaling.config import ConfigError, load_config
@@ -68,12 +75,13 @@ def tune(config_path, as_json, **flags) -> int:
         cfg = load_config(config_path, overrides(flags, FLAGS))
     except ConfigError as e:
         raise bad_input(e) from None
-    out = console(sys.stderr if as_json else sys.stdout)
+    out = console(sys.stderr if stream.enabled else sys.stdout)
     err = console(sys.stderr)
     outcome, code = call_placing(lambda: api.tune(cfg, TuneProgress(err)), err, "tuning")
     if outcome is None:
+        stream.emit({"status": "interrupted", "error": "interrupted before tuning"})
         return code
-    if as_json and outcome.document is not None:
-        echo_json({"run_dir": str(outcome.path), **outcome.document,
-                   "outputs": [str(p) for p in outcome.outputs]})  # fmt: skip
+    doc = outcome.document or {}
+    stream.emit({"run_dir": str(outcome.path), "status": outcome.status, "error": outcome.error,
+                 **doc, "outputs": [str(p) for p in outcome.outputs]})  # fmt: skip
     return finish(outcome, out, err)

@@ -36,9 +36,9 @@ class TuneProgress(TuneHooks):
 
 def finish(outcome: Tuning, out: Console, err: Console) -> int:
     """The ranked table, the pruned candidates, the winner, the files and the exit status."""
-    if outcome.status == "interrupted":
-        err.print(f"tune interrupted ({escape(outcome.error or '')}); every trial's samples "
-                  f"kept in {outcome.path}")  # fmt: skip
+    if outcome.status == "interrupted" and outcome.document is None:
+        err.print(f"tune interrupted ({escape(outcome.error or '')}) before a trial finished; "
+                  f"every sample is kept in {outcome.path}")  # fmt: skip
         return outcome.exit_code
     if outcome.document is None:
         err.print(f"[red]tune failed[/]: {escape(outcome.error or 'unknown error')}; what was "
@@ -70,5 +70,8 @@ def finish(outcome: Tuning, out: Console, err: Console) -> int:
     else:
         err.print(f"[yellow]warning:[/] report not written ({escape(outcome.report_error or '')})")
     status = f"winner {doc['winner']['id']}" if doc.get("winner") else "no winner"
+    if doc.get("partial"):
+        status = f"PARTIAL tune ({doc['partial']}): {len(doc['ranking'])} candidates ranked "
+        status += "from the trials that finished, no winner"
     err.print(f"{escape(status)}  ·  exit {outcome.exit_code}  ·  run directory: {outcome.path}")
     return outcome.exit_code

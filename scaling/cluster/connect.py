@@ -26,6 +26,8 @@ from pathlib import Path
 
 import ray
 
+from scaling import interrupts
+
 TOKEN_HELP = (
     "set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the token in the head node's ~/.ray/auth_token"
 )
@@ -134,6 +136,23 @@ def negotiate_auth(address: str) -> str | None:
     raise ClusterError(f"Ray cluster at {address} {why}")
 
 
+@contextlib.contextmanager
+def _init_uninterrupted():
+    """Around `ray.init`: a signal is held until it returns (interrupts.held), and Ray's own
+    SIGTERM handlers (`sys.exit` from wherever the signal lands, installed twice during init)
+    are not installed: the one-interrupt handler stays the only one."""
+    from ray._private import utils as ray_utils
+
+    saved = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        with interrupts.held("stopping as soon as Ray has started (a half-started Ray "
+                             "cannot be stopped whole)"):  # fmt: skip
+            yield
+    finally:
+        ray_utils.set_sigterm_handler = saved
+
+
 def _start_local() -> None:
     """A fresh local instance on 127.0.0.1 (Ray binds its node IP, which is loopback here)."""
     from ray._private import ray_constants
@@ -151,15 +170,17 @@ def _start_local() -> None:
         # Ray starts workers at nice 15 so they yield to its own daemons. A rank at
         # nice 15 waits behind every other thread on a busy host, which inflates
         # small-message latency (measured: ~2x at 4 KiB on 2 cores). Ranks are the point here.
-        ray.init(
-            address="local",
-            _system_config={"worker_niceness": 0},
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=True,
-        )
+        with _init_uninterrupted():
+            ray.init(
+                address="local",
+                _system_config={"worker_niceness": 0},
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
     except BaseException as e:
-        # Ctrl-C while Ray starts its daemons: stop what already started, leave nothing behind.
+        # A signal held while Ray started its daemons is raised here, once ray.init is whole:
+        # stop everything it started (daemons, agents), leave nothing behind.
         with contextlib.suppress(Exception):
             ray.shutdown()
         if isinstance(e, Exception):
@@ -177,26 +198,38 @@ def connect_ray(
 ) -> bool:
     """Connect to Ray. Returns True when this call started Ray (so the caller shuts it down).
 
-    Reuses an in-process connection when one exists (library use, tests).
+    Reuses an in-process connection when one exists (library use, tests). on_notice hears
+    the step it starts (after the checks that refuse in one line) and any auth notice.
     """
+    say = on_notice or (lambda text: None)
     address = resolve_address(address)
     if address not in (None, "auto"):
         _check_reachable(address, timeout_s)
     if ray.is_initialized():
         return False
     if address is None:
+        say("starting a local Ray")
+        interrupts.stage("ray")
         _start_local()
         return True
     notice = negotiate_auth(address) if address != "auto" else None
-    if notice and on_notice:
-        on_notice(notice)
+    if notice:
+        say(notice)
+    say(f"connecting to Ray at {address}")
     try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=True,
-        )
+        with _init_uninterrupted():
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
+    except KeyboardInterrupt:
+        # Held until the driver was connected: disconnect it (its actors go with it); the
+        # cluster itself is not ours and stays up.
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        raise
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ClusterError(f"cannot connect to Ray cluster at {address}: {first}") from None

@@ -17,6 +17,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from scaling import interrupts
 from scaling.cluster import failures, rendezvous, startup
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.worker import CONTROL_GROUP, RankActor
@@ -326,7 +327,7 @@ class Gang:
         A broken gang (a rank died or hung inside a collective) is killed at once: a polite
         request would queue behind the stuck call and only add its grace time.
         """
-        if self.broken:
+        if self.broken or interrupts.hurried():  # a second Ctrl-C asks for no more waiting
             grace_s = 0.0
         if grace_s > 0:
             refs = [a.destroy_group.remote() for a in self._all]

@@ -57,7 +57,7 @@ class Tuning:
     def exit_code(self) -> int:
         """0 a winner, 1 no winner (every trial failed) or the measuring failed, 128+n
         interrupted."""
-        if self.status == "interrupted":
+        if self.status == "interrupted" or self.interrupt_code:
             return self.interrupt_code or 130
         if self.status != "ok" or not self.document or not self.document.get("winner"):
             return 1

@@ -181,33 +181,39 @@ def measure(cfg, target: Target, trials, rundir, hooks):
     from scaling import interrupts
     from scaling.sweep import one_line
     from scaling.tune import Tuning
+    from scaling.tune.partial import write_partial
 
     prep = trials.prep
-    for notice in prep.notices:
-        hooks.notice(notice)
-    start_manifest(rundir, cfg, target, prep)
+    space = ctx = meta = None
     try:
+        for notice in prep.notices:
+            hooks.notice(notice)
+        start_manifest(rundir, cfg, target, prep)
         space, ctx, probe_s, facts = plan_space(cfg, target, prep, trials, hooks)
         if not space.candidates:
             raise NoCandidates(pruned_summary(space.pruned))
         budget = cfg.tune.budget - probe_s
         hooks.planned(rundir.path, plan_lines(cfg, target, space, ctx, probe_s, budget))
-        result = search(cfg, space, ctx, trials, max(budget, 1.0), hooks)
         meta = {"workload": target.workload, "preset": facts.preset, "trials": "real",
                 "probe_s": probe_s, "run_dir": str(rundir.path)}  # fmt: skip
+        result = search(cfg, space, ctx, trials, max(budget, 1.0), hooks)
         doc, outputs = conclude(rundir.path, cfg, target, space, ctx, result, meta)
         rundir.write_manifest(result={"winner": result.winner, "stop_reason": result.stop_reason})
         return Tuning(rundir.path, "ok", doc, outputs)
     except KeyboardInterrupt as e:
-        hooks.notice(f"{interrupts.reason(e)}: stopping the ranks; every trial's samples are kept")
-        return Tuning(rundir.path, "interrupted", error=interrupts.reason(e),
+        why = interrupts.reason(e)
+        hooks.notice(f"{why}: stopping the ranks; every trial's samples are kept")
+        doc, outputs = write_partial(rundir, cfg, target, space, ctx, trials, why, meta or {})
+        return Tuning(rundir.path, "interrupted", doc, outputs, error=why,
                       interrupt_code=interrupts.exit_code(e))  # fmt: skip
     except NoCandidates as e:
         return Tuning(rundir.path, "failed", error=str(e))
     except Exception as e:
         rundir.write_manifest(traceback=traceback.format_exc())
         trials.prep.gang.broken = True
-        return Tuning(rundir.path, "failed", error=one_line(e))
+        why = one_line(e)
+        doc, outputs = write_partial(rundir, cfg, target, space, ctx, trials, why, meta or {})
+        return Tuning(rundir.path, "failed", doc, outputs, error=why)
 
 
 class NoCandidates(RuntimeError):
@@ -260,19 +266,26 @@ def start_manifest(rundir, cfg, target: Target, prep) -> None:
 
 def finish(trials, rundir, started: bool, outcome) -> None:
     """Stop the ranks and Ray, and record how the tune ended, whatever happened."""
+    from scaling import interrupts
     from scaling.cluster.connect import disconnect_ray
     from scaling.rundir import utc_now
 
     status = outcome.status if outcome else "failed"
     try:
-        trials.close()
-    except Exception:  # a broken group: the shutdown below kills the ranks anyway
-        trials.prep.gang.broken = True
-    trials.prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-    disconnect_ray(started)
-    rundir.write_manifest(status=status, error=outcome.error if outcome else "stopped",
-                          ended=utc_now())  # fmt: skip
-    rundir.close()
+        with interrupts.held():  # a first signal now waits for the record to be whole
+            try:
+                trials.close()
+            except Exception:  # a broken group: the shutdown below kills the ranks anyway
+                trials.prep.gang.broken = True
+            trials.prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+            disconnect_ray(started)
+            rundir.write_manifest(status=status, error=outcome.error if outcome else "stopped",
+                                  ended=utc_now())  # fmt: skip
+            rundir.close()
+    except KeyboardInterrupt as e:  # the search had ended: its status stands, the exit says it
+        if outcome is None:
+            raise
+        outcome.interrupt_code = interrupts.exit_code(e)
 
 
 def write_report(rundir):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import time
 
-from scaling.collector.tune.halving import TrialBudget, TrialResult
+from scaling.collector.tune.halving import Measurement, TrialBudget, TrialResult
 from scaling.collector.tune.space import Candidate
 from scaling.collector.tune.trials import (
     as_trial_records,
@@ -62,6 +62,9 @@ class Trials:
         self._stack = None
         self._calls: dict[tuple[str, int], list[dict]] = {}
         """(candidate, rung) -> the records of its mirrored calls so far, until merged."""
+        self.finished: list[Measurement] = []
+        """Every trial that ended (a mirrored one once merged): what a tune stopped before
+        its decision ranks (scaling/tune/partial.py)."""
 
     # -- the search's callback
 
@@ -77,16 +80,22 @@ class Trials:
         key = (cid, budget.rung)
         if status != "ok":
             self._calls.pop(key, None)
-            return TrialResult([], seconds, None, status, error)
+            return self._ended(cid, budget, TrialResult([], seconds, None, status, error))
         if budget.mirrored:  # kept until merge() takes both halves
             earlier = self._calls.get(key, []) if budget.first_round else []
             self._calls[key] = earlier + records
-        return self._result(records, seconds)
+            return self._result(records, seconds)
+        return self._ended(cid, budget, self._result(records, seconds))
 
     def merge(self, cid: str, budget: TrialBudget, first: TrialResult, second: TrialResult):
         """Both calls of a mirrored rung as one trial: rounds and figures from all records."""
         records = self._calls.pop((cid, budget.rung), [])
-        return self._result(records, first.seconds + second.seconds)
+        return self._ended(cid, budget, self._result(records, first.seconds + second.seconds))
+
+    def _ended(self, cid: str, budget: TrialBudget, result: TrialResult) -> TrialResult:
+        """A whole trial (not the first half of a mirrored one): kept in `finished`."""
+        self.finished.append(Measurement(cid, budget, result))
+        return result
 
     def _result(self, records: list[dict], seconds: float) -> TrialResult:
         per_round, figures = trial_figures(records, {"ranks": self.prep.gang.metas})

@@ -67,6 +67,6 @@ class Validation:
     @property
     def exit_code(self) -> int:
         """0 everything passed (WARN allowed), 1 a FAIL (or no result), 128+n interrupted."""
-        if self.status == "interrupted":
+        if self.status == "interrupted" or self.interrupt_code:
             return self.interrupt_code or 130
         return 1 if self.result is None else self.result.exit_code

@@ -71,7 +71,10 @@ def _records(run_dir: Path) -> list[dict]:
     """samples.jsonl as the records the driver wrote (a DataFrame would turn a rank that some
     records lack into 0.0); unreadable lines skipped with a warning, as everywhere."""
     path = run_dir / SAMPLES
-    return _tolerant_records(path.read_bytes(), path) if path.exists() else []
+    if not path.exists():
+        return []
+    # read_samples (judge_run's first read) has warned about the damaged lines already
+    return _tolerant_records(path.read_bytes().split(b"\n"), [], {})
 
 
 def _absent(v) -> bool:

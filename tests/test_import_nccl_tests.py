@@ -182,6 +182,7 @@ def test_healthy_public_logs_pass_the_judge(tmp_path, log):
     else:  # the curve ends at 4 GiB: the bar is read from it there
         assert bar["size_bytes"] == 4 << 30 and "nccl-tests/issues/290" in bar["source"]
     assert any(n == "gemm: not run (the recorded run did not include it)" for n in doc["notes"])
+    assert "## Cluster validation" in (run / "report.md").read_text()  # the same outputs
     bars = doc["thresholds"]["allreduce_bars"]  # the whole table, with sources and sizes
     assert all(c["source"].startswith("https://") for c in bars["curves"])
     assert {b["size_bytes"] for b in bars["at_source_size"]} == {16 << 30, 8 << 30}

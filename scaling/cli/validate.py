@@ -98,5 +98,4 @@ def _judge(run_dir: str, cfg):
         outcome = judge(run_dir, cfg)
     except (NotARunDir, NothingToJudge) as e:
         raise bad_input(e) from None
-    outcome.report_error = "--judge writes none (the recorded run's own report stays)"
     return outcome

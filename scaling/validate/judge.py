@@ -4,8 +4,9 @@
     outcome = judge("runs/imported", cfg)     # a Validation; outcome.exit_code 0 or 1
 
 The outputs are validate's own files (validate.json, validate.junit.xml, validate.prom,
-bad_nodes.txt), written into RUN_DIR, or, when RUN_DIR already holds a validate.json (a
-measured validation: its verdicts are kept), into RUN_DIR/judged-<UTC time>/. No Ray, no torch.
+bad_nodes.txt) and the report, written into RUN_DIR; or, when RUN_DIR already holds a
+validate.json (a measured validation: its verdicts and report are kept), the files into
+RUN_DIR/judged-<UTC time>/, without a report. No Ray, no torch.
 """
 
 from __future__ import annotations
@@ -41,4 +42,12 @@ def judge(run_dir: str | Path, cfg) -> Validation:
     result = judge_run(path, cfg.validate, created=utc_now())
     out = output_dir(path)
     outputs = write_validation(result, out)
-    return Validation(out, "ok", result, outputs, drain.commands(result))
+    outcome = Validation(out, "ok", result, outputs, drain.commands(result))
+    if out == path:  # a run without a validation of its own: its report gains the verdicts
+        from scaling.validate.session import write_report
+
+        outcome.report, outcome.report_error = write_report(path)
+    else:
+        outcome.report_error = (f"the recorded validation's own report stays; the verdicts "
+                                f"judged now are in {out}")  # fmt: skip
+    return outcome

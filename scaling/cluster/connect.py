@@ -140,17 +140,23 @@ def negotiate_auth(address: str) -> str | None:
 def _init_uninterrupted():
     """Around `ray.init`: a signal is held until it returns (interrupts.held), and Ray's own
     SIGTERM handlers (`sys.exit` from wherever the signal lands, installed twice during init)
-    are not installed: the one-interrupt handler stays the only one."""
+    are not installed: the one-interrupt handler stays the only one. Nor is the driver's C++
+    failure-signal handler (absl's): installed by the core worker midway through init, it
+    printed a stack dump ("*** SIGTERM received ...") for a SIGTERM that arrived before the
+    held handler was back (seen once in CI against a `ray start` cluster). Ray's own switch,
+    RAY_DISABLE_FAILURE_SIGNAL_HANDLER, read at init; the ranks keep theirs."""
+    from ray._private import ray_constants
     from ray._private import utils as ray_utils
 
-    saved = ray_utils.set_sigterm_handler
+    saved = ray_utils.set_sigterm_handler, ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
     ray_utils.set_sigterm_handler = lambda handler: None
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
     try:
         with interrupts.held("stopping as soon as Ray has started (a half-started Ray "
                              "cannot be stopped whole)"):  # fmt: skip
             yield
     finally:
-        ray_utils.set_sigterm_handler = saved
+        ray_utils.set_sigterm_handler, ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = saved
 
 
 def _start_local() -> None:

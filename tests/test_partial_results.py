@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -68,3 +69,30 @@ def test_json_stdout_parses_after_a_killed_rank(tmp_path):
     doc = json.loads((tmp_path / "out").read_text())  # the whole of stdout: one document
     assert doc["status"] == "failed" and doc["run_dir"] == str(out)
     assert "died" in doc["error"] and manifest(out)["status"] == "failed"
+
+
+def test_validate_json_refusal_is_one_document(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[validate]\ngroup_op = "bogus"\n')
+    r = CliRunner().invoke(main, ["validate", "--json", "--config", str(bad)])
+    assert r.exit_code == 2
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "refused" and "group_op" in doc["error"]
+
+
+@pytest.mark.slow
+def test_validate_json_stdout_parses_after_a_killed_rank(tmp_path):
+    out = tmp_path / "run"
+    args = ["--gpus", "2", "--level", "quick", "--out", str(out), "--json"]
+    with (tmp_path / "out").open("w") as stdout, (tmp_path / "err").open("w") as stderr:
+        p = subprocess.Popen([sys.executable, "-m", "scaling", "validate", *args], cwd=ROOT,
+                             env=scaling_env(), stdout=stdout, stderr=stderr)  # fmt: skip
+        deadline = time.time() + 180
+        while not (out / "manifest.json").exists() or not manifest(out).get("ranks"):
+            assert p.poll() is None and time.time() < deadline, (tmp_path / "err").read_text()
+            time.sleep(0.2)
+        os.kill(rank_pid(out, 1), signal.SIGKILL)
+        assert p.wait(timeout=240) == 1
+    doc = json.loads((tmp_path / "out").read_text())  # the whole of stdout: one document
+    assert doc["status"] == "FAIL" and doc["run_dir"] == str(out)
+    assert any(v["code"] == "NO_MEASUREMENT" for v in doc["verdicts"])

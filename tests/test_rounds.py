@@ -108,10 +108,10 @@ def test_repeats_config_key_and_flag(tmp_path):
     from scaling.cli import main
     from scaling.config import ConfigError, load_config
 
-    assert load_config().repeats == 8
+    assert load_config().repeats == 3
     f = tmp_path / "c.toml"
-    f.write_text("repeats = 3\n")
-    assert load_config(f).repeats == 3
+    f.write_text("repeats = 4\n")
+    assert load_config(f).repeats == 4
     assert load_config(f, {"repeats": "5"}).repeats == 5  # CLI beats file
     f.write_text("repeats = 0\n")
     with pytest.raises(ConfigError, match="bad value for repeats.*positive integer"):

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from scaling.cli.common import bad_input, call_placing, console, echo_json
+from scaling.cli.common import bad_input, call_placing, console
 from scaling.cli.run import PLACING_FLAGS, Flag, overrides, with_flags
 
 FLAGS = (
@@ -63,6 +63,13 @@ def validate(config_path, as_json, judge_dir, **flags) -> int:
     Exit status: 0 every check passed (WARN allowed), 1 a check FAILed or a measurement could
     not be taken, 2 bad input, 130 interrupted (143 SIGTERM, 129 SIGHUP).
     """
+    from scaling.cli.json_stream import JsonStdout
+
+    with JsonStdout(as_json) as stream:
+        return _validate(config_path, judge_dir, flags, stream)
+
+
+def _validate(config_path, judge_dir, flags, stream) -> int:
     from scaling import api
     from scaling.cli.validate_output import ValidateProgress, finish
     from scaling.config import ConfigError, load_config
@@ -71,7 +78,7 @@ def validate(config_path, as_json, judge_dir, **flags) -> int:
         cfg = load_config(config_path, overrides(flags, FLAGS))
     except ConfigError as e:
         raise bad_input(e) from None
-    out = console(sys.stderr if as_json else sys.stdout)
+    out = console(sys.stderr if stream.enabled else sys.stdout)
     err = console(sys.stderr)
     if judge_dir is not None:
         outcome, code = _judge(judge_dir, cfg), None
@@ -79,12 +86,17 @@ def validate(config_path, as_json, judge_dir, **flags) -> int:
         outcome, code = call_placing(
             lambda: api.validate(cfg, ValidateProgress(err)), err, "validating"
         )
-    if outcome is None:
+    if outcome is None:  # refused or interrupted before placing: the reason is on stderr
+        status = "refused" if code == 2 else "interrupted" if code and code > 128 else "failed"
+        stream.emit({"status": status, "exit_code": code, "run_dir": None})
         return code
-    if as_json and outcome.result is not None:
-        echo_json({"run_dir": str(outcome.path), **outcome.result.to_dict(),
-                   "outputs": {k: str(p) for k, p in outcome.outputs.items()},
-                   "drain": outcome.drain})  # fmt: skip
+    if outcome.result is not None:
+        stream.emit({"run_dir": str(outcome.path), **outcome.result.to_dict(),
+                     "outputs": {k: str(p) for k, p in outcome.outputs.items()},
+                     "drain": outcome.drain})  # fmt: skip
+    else:
+        stream.emit({"status": outcome.status, "exit_code": outcome.exit_code,
+                     "run_dir": str(outcome.path), "error": outcome.error})  # fmt: skip
     return finish(outcome, out, err)
 
 

@@ -9,11 +9,12 @@ The tail comes from the regularised incomplete beta function, P(|T| > t) = I_x(d
 with x = df / (df + t^2), evaluated by its continued fraction (modified Lentz), which
 converges quickly for x < (a + 1) / (a + b + 2); the other side uses the symmetry
 I_x(a, b) = 1 - I_{1-x}(b, a). The quantile is found by bisection on the p-value: a few dozen
-evaluations, plenty for the handful of tests one comparison makes.
+evaluations, cached by (q, df): a comparison asks for the same few many times.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import exp, lgamma, log
 
 _EPS = 1e-14
@@ -59,6 +60,7 @@ def two_sided_p(t: float, df: float) -> float:
     return incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
 
 
+@lru_cache(maxsize=4096)
 def quantile(q: float, df: float) -> float:
     """The t value below which a share q of the distribution lies (0.5 < q < 1)."""
     if not 0.5 < q < 1.0:

@@ -85,14 +85,15 @@ class RunConfig:
     runs_dir: str = "runs"
     """Parent of generated run directories."""
 
-    repeats: int = 8
+    repeats: int = 3
     """Rounds per point: at each world size every point (collectives and training) is measured
-    once per round, round after round, so drift hits all points alike and `scaling compare` can
-    test a change against round-to-round noise. Warmup, iters and steps are per round. One
-    count for the whole sweep (not per section) because the rounds interleave every workload's
-    points. 8: compare's confidence covers all points of a comparison at once, so a sweep of
-    28-40 points needs 7 rounds to decide anything, and 8 leave room for noise. 1: a quick look
-    whose comparisons are undecided."""
+    once per round, round after round, so drift hits all points alike; a run's figure per point
+    is the median of its rounds. Warmup, iters and steps are per round. One count for the whole
+    sweep (not per section) because the rounds interleave every workload's points. 3: `scaling
+    compare` judges runs against the spread between runs (docs/compare.md), which more rounds
+    inside one run do not shrink; the default suite (`scaling run --gpus 1,2`) took 46 s with
+    3 against 98 s with 8 on the 2-core VM, and run sets of 5 at 3 rounds met compare's goals
+    (README, Performance). 1: a quick look."""
 
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sections: dict[str, Any] = field(

@@ -110,8 +110,9 @@ class ValidateConfig:
     membw_min_peak_fraction: float = 0.70
     """FAIL a GPU whose device copy moves memory (read + write: twice the bytes copied) below
     this fraction of its datasheet HBM bandwidth. scaling's choice, not a published threshold
-    and not calibrated on a GPU here: below the 0.8–0.9 large copies are commonly reported to
-    reach, above a GPU 30% slow (docs/validate-thresholds.md)."""
+    and not calibrated on a GPU here: below the 0.75-0.77 healthy device-local copies reach in
+    NVIDIA's p2pBandwidthLatencyTest (NVIDIA/nccl issue 1264, H100 SXM; NVIDIA/cuda-samples
+    issue 311, A100), above a GPU 30% slow (docs/validate-thresholds.md)."""
 
     inter_node_min_busbw_gbps: float | None = None
     """busbw minimum (GB/s) for the inter-node group tests: an all_reduce of comm_bytes over all

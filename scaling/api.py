@@ -330,13 +330,14 @@ def compare(
     earlier runs like the first base run, found under history_dirs. Returns the comparison
     and a line per history run that could not be used. NothingToCompare when a run stands on
     both sides; `damage` receives every run's damaged-line warnings."""
+    from itertools import combinations
+
     from scaling.collector.coverage import check_distinct
     from scaling.collector.history import find_history
     from scaling.collector.runsets import compare_sets
 
-    for b in bases:
-        for n in news:
-            check_distinct(b, n)
+    for a, b in combinations([*bases, *news], 2):  # within a side too: a copy is no new evidence
+        check_distinct(a, b)
     base, new = [load(p) for p in bases], [load(p) for p in news]
     if damage is not None:
         damage += [w for r in (*base, *new) for w in r.damage]

@@ -220,3 +220,27 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     ):
         r = invoke("compare", *bad)
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.output)
+
+
+def test_a_copy_is_no_evidence_within_a_side_or_as_history(tmp_path):
+    base = runs(tmp_path, "b", 2)
+    new = runs(tmp_path, "n", 2, seed0=10, slow=1.08)
+    copy = shutil.copytree(base[0], tmp_path / "copy")
+    r = invoke("compare", "--base", base[0], "--base", copy, "--new", new[0], "--no-history")
+    assert r.exit_code == 2 and "same samples byte for byte" in r.stderr  # zero spread, p = 0
+    history = tmp_path / "hist"
+    history.mkdir()
+    shutil.copytree(base[0], history / "copy")
+    data = json.loads(invoke("compare", base[0], new[0], "--runs-dir", history, "--json").stdout)
+    assert data["history"] == [] and data["spread"].startswith("none")
+
+
+def test_points_some_run_did_not_time_count_against_the_coverage(tmp_path):
+    full = write_run(tmp_path / "a1", training=False, rounds=2)
+    one_rank = write_run(tmp_path / "a2", training=False, rounds=2, world_sizes=(1,), seed=1)
+    new = write_run(tmp_path / "n1", training=False, rounds=2, seed=2)
+    r = CliRunner().invoke(main, ["compare", "--base", str(full), "--base", str(one_rank),
+                                  "--new", str(new), "--no-history"])  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert "only 8 of BASE's 24 points matched in NEW" in r.stderr
+    assert "not timed in every run: all_reduce float32 2 ranks 1K" in r.stderr

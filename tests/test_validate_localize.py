@@ -421,3 +421,12 @@ def test_the_report_says_which_pairs_were_crossed_and_counts_the_reference(rings
     assert f"{loc.tests} group tests" in text and says in text
     assert f"{loc.rings_tested} of 8 ring orders screened" in text
     assert "include 1 node-pair reference test run to set the bar" in text
+
+
+def test_a_group_test_with_a_node_already_lost_is_missing_not_a_crash():
+    from scaling.collector.validate.internode import GroupBar, group_outcome
+
+    # node b's ranks were lost before the localisation: its members never answered (None)
+    out = group_outcome([None, {"wall_s": 0.5, "ranks": 2}], {"b": "rank 3 died"},
+                        GroupBar(None, "none"), ("a", "b"))  # fmt: skip
+    assert not out.passed and out.missing == ("b",) and "rank 3 died" in out.detail

@@ -182,7 +182,8 @@ def compare(
         from scaling.cli.compare_output import print_comparison
 
         print_comparison(result, console())
-    short = shortfall(len(result.points), result.only_base, result.only_new, min_matched)
+    short = shortfall(len(result.points), result.only_base, result.only_new, min_matched,
+                      result.untimed)  # fmt: skip
     if result.exit_code:  # a regression measured stands, however few points matched
         if short:
             click.echo(f"warning: incomplete comparison: {short}", err=True)

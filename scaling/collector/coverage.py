@@ -50,9 +50,10 @@ def check_distinct(base: str | Path, new: str | Path) -> None:
 
 
 def shortfall(matched: int, only_base: list[str], only_new: list[str],
-              min_pct: float = MIN_MATCHED_PCT) -> str | None:  # fmt: skip
-    """Why the comparison covers too little of BASE (one line), or None when it covers enough."""
-    total = matched + len(only_base)
+              min_pct: float = MIN_MATCHED_PCT, untimed: list[str] = ()) -> str | None:  # fmt: skip
+    """Why the comparison covers too little of BASE (one line), or None when it covers enough.
+    untimed: BASE points NEW has too, but some run did not time (not judged either)."""
+    total = matched + len(only_base) + len(untimed)
     if total == 0:
         return "BASE has no points to compare (no collective or training point in its samples)"
     pct = 100.0 * matched / total
@@ -63,7 +64,9 @@ def shortfall(matched: int, only_base: list[str], only_new: list[str],
         if matched
         else f"none of BASE's {total} points matched in NEW"
     )
-    text = f"{head}; not in NEW: {_names(only_base)}"
+    text = f"{head}; not in NEW: {_names(only_base)}" if only_base else head
+    if untimed:
+        text += f"; not timed in every run: {_names(list(untimed))}"
     if only_new:
         text += f"; NEW has instead: {_names(only_new)}"
     return text + " (a config change? compare with a baseline measured the same way)"

@@ -4,7 +4,7 @@
     earlier, skipped = find_history(base_run, ["runs"], exclude=[new_run.path])
 
 A history run has the base's fingerprint (collector/stack.py: config, hosts, GPU models,
-versions, NCCL environment) and ended ok. It says how much identical runs differ on these
+versions, NCCL environment), ended ok and is not a byte-identical copy of a compared run. It says how much identical runs differ on these
 machines, which is what decides whether a change between two runs is beyond the host's own
 run-to-run state.
 """
@@ -14,10 +14,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scaling.collector.coverage import NothingToCompare, check_distinct
 from scaling.collector.load import read_manifest
 from scaling.collector.run import Run, load_run
 from scaling.collector.stack import fingerprint
 from scaling.rundir import MANIFEST
+
+
+def _copy_of(path: Path, runs: list) -> bool:
+    """A byte-identical copy of a compared run is no evidence of the spread between runs."""
+    for run in runs:
+        try:
+            check_distinct(path, run)
+        except NothingToCompare:
+            return True
+    return False
 
 
 def find_history(
@@ -43,7 +54,7 @@ def find_history(
                 continue  # not readable: not history (compare names its own runs' problems)
             if not isinstance(manifest, dict) or manifest.get("status") != "ok":
                 continue
-            if fingerprint(manifest) != want:
+            if fingerprint(manifest) != want or _copy_of(path, [base.path, *exclude]):
                 continue
             try:
                 found.append(load_run(path))

@@ -73,6 +73,8 @@ class SetComparison:
     failures: list[str] = field(default_factory=list)
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
+    untimed: list[str] = field(default_factory=list)
+    """Points both sides have that some run did not time: not judged."""
     notes: list[str] = field(default_factory=list)
     startup: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Communicator start-up per world size, base -> new (collector/startup.py): read, not
@@ -122,7 +124,7 @@ def compare_sets(
     many times passes a cached one."""
     tables = {side: [points_of(r) for r in runs] for side, runs in
               (("base", base), ("new", new), ("history", history))}  # fmt: skip
-    matched, only_base, only_new, notes = _match(tables["base"], tables["new"])
+    matched, only_base, only_new, untimed, notes = _match(tables["base"], tables["new"])
     hist = [t for t in tables["history"] if matched <= _timed(t)]
     if len(hist) < len(tables["history"]):
         notes.append(f"{len(tables['history']) - len(hist)} history runs lack some matched "
@@ -162,7 +164,7 @@ def compare_sets(
         threshold_pct=threshold_pct, confidence=confidence, spread=spread, differences=diffs,
         classes=_frame(class_rows), points=_frame(point_rows), uniform=uniform,
         failures=_failures(tables["base"], tables["new"]), only_base=only_base,
-        only_new=only_new, notes=notes,
+        only_new=only_new, untimed=untimed, notes=notes,
         startup=compare_startup([r.samples for r in base], [r.samples for r in new]),
     )  # fmt: skip
 
@@ -187,7 +189,7 @@ def _match(base: list[pd.DataFrame], new: list[pd.DataFrame]):
         notes.append(f"{len(untimed)} points in both sides have no timings in some run "
                      f"(e.g. {untimed[0]}): not judged")  # fmt: skip
     only_base = [p for p in order_base if p not in in_new]
-    return matched, only_base, [p for p in order_new if p not in in_base], notes
+    return matched, only_base, [p for p in order_new if p not in in_base], untimed, notes
 
 
 def _log_matrix(tables: list[pd.DataFrame], points: pd.Index) -> pd.DataFrame:

@@ -166,7 +166,9 @@ def group_outcome(
 ) -> Outcome:  # fmt: skip
     """One group test's Outcome from its members' records. lost: node -> why its rank gave no
     measurement (it died, stopped or hung): those nodes are `missing`, and FAIL at once.
-    per_node: the most ranks any of its nodes had in it (GroupBar.at)."""
+    per_node: the most ranks any of its nodes had in it (GroupBar.at). A member None never
+    answered (a test that could not run for a node already lost)."""
+    members = [m for m in members if m is not None]
     duration = max((m.get("wall_s") or 0.0 for m in members), default=None)
     missing = tuple(n for n in nodes if n in lost)
     if missing:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.collector.collectives import _with_defaults
+from scaling.collector.damaged import damaged_rows
 from scaling.collector.load import _tolerant_records, read_manifest, read_samples
 from scaling.collector.validate.assemble import assemble
 from scaling.collector.validate.verdicts import ValidateResult
@@ -73,8 +74,11 @@ def _records(run_dir: Path) -> list[dict]:
     path = run_dir / SAMPLES
     if not path.exists():
         return []
-    # read_samples (judge_run's first read) has warned about the damaged lines already
-    return _tolerant_records(path.read_bytes().split(b"\n"), [], {})
+    # read_samples (judge_run's first read) has warned about the damaged lines already; the
+    # same rules leave them out here
+    records = _tolerant_records(path.read_bytes().split(b"\n"), [], {})
+    bad = damaged_rows(pd.DataFrame.from_records(records)) if records else {}
+    return [r for i, r in enumerate(records) if i not in bad]
 
 
 def _absent(v) -> bool:

@@ -107,7 +107,7 @@ def test_a_bar_applies_only_to_a_like_measurement():
         Measure("h2d", COPY_ENGINE, 4 * GIB, gpus=1, at_once=1)
     )
     assert "nccl_send_recv" in bar.unlike(Measure("h2d", "nccl_send_recv", 256 * MIB, 1, at_once=1))
-    # A size-dependent bar (the shape h1's all_reduce curve fills): read between two points.
+    # A size-dependent bar (a curve of public figures by size): read between two points.
     curve = Bar("allreduce_min_busbw_gbps", ((256 * MIB, 400.0), (16 * GIB, 460.0)), "curve", "",
                 op="all_reduce", method=NCCL, gpus=8)  # fmt: skip
     assert curve.value_at(2 * GIB) == 400.0 + 60.0 * (3 / 6)  # log2: 28 -> 31 of 28 -> 34

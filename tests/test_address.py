@@ -1,4 +1,4 @@
-"""`scaling run --address` against a cluster started the way the README says (launch/local).
+"""`scaling run --address` against a cluster started the way docs/clusters.md says (launch/local).
 
 Two Ray nodes (separate raylets, 2 CPUs each) on this machine; the run goes in a
 subprocess, exactly as a user would type it.

@@ -431,9 +431,9 @@ def test_baseline_pairs_figures_and_judges_times():
     )
 
 
-def test_readme_lists_every_fault_code():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Validate a new cluster") : readme.index("## Layout")]
+def test_validate_docs_list_every_fault_code():
+    # The fault-code tables moved with the manual from the README to docs/validate.md.
+    section = (Path(__file__).parent.parent / "docs" / "validate.md").read_text()
     for code in CODES:
         if code.startswith("HEALTH_"):
             continue

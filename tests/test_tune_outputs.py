@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from scaling.collector.tune.best_config import best_toml
 from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
 from scaling.collector.tune.judging import judge_label, trial_judge
 from scaling.collector.tune.memory import OptimizerSpec
@@ -26,6 +25,7 @@ from scaling.config.tune import TuneConfig, parse_memory
 from scaling.report import markdown
 from scaling.report import tune as tune_report
 from scaling.report.document import Document
+from scaling.tune.best_config import best_toml
 
 GPT2_MEDIUM = transformer_shape(n_layer=24, d_model=1024, seq_len=1024, vocab_size=50257)
 
@@ -221,7 +221,7 @@ def test_the_tune_library_imports_neither_torch_nor_ray():
 
     code = (
         "import sys\n"
-        "import scaling.collector.tune.best_config, scaling.collector.tune.halving\n"
+        "import scaling.tune.best_config, scaling.collector.tune.halving\n"
         "import scaling.collector.tune.result, scaling.collector.tune.space\n"
         "import scaling.config.tune, scaling.report.tune\n"
         "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))\n"

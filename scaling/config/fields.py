@@ -197,7 +197,15 @@ def is_section(annotation: Any) -> bool:
 
 @functools.cache
 def docstrings(cls: type) -> dict[str, str]:
-    """field name -> the docstring under it in cls's source (empty when there is no source)."""
+    """field name -> the docstring under it in the source of cls or of a base it extends (a
+    subclass that declares a field again documents it again)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(_own_docstrings(klass))
+    return out
+
+
+def _own_docstrings(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):

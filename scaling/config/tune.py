@@ -23,6 +23,7 @@ from typing import Any
 
 from scaling.config.fields import setting
 from scaling.config.units import _UNITS, format_size, parse_size
+from scaling.strategies import names as strategy_names
 
 DIMENSIONS = (
     "batch",
@@ -41,17 +42,9 @@ TUNE_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE_PRECISIONS = {"cuda": ("bf16", "fp16", "tf32", "fp32"), "cpu": ("fp32", "bf16")}
 """What precision "auto" tries on each device: tf32 and fp16 are GPU modes (fp16's CPU
 convolution backward is ~50x slower than fp32, see workloads/training.py)."""
-TUNE_STRATEGIES = ("ddp", "fsdp2")
 REDUCE_DTYPES = ("float32", "bfloat16")
 NCCL_ALGOS = ("Ring", "Tree", "CollnetDirect", "CollnetChain", "NVLS", "NVLSTree", "PAT")
 NCCL_PROTOS = ("LL", "LL128", "Simple")
-
-
-def training_workloads() -> tuple[str, ...]:
-    """Registered workloads that train (share [training]): what tune can tune."""
-    from scaling.workloads import registry
-
-    return tuple(w.name for w in registry.WORKLOADS.values() if "training" in w.shared)
 
 
 # ---------------------------------------------------------------- parsers of the values
@@ -205,7 +198,7 @@ def _listing(parse, values: list):
 class TuneConfig:
     """`scaling tune`: what to search and within which limits."""
 
-    workload: str | None = setting(None, choices=training_workloads)
+    workload: str | None = None
     """The training workload to tune (resnet50, transformer). Unset: the run config's only training workload."""
 
     world_size: int | None = None
@@ -233,7 +226,7 @@ class TuneConfig:
     precisions: list[str] = setting(factory=lambda: ["auto"], choices=TUNE_PRECISIONS)
     """fp32, tf32, bf16, fp16, or auto: bf16, fp16, tf32, fp32 on GPU; fp32, bf16 on CPU."""
 
-    strategies: list[str] = setting(factory=lambda: ["ddp", "fsdp2"], choices=TUNE_STRATEGIES)
+    strategies: list[str] = setting(factory=lambda: list(strategy_names()), choices=strategy_names)
     """ddp (DistributedDataParallel) and/or fsdp2 (fully_shard per block)."""
 
     bucket_cap_mb: list[float] = _listing(_number, [1.0, 5.0, 25.0, 50.0, 100.0, 200.0])

@@ -32,13 +32,3 @@ def write_validation(result: ValidateResult, run_dir: str | Path) -> dict[str, P
         "prometheus": prometheus.write(result, out),
         "bad_nodes": drain.write_bad_nodes(result, out),
     }
-
-
-def atomic_write(path: Path, text: str) -> Path:
-    """Write through a temporary name in the same directory, then rename: a reader (CI, the
-    textfile collector) never sees half a file. The temporary name does not end in the
-    file's suffix, so node_exporter never picks it up."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path

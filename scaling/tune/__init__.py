@@ -9,10 +9,12 @@ the successive-halving search on real training trials, writes tune.json and best
 
 - `model.py`    the tuned model's shape and optimizer, and the memory a rank may use
 - `trials.py`   one candidate's training point on the gang, round after round
+- `best_config.py`  best.toml: the winner as a `scaling run --config` file (it reads the
+  run config's schema, so it sits here, above the collector)
 - `session.py`  refusals before Ray, the probes and the space, the search, the outputs
 
 What is decided lives in scaling/collector/tune (pure python: the memory model, the space,
-successive halving, the judge, tune.json, best.toml).
+successive halving, the judge, tune.json and the name of best.toml).
 """
 
 from __future__ import annotations

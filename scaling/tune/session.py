@@ -27,8 +27,8 @@ def preflight(cfg) -> Target:
     """The workload and world size to tune; ConfigError naming the problem otherwise."""
     from scaling.cluster.local_device import check_cuda_here
     from scaling.config import ConfigError
-    from scaling.config.tune import training_workloads
     from scaling.rundir import check_run_path
+    from scaling.workloads.training import training_workloads
 
     t = cfg.tune
     trainable = training_workloads()
@@ -54,6 +54,7 @@ def preflight(cfg) -> Target:
 def base_candidate(cfg, facts, device: str, world_size: int):
     """The run config's own settings as a candidate: the value of every dimension that is off."""
     from scaling.collector.tune.space import Candidate
+    from scaling.strategies import SINGLE, STRATEGIES
     from scaling.tune.model import AUTO_PRECISION
 
     t = cfg.training
@@ -65,13 +66,11 @@ def base_candidate(cfg, facts, device: str, world_size: int):
         compile=t.compile,
     )
     if world_size == 1:
-        return Candidate(**common, strategy="single")
-    if t.strategy == "fsdp2":
-        return Candidate(**common, strategy="fsdp2", reshard_after_forward=t.reshard_after_forward,
-                         fsdp_reduce_dtype=t.fsdp_reduce_dtype)  # fmt: skip
-    return Candidate(**common, strategy="ddp", bucket_cap_mb=t.bucket_cap_mb,
-                     gradient_as_bucket_view=t.gradient_as_bucket_view,
-                     static_graph=t.static_graph)  # fmt: skip
+        return Candidate(**common, strategy=SINGLE)
+    strategy = STRATEGIES.get(t.strategy)
+    return Candidate(
+        **common, strategy=strategy.name, **{k: getattr(t, k) for k in strategy.options}
+    )
 
 
 def plan_space(cfg, target: Target, prep, trials, hooks):
@@ -153,8 +152,8 @@ def search(cfg, space, ctx, trials, budget_s: float, hooks):
 
 def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
     """tune.json, best.toml (and nccl.env): returns (document, paths written)."""
-    from scaling.collector.tune.best_config import best_toml
     from scaling.collector.tune.result import tune_document, write_outputs
+    from scaling.tune.best_config import best_toml
 
     doc = tune_document(result, space, ctx, cfg.tune, meta)
     best_text = None

@@ -11,7 +11,6 @@ rerun and tested on recorded or simulated trials.
 - judging.py      "better beyond noise": scaling compare's judgment of round figures
 - halving.py      successive halving over a trial callback, with a time budget
 - result.py       tune.json, the ranked table and the pruned list, from a search
-- best_config.py  best.toml: the winner as a `scaling run --config` file
 - trials.py       one trial's records -> per-round throughputs and figures (training.csv's
                   definitions); trial records in samples.jsonl
 """

@@ -50,12 +50,14 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from scaling.collector.tune.shapes import ModelShape
+from scaling.strategies import SINGLE
+from scaling.strategies import names as strategy_names
 
 GIB = 1 << 30
 MIB = 1 << 20
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "pure-bf16")
 AUTOCAST = ("bf16", "fp16")
-STRATEGIES = ("single", "ddp", "fsdp2")
+STRATEGIES = (SINGLE, *strategy_names())
 OPTIMIZERS = {"sgd": 1, "adamw": 2}
 """Param-sized optimizer states (SGD: the momentum buffer; AdamW: exp_avg, exp_avg_sq)."""
 IMPLS = ("fused", "foreach", "for-loop")

@@ -31,6 +31,7 @@ from scaling.config.tune import TuneConfig, to_dict
 
 TUNE_JSON = "tune.json"
 NCCL_ENV = "nccl.env"
+BEST_TOML = "best.toml"
 SCHEMA = 1
 _ORDER = {WINNER: 0, TIED: 1, FINALIST: 2, CUT: 3, ELIMINATED: 4, FAILED: 5, NOT_TRIED: 6}
 
@@ -239,8 +240,6 @@ def write_outputs(out_dir, doc: dict, best_text: str | None) -> list:
     import os
     import tempfile
     from pathlib import Path
-
-    from scaling.collector.tune.best_config import BEST_TOML
 
     out = Path(out_dir)
     files = {TUNE_JSON: json.dumps(doc, indent=1, allow_nan=False) + "\n"}

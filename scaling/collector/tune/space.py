@@ -32,6 +32,7 @@ from scaling.collector.tune.memory import (
 from scaling.collector.tune.nccl_env import NcclCandidate, nccl_candidates
 from scaling.collector.tune.shapes import ModelShape
 from scaling.config.tune import DEVICE_PRECISIONS, TuneConfig
+from scaling.strategies import SINGLE, STRATEGIES
 
 DDP_KEYS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph")
 FSDP_KEYS = ("reshard_after_forward", "fsdp_reduce_dtype")
@@ -214,19 +215,11 @@ def _strategy_variants(strategy: str, head: dict, v: dict, world: int) -> list[C
     if world == 1:
         # One rank trains without DDP or FSDP2 (workloads/training.py): their options would
         # only relabel the same run, so they collapse into one "single" candidate.
-        return [Candidate(**head, strategy="single")]
-    if strategy == "ddp":
-        return [
-            Candidate(
-                **head, strategy="ddp", bucket_cap_mb=b, gradient_as_bucket_view=g, static_graph=s
-            )
-            for b, g, s in itertools.product(
-                v["bucket_cap_mb"], v["gradient_as_bucket_view"], v["static_graph"]
-            )
-        ]
+        return [Candidate(**head, strategy=SINGLE)]
+    options = STRATEGIES.get(strategy).options  # each option's values, in the registry's order
     return [
-        Candidate(**head, strategy="fsdp2", reshard_after_forward=r, fsdp_reduce_dtype=d)
-        for r, d in itertools.product(v["reshard_after_forward"], v["fsdp_reduce_dtype"])
+        Candidate(**head, strategy=strategy, **dict(zip(options, values, strict=True)))
+        for values in itertools.product(*(v[o] for o in options))
     ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scaling.collector.validate.codes import FAIL, WARN
+from scaling.pairing import round_robin
 
 PHASES = ("reference", "screen", "bisect", "buddy", "confirm", "retest", "cross", "pair", "verify")
 
@@ -200,17 +201,6 @@ class Result:
 Investigation = Generator[list[Request], list[Result], list]
 """A coroutine: yields the requests it needs, receives their Results, and returns the child
 investigations to start (so separate branches of the search share rounds)."""
-
-
-def round_robin(nodes) -> list[list[tuple[str, str]]]:
-    """All pairs as N-1 rounds (N even) of disjoint pairs: the circle method."""
-    ring = list(nodes) + ([None] if len(nodes) % 2 else [])
-    n, rounds = len(ring), []
-    for _ in range(n - 1):
-        pairs = [(ring[i], ring[n - 1 - i]) for i in range(n // 2)]
-        rounds.append([p for p in pairs if None not in p])
-        ring = [ring[0], ring[-1], *ring[1:-1]]
-    return rounds
 
 
 PARTNERS = 2

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from scaling.collector.validate.group_tests import Investigation, Request, Result, round_robin
+from scaling.collector.validate.group_tests import Investigation, Request, Result
 from scaling.collector.validate.scheduler import Scheduler
+from scaling.pairing import round_robin
 
 
 class Search(Scheduler):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from scaling.collector.validate.group_tests import round_robin
+from scaling.pairing import round_robin
 from scaling.workloads.checks import SHARED, TABLE, levels, records
 from scaling.workloads.registry import Workload
 

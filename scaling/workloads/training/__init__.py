@@ -22,7 +22,9 @@ from scaling.config.fields import setting
 from scaling.config.tune import TuneConfig
 from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
-from scaling.workloads.registry import Table, Workload
+from scaling.strategies import DDP
+from scaling.strategies import names as strategy_names
+from scaling.workloads.registry import WORKLOADS, Table, Workload
 
 TARGET = "scaling.workloads.training.bench:run_point"
 TABLE = Table(
@@ -63,7 +65,7 @@ class TrainingConfig:
     steps: int | None = None
     """Measured steps per phase (DDP, no_sync, all-reduce alone, forward) in each round. Unset: 10 on cpu, 50 on cuda, spread over the rounds (--repeats), at least 3 per round."""
 
-    strategy: str = setting("ddp", choices=("ddp", "fsdp2"))
+    strategy: str = setting(DDP.name, choices=strategy_names)
     """ddp: DistributedDataParallel. fsdp2: FSDP2 fully_shard on each block, then on the root. One rank trains the bare model either way."""
 
     bucket_cap_mb: float = 25.0
@@ -89,6 +91,21 @@ class TrainingConfig:
 
     compile: bool = False
     """torch.compile each block (in the untimed first step). Meant for GPUs; on CPU it needs a C++ compiler, and a point without one fails with a one-line error."""
+
+
+def training_workloads() -> tuple[str, ...]:
+    """Registered workloads that train (share [training]): what tune can tune."""
+    return tuple(w.name for w in WORKLOADS.values() if "training" in w.shared)
+
+
+@dataclass
+class TuneSection(TuneConfig):
+    """`scaling tune`: what to search and within which limits."""
+
+    # The [tune] section as the training workloads share it: config/tune.py declares it
+    # below the workloads, so the choice of workload is bound here, where they are known.
+    workload: str | None = setting(None, choices=training_workloads)
+    """The training workload to tune (resnet50, transformer). Unset: the run config's only training workload."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +187,7 @@ def workload(name: str, section: type, presets: dict[str, dict], model: Model) -
         records=records,
         table=TABLE,
         section=section,
-        shared={"training": TrainingConfig, "tune": TuneConfig},
+        shared={"training": TrainingConfig, "tune": TuneSection},
         presets=presets,
         model=model,
         rank_spec=_with_model(model, presets),

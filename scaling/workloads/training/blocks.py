@@ -78,3 +78,14 @@ def require_compiler(device: str) -> None:
         find()
     except Exception as e:  # noqa: BLE001 - torch raises several kinds; one line is the point
         raise RuntimeError(f"compile on CPU needs a C++ compiler: {str(e).splitlines()[0]}") from e
+
+
+def prepare(model: nn.Module, spec: dict, device: str) -> tuple[list[nn.Module], dict]:
+    """Activation checkpointing and torch.compile on the model's blocks: (blocks, facts).
+    Every strategy runs it before wrapping (DDP in strategy.py, FSDP2 in fsdp2.py)."""
+    blocks = find_blocks(model)
+    checkpointed = checkpoint_every(blocks, int(spec.get("activation_checkpointing") or 0))
+    if spec.get("compile"):
+        require_compiler(device)
+        compile_blocks(blocks)
+    return blocks, {"blocks": len(blocks), "checkpointed_blocks": checkpointed}

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from scaling.workloads.training.strategy import prepare
+from scaling.workloads.training.blocks import prepare
 
 PARAM_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 REDUCE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}

@@ -2,9 +2,10 @@
 
 A strategy wraps the model for the real step, offers the same step without gradient sync
 (t_local), and the step's communication alone (t_comm), as docs/formulas.md defines them.
-A point names its strategy (spec["strategy"], default "ddp"); STRATEGIES lists them (FSDP2
-is in fsdp2.py). Before wrapping, every strategy applies the point's activation
-checkpointing and torch.compile to the model's repeated blocks (blocks.py).
+A point names its strategy (spec["strategy"], default "ddp"); the registry in
+scaling/strategies.py lists them and names each one's class (DDP here, FSDP2 in fsdp2.py).
+Before wrapping, every strategy applies the point's activation checkpointing and
+torch.compile to the model's repeated blocks (blocks.prepare).
 
 One rank trains the bare model, whatever the strategy: there is nothing to reduce or shard,
 and a one-rank DDP would add its gradient copies to every step.
@@ -21,22 +22,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from scaling.workloads.training.blocks import (
-    checkpoint_every,
-    compile_blocks,
-    find_blocks,
-    require_compiler,
-)
-
-
-def prepare(model: nn.Module, spec: dict, device: str) -> tuple[list[nn.Module], dict]:
-    """Activation checkpointing and torch.compile on the model's blocks: (blocks, facts)."""
-    blocks = find_blocks(model)
-    checkpointed = checkpoint_every(blocks, int(spec.get("activation_checkpointing") or 0))
-    if spec.get("compile"):
-        require_compiler(device)
-        compile_blocks(blocks)
-    return blocks, {"blocks": len(blocks), "checkpointed_blocks": checkpointed}
+from scaling.strategies import STRATEGIES
+from scaling.workloads.registry import resolve
+from scaling.workloads.training.blocks import prepare
 
 
 class DDPStrategy:
@@ -99,13 +87,9 @@ class DDPStrategy:
 
 
 def make(spec: dict, device: str, n: int, precision: str):
-    from scaling.workloads.training.fsdp2 import FSDP2Strategy
-
-    strategies = {"ddp": DDPStrategy, "fsdp2": FSDP2Strategy}
-    name = spec.get("strategy", "ddp")
-    if name not in strategies:
-        raise ValueError(f"unknown strategy {name!r} (known: {', '.join(strategies)})")
-    return strategies[name](spec, device, n, precision)
+    """The point's strategy (spec["strategy"], default "ddp"), from the registry."""
+    record = STRATEGIES.get(spec.get("strategy", "ddp"))  # UnknownName lists the known ones
+    return resolve(record.rank)(spec, device, n, precision)
 
 
 def _buffer_sync(enabled: bool) -> dict:

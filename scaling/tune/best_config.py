@@ -15,11 +15,13 @@ import json
 import math
 
 from scaling.collector.tune.nccl_env import DEBUG_NOTE
+from scaling.collector.tune.result import BEST_TOML
 from scaling.collector.tune.space import Candidate
 from scaling.config.loader import parsers
 from scaling.config.schema import RunConfig, to_dict
 
-BEST_TOML = "best.toml"
+# Here, beside the run config's schema it writes, not in the collector: best.toml is a run
+# config, and the collector sits below the config's composition root (tests/test_floors.py).
 NEVER = ("out",)
 NEVER_SECTIONS = ("tune.",)
 

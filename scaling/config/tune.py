@@ -48,10 +48,15 @@ NCCL_PROTOS = ("LL", "LL128", "Simple")
 
 
 def training_workloads() -> tuple[str, ...]:
-    """Registered workloads that train (share [training]): what tune can tune."""
+    """Registered workloads that train (share [training]) and whose model spec declares the
+    memory facts tune needs (training.Model.memory): what tune can tune."""
     from scaling.workloads import registry
 
-    return tuple(w.name for w in registry.WORKLOADS.values() if "training" in w.shared)
+    return tuple(
+        w.name
+        for w in registry.WORKLOADS.values()
+        if "training" in w.shared and getattr(w.model, "memory", None) is not None
+    )
 
 
 # ---------------------------------------------------------------- parsers of the values

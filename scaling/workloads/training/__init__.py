@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from scaling.config.fields import setting
 from scaling.config.tune import TuneConfig
 from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
 from scaling.workloads.registry import Table, Workload
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import ModelShape
 
 TARGET = "scaling.workloads.training.bench:run_point"
 TABLE = Table(
@@ -100,6 +103,10 @@ class Model:
     bench.ModelSetup (model, optimizer factory, synthetic batch, FLOPs per sample)."""
     auto_preset: dict[str, str] = field(default_factory=dict)
     """The preset "auto" means on each device: {"cpu": "tiny", "cuda": ...}."""
+    memory: Callable[[Any, str, str], tuple[ModelShape, OptimizerSpec]] | None = None
+    """Driver, no torch at import: (its config section, resolved preset, device) -> the
+    model's shape (shapes.py, counted, not built) and the optimizer `setup` builds. What
+    `scaling tune`'s memory model needs; None: the workload runs but is not tunable."""
 
 
 def point_spec(cfg, workload: str, n: int, **model) -> dict:

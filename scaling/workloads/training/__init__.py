@@ -23,7 +23,7 @@ from scaling.config.fields import setting
 from scaling.config.tune import TuneConfig
 from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
-from scaling.workloads.registry import Table, Workload
+from scaling.workloads.registry import PointKey, Table, Workload, record_key
 from scaling.workloads.training.optimizer import OptimizerSpec
 from scaling.workloads.training.shapes import ModelShape
 
@@ -35,6 +35,17 @@ TABLE = Table(
     "scaling.collector.training:TRAINING_COLUMNS",
     tolerant=True,
 )
+POINT_KEYS = (
+    PointKey("workload"),
+    PointKey("preset"),
+    PointKey("world_size"),
+    PointKey("nodes"),
+    PointKey("scaling"),
+    PointKey("precision"),
+)
+"""What tells training points apart: every step and train_point sample carries these, and
+training.csv has one row per distinct combination (collector/training.py). The ranks' values
+win over the point's: a rank resolves "auto" (preset, precision)."""
 # How the step is parallelized and run: each key goes into the point spec and comes back in
 # every rank's train_point record (samples.jsonl).
 STEP_OPTIONS = (
@@ -130,14 +141,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
     first = results[0]
-    key = {
-        "workload": point["workload"],
-        "world_size": point["world_size"],
-        "nodes": group.nodes,
-        "preset": first["preset"],
-        "scaling": first["scaling"],
-        "precision": first["precision"],
-    }
+    key = record_key(POINT_KEYS, first, {"nodes": group.nodes}, point)
     out = []
     for rank, res in enumerate(results):
         for phase, times in res["times"].items():
@@ -181,4 +185,5 @@ def workload(name: str, section: type, presets: dict[str, dict], model: Model) -
         presets=presets,
         model=model,
         rank_spec=_with_model(model, presets),
+        point_keys=POINT_KEYS,
     )

@@ -34,13 +34,7 @@ from scaling.workloads.training import POINT_KEYS as DECLARED
 POINT_KEYS = key_names(DECLARED)
 """The table's row keys: the training workloads' declared point keys, in their order."""
 BASELINE_KEYS = ["workload", "preset", "scaling", "precision"]
-TRAINING_COLUMNS = [
-    "workload",
-    "preset",
-    "world_size",
-    "nodes",
-    "scaling",
-    "precision",
+TRAINING_COLUMNS = POINT_KEYS + [
     "batch_per_rank",
     "global_batch",
     "status",

@@ -92,23 +92,11 @@ def measure(workload: str, batch: int, precision: str, steps: int, repeats: int,
 
 def model_terms(workload: str, precision: str, device: str = "cpu", preset: str = "tiny"):
     """The memory model's view of the harness's step: one rank, default optimizer impl."""
-    from scaling.collector.tune.memory import (
-        OptimizerSpec,
-        Sharding,
-        default_impl,
-        forward_static,
-        static_terms,
-    )
-    from scaling.collector.tune.shapes import resnet_shape, transformer_shape
-    from scaling.workloads.models.transformer import PRESETS
+    from scaling.collector.tune.memory import Sharding, forward_static, static_terms
+    from scaling.workloads import registry
 
-    if workload == "resnet50":
-        shape = resnet_shape((3, 4, 6, 3), bottleneck=True, name="resnet50")
-        opt = OptimizerSpec("sgd", impl=default_impl(device))  # SGD momentum + wd
-    else:
-        t = PRESETS[preset]
-        shape = transformer_shape(t.n_layer, t.d_model, t.seq_len, t.vocab_size)
-        opt = OptimizerSpec("adamw", impl=default_impl(device, fused=device == "cuda"))
+    wl = registry.get(workload)  # its model spec says the shape and optimizer `setup` builds
+    shape, opt = wl.model.memory(wl.section(), preset, device)
     args = (shape, opt, precision, Sharding("single"))
     return static_terms(*args), forward_static(*args), args
 

@@ -8,11 +8,9 @@ import torch
 from scaling.collector.tune.memory import (
     GIB,
     MIB,
-    OptimizerSpec,
     Sharding,
     buckets,
     check_fit,
-    default_impl,
     estimate,
     fit_activations,
     forward_static,
@@ -20,10 +18,11 @@ from scaling.collector.tune.memory import (
     static_peak,
     static_terms,
 )
-from scaling.collector.tune.shapes import resnet_shape, transformer_shape_of
 from scaling.config.tune import parse_memory
 from scaling.workloads.models.resnet import DEPTHS, Bottleneck, build_resnet
 from scaling.workloads.models.transformer import GPT, PRESETS
+from scaling.workloads.training.optimizer import OptimizerSpec, default_impl
+from scaling.workloads.training.shapes import resnet_shape, transformer_shape_of
 
 RESNET50 = resnet_shape(DEPTHS["resnet50"][1], bottleneck=True, name="resnet50")
 P50 = 25_557_032  # torchvision's ResNet-50, and README

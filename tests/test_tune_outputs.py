@@ -9,10 +9,8 @@ import pytest
 
 from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
 from scaling.collector.tune.judging import judge_label, trial_judge
-from scaling.collector.tune.memory import OptimizerSpec
 from scaling.collector.tune.nccl_env import DEFAULT_ID, env_lines, recommend
 from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document, write_outputs
-from scaling.collector.tune.shapes import transformer_shape
 from scaling.collector.tune.space import (
     Candidate,
     MemoryContext,
@@ -26,6 +24,8 @@ from scaling.report import markdown
 from scaling.report import tune as tune_report
 from scaling.report.document import Document
 from scaling.tune.best_config import best_toml
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import transformer_shape
 
 GPT2_MEDIUM = transformer_shape(n_layer=24, d_model=1024, seq_len=1024, vocab_size=50257)
 

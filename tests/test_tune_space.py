@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaling.collector.tune.memory import OptimizerSpec, fit_activations
+from scaling.collector.tune.memory import fit_activations
 from scaling.collector.tune.nccl_env import DEFAULT_ID, nccl_candidates
-from scaling.collector.tune.shapes import resnet_shape, transformer_shape
 from scaling.collector.tune.space import (
     Candidate,
     MemoryContext,
@@ -22,6 +21,8 @@ from scaling.config.tune import (
     parse_memory,
     parse_size_range,
 )
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import resnet_shape, transformer_shape
 
 
 def read_tune_section(path):

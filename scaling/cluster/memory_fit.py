@@ -1,9 +1,9 @@
 """Will the largest message fit? Checked before Ray starts, not found out by the OOM killer.
 
 `--max-bytes 10G` on a 24 GiB host once drove the machine into Ray's OOM killer and a
-60-line dump. The buffers a rank allocates for a point are known in advance (the op's
-layout, as `workloads/collectives.Buffers` allocates them) and so is what the exact check
-adds, so the sweep is refused, in one line naming the largest size that fits, when:
+60-line dump. The buffers a rank allocates for a point are known in advance (the layout on
+the op's record, `Collective.buffer_counts`, which the rank's `Buffers` allocates from) and
+so is what the exact check adds, so the sweep is refused, in one line naming the largest size that fits, when:
 
 - cpu: (buffers + check + a rank's process) x the ranks on a node > the node's available memory;
 - cuda: buffers + check + CUDA/NCCL's own allocations > the GPU's memory.
@@ -15,37 +15,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scaling.workloads.collectives import ops
+
 GIB = 1 << 30
 PROCESS_BYTES = {"cpu": GIB // 2, "cuda": GIB}
 """Estimated memory of a rank beyond its buffers: a torch + Ray worker process on cpu (RSS
 measured here about 0.4 GiB), the CUDA context and NCCL's buffers on cuda."""
 USABLE = 0.9
 """Fraction of available memory a sweep may plan to use; the rest is left to everything else."""
-ELSIZE = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
-def buffer_bytes(op: str, size_bytes: int, n: int) -> int:
-    """Bytes of the send and receive buffers one rank holds for an op of S = size_bytes."""
-    s = size_bytes
-    return {
-        "all_reduce": s,  # in place
-        "broadcast": s,  # in place
-        "all_gather": s + s // max(n, 1),
-        "reduce_scatter": s + s // max(n, 1),
-        "all_to_all": 2 * s,
-        "sendrecv": 2 * s,
-    }.get(op, 2 * s)
+def buffer_bytes(op: str, size_bytes: int, n: int, dtype: str = "float32") -> int:
+    """Bytes of the send and receive buffers one rank holds for an op of S = size_bytes at n
+    ranks: the op record's layout (ops.Collective.buffer_counts) at the point's element count,
+    as the sweep plans it (S rounded down to whole chunks)."""
+    from scaling.workloads.collectives import point_shape
+
+    shape = point_shape(op, size_bytes, dtype, max(n, 1))
+    send, recv = ops.get(op).buffer_counts(shape["count"], max(n, 1))
+    return (send + recv) * shape["elsize"]
 
 
 def check_bytes(size_bytes: int, dtype: str) -> int:
     """Transient memory of the exact check: the expected values and one term of their sum
     (two buffers in the op's dtype, see collectives/bench.pattern) and the comparison's
     one byte per element."""
-    return 2 * size_bytes + size_bytes // ELSIZE.get(dtype, 4)
+    return 2 * size_bytes + size_bytes // ops.DTYPES[dtype].elsize
 
 
 def rank_bytes(op: str, size_bytes: int, n: int, dtype: str, check: bool) -> int:
-    return buffer_bytes(op, size_bytes, n) + (check_bytes(size_bytes, dtype) if check else 0)
+    return buffer_bytes(op, size_bytes, n, dtype) + (check_bytes(size_bytes, dtype) if check else 0)
 
 
 def _fmt(b: float) -> str:

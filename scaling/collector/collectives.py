@@ -12,21 +12,12 @@ import pandas as pd
 
 from scaling.collector.formulas import algbw_gbps, busbw_factor
 from scaling.collector.transport import join_transport
+from scaling.workloads.collectives import POINT_KEYS as DECLARED
 from scaling.workloads.collectives import ops
+from scaling.workloads.registry import PointKey, key_names
 
-POINT_KEYS = [
-    "group",
-    "op",
-    "world_size",
-    "ranks",
-    "nodes",
-    "span",
-    "shape",
-    "dtype",
-    "size_bytes",
-    "count",
-    "timing",
-]
+POINT_KEYS = key_names(DECLARED)
+"""The summary's row keys: the collectives workload's declared point keys, in their order."""
 SUMMARY_COLUMNS = POINT_KEYS + [
     "iters",
     "time_p50_us",
@@ -125,25 +116,39 @@ def _join_links(table: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_defaults(samples: pd.DataFrame) -> pd.DataFrame:
-    """Fill point keys older or hand-written sample files lack (a group's ranks = its world size).
+    """Fill point keys older or hand-written sample files lack, as the workload declares them
+    (a group's ranks = its world size), and round 0.
 
     Samples the tool writes have every key: then the frame comes back as is, uncopied.
     """
-    keys = ("ranks", "group", "nodes", "span", "shape", "round")
-    if all(k in samples and not samples[k].isna().any() for k in keys):
+    filled = [k for k in DECLARED if k.fills]
+    if (
+        "round" in samples
+        and not samples["round"].isna().any()
+        and all(k.name in samples and not samples[k.name].isna().any() for k in filled)
+    ):
         return samples
     s = samples.copy()
-    if "ranks" not in s:
-        s["ranks"] = s.get("world_size")
-    s["ranks"] = s["ranks"].fillna(s["world_size"]) if "world_size" in s else s["ranks"]
-    defaults = {"group": "world", "nodes": 1, "span": "intra-node", "round": 0}
-    for col, value in defaults.items():
-        s[col] = s[col].fillna(value) if col in s else value
-    if "shape" not in s:
-        # One label per distinct rank count, not a Python call per sample (1M+ rows).
-        labels = {n: f"{int(n)} = 1 node × {int(n)}" for n in s["ranks"].dropna().unique()}
-        s["shape"] = s["ranks"].map(labels)
+    for k in filled:
+        s[k.name] = _filled(s, k)
+    s["round"] = s["round"].fillna(0) if "round" in s else 0
     return s
+
+
+def _filled(s: pd.DataFrame, k: PointKey):
+    """Key k's column with its declared default where missing (a whole column when absent)."""
+    if k.same_as is not None:
+        if k.same_as not in s:
+            return s.get(k.name)
+        source = s[k.same_as]
+        if k.derive is not None:
+            # One value per distinct source value, not a Python call per sample (1M+ rows).
+            labels = {v: k.derive(v) for v in source.dropna().unique()}
+            source = source.map(labels)
+        value = source
+    else:
+        value = k.default
+    return s[k.name].fillna(value) if k.name in s else value
 
 
 def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:

@@ -28,16 +28,13 @@ import pandas as pd
 
 from scaling.collector.formulas import comm_overhead, mfu, strong_efficiency, weak_efficiency
 from scaling.hardware.peaks import peak_flops
+from scaling.workloads.registry import key_names
+from scaling.workloads.training import POINT_KEYS as DECLARED
 
-POINT_KEYS = ["workload", "preset", "world_size", "nodes", "scaling", "precision"]
+POINT_KEYS = key_names(DECLARED)
+"""The table's row keys: the training workloads' declared point keys, in their order."""
 BASELINE_KEYS = ["workload", "preset", "scaling", "precision"]
-TRAINING_COLUMNS = [
-    "workload",
-    "preset",
-    "world_size",
-    "nodes",
-    "scaling",
-    "precision",
+TRAINING_COLUMNS = POINT_KEYS + [
     "batch_per_rank",
     "global_batch",
     "status",

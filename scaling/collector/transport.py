@@ -32,7 +32,8 @@ def group_transports(samples: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=KEYS + ["transport"])
     rows = {}
     nccl = samples[samples["type"] == "transport"]
-    for key, recs in nccl.groupby(KEYS, sort=False):
+    # Skipped when there are none: an older or hand-written file may lack "group" entirely.
+    for key, recs in nccl.groupby(KEYS, sort=False) if not nccl.empty else ():
         used = sorted(
             {t for ts in recs["transports"] for t in (ts if isinstance(ts, list) else [])}
         )

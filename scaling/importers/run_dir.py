@@ -29,6 +29,8 @@ from pathlib import Path
 from scaling import __version__
 from scaling.importers.nccl_tests import ParsedLog
 from scaling.rundir import RunDir, utc_now
+from scaling.workloads.collectives import POINT_KEYS
+from scaling.workloads.registry import record_key
 
 SOURCE = "nccl-tests"
 
@@ -60,10 +62,12 @@ def samples(log: ParsedLog, group: str) -> list[dict]:
     averaged = log.settings.get("iters", 0) * max(log.settings.get("agg iters", 1), 1) or None
     out = []
     for r in log.rows:
-        point = {"workload": "collectives", "group": f"{group}:in-place" if r.in_place else group,
-                 "op": log.op, "world_size": n, "ranks": n, "nodes": nodes, "span": span,
-                 "shape": shape, "size_bytes": r.size_bytes, "count": r.count, "dtype": r.dtype,
-                 "timing": "pipelined", "round": 0}  # fmt: skip
+        # The workload's declared keys, so an imported point is keyed like a measured one.
+        values = {"group": f"{group}:in-place" if r.in_place else group, "op": log.op,
+                  "world_size": n, "ranks": n, "nodes": nodes, "span": span, "shape": shape,
+                  "size_bytes": r.size_bytes, "count": r.count, "dtype": r.dtype,
+                  "timing": "pipelined"}  # fmt: skip
+        point = {"workload": "collectives", **record_key(POINT_KEYS, values), "round": 0}
         out.append({"type": "coll", **point, "iter": 0, "rank": 0, "time_s": r.time_us * 1e-6,
                     "time_is_mean": True, "averaged_iters": averaged, "source": SOURCE,
                     "printed_busbw_gbps": r.busbw_gbps})  # fmt: skip

@@ -3,18 +3,17 @@
     facts = model_facts(cfg, "resnet50", device="cpu")   # shape, optimizer, preset, batch
     capacity, source = capacity_of(cfg, device, metas, snapshots)
 
-The shapes come from scaling/collector/tune/shapes.py (counted, not built); which shape and
-optimizer a workload trains is said here, next to the workload modules it mirrors
-(workloads/resnet50.py: SGD with momentum and weight decay; workloads/transformer.py: AdamW,
-fused on CUDA). tests/test_tune_memory.py checks the shapes against the built models.
+The shape and optimizer come from the workload's model spec (`training.Model.memory`, next
+to the `setup` it describes), so any registered training workload that declares them is
+tunable. tests/test_tune_memory.py checks the shapes against the built models.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scaling.collector.tune.memory import OptimizerSpec, default_impl
-from scaling.collector.tune.shapes import ModelShape, resnet_shape, transformer_shape
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import ModelShape
 
 AUTO_PRECISION = {"cpu": "fp32", "cuda": "bf16"}
 """What precision "auto" runs (workloads/training/bench.py AUTO_PRECISION)."""
@@ -39,18 +38,13 @@ def model_facts(cfg, workload: str, device: str) -> ModelFacts:
     if preset == "auto":
         preset = wl.model.auto_preset[device]
     batch = section.batch or wl.presets[preset]["batch"]
-    if workload == "resnet50":
-        shape = resnet_shape((3, 4, 6, 3), bottleneck=True, name=f"resnet50 ({preset})")
-        optimizer = OptimizerSpec("sgd", impl=default_impl(device))
-    elif workload == "transformer":
-        from scaling.workloads.models.transformer import transformer_config
-
-        overrides = {"seq_len": section.seq_len} if section.seq_len else {}
-        t = transformer_config(preset, **overrides)
-        shape = transformer_shape(t.n_layer, t.d_model, t.seq_len, t.vocab_size, preset)
-        optimizer = OptimizerSpec("adamw", impl=default_impl(device, fused=device == "cuda"))
-    else:
-        raise ValueError(f"tune has no memory model for workload {workload!r}")
+    memory = getattr(wl.model, "memory", None)
+    if memory is None:
+        raise ValueError(
+            f"tune has no memory model for workload {workload!r}: its training.Model declares "
+            "no `memory` (shape and optimizer)"
+        )
+    shape, optimizer = memory(section, preset, device)
     return ModelFacts(workload, preset, batch, shape, optimizer)
 
 

@@ -3,7 +3,9 @@
 A spec is everything the rest of the tool needs to know about a workload (as torchtitan's
 TrainSpec is for a model): its name, its config section, its presets, how it plans points at
 a world size (driver), what runs on every rank for a point (rank), how the ranks' results
-become sample records (driver), and which collector table summarizes them. The sweep, the
+become sample records (driver), the point keys those records carry (declared once: records,
+the collector's grouping and compare's labels read them), and which collector table
+summarizes them. The sweep, the
 config schema and loader, the CLI and the collector find workloads here; none names one.
 
 Adding a workload is one module holding `WORKLOAD = Workload(...)` plus its path in BUILTIN
@@ -58,6 +60,49 @@ class Table:
     """A summary that raises becomes a warning and an empty table, so the rest still reports."""
 
 
+@dataclass(frozen=True)
+class PointKey:
+    """One field that tells a workload's points apart, declared once on its spec: the plan
+    and the group give it a value, `record_key` copies it into every sample, the collector
+    groups by it, and compare labels and pairs points with it."""
+
+    name: str
+    default: Any = None
+    """What a sample file without it (an older or hand-written run) holds; None: no default."""
+    same_as: str | None = None
+    """Fill it from this earlier key instead (a group's ranks: its world size)."""
+    derive: Callable[[Any], Any] | None = None
+    """With same_as: the value from that key's (a shape label from the ranks)."""
+
+    @property
+    def fills(self) -> bool:
+        return self.default is not None or self.same_as is not None
+
+
+def key_names(keys: tuple[PointKey, ...]) -> list[str]:
+    return [k.name for k in keys]
+
+
+def record_key(keys: tuple[PointKey, ...], *sources: dict) -> dict:
+    """The declared keys' values for a sample record, each from the first source holding it
+    (the point, then what only the group or the rank knows), else from its declared default.
+    A key with neither is a KeyError naming it: a key declared but never planned fails at
+    once, not in the summary."""
+    out: dict = {}
+    for k in keys:
+        holder = next((s for s in sources if k.name in s), None)
+        if holder is not None:
+            out[k.name] = holder[k.name]
+        elif k.same_as is not None:
+            value = out[k.same_as]
+            out[k.name] = k.derive(value) if k.derive else value
+        elif k.default is not None:
+            out[k.name] = k.default
+        else:
+            raise KeyError(f"point key {k.name!r} is declared but no point or group gives it")
+    return out
+
+
 def resolve(ref: str | Any) -> Any:
     """A function (or any object) given itself or as "package.module:name" (imported now)."""
     if not isinstance(ref, str):
@@ -103,6 +148,8 @@ class Workload:
     """Part of the default suite (`workloads` unset)."""
     model: Any = None
     """Training workloads: what the step bench builds (a workloads.training.Model)."""
+    point_keys: tuple[PointKey, ...] = ()
+    """The fields that tell its points apart (PointKey), in the collector's grouping order."""
 
     def sections(self) -> dict[str, type]:
         """Its config sections, shared ones first: name -> dataclass."""

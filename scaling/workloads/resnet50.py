@@ -3,7 +3,8 @@
 SGD with momentum 0.9 and weight decay 1e-4 (He et al. 2015), learning rate 0.1 per 256
 images of global batch (Goyal et al. 2017's linear scaling rule). Optionally channels_last.
 The step itself is measured by the training step bench (workloads/training); this module
-says what to build. `setup` runs on the ranks and imports torch there.
+says what to build (`setup`, on the ranks, imports torch there) and what `scaling tune`'s
+memory model counts (`memory`, on the driver, no torch).
 
     scaling run --gpus 1,2,4,8 --workloads resnet50 --precision bf16
 """
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from scaling.config.fields import setting
 from scaling.workloads import training
+from scaling.workloads.training.optimizer import OptimizerSpec, default_impl
+from scaling.workloads.training.shapes import resnet_shape
 
 PRESETS = {
     # CPU-sized: the whole default suite at --gpus 1,2 runs in about a minute on 2 cores.
@@ -69,9 +72,21 @@ def setup(preset: str, spec: dict, batch: int, global_batch: int, device: str, s
     )
 
 
+def memory(section: ResNet50WorkloadConfig, preset: str, device: str):
+    """Driver, for `scaling tune`: the shape `setup` builds (every preset is ResNet-50; the
+    image size changes activations, which tune measures) and its optimizer, SGD with momentum
+    and weight decay, in torch's default implementation on the device."""
+    shape = resnet_shape((3, 4, 6, 3), bottleneck=True, name=f"resnet50 ({preset})")
+    return shape, OptimizerSpec("sgd", impl=default_impl(device))
+
+
 WORKLOAD = training.workload(
     "resnet50",
     ResNet50WorkloadConfig,
     PRESETS,
-    training.Model(setup=f"{__name__}:setup", auto_preset={"cpu": "tiny", "cuda": "imagenet"}),
+    training.Model(
+        setup=f"{__name__}:setup",
+        auto_preset={"cpu": "tiny", "cuda": "imagenet"},
+        memory=memory,
+    ),
 )

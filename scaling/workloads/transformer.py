@@ -3,7 +3,8 @@
 AdamW with GPT-3's betas (0.9, 0.95), weight decay 0.1 and learning rate 6e-4 (fused
 kernels on GPU). Presets are the model presets of `models/transformer.py`, each with a
 per-rank batch that fits an 80 GB GPU in bf16. FLOPs per token follow PaLM (6N plus
-attention), see `flops.py`. `setup` runs on the ranks and imports torch there.
+attention), see `flops.py`. `setup` runs on the ranks and imports torch there; `memory` says
+what `scaling tune`'s memory model counts.
 
     scaling run --gpus 1,2,4,8 --workloads transformer --precision bf16
 """
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from scaling.config.fields import setting
 from scaling.workloads import training
+from scaling.workloads.training.optimizer import OptimizerSpec, default_impl
+from scaling.workloads.training.shapes import transformer_shape
 
 PRESETS = {
     "tiny": {"batch": 8},  # n_layer 2, d_model 128, 128 tokens: CPU-sized
@@ -75,9 +78,24 @@ def setup(preset: str, spec: dict, batch: int, global_batch: int, device: str, s
     )
 
 
+def memory(section: TransformerWorkloadConfig, preset: str, device: str):
+    """Driver, for `scaling tune`: the decoder `setup` builds (the preset at the section's
+    seq_len) and its optimizer, AdamW, fused on CUDA as `setup` asks."""
+    from scaling.workloads.models.transformer import transformer_config  # torch: tune has it
+
+    overrides = {"seq_len": section.seq_len} if section.seq_len else {}
+    t = transformer_config(preset, **overrides)
+    shape = transformer_shape(t.n_layer, t.d_model, t.seq_len, t.vocab_size, preset)
+    return shape, OptimizerSpec("adamw", impl=default_impl(device, fused=device == "cuda"))
+
+
 WORKLOAD = training.workload(
     "transformer",
     TransformerWorkloadConfig,
     PRESETS,
-    training.Model(setup=f"{__name__}:setup", auto_preset={"cpu": "tiny", "cuda": "gpt2-medium"}),
+    training.Model(
+        setup=f"{__name__}:setup",
+        auto_preset={"cpu": "tiny", "cuda": "gpt2-medium"},
+        memory=memory,
+    ),
 )

@@ -1,6 +1,7 @@
 """How many bytes one rank needs for a training step, and whether that fits.
 
-The static terms are counted from the model's shape (shapes.py): they are exact given how
+The static terms are counted from the model's shape and optimizer, which the workload's model
+spec supplies (workloads/training/shapes.py, optimizer.py): they are exact given how
 PyTorch lays the tensors out. Activations are not modelled but measured: the peak memory of
 a step at two small batches gives a slope per sample, extrapolated linearly. Whatever the
 measured intercept holds beyond the modelled terms (the process itself on CPU, allocator
@@ -49,62 +50,20 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from scaling.collector.tune.shapes import ModelShape
 from scaling.strategies import SINGLE
 from scaling.strategies import names as strategy_names
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import ModelShape
 
 GIB = 1 << 30
 MIB = 1 << 20
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "pure-bf16")
 AUTOCAST = ("bf16", "fp16")
 STRATEGIES = (SINGLE, *strategy_names())
-OPTIMIZERS = {"sgd": 1, "adamw": 2}
-"""Param-sized optimizer states (SGD: the momentum buffer; AdamW: exp_avg, exp_avg_sq)."""
-IMPLS = ("fused", "foreach", "for-loop")
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 HEADROOM = 0.10
 """Share of the capacity a plan leaves free by default: on CUDA the context, NCCL's buffers
 and the caching allocator's fragmentation are outside max_memory_allocated."""
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    name: str = "adamw"
-    """sgd | adamw."""
-    impl: str = "foreach"
-    """fused | foreach | for-loop (what torch.optim runs: see default_impl)."""
-    momentum: bool = True
-    """SGD only: without momentum SGD keeps no state."""
-    weight_decay: bool = True
-
-    def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.name!r} is not one of {', '.join(OPTIMIZERS)}")
-        if self.impl not in IMPLS:
-            raise ValueError(f"optimizer impl {self.impl!r} is not one of {', '.join(IMPLS)}")
-
-    @property
-    def states(self) -> int:
-        if self.name == "sgd" and not self.momentum:
-            return 0
-        return OPTIMIZERS[self.name]
-
-    def temporary_elements(self, local_params: int, largest: int) -> int:
-        """Elements of the temporary the step allocates (see the module docstring)."""
-        if self.impl == "fused":
-            return 0
-        if self.impl == "for-loop":
-            return largest
-        if self.name == "adamw" or self.weight_decay:
-            return local_params
-        return 0
-
-
-def default_impl(device: str, fused: bool = False) -> str:
-    """What torch.optim runs when not told: fused when asked, foreach on CUDA, else a loop."""
-    if fused:
-        return "fused"
-    return "foreach" if device == "cuda" else "for-loop"
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,15 @@ from dataclasses import asdict, dataclass, field
 from scaling.collector.tune.memory import (
     ActivationFit,
     MemoryEstimate,
-    OptimizerSpec,
     Sharding,
     check_fit,
     estimate,
 )
 from scaling.collector.tune.nccl_env import NcclCandidate, nccl_candidates
-from scaling.collector.tune.shapes import ModelShape
 from scaling.config.tune import DEVICE_PRECISIONS, TuneConfig
 from scaling.strategies import SINGLE, STRATEGIES
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import ModelShape
 
 DDP_KEYS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph")
 FSDP_KEYS = ("reshard_after_forward", "fsdp_reduce_dtype")

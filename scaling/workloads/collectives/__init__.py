@@ -17,7 +17,7 @@ from scaling.config.fields import setting
 from scaling.config.units import format_size, parse_size
 from scaling.rundir import SUMMARY
 from scaling.workloads.collectives import ops
-from scaling.workloads.registry import Table, Workload
+from scaling.workloads.registry import PointKey, Table, Workload, record_key
 
 TARGET = "scaling.workloads.collectives.bench:run_point"
 TABLE = Table(
@@ -27,6 +27,29 @@ TABLE = Table(
     "scaling.collector.collectives:SUMMARY_COLUMNS",
     always=True,
 )
+
+
+def one_node_shape(ranks) -> str:
+    """The shape label of a group on one node (what older runs without "shape" ran)."""
+    return f"{int(ranks)} = 1 node × {int(ranks)}"
+
+
+POINT_KEYS = (
+    PointKey("group", default="world"),
+    PointKey("op"),
+    PointKey("world_size"),
+    PointKey("ranks", same_as="world_size"),
+    PointKey("nodes", default=1),
+    PointKey("span", default="intra-node"),
+    PointKey("shape", same_as="ranks", derive=one_node_shape),
+    PointKey("dtype"),
+    PointKey("size_bytes"),
+    PointKey("count"),
+    PointKey("timing"),
+)
+"""What tells collective points apart: every coll/check sample carries these, the summary has
+one row per distinct combination (collector/collectives.py), compare pairs points on them.
+A new key: one line here and its value in `plan` (or in `views`, or a group fact below)."""
 
 
 @dataclass
@@ -151,7 +174,7 @@ def views(points: list[dict], group) -> list[dict]:
                     "subgroup": ranks,
                     "nodes": nodes,
                     "span": "intra-node" if name == "intra" else "inter-node",
-                    "shape": f"{k} = 1 node × {k}" if name == "intra" else f"{k} = {k} nodes × 1",
+                    "shape": one_node_shape(k) if name == "intra" else f"{k} = {k} nodes × 1",
                     "size_bytes": shape["size_bytes"],
                     "count": shape["count"],
                 }
@@ -161,21 +184,8 @@ def views(points: list[dict], group) -> list[dict]:
 
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Raw per-rank, per-iteration samples (and one check record per member rank)."""
-    key = {
-        "type": "coll",
-        "workload": "collectives",
-        "group": point.get("group", "world"),
-        "op": point["op"],
-        "world_size": point["world_size"],
-        "ranks": point.get("ranks", point["world_size"]),
-        "nodes": point.get("nodes", group.nodes),
-        "span": point.get("span", group.span),
-        "shape": point.get("shape", group.shape),
-        "size_bytes": point["size_bytes"],
-        "count": point["count"],
-        "dtype": point["dtype"],
-        "timing": point["timing"],
-    }
+    on_group = {"nodes": group.nodes, "span": group.span, "shape": group.shape}
+    key = {"type": "coll", "workload": "collectives", **record_key(POINT_KEYS, point, on_group)}
     members = [(rank, res) for rank, res in enumerate(results) if res.get("member", True)]
     out = []
     for rank, res in members:
@@ -204,4 +214,5 @@ WORKLOAD = Workload(
     views=views,
     rank_spec=rank_spec,
     notices=notices,
+    point_keys=POINT_KEYS,
 )

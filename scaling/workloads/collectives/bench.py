@@ -53,14 +53,11 @@ class Buffers:
         self.op = ops.get(op) if isinstance(op, str) else op
         self.count, self.dtype, self.device = count, dtype, device
         self.rank, self.n, self.pg = rank, n, pg
-        self.chunk = count // n if self.op.chunked else count
-        sizes = {"count": count, "chunk": self.chunk}
-        self.send = torch.empty(sizes[self.op.send], dtype=dtype, device=device)
+        self.chunk = self.op.chunk(count, n)
+        send, recv = self.op.buffer_counts(count, n)
+        self.send = torch.empty(send, dtype=dtype, device=device)
         # in place, like nccl-tests' default, unless the op has a separate output
-        in_place = self.op.recv == "in place"
-        self.recv = (
-            self.send if in_place else torch.empty(sizes[self.op.recv], dtype=dtype, device=device)
-        )
+        self.recv = self.send if self.op.in_place else torch.empty(recv, dtype=dtype, device=device)
         self.fill()
 
     def fill(self) -> None:

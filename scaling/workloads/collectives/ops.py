@@ -3,7 +3,8 @@ is described (as nccl-tests describes each op in one `testColl` struct).
 
 A record holds the op's
 - buffer layout: whether each rank's buffers are n chunks (the count must divide by n),
-  and the send and receive sizes (a count, a chunk, or in place);
+  and the send and receive sizes (a count, a chunk, or in place); `buffer_counts(count, n)`
+  turns it into elements, for the rank that allocates and the check that it fits;
 - call: the torch.distributed call, run on the rank;
 - expected: the exact result this rank holds afterwards, in closed form;
 - largest: the largest value of that result at n ranks: its exactness limit (where it passes
@@ -80,6 +81,22 @@ class Collective:
     min_ranks: int = 1
     why_min_ranks: str = ""
     """Why fewer ranks cannot run it (the notice when a world size is skipped)."""
+
+    @property
+    def in_place(self) -> bool:
+        """The output is the input buffer (nccl-tests' in-place mode): one buffer, not two."""
+        return self.recv == "in place"
+
+    def chunk(self, count: int, n: int) -> int:
+        """Elements of one rank's chunk: count / n for a chunked op, else the whole count."""
+        return count // n if self.chunked else count
+
+    def buffer_counts(self, count: int, n: int) -> tuple[int, int]:
+        """(send, recv) elements one rank allocates for `count` elements over n ranks; recv is
+        0 in place. The rank's Buffers (bench.py) and the memory check before a sweep
+        (cluster/memory_fit.py) both size from this."""
+        sizes = {"count": count, "chunk": self.chunk(count, n)}
+        return sizes[self.send], 0 if self.in_place else sizes[self.recv]
 
     def skip_reason(self, n: int) -> str | None:
         """Why the op is not planned at n ranks, or None when it is."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from scaling.config.fields import setting
 from scaling.config.tune import TuneConfig
@@ -24,7 +25,9 @@ from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
 from scaling.strategies import DDP
 from scaling.strategies import names as strategy_names
-from scaling.workloads.registry import WORKLOADS, Table, Workload
+from scaling.workloads.registry import WORKLOADS, PointKey, Table, Workload, record_key
+from scaling.workloads.training.optimizer import OptimizerSpec
+from scaling.workloads.training.shapes import ModelShape
 
 TARGET = "scaling.workloads.training.bench:run_point"
 TABLE = Table(
@@ -34,6 +37,17 @@ TABLE = Table(
     "scaling.collector.training:TRAINING_COLUMNS",
     tolerant=True,
 )
+POINT_KEYS = (
+    PointKey("workload"),
+    PointKey("preset"),
+    PointKey("world_size"),
+    PointKey("nodes"),
+    PointKey("scaling"),
+    PointKey("precision"),
+)
+"""What tells training points apart: every step and train_point sample carries these, and
+training.csv has one row per distinct combination (collector/training.py). The ranks' values
+win over the point's: a rank resolves "auto" (preset, precision)."""
 # How the step is parallelized and run: each key goes into the point spec and comes back in
 # every rank's train_point record (samples.jsonl).
 STEP_OPTIONS = (
@@ -94,8 +108,13 @@ class TrainingConfig:
 
 
 def training_workloads() -> tuple[str, ...]:
-    """Registered workloads that train (share [training]): what tune can tune."""
-    return tuple(w.name for w in WORKLOADS.values() if "training" in w.shared)
+    """Registered workloads that train (share [training]) and whose model spec declares the
+    memory facts tune needs (Model.memory): what tune can tune."""
+    return tuple(
+        w.name
+        for w in WORKLOADS.values()
+        if "training" in w.shared and getattr(w.model, "memory", None) is not None
+    )
 
 
 @dataclass
@@ -117,6 +136,10 @@ class Model:
     bench.ModelSetup (model, optimizer factory, synthetic batch, FLOPs per sample)."""
     auto_preset: dict[str, str] = field(default_factory=dict)
     """The preset "auto" means on each device: {"cpu": "tiny", "cuda": ...}."""
+    memory: Callable[[Any, str, str], tuple[ModelShape, OptimizerSpec]] | None = None
+    """Driver, no torch at import: (its config section, resolved preset, device) -> the
+    model's shape (shapes.py, counted, not built) and the optimizer `setup` builds. What
+    `scaling tune`'s memory model needs; None: the workload runs but is not tunable."""
 
 
 def point_spec(cfg, workload: str, n: int, **model) -> dict:
@@ -140,14 +163,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
     first = results[0]
-    key = {
-        "workload": point["workload"],
-        "world_size": point["world_size"],
-        "nodes": group.nodes,
-        "preset": first["preset"],
-        "scaling": first["scaling"],
-        "precision": first["precision"],
-    }
+    key = record_key(POINT_KEYS, first, {"nodes": group.nodes}, point)
     out = []
     for rank, res in enumerate(results):
         for phase, times in res["times"].items():
@@ -191,4 +207,5 @@ def workload(name: str, section: type, presets: dict[str, dict], model: Model) -
         presets=presets,
         model=model,
         rank_spec=_with_model(model, presets),
+        point_keys=POINT_KEYS,
     )

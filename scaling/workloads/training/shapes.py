@@ -4,7 +4,8 @@ The memory model needs more than one number per model: FSDP2 shards and all-gath
 (a transformer block, a ResNet bottleneck), autocast casts only the conv/linear weights, and a
 for-loop optimizer's temporary is as large as the largest single tensor. Counting from the
 shapes gives all of that without building the model, so a plan for an 80 GB GPU can be made
-on a laptop. tests/test_tune_memory.py checks every count against the torch models in
+on a laptop. A training workload's model spec (`training.Model.memory`) returns its shape;
+tests/test_tune_memory.py checks every count against the torch models in
 scaling/workloads/models/.
 
     >>> transformer_shape(n_layer=12, d_model=768, seq_len=1024, vocab_size=50257).params

@@ -76,7 +76,7 @@ def make_runs(root: Path, counts: dict[str, int], planted: str, repeats: int | N
 
 
 def load_pools(root: Path) -> dict[str, list]:
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
 
     pools: dict[str, list] = {}
     for path in sorted(root.iterdir()):

@@ -79,8 +79,8 @@ def public_rows() -> tuple[list[list[str]], list[list[str]]]:
 
 
 def run_rows(run_dirs: list[str], reps: int) -> list[list[str]]:
+    from scaling.collector.loaded_run import load_run
     from scaling.collector.predict import predict_run
-    from scaling.collector.run import load_run
 
     rows = []
     for d in run_dirs:

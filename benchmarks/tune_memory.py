@@ -100,7 +100,7 @@ def model_terms(workload: str, precision: str, device: str = "cpu", preset: str 
         static_terms,
     )
     from scaling.collector.tune.shapes import resnet_shape, transformer_shape
-    from scaling.workloads.models.transformer import PRESETS
+    from scaling.workloads.models.gpt import PRESETS
 
     if workload == "resnet50":
         shape = resnet_shape((3, 4, 6, 3), bottleneck=True, name="resnet50")

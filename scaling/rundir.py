@@ -12,7 +12,7 @@ training.csv    training workloads: one row per workload x world size x config.
 
 Sample records (every record has "type", "workload", "world_size", "rank"; the records of a
 point's measurement also carry "round": r, 0-based, the round of `--repeats` they belong to,
-rounds interleaved across the points of a world size (scaling/rounds.py); a record without it
+rounds interleaved across the points of a world size (scaling/round_order.py); a record without it
 is round 0 of a one-round run):
 
   {"type": "coll", "workload": "collectives", "group": "world", "op": "all_reduce",

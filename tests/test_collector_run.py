@@ -10,7 +10,7 @@ import pytest
 
 from scaling.collector.curves import per_rank_step_times, rank_list, scaling_curves
 from scaling.collector.load import SampleWarning, read_samples
-from scaling.collector.run import TRAINING_COLUMNS, NotARunDir, load_run
+from scaling.collector.loaded_run import TRAINING_COLUMNS, NotARunDir, load_run
 from scaling.rundir import RunDir
 from tests.synthetic_runs import (
     corrupt,

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from scaling.config import load_config
-from scaling.hardware.load import cuda_absent_reason
+from scaling.hardware.link_warmup import cuda_absent_reason
 
 REASON = cuda_absent_reason()
 pytestmark = [
@@ -114,8 +114,8 @@ def test_h2d_d2h_copies_against_the_probed_ceiling():
 
 
 def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
+    from scaling.workloads.catalog import get
     from scaling.workloads.collectives.bench import run_point
-    from scaling.workloads.registry import get
 
     assert dist.get_backend() == "nccl"
     cfg = load_config(
@@ -137,7 +137,7 @@ def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
 )
 def test_bf16_training_step_at_world_size_one(nccl_world_of_one, workload, batch, preset):
     from scaling.hardware.peaks import peak_flops
-    from scaling.workloads.registry import get
+    from scaling.workloads.catalog import get
     from scaling.workloads.training.bench import run_point
 
     wl = get(workload)

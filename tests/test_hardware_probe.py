@@ -11,7 +11,7 @@ import pytest
 from scaling.hardware import host
 from scaling.hardware.diagnose import diagnose
 from scaling.hardware.infiniband import parse_rate
-from scaling.hardware.load import cuda_absent_reason, run_load
+from scaling.hardware.link_warmup import cuda_absent_reason, run_load
 from scaling.hardware.nvml import init_failure, read_gpus, resolve_nvlink_remote
 from scaling.hardware.probe import SnapshotError, load_snapshot, load_snapshots, probe
 from scaling.hardware.transfers import compare_to_ceilings, measure_transfers

@@ -291,7 +291,7 @@ def test_judge_reads_a_scaling_run_at_its_largest_world_size(tmp_path):
     r, doc = judge(run)
     assert r.exit_code == 0, r.output
     (v,) = doc["verdicts"]
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
 
     table = load_run(run).collectives
     row = table[(table["op"] == "all_reduce") & (table["ranks"] == 4) & (table["group"] == "world")]

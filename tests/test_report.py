@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.hardware.probe import load_snapshot
 from scaling.hardware.topology import manifest_topology
 from scaling.report import write_report

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from scaling.cli import main
 from scaling.cli.compare_output import print_comparison
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.collector.runsets import compare_sets
 
 pytestmark = pytest.mark.slow

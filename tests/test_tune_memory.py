@@ -22,8 +22,8 @@ from scaling.collector.tune.memory import (
 )
 from scaling.collector.tune.shapes import resnet_shape, transformer_shape_of
 from scaling.config.tune import parse_memory
+from scaling.workloads.models.gpt import GPT, PRESETS
 from scaling.workloads.models.resnet import DEPTHS, Bottleneck, build_resnet
-from scaling.workloads.models.transformer import GPT, PRESETS
 
 RESNET50 = resnet_shape(DEPTHS["resnet50"][1], bottleneck=True, name="resnet50")
 P50 = 25_557_032  # torchvision's ResNet-50, and README

@@ -121,15 +121,15 @@ def test_a_bad_group_op_is_a_one_line_error_exit_2(tmp_path):
 def _rank(rank: int, store_path: str, out) -> None:
     import torch.distributed as dist
 
-    from scaling.workloads.checks import group_allreduce
+    from scaling.workloads.checks import group_collective
 
     dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=2)
     try:
-        spec = group_allreduce.spec("inter_node", 4096, "g", "all_to_all") | {
+        spec = group_collective.spec("inter_node", 4096, "g", "all_to_all") | {
             "warmup": 1,
             "iters": 2,
         }
-        out.put(group_allreduce.run(spec))
+        out.put(group_collective.run(spec))
     finally:
         dist.destroy_process_group()
 

@@ -31,7 +31,7 @@ from scaling.collector.validate.outliers import (
     Sample,
     fleet_band,
 )
-from scaling.collector.validate.sdc import DigestSample, judge_sdc
+from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
 from scaling.config.validate import ValidateConfig, check, resolve
 from scaling.hardware.diagnose import compare_nodes, diagnose

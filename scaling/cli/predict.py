@@ -1,4 +1,6 @@
-"""`scaling predict`: from a run at a few world sizes, step time and efficiency at many.
+"""Predict, CLI layer (report/predict.py draws it): `scaling predict` extends a run to more GPUs.
+
+`scaling predict`: from a run at a few world sizes, step time and efficiency at many.
 
 Reads a run directory only: no torch, no ray (a test checks).
 """
@@ -80,7 +82,7 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
     except ValueError as e:
         raise BadInput(str(e)) from None
     from scaling import api
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
 
     try:
         run = api.load(run_dir)
@@ -91,7 +93,7 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
         doc = predict_run(run, targets, gpus_per_node, replaced, reps=reps)
     except NothingToFit as e:
         raise BadInput(str(e)) from None
-    from scaling.collector.predict.startup import predict_startup
+    from scaling.collector.predict.startup_law import predict_startup
 
     doc["startup"] = predict_startup(run.startup, targets)
     path = write_prediction(run.path, doc)
@@ -147,7 +149,7 @@ def _print(doc: dict) -> None:
             out.print(_table(words.STEP_COLUMNS, words.step_rows(w["predictions"])))
             for line in words.crossing_text(w["crossings"]) + w["notes"]:
                 out.print(f"  {escape(line)}")
-    from scaling.collector.predict.startup import lines as startup_lines
+    from scaling.collector.predict.startup_law import lines as startup_lines
 
     for line in startup_lines(doc.get("startup")):
         out.print(escape(line))

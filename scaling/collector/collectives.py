@@ -1,4 +1,6 @@
-"""Collective samples -> the summary table (one row per group x op x world size x dtype x size).
+"""Collectives, collector layer (report/collectives.py draws it): samples -> summary table.
+
+Collective samples -> the summary table (one row per group x op x world size x dtype x size).
 
 Per iteration the op's time is the slowest rank's time (nccl-tests reports the
 max over ranks). Percentiles are over iterations; bandwidths use the median

@@ -1,7 +1,7 @@
 """Compare runs as the unit of evidence: sets of runs per side, or one run each with history.
 
     from scaling.collector.runsets import compare_sets
-    c = compare_sets([b1, b2, b3], [n1, n2, n3])          # Run objects (collector.run)
+    c = compare_sets([b1, b2, b3], [n1, n2, n3])          # Run objects (collector.loaded_run)
     c.exit_code, c.first_line, c.classes, c.points
 
 Why runs and not rounds: rounds inside one run share the host's state for the whole run. On the
@@ -42,8 +42,8 @@ import pandas as pd
 
 from scaling.collector import student
 from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT
+from scaling.collector.loaded_run import Run
 from scaling.collector.points import class_label, run_points
-from scaling.collector.run import Run
 from scaling.collector.stack import Difference, differences
 from scaling.collector.startup import compare_startup
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.format import missing
 from scaling.rundir import write_atomic
-from scaling.workloads.registry import tables
+from scaling.workloads.catalog import tables
 
 STARTUP = "startup.csv"
 

@@ -1,4 +1,6 @@
-"""Training samples -> training.csv: one row per workload x config x world size.
+"""Training, collector layer (report/training.py draws it): samples -> training.csv.
+
+Training samples -> training.csv: one row per workload x config x world size.
 
 The rules (docs/formulas.md):
 

@@ -1,4 +1,6 @@
-"""The [tune] section: what `scaling tune` searches, and how long it may take.
+"""Tune, config layer (as cli/tune.py, report/tune.py): the [tune] section, what tune searches.
+
+The [tune] section: what `scaling tune` searches, and how long it may take.
 
 Each searched dimension has its own key holding the values to try; `dimensions` switches
 dimensions on and off. A dimension that is off is held at the run config's own value
@@ -49,9 +51,9 @@ NCCL_PROTOS = ("LL", "LL128", "Simple")
 
 def training_workloads() -> tuple[str, ...]:
     """Registered workloads that train (share [training]): what tune can tune."""
-    from scaling.workloads import registry
+    from scaling.workloads import catalog
 
-    return tuple(w.name for w in registry.WORKLOADS.values() if "training" in w.shared)
+    return tuple(w.name for w in catalog.WORKLOADS.values() if "training" in w.shared)
 
 
 # ---------------------------------------------------------------- parsers of the values

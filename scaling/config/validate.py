@@ -1,4 +1,6 @@
-"""The [validate] section: the thresholds `scaling validate` judges with, and where each comes from.
+"""Validate, config layer (as cli/validate.py, report/validate.py): the [validate] section.
+
+The [validate] section: the thresholds `scaling validate` judges with, and where each comes from.
 
     [validate]
     outlier_k = 3.0

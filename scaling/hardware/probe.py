@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.hardware.host import host_facts
-from scaling.hardware.load import run_load
+from scaling.hardware.link_warmup import run_load
 from scaling.hardware.nvml import read_gpus, sample_pcie_generation
 
 SCHEMA = 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling.collector.run import Run, load_run
+from scaling.collector.loaded_run import Run, load_run
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

@@ -1,4 +1,6 @@
-"""The report's prediction section, read from predict.json (written by `scaling predict`).
+"""Predict, report layer (cli/predict.py writes predict.json): the report's prediction section.
+
+The report's prediction section, read from predict.json (written by `scaling predict`).
 
 Nothing is computed here: predict.json holds every figure. The same rows feed the terminal
 output of `scaling predict` and the report, so the two always say the same thing.
@@ -11,7 +13,7 @@ import math
 from pathlib import Path
 
 from scaling import format as f
-from scaling.collector.predict.startup import lines as startup_lines
+from scaling.collector.predict.startup_law import lines as startup_lines
 from scaling.report.document import Items, Section, Table, Text, add_figure
 
 PREDICT_JSON = "predict.json"

@@ -31,9 +31,9 @@ class ModelFacts:
 
 
 def model_facts(cfg, workload: str, device: str) -> ModelFacts:
-    from scaling.workloads import registry
+    from scaling.workloads import catalog
 
-    wl = registry.get(workload)
+    wl = catalog.get(workload)
     section = getattr(cfg, workload)
     preset = section.preset
     if preset == "auto":
@@ -43,7 +43,7 @@ def model_facts(cfg, workload: str, device: str) -> ModelFacts:
         shape = resnet_shape((3, 4, 6, 3), bottleneck=True, name=f"resnet50 ({preset})")
         optimizer = OptimizerSpec("sgd", impl=default_impl(device))
     elif workload == "transformer":
-        from scaling.workloads.models.transformer import transformer_config
+        from scaling.workloads.models.gpt import transformer_config
 
         overrides = {"seq_len": section.seq_len} if section.seq_len else {}
         t = transformer_config(preset, **overrides)

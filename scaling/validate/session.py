@@ -164,7 +164,7 @@ def conclude(run_dir: Path, records: list[dict], cfg, status: str, error: str | 
 
 def write_report(run_dir: Path):
     """(report paths, None) or (None, why not): the report never costs the verdicts."""
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
     from scaling.collector.tables import write_startup
     from scaling.report import write_report as write
 

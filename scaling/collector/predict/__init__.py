@@ -3,7 +3,7 @@
 Pure numpy/pandas (no torch, no ray), so it reruns on any old run directory.
 
 - hockney.py     alpha-beta model of one collective: change-point in S, ring/tree alpha(n)
-- points.py      the measured points (per-iteration times) and their bootstrap
+- fit_points.py  the measured points (per-iteration times) and their bootstrap
 - step.py        step(n) = compute + exposed communication (DDP buckets through the model)
 - holdout.py     hold out the largest world size, predict it, report the error
 - whatif.py      --what-if KEY=VALUE: one term replaced

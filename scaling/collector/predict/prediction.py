@@ -1,6 +1,6 @@
 """A run's predictions at world sizes it did not measure: what predict.json holds.
 
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
     from scaling.collector.predict import predict_run
     doc = predict_run(load_run("runs/..."), targets=[16, 64, 256, 1024])
 
@@ -18,9 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from scaling.collector.predict import whatif as wi
-from scaling.collector.predict.hockney import CollectiveFit, factor
-from scaling.collector.predict.holdout import collective_holdout, step_holdout
-from scaling.collector.predict.points import (
+from scaling.collector.predict.fit_points import (
     BOOTSTRAP_REPS,
     INTERVAL,
     PointSet,
@@ -28,6 +26,8 @@ from scaling.collector.predict.points import (
     collective_points,
     interval,
 )
+from scaling.collector.predict.hockney import CollectiveFit, factor
+from scaling.collector.predict.holdout import collective_holdout, step_holdout
 from scaling.collector.predict.step import (
     INTER,
     INTRA,
@@ -65,7 +65,7 @@ def predict_run(
     reps: int = BOOTSTRAP_REPS,
     seed: int = 0,
 ) -> dict:
-    """The predict.json document for a loaded run (scaling.collector.run.Run)."""
+    """The predict.json document for a loaded run (scaling.collector.loaded_run.Run)."""
     rng = np.random.default_rng(seed)
     sets = collective_points(run.samples)
     curves = training_curves(run.training, run.samples)

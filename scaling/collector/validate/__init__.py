@@ -10,7 +10,7 @@ Each module is one kind of judgement:
 - `codes.py`      the checks and their stable fault codes
 - `verdicts.py`   Verdict (one check on one node, GPU or link) and ValidateResult (exit code)
 - `outliers.py`   the fleet rule median ± max(k·MAD, min_pct%), public minimums, peak, ceiling
-- `sdc.py`        silent data corruption: bitwise digests, majority vote per GPU model
+- `sdc_compare.py` silent data corruption: bitwise digests, majority vote per GPU model
 - `pairwise.py`   GPU-pair matrices: slow links and the GPU in every slow pair
 - `localize.py`   adaptive localisation of bad nodes and node pairs in O(k log N) group tests:
                   `group_tests.py` (requests, outcomes, steps, findings), `scheduler.py`

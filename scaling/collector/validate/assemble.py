@@ -35,7 +35,7 @@ from scaling.collector.validate.records import (
     value_of,
     wrong_elements,
 )
-from scaling.collector.validate.sdc import DigestSample, judge_sdc
+from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
 from scaling.config import allreduce_bars
 from scaling.config.validate import ValidateConfig, describe

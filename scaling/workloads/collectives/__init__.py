@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from scaling.config.fields import setting
 from scaling.config.units import format_size, parse_size
 from scaling.rundir import SUMMARY
+from scaling.workloads.catalog import Table, Workload
 from scaling.workloads.collectives import ops
-from scaling.workloads.registry import Table, Workload
 
 TARGET = "scaling.workloads.collectives.bench:run_point"
 TABLE = Table(

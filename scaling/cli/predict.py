@@ -70,8 +70,9 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
       scaling predict runs/X --what-if compute=0.5x --json | jq .training[0].crossings
     """
     from scaling.cli import BadInput
-    from scaling.collector.predict import NothingToFit, predict_run, write_prediction
+    from scaling.collector.predict import NothingToFit, predict_run
     from scaling.config.units import parse_world_sizes
+    from scaling.sinks.predict_json import write_prediction
 
     try:
         targets = parse_world_sizes(gpus)
@@ -96,7 +97,12 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
     from scaling.collector.predict.startup_law import predict_startup
 
     doc["startup"] = predict_startup(run.startup, targets)
-    path = write_prediction(run.path, doc)
+    from scaling.rundir import RunDirError
+
+    try:
+        path = write_prediction(run.path, doc)
+    except RunDirError as e:  # a full disk or a read-only run directory: one line, exit 1
+        raise click.ClickException(str(e)) from None
     report = None if no_report else _rewrite_report(run)
     if as_json:
         echo_json(doc)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from scaling.collector.validate.codes import FAIL
 from scaling.collector.validate.verdicts import ValidateResult
-from scaling.sinks import atomic_write
+from scaling.rundir import write_atomic
 
 BAD_NODES = "bad_nodes.txt"
 TAINT_KEY = "scaling.validate/fault"
@@ -46,7 +46,7 @@ def node_codes(result: ValidateResult) -> dict[str, list[str]]:
 
 def write_bad_nodes(result: ValidateResult, run_dir: Path) -> Path:
     hosts = bad_nodes(result)
-    return atomic_write(Path(run_dir) / BAD_NODES, "".join(f"{h}\n" for h in hosts))
+    return write_atomic(Path(run_dir) / BAD_NODES, "".join(f"{h}\n" for h in hosts))
 
 
 def commands(result: ValidateResult) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scaling.collector.validate.codes import FAIL, PASS, WARN, worst
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
-from scaling.sinks import atomic_write
+from scaling.rundir import write_atomic
 
 JUNIT_XML = "validate.junit.xml"
 CLUSTER = "cluster"
@@ -121,4 +121,4 @@ def write(result: ValidateResult, run_dir: Path) -> Path:
     root = build(result)
     ET.indent(root)
     text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-    return atomic_write(Path(run_dir) / JUNIT_XML, text)
+    return write_atomic(Path(run_dir) / JUNIT_XML, text)

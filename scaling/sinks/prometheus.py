@@ -27,7 +27,7 @@ from pathlib import Path
 
 from scaling.collector.validate.codes import FAIL, METRICS, SEVERITY
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
-from scaling.sinks import atomic_write
+from scaling.rundir import write_atomic
 
 VALIDATE_PROM = "validate.prom"
 PREFIX = "scaling_validate"
@@ -129,4 +129,4 @@ def _summary(fam: _Families, result: ValidateResult) -> None:
 
 
 def write(result: ValidateResult, run_dir: Path) -> Path:
-    return atomic_write(Path(run_dir) / VALIDATE_PROM, render(result))
+    return write_atomic(Path(run_dir) / VALIDATE_PROM, render(result))

@@ -13,14 +13,14 @@ import json
 from pathlib import Path
 
 from scaling.collector.validate.verdicts import ValidateResult
-from scaling.sinks import atomic_write
+from scaling.rundir import write_atomic
 
 VALIDATE_JSON = "validate.json"
 
 
 def write(result: ValidateResult, run_dir: Path) -> Path:
     text = json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
-    return atomic_write(Path(run_dir) / VALIDATE_JSON, text)
+    return write_atomic(Path(run_dir) / VALIDATE_JSON, text)
 
 
 def read(path: str | Path) -> ValidateResult:

@@ -154,7 +154,8 @@ def search(cfg, space, ctx, trials, budget_s: float, hooks):
 def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
     """tune.json, best.toml (and nccl.env): returns (document, paths written)."""
     from scaling.collector.tune.best_config import best_toml
-    from scaling.collector.tune.result import tune_document, write_outputs
+    from scaling.collector.tune.result import tune_document
+    from scaling.sinks.tune_files import write_tune
 
     doc = tune_document(result, space, ctx, cfg.tune, meta)
     best_text = None
@@ -170,7 +171,7 @@ def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
             f"winner {winner.id}: {figure}, from {doc['winner']['figure']}",
         ]
         best_text = best_toml(base, winner, target.workload, target.world_size, header)
-    return doc, write_outputs(rundir_path, doc, best_text)
+    return doc, write_tune(rundir_path, doc, best_text)
 
 
 def measure(cfg, target: Target, trials, rundir, hooks):

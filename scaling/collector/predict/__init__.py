@@ -17,7 +17,6 @@ _LAZY = {
     "PREDICT_JSON": "prediction",
     "NothingToFit": "prediction",
     "predict_run": "prediction",
-    "write_prediction": "prediction",
     "parse_what_if": "whatif",
 }
 __all__ = list(_LAZY)

@@ -412,19 +412,3 @@ def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def write_prediction(run_dir, doc: dict):
-    """Write predict.json into the run directory atomically; returns its path."""
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(run_dir) / PREDICT_JSON
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".predict.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(json_safe(doc), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path

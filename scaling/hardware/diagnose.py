@@ -15,12 +15,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from scaling.config.units import format_bytes
 from scaling.hardware.decode import CLOCK_EVENT_MEANING, decode_clock_events, problem_clock_events
 from scaling.hardware.topology import matrix
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 _SEVERITY = {PASS: 0, WARN: 1, FAIL: 2}
-GIB = 1 << 30
 
 
 def check(
@@ -85,7 +85,7 @@ def check_swap(snap: dict[str, Any]) -> dict[str, Any]:
         return check(
             "host_swap",
             WARN,
-            f"{used / GIB:.2f} GiB of swap in use",
+            f"{format_bytes(used, 2)} of swap in use",
             "Swapping stalls the data loader and host-side collectives. Free memory (or lower "
             "workers/batch), then `swapoff -a && swapon -a` to pull pages back in.",
         )
@@ -292,13 +292,16 @@ def check_memory_in_use(snap: dict[str, Any]) -> dict[str, Any]:
                 return None
             held = [
                 f"pid {p['pid']}"
-                + (f" holds {p['used_bytes'] / GIB:.1f} GiB" if p["used_bytes"] else "")
+                + (f" holds {format_bytes(p['used_bytes'], 1)}" if p["used_bytes"] else "")
                 for p in others
             ]
             return WARN, ", ".join(held)
         used, total = g["memory"]["used_bytes"], g["memory"]["total_bytes"]
         if _known_int(used, total) and used > 0.1 * total:
-            return WARN, f"{used / GIB:.1f} of {total / GIB:.1f} GiB in use (processes not visible)"
+            return (
+                WARN,
+                f"{format_bytes(used, 1)} of {format_bytes(total, 1)} in use (processes not visible)",
+            )
         return None
 
     return _per_gpu(

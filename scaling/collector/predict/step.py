@@ -225,14 +225,14 @@ def build_step_model(
 
 
 def _check_sizes(model: StepModel, notes: list[str]) -> None:
-    from scaling.collector.predict.hockney import size_text
+    from scaling.config.units import format_bytes
 
     biggest = max(model.curve.bucket_bytes)
     for span, fit in model.fits.items():
         if biggest > 2 * fit.size_range[1]:
             notes.append(
-                f"DDP buckets reach {size_text(biggest)} but all_reduce was measured {span} only "
-                f"up to {size_text(fit.size_range[1])}: the model is extrapolated in size there"
+                f"DDP buckets reach {format_bytes(biggest)} but all_reduce was measured {span} only "
+                f"up to {format_bytes(fit.size_range[1])}: the model is extrapolated in size there"
             )
 
 

@@ -22,7 +22,7 @@ from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, GangError, pick_device
 from scaling.cluster.node_probe import probe_nodes
 from scaling.config import RunConfig, to_dict
-from scaling.hardware.diagnose import compare_nodes
+from scaling.hardware.across_nodes import compare_nodes
 from scaling.hardware.topology import group_link, manifest_topology
 from scaling.rundir import RunDir, RunDirError, utc_now
 from scaling.workloads.catalog import Workload

@@ -68,7 +68,8 @@ def test_cuda_event_timer_brackets_the_queued_work():
 
 
 def test_nvml_reads_the_gpu_torch_uses():
-    from scaling.hardware.nvml import read_gpus, read_power_util
+    from scaling.hardware.nvml import read_gpus
+    from scaling.hardware.nvml_readers import read_power_util
 
     snap = read_gpus()
     assert snap["nvml"]["available"], snap["nvml"]["reason"]

@@ -276,7 +276,8 @@ def test_nvlink_far_end_of_unknown_type_is_fabric_unless_it_is_a_gpu_here():
 
 
 def test_power_reading_is_none_without_a_driver():
-    from scaling.hardware.nvml import init_failure, read_power_util
+    from scaling.hardware.nvml import init_failure
+    from scaling.hardware.nvml_readers import read_power_util
 
     if init_failure() is None:
         pytest.skip("this host has a working NVIDIA driver")

@@ -34,7 +34,8 @@ from scaling.collector.validate.outliers import (
 from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
 from scaling.config.validate import ValidateConfig, check, resolve
-from scaling.hardware.diagnose import compare_nodes, diagnose
+from scaling.hardware.across_nodes import compare_nodes
+from scaling.hardware.diagnose import diagnose
 from scaling.hardware.probe import load_snapshot
 
 H100 = "NVIDIA H100 80GB HBM3"

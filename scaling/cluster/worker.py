@@ -26,7 +26,7 @@ import ray
 
 from scaling.cluster import nccl_log, rendezvous
 from scaling.hardware.gpu_identity import pci_bus_id
-from scaling.hardware.nvml import index_of as nvml_index
+from scaling.hardware.nvml_readers import index_of as nvml_index
 from scaling.workloads.timing import DEVICE_ENV
 
 CONTROL_GROUP = "control"

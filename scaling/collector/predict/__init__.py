@@ -7,7 +7,8 @@ Pure numpy/pandas (no torch, no ray), so it reruns on any old run directory.
 - step.py        step(n) = compute + exposed communication (DDP buckets through the model)
 - holdout.py     hold out the largest world size, predict it, report the error
 - whatif.py      --what-if KEY=VALUE: one term replaced
-- prediction.py  predict_run(): the predict.json document
+- collective_prediction.py  the collectives part: fits per span, times and busbw at n
+- prediction.py  predict_run(): the predict.json document (and its training part)
 """
 
 import importlib

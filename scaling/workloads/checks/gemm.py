@@ -35,7 +35,7 @@ def sample_health(device: str, action):
 
     uuid = str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
     try:
-        from scaling.hardware.nvml import HealthReader
+        from scaling.hardware.nvml_readers import HealthReader
     except ImportError as e:
         return action(), {"available": False, "reason": f"NVML unavailable ({e})"}
     with PowerSampler(uuid, open_reader=HealthReader) as sampler:

@@ -22,7 +22,7 @@ rates are only as good as the K runs behind them. Report K with every rate.
     bash benchmarks/gpu/check.sh --steps false_alarms            # on the GPU machine's CPUs
 
 The run: `scaling run --gpus 1,2 --workloads collectives,transformer --max-bytes 4M` with
-the default --repeats (add --repeats R to change it). Goals (issue 24): sets of 5: false alarms
+the default --repeats (add --repeats R to change it). Goals: sets of 5: false alarms
 <= 5%, 25% class and uniform slowdowns caught >= 95%; single runs without history: false
 alarms <= 5% (undecided allowed, its share reported).
 """

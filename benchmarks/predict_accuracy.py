@@ -3,7 +3,7 @@
     python benchmarks/predict_accuracy.py                       # public fixtures only
     python benchmarks/predict_accuracy.py --run runs/A --run runs/B   # plus step holdouts of runs
 
-Goals (issue 14): holdout error <= 10% on collective time at the large-message plateau;
+Goals: holdout error <= 10% on collective time at the large-message plateau;
 <= 15% on step time where such data exists.
 
 - Public fixtures (tests/fixtures/public/*.json, each naming its source):

@@ -248,7 +248,7 @@ def test_tables_written_with_parquet(tmp_path, monkeypatch):
 
 
 def test_link_columns_come_from_the_runs_group_records(tmp_path):
-    """The run records each group's link class and ceiling (issue 4); rows join them by group."""
+    """The run records each group's link class and ceiling; rows join them by group."""
     path = write_run(tmp_path / "r", training=False)
     sizes = sorted(set(load_run(path).collectives.world_size))
     with (path / "samples.jsonl").open("a") as fh:

@@ -1,4 +1,4 @@
-"""Communicator start-up recorded (issue 23, item 2) by the real CLI on real gloo groups:
+"""Communicator start-up recorded by the real CLI on real gloo groups:
 per world size in samples.jsonl and startup.csv, in the report, and in compare."""
 
 from __future__ import annotations

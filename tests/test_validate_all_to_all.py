@@ -1,6 +1,6 @@
 """The inter-node group test as an all_to_all ([validate] group_op, the default): every rank
 sends to every other, so a group crosses every pair of its nodes and one screen proves every
-link. The simulator under both ops, the search within the issue's budget at N = 1024, the bar
+link. The simulator under both ops, the search within the localisation's budget at N = 1024, the bar
 kept per node and turned into busbw per test shape, the config key, and (slow) the workload
 itself over two local gloo ranks with an exact check."""
 

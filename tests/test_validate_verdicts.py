@@ -396,7 +396,7 @@ def test_config_rejects_bad_values(bad):
 
 @dataclass
 class StandIn:
-    """A stand-in for issue 15's judge, for this seam's test only: medians, no statistics."""
+    """A stand-in for collector/judge.py's judge, for this seam's test only: medians, no statistics."""
 
     verdict: str
     reason: str

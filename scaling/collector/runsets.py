@@ -6,8 +6,8 @@
 
 Why runs and not rounds: rounds inside one run share the host's state for the whole run. On the
 2-core development VM about 1 identical run in 6 sat 25-37% off in a whole class for the whole
-run, so no rule over the rounds of two runs can tell that from a 25% regression (issue 15's
-measurements, docs/compare.md). The variance that decides is the variance between runs.
+run, so no rule over the rounds of two runs can tell that from a 25% regression (the
+measurements in docs/compare.md). The variance that decides is the variance between runs.
 
 Each run gives one figure per point: the median of its round figures (collector/points.py);
 in logs, so changes are ratios. A class is a kind at a world size (collective at 2 ranks,

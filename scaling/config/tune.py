@@ -42,7 +42,7 @@ DIMENSIONS = (
 TUNE_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE_PRECISIONS = {"cuda": ("bf16", "fp16", "tf32", "fp32"), "cpu": ("fp32", "bf16")}
 """What precision "auto" tries on each device: tf32 and fp16 are GPU modes (fp16's CPU
-convolution backward is ~50x slower than fp32, see workloads/training.py)."""
+convolution backward is ~50x slower than fp32, see workloads/training/bench.py)."""
 TUNE_STRATEGIES = ("ddp", "fsdp2")
 REDUCE_DTYPES = ("float32", "bfloat16")
 NCCL_ALGOS = ("Ring", "Tree", "CollnetDirect", "CollnetChain", "NVLS", "NVLSTree", "PAT")

@@ -206,7 +206,7 @@ def _section(doc: dict) -> Section:
     if doc.get("training"):
         add_figure(s, "predicted_efficiency", efficiency_plot(doc), "Measured (dots) and predicted "
                    "(squares, 90% bootstrap interval) scaling efficiency.")  # fmt: skip
-    started = startup_lines(doc.get("startup"))  # absent in a predict.json before issue 23
+    started = startup_lines(doc.get("startup"))  # absent in older predict.json files
     if started:
         s.blocks.append(Items([("", line.strip()) for line in started]))
     for t in doc.get("training", []):

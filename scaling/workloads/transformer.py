@@ -1,7 +1,7 @@
 """GPT-style decoder data-parallel training on synthetic tokens (workload "transformer").
 
 AdamW with GPT-3's betas (0.9, 0.95), weight decay 0.1 and learning rate 6e-4 (fused
-kernels on GPU). Presets are the model presets of `models/transformer.py`, each with a
+kernels on GPU). Presets are the model presets of `models/gpt.py`, each with a
 per-rank batch that fits an 80 GB GPU in bf16. FLOPs per token follow PaLM (6N plus
 attention), see `flops.py`. `setup` runs on the ranks and imports torch there.
 

@@ -15,7 +15,7 @@
   at the reference size does not carry that factor to every n. The measured overlap is
   reported beside it. With no multi-rank training point there is no overlap to go on: every
   modelled all-reduce is counted as exposed.
-- throughput and efficiency follow DESIGN.md: weak n*batch/step, step(1)/step(n); strong
+- throughput and efficiency follow docs/formulas.md: weak n*batch/step, step(1)/step(n); strong
   global_batch/step, T(1)/(n T(n)), with step(1) measured when the run has world size 1.
 """
 

@@ -19,5 +19,5 @@ Each module is one kind of judgement:
 - `internode.py`  the localisation's findings as verdicts; a group test's bar and outcome
 - `health.py`     `scaling doctor` checks as verdicts
 - `checks.py`     the judges assemble calls, binding the [validate] thresholds to the rules
-- `baseline.py`   --baseline: the seam to issue 15's judgment of two sets of round figures
+- `baseline.py`   --baseline: the seam to collector/judge.py's judgment of two sets of round figures
 """

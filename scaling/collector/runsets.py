@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector import student
-from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT
+from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT, change_case
 from scaling.collector.loaded_run import Run
 from scaling.collector.points import class_label, run_points
 from scaling.collector.stack import Difference, differences
@@ -231,19 +231,19 @@ def _judge(label, kind, b, n, h, thr, bar, world_size=None) -> dict:
     p = (0.0 if delta else 1.0) if se == 0 else student.two_sided_p(delta / se, df)
     mdc = crit * se
     needed = _runs_needed(s2, df - (len(n) - 1 if len(n) >= 2 else 0), thr, bar)
-    verdict, why = _verdict(delta, p, mdc, thr, bar)
+    verdict, why = _runs_verdict(delta, p, mdc, thr, bar)
     return row | dict(p_value=p, mdc_pct=_pct(mdc), runs_needed=needed, verdict=verdict,
                       regression=verdict == "regression", why=why)  # fmt: skip
 
 
-def _verdict(delta, p, mdc, thr, bar) -> tuple[str, str]:
+def _runs_verdict(delta, p, mdc, thr, bar) -> tuple[str, str]:
     pct, thr_pct = _pct(delta), _pct(thr)
-    if p < bar and abs(delta) > thr:
-        kind = "regression" if delta > 0 else "improvement"
-        return kind, f"{pct:+.1f}% (p = {p:.2g}) beyond the run-to-run spread and {thr_pct:.3g}%"
-    if p < bar:
+    case = change_case(delta, p, mdc, thr, bar)
+    if case in ("regression", "improvement"):
+        return case, f"{pct:+.1f}% (p = {p:.2g}) beyond the run-to-run spread and {thr_pct:.3g}%"
+    if case == "within":
         return "same", f"a real change of {pct:+.1f}% (p = {p:.2g}), within {thr_pct:.3g}%"
-    if mdc > thr:
+    if case == "blind":
         return "undecided", (f"{pct:+.1f}% is within what runs differ by here: only changes "
                              f"above {_pct(mdc):.1f}% could show (p = {p:.2g})")  # fmt: skip
     return "same", f"no change beyond the run-to-run spread (p = {p:.2g})"

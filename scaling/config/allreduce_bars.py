@@ -17,10 +17,8 @@ nodes measured at 256 MiB. So:
 - outside every curve: no absolute bar (None, with the reason for the evidence); the fleet
   and link-ceiling rules still judge.
 
-Every bar records its source URL (a NodeBar: a figure at one size, unlike config/bars.py's
-Bar records, whose values hold over a size range or curve and which `minimum()` checks for
-likeness), op, size, method, GPUs and nodes (NodeBar.to_dict), and
-validate.json carries them in the evidence.
+Every bar records its source URL, op, size, method, GPUs and nodes (NodeBar.to_dict; why it
+is not a config/bars.py Bar: its docstring), and validate.json carries them in the evidence.
 """
 
 from __future__ import annotations
@@ -39,6 +37,12 @@ METHOD = "NCCL all_reduce busbw, nccl-tests all_reduce_perf (float sum, out-of-p
 
 @dataclass(frozen=True)
 class NodeBar:
+    """The node all_reduce bar resolved at one message size: the value validate judges with,
+    its source and how it was derived. Not a config/bars.py Bar: a Bar holds a source's
+    figures over sizes and interpolates between them; a NodeBar is one figure for one size,
+    chosen by node_bar's rules (the source's own size, or a curve sampled, not interpolated),
+    and `derived` says which, for the evidence."""
+
     value: float
     source: str
     """URL of the public figure (or "[validate] config")."""

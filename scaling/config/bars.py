@@ -57,7 +57,15 @@ class Measure:
 
 @dataclass(frozen=True)
 class Bar:
-    """One absolute minimum with its source and the way the source measured it."""
+    """One absolute minimum with its source and the way the source measured it.
+
+    A Bar is the source's figures as published: (size, GB/s) points, read between them by
+    interpolation, and the conditions `unlike` checks. The node all_reduce bar is a different
+    record, NodeBar (config/allreduce_bars.py): one value already chosen for the size this run
+    measured, with how it was derived (a figure copied at its own size, or a curve's lower
+    published neighbour x CURVE_MARGIN, never interpolated). One type for both would hold
+    fields each leaves empty and two reading rules under one name, so they stay two.
+    """
 
     key: str
     """The [validate] key it is the default of (h2d_min_gbps, allreduce_min_busbw_gbps...)."""

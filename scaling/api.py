@@ -287,7 +287,7 @@ def summarize(run_dir: str | Path, report: bool = True) -> Summary:
     The tables are written first and by the collector; a report that cannot be written is
     `report_error`, never a lost table.
     """
-    from scaling.collector.tables import write_tables
+    from scaling.sinks.tables import write_tables
 
     loaded = load(run_dir)
     summary = Summary(loaded, write_tables(loaded))

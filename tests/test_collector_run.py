@@ -235,7 +235,7 @@ def test_rank_list(value, ranks):
 
 
 def test_tables_written_with_parquet(tmp_path, monkeypatch):
-    from scaling.collector.tables import write_tables
+    from scaling.sinks.tables import write_tables
 
     run = load_run(write_run(tmp_path / "r"))
     names = sorted(p.name for p in write_tables(run))

@@ -14,6 +14,7 @@ drivers call these, into the run directory:
 - `junit.py`          validate.junit.xml: one testcase per check per node (Jenkins, GitLab)
 - `prometheus.py`     validate.prom: Prometheus text format for node_exporter's textfile collector
 - `drain.py`          bad_nodes.txt and the scontrol / kubectl lines to drain them
+- `tables.py`         summary.csv, training.csv, checks.csv, startup.csv (+ .parquet)
 - `tune_files.py`     tune.json, best.toml and nccl.env (`scaling tune`)
 - `predict_json.py`   predict.json (`scaling predict`)
 """

@@ -292,8 +292,8 @@ def finish(trials, rundir, started: bool, outcome) -> None:
 def write_report(rundir):
     """(report paths, None) or (None, why not): the report never costs tune.json."""
     from scaling.collector.loaded_run import load_run
-    from scaling.collector.tables import write_startup
     from scaling.report import write_report as write
+    from scaling.sinks.tables import write_startup
 
     try:
         run = load_run(rundir.path)

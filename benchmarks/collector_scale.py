@@ -24,7 +24,7 @@ from pathlib import Path
 
 from scaling.collector import collectives
 from scaling.collector.load import _arrow_frame, _fast_frame, read_samples
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.rundir import MANIFEST, SAMPLES
 
 

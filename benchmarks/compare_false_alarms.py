@@ -22,7 +22,7 @@ rates are only as good as the K runs behind them. Report K with every rate.
     bash benchmarks/gpu/check.sh --steps false_alarms            # on the GPU machine's CPUs
 
 The run: `scaling run --gpus 1,2 --workloads collectives,transformer --max-bytes 4M` with
-the default --repeats (add --repeats R to change it). Goals (issue 24): sets of 5: false alarms
+the default --repeats (add --repeats R to change it). Goals: sets of 5: false alarms
 <= 5%, 25% class and uniform slowdowns caught >= 95%; single runs without history: false
 alarms <= 5% (undecided allowed, its share reported).
 """
@@ -76,7 +76,7 @@ def make_runs(root: Path, counts: dict[str, int], planted: str, repeats: int | N
 
 
 def load_pools(root: Path) -> dict[str, list]:
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
 
     pools: dict[str, list] = {}
     for path in sorted(root.iterdir()):

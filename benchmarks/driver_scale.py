@@ -3,7 +3,7 @@ time the ranks spend measuring, and how it grows toward 1,024 and 8,192 ranks.
 
 Each point goes through the code `scaling run` uses (scaling/sweep.py `_measure`): the Ray
 calls to every rank and the wait for all of them (`Gang.call`, `failures.collect`), the
-samples built from the answers (`records`, `rounds.tag`), the run-directory append, and
+samples built from the answers (`records`, `round_order.tag`), the run-directory append, and
 afterwards the collector (`read_samples` + `collectives.summarize`).
 
 - real ranks (gloo, one process each; as many as this machine holds): a point's harness time
@@ -41,7 +41,7 @@ import numpy as np
 import ray  # noqa: E402
 from collector_scale import timed  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
-from scaling import rounds  # noqa: E402
+from scaling import round_order  # noqa: E402
 from scaling.cluster.gang import Gang  # noqa: E402
 from scaling.collector import collectives as coll_summary  # noqa: E402
 from scaling.collector.load import read_samples  # noqa: E402
@@ -103,7 +103,7 @@ def one_point(gang, actors, group, point, rundir, rnd: int) -> dict:
     results = gang.call(actors, "run", TIMED_TARGET, WORKLOAD.rank_spec(point))
     call = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    recs, t_rec = timed(lambda: rounds.tag(WORKLOAD.records(point, group, results), rnd))
+    recs, t_rec = timed(lambda: round_order.tag(WORKLOAD.records(point, group, results), rnd))
     _, t_app = timed(rundir.append_samples, recs)
     rank = max(r.get("rank_wall_s", 0.0) for r in results)
     return {

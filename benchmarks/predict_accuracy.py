@@ -3,7 +3,7 @@
     python benchmarks/predict_accuracy.py                       # public fixtures only
     python benchmarks/predict_accuracy.py --run runs/A --run runs/B   # plus step holdouts of runs
 
-Goals (issue 14): holdout error <= 10% on collective time at the large-message plateau;
+Goals: holdout error <= 10% on collective time at the large-message plateau;
 <= 15% on step time where such data exists.
 
 - Public fixtures (tests/fixtures/public/*.json, each naming its source):
@@ -79,8 +79,8 @@ def public_rows() -> tuple[list[list[str]], list[list[str]]]:
 
 
 def run_rows(run_dirs: list[str], reps: int) -> list[list[str]]:
+    from scaling.collector.loaded_run import load_run
     from scaling.collector.predict import predict_run
-    from scaling.collector.run import load_run
 
     rows = []
     for d in run_dirs:

@@ -188,7 +188,7 @@ def main() -> None:
     ap.add_argument("--plain-child", metavar="WORKLOAD", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    from scaling.workloads.registry import get
+    from scaling.workloads.catalog import get
 
     if args.precision == "auto":
         args.precision = "bf16" if args.device == "cuda" else "fp32"

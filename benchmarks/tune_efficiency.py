@@ -20,7 +20,7 @@ Reported per repetition and as medians:
   duel's gap, judged by compare's test over both candidates' rounds from all their calls,
   is what the goal is read on.
 
-Goal (issue 13): within 3% of the grid's best (or tied with it beyond noise), in at most a
+Goal: within 3% of the grid's best (or tied with it beyond noise), in at most a
 third of the grid's time. benchmarks/tune_simulated.py asks the same of simulated spaces.
 
     python benchmarks/tune_efficiency.py                      # 32 candidates, 2 repetitions

@@ -93,9 +93,9 @@ def measure(workload: str, batch: int, precision: str, steps: int, repeats: int,
 def model_terms(workload: str, precision: str, device: str = "cpu", preset: str = "tiny"):
     """The memory model's view of the harness's step: one rank, default optimizer impl."""
     from scaling.collector.tune.memory import Sharding, forward_static, static_terms
-    from scaling.workloads import registry
+    from scaling.workloads import catalog
 
-    wl = registry.get(workload)  # its model spec says the shape and optimizer `setup` builds
+    wl = catalog.get(workload)  # its model spec says the shape and optimizer `setup` builds
     shape, opt = wl.model.memory(wl.section(), preset, device)
     args = (shape, opt, precision, Sharding("single"))
     return static_terms(*args), forward_static(*args), args

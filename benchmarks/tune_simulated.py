@@ -24,7 +24,7 @@ length (`full_rounds` x `full_steps`) and picks the best median; the search is
 `successive_halving` with the same full length. Reported over many seeds: the search's
 time as a fraction of the grid's, and how far the search's pick is from the grid's pick
 and from the true best, in TRUE throughput (what the simulation knows and a real run
-cannot). Goal (issue 13): within 3% of the grid's pick, in at most a third of its time.
+cannot). Goal: within 3% of the grid's pick, in at most a third of its time.
 
     python benchmarks/tune_simulated.py                          # 200 seeds, calibrated noise
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100

@@ -35,7 +35,7 @@ from scaling.collector.validate.group_tests import Request, reference_rounds
 from scaling.collector.validate.localize import group_test_budget, localize
 from scaling.collector.validate.simulate import CostModel, SimulatedCluster
 
-# Reference (NVIDIA's cluster-readiness design, as summarised in issue 12; not measured here):
+# Reference (NVIDIA's cluster-readiness design, public; not measured here):
 NVIDIA_232 = "NVIDIA reference, 232 nodes: about 22-57 tests and ~28 min, vs 26,796 pairs"
 EXHAUSTIVE = 8  # localize()'s default exhaustive_max_nodes
 

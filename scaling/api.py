@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from scaling.collector.run import Run
+    from scaling.collector.loaded_run import Run
     from scaling.collector.runsets import SetComparison
     from scaling.config import RunConfig
     from scaling.report import ReportPaths
@@ -287,7 +287,7 @@ def summarize(run_dir: str | Path, report: bool = True) -> Summary:
     The tables are written first and by the collector; a report that cannot be written is
     `report_error`, never a lost table.
     """
-    from scaling.collector.tables import write_tables
+    from scaling.sinks.tables import write_tables
 
     loaded = load(run_dir)
     summary = Summary(loaded, write_tables(loaded))
@@ -309,7 +309,7 @@ def report(run_dir: str | Path) -> Summary:
 def load(run_dir: str | Path) -> Run:
     """A run directory through the collector; NotARunDir when it is none (or unreadable)."""
     from scaling.collector.load import ManifestError
-    from scaling.collector.run import NotARunDir, load_run
+    from scaling.collector.loaded_run import NotARunDir, load_run
 
     try:
         return load_run(run_dir)
@@ -375,7 +375,7 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
     out, and `skipped` (when given) receives one line saying which and why.
     """
     from scaling.collector.load import ManifestError
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
     from scaling.rundir import MANIFEST, SAMPLES
 
     root = Path(runs_dir)
@@ -402,7 +402,7 @@ def runs(runs_dir: str | Path, skipped: list[str] | None = None) -> list[PastRun
 
 def _past_run(path: Path, damage: list[str] | None) -> PastRun:
     from scaling.collector.load import read_manifest
-    from scaling.collector.run import partial_reason
+    from scaling.collector.loaded_run import partial_reason
 
     manifest = read_manifest(path)  # a torn manifest: runs() skips the run with a warning
     headline = _stored_headline(path, manifest, damage)
@@ -414,7 +414,7 @@ def _stored_headline(path: Path, manifest: dict, damage: list[str] | None):
     import pandas as pd
 
     from scaling.collector.headline import Headline, headline
-    from scaling.collector.run import NotARunDir, partial_reason
+    from scaling.collector.loaded_run import NotARunDir, partial_reason
     from scaling.rundir import SUMMARY, TRAINING
 
     def written(name: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from scaling.config.units import format_size
+from scaling.config.units import format_bytes, format_size
 
 
 def missing(x) -> bool:
@@ -97,11 +97,7 @@ def bytes_h(n, why: str | None = None) -> str:
     """Memory in GiB/MiB, for people."""
     if missing(n):
         return na(why)
-    n = float(n)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{int(n)} B"
+    return format_bytes(float(n), 2)
 
 
 def integer(x, why: str | None = None) -> str:

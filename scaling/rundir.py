@@ -12,7 +12,7 @@ training.csv    training workloads: one row per workload x world size x config.
 
 Sample records (every record has "type", "workload", "world_size", "rank"; the records of a
 point's measurement also carry "round": r, 0-based, the round of `--repeats` they belong to,
-rounds interleaved across the points of a world size (scaling/rounds.py); a record without it
+rounds interleaved across the points of a world size (scaling/round_order.py); a record without it
 is round 0 of a one-round run):
 
   {"type": "coll", "workload": "collectives", "group": "world", "op": "all_reduce",
@@ -142,21 +142,29 @@ def _describe(e: OSError, name: str, where: Path) -> str:
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write a whole file or nothing: a temporary beside it, then a rename. A full disk leaves
-    the old file (or none) and no temporary, and raises RunDirError in one line."""
+    the old file (or none) and no temporary, and raises RunDirError in one line. Every file
+    the tool writes goes through here (sinks/, the tables, the report, the manifest)."""
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        _through_temporary(path, raw)
+    except OSError as e:
+        raise RunDirError(_describe(e, path.name, path.parent)) from None
+    return path
+
+
+def _through_temporary(path: Path, raw: bytes) -> None:
+    """The one atomic write. The temporary is `.NAME.XXXX.tmp`: hidden, and not ending in the
+    file's suffix, so a reader globbing for it (node_exporter's *.prom) never picks it up; it
+    is removed on any error, whatever raised."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
         os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise RunDirError(_describe(e, path.name, path.parent)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 class RunDir:
@@ -221,14 +229,8 @@ class RunDir:
             self._reserve(2 * len(data))  # a large manifest (many nodes) needs more room
 
     def _replace(self, name: str, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, self.path / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # The raw OSError, not RunDirError: the manifest's writer frees its reserve on ENOSPC.
+        _through_temporary(self.path / name, data)
 
     def append_samples(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records as they arrive, so what was measured survives a crash.

@@ -2,7 +2,7 @@
 
 CLI -> RunConfig -> (this) connect Ray -> gang -> plan every point once -> per world size:
 group -> workload points -> samples -> run dir. Aggregation happens afterwards, in the
-collector. Workloads are found through the registry (scaling.workloads.registry).
+collector. Workloads are found through the registry (scaling.workloads.catalog).
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 
 import ray
 
-from scaling import __version__, interrupts, rounds
+from scaling import __version__, interrupts, round_order
 from scaling.cluster import memory_fit
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, GangError, pick_device
 from scaling.cluster.node_probe import probe_nodes
 from scaling.config import RunConfig, to_dict
-from scaling.hardware.diagnose import compare_nodes
+from scaling.hardware.across_nodes import compare_nodes
 from scaling.hardware.topology import group_link, manifest_topology
 from scaling.rundir import RunDir, RunDirError, utc_now
-from scaling.workloads.registry import Workload
-from scaling.workloads.registry import get as get_workload
+from scaling.workloads.catalog import Workload
+from scaling.workloads.catalog import get as get_workload
 
 
 class NodesDiffer(RuntimeError):
@@ -240,10 +240,10 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
             rundir.append_samples(transport_records(gang, group, "world"))
             for notice in step.notices:
                 on_notice(notice)
-            # Round 1 of every point, then round 2, ... (scaling/rounds.py).
-            for rnd, (wl, point) in rounds.interleave(step.points, cfg.repeats):
+            # Round 1 of every point, then round 2, ... (scaling/round_order.py).
+            for rnd, (wl, point) in round_order.interleave(step.points, cfg.repeats):
                 results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
-                rundir.append_samples(rounds.tag(wl.records(point, group, results), rnd))
+                rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
                 rundir.append_samples(transport_records(gang, group, point.get("group", "world")))
                 on_point(point)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.collector.formulas import busbw_factor
-from scaling.collector.run import TRAINING_COLUMNS
+from scaling.collector.loaded_run import TRAINING_COLUMNS
 from scaling.rundir import RunDir
 
 SIZES = [1 << 10, 1 << 14, 1 << 18, 1 << 20]

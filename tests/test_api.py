@@ -4,7 +4,7 @@ import pytest
 
 from scaling import api
 from scaling.collector.coverage import NothingToCompare
-from scaling.collector.run import NotARunDir
+from scaling.collector.loaded_run import NotARunDir
 from scaling.collector.runsets import compare_sets
 from scaling.config import load_config
 

@@ -17,8 +17,8 @@ from scaling.config.fields import choices_of, show_default
 from scaling.config.fields import field_of as field
 from scaling.config.loader import keys, load_config
 from scaling.config.schema import RunConfig
+from scaling.workloads.catalog import names
 from scaling.workloads.collectives import ops
-from scaling.workloads.registry import names
 
 SCALING = Path(__file__).resolve().parent.parent / "scaling"
 OWN = {"config_path", "as_json", "judge_dir", "help"}  # options that are not config keys

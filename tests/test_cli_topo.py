@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from scaling.hardware.load import cuda_absent_reason
+from scaling.hardware.link_warmup import cuda_absent_reason
 from scaling.hardware.nvml import init_failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nvml"

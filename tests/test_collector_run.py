@@ -10,7 +10,7 @@ import pytest
 
 from scaling.collector.curves import per_rank_step_times, rank_list, scaling_curves
 from scaling.collector.load import SampleWarning, read_samples
-from scaling.collector.run import TRAINING_COLUMNS, NotARunDir, load_run
+from scaling.collector.loaded_run import TRAINING_COLUMNS, NotARunDir, load_run
 from scaling.rundir import RunDir
 from tests.synthetic_runs import (
     corrupt,
@@ -235,7 +235,7 @@ def test_rank_list(value, ranks):
 
 
 def test_tables_written_with_parquet(tmp_path, monkeypatch):
-    from scaling.collector.tables import write_tables
+    from scaling.sinks.tables import write_tables
 
     run = load_run(write_run(tmp_path / "r"))
     names = sorted(p.name for p in write_tables(run))
@@ -248,7 +248,7 @@ def test_tables_written_with_parquet(tmp_path, monkeypatch):
 
 
 def test_link_columns_come_from_the_runs_group_records(tmp_path):
-    """The run records each group's link class and ceiling (issue 4); rows join them by group."""
+    """The run records each group's link class and ceiling; rows join them by group."""
     path = write_run(tmp_path / "r", training=False)
     sizes = sorted(set(load_run(path).collectives.world_size))
     with (path / "samples.jsonl").open("a") as fh:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.collector.runsets import compare_sets
 from tests.synthetic_runs import write_run
 

@@ -127,6 +127,6 @@ def test_unknown_workload_is_a_config_error_before_anything_starts(tmp_path):
 
 def test_config_workload_names_are_the_sweeps():
     from scaling.config.fields import choices_of, field_of
-    from scaling.workloads.registry import names
+    from scaling.workloads.catalog import names
 
     assert set(choices_of(field_of(RunConfig, "workloads"))) == set(names())

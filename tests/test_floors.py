@@ -40,7 +40,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
         (
             "scaling",
             "scaling.registry",
-            "scaling.rounds",
+            "scaling.round_order",
             "scaling.interrupts",
             "scaling.format",
             "scaling.config.units",

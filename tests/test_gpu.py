@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from scaling.config import load_config
-from scaling.hardware.load import cuda_absent_reason
+from scaling.hardware.link_warmup import cuda_absent_reason
 
 REASON = cuda_absent_reason()
 pytestmark = [
@@ -68,7 +68,8 @@ def test_cuda_event_timer_brackets_the_queued_work():
 
 
 def test_nvml_reads_the_gpu_torch_uses():
-    from scaling.hardware.nvml import read_gpus, read_power_util
+    from scaling.hardware.nvml import read_gpus
+    from scaling.hardware.nvml_readers import read_power_util
 
     snap = read_gpus()
     assert snap["nvml"]["available"], snap["nvml"]["reason"]
@@ -114,8 +115,8 @@ def test_h2d_d2h_copies_against_the_probed_ceiling():
 
 
 def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
+    from scaling.workloads.catalog import get
     from scaling.workloads.collectives.bench import run_point
-    from scaling.workloads.registry import get
 
     assert dist.get_backend() == "nccl"
     cfg = load_config(
@@ -137,7 +138,7 @@ def test_nccl_collectives_at_world_size_one(nccl_world_of_one):
 )
 def test_bf16_training_step_at_world_size_one(nccl_world_of_one, workload, batch, preset):
     from scaling.hardware.peaks import peak_flops
-    from scaling.workloads.registry import get
+    from scaling.workloads.catalog import get
     from scaling.workloads.training.bench import run_point
 
     wl = get(workload)

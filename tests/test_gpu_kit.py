@@ -201,7 +201,7 @@ def test_check_sh_never_starts_a_step_the_budget_cannot_hold(tmp_path):
 
 
 def test_gpu_path_summary_says_nccl_multirank_is_not_run_and_checks_gpu_numbers(tmp_path):
-    """Issue 23, item 4, on a made-up work directory: a one-GPU machine's summary says NCCL
+    """On a made-up work directory: a one-GPU machine's summary says NCCL
     refuses two ranks on one GPU; a rank whose gpu_index is not NVML's is flagged."""
     snap = {"nodes": {"n": {"snapshot": {"gpus": [{"index": 0, "uuid": "GPU-aa"}]}}}}
     run = tmp_path / "runs" / "validate"
@@ -258,7 +258,7 @@ def test_check_sh_dry_run_on_cpu(tmp_path):
     }
     tests = figs["pytest_gpu"]
     assert tests["tests"] >= 1 and tests["failures"] == tests["errors"] == 0
-    # Issue 23: validate ran; start-up per world size from the run and multirank steps.
+    # validate ran; start-up per world size from the run and multirank steps.
     assert figs["validate"]["status"] in ("PASS", "WARN"), figs["validate"]  # exit 0: no FAIL
     assert figs["validate"]["gpu_numbers"] == []  # CPU ranks have no GPU to number
     started = {(r["run"], int(r["world_size"])) for r in figs["startup"]}
@@ -273,7 +273,7 @@ def test_check_sh_dry_run_on_cpu(tmp_path):
     summary = (out / "summary.txt").read_text()
     for name in STEPS:
         assert f"\n  {name} " in summary
-    assert "goals (issue 11)" in summary and "2616 images/s" in summary
+    assert "goals: measured here vs target" in summary and "2616 images/s" in summary
     assert f"validate --level quick: {figs['validate']['status']}" in summary
     assert "GPU numbers: n/a (no CUDA rank)" in summary and "multi-rank NCCL: not run" in summary
     assert json.loads((out / "topo.json").read_text())["schema"] == 1

@@ -1,5 +1,5 @@
 """The CUDA path's logic, without a GPU: which device a rank opens and binds, what NCCL is told
-to log, and which number a GPU goes by (issue 23, item 1).
+to log, and which number a GPU goes by.
 
 A fake torch.cuda stands in for the driver where none exists here. It models what matters:
 CUDA enumerates GPUs fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, CUDA_VISIBLE_DEVICES

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling.hardware.diagnose import compare_nodes, diagnose, worst
+from scaling.hardware.across_nodes import compare_nodes
+from scaling.hardware.diagnose import diagnose, worst
 from scaling.hardware.nvml import resolve_nvlink_remote
 from scaling.hardware.probe import load_snapshot
 from scaling.hardware.topology import gpu_table, group_link, matrix, node_group, pcie_link

@@ -11,7 +11,7 @@ import pytest
 from scaling.hardware import host
 from scaling.hardware.diagnose import diagnose
 from scaling.hardware.infiniband import parse_rate
-from scaling.hardware.load import cuda_absent_reason, run_load
+from scaling.hardware.link_warmup import cuda_absent_reason, run_load
 from scaling.hardware.nvml import init_failure, read_gpus, resolve_nvlink_remote
 from scaling.hardware.probe import SnapshotError, load_snapshot, load_snapshots, probe
 from scaling.hardware.transfers import compare_to_ceilings, measure_transfers
@@ -276,7 +276,8 @@ def test_nvlink_far_end_of_unknown_type_is_fabric_unless_it_is_a_gpu_here():
 
 
 def test_power_reading_is_none_without_a_driver():
-    from scaling.hardware.nvml import init_failure, read_power_util
+    from scaling.hardware.nvml import init_failure
+    from scaling.hardware.nvml_readers import read_power_util
 
     if init_failure() is None:
         pytest.skip("this host has a working NVIDIA driver")

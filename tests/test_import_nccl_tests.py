@@ -27,7 +27,7 @@ FIX = Path(__file__).parent / "fixtures" / "nccl_tests"
 H100_LOG, H100_OLD = FIX / "h100_issue290.log", FIX / "h100_issue290_old.log"
 H200_JSON, H200_SRUN = FIX / "h200_stas00.json", FIX / "h200_stas00_srun.log"
 H100 = "NVIDIA H100 80GB HBM3"
-# The figures the posts published (busbw GB/s), 8x H100 issue 290; 8x H200 stas00 at 256 MiB.
+# The figures the posts published (busbw GB/s), 8x H100 NVIDIA/nccl-tests issue 290; 8x H200 stas00 at 256 MiB.
 H100_BUSBW = {128 << 20: 383.0, 256 << 20: 412.0, 4 << 30: 474.0}
 
 
@@ -291,7 +291,7 @@ def test_judge_reads_a_scaling_run_at_its_largest_world_size(tmp_path):
     r, doc = judge(run)
     assert r.exit_code == 0, r.output
     (v,) = doc["verdicts"]
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
 
     table = load_run(run).collectives
     row = table[(table["op"] == "all_reduce") & (table["ranks"] == 4) & (table["group"] == "world")]

@@ -24,7 +24,7 @@ from scaling.workloads.models import (
     synthetic_batch,
     transformer_config,
 )
-from scaling.workloads.models.transformer import GPT, PRESETS
+from scaling.workloads.models.gpt import GPT, PRESETS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

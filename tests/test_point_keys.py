@@ -10,17 +10,17 @@ import pytest
 from scaling.collector import collectives as coll_table
 from scaling.collector import rounds
 from scaling.collector import training as train_table
+from scaling.collector.loaded_run import load_run
 from scaling.collector.points import run_points
-from scaling.collector.run import load_run
 from scaling.config.loader import load_config
 from scaling.importers.nccl_tests import read_log
 from scaling.importers.run_dir import samples as imported_samples
-from scaling.workloads import collectives, registry
-from scaling.workloads.registry import WORKLOADS, PointKey, key_names, record_key
+from scaling.workloads import catalog, collectives
+from scaling.workloads.catalog import WORKLOADS, PointKey, key_names, record_key
 from tests.synthetic_runs import write_run
 
 COLL = key_names(collectives.WORKLOAD.point_keys)
-TRAIN = key_names(registry.get("transformer").point_keys)
+TRAIN = key_names(catalog.get("transformer").point_keys)
 
 
 class TwoNodes:
@@ -109,7 +109,7 @@ def test_training_records_carry_the_declared_keys_with_the_ranks_resolved_values
     from scaling.workloads import training
 
     cfg = load_config(overrides={"workloads": ["transformer"]})
-    point = registry.get("transformer").plan(cfg, 2)[0]
+    point = catalog.get("transformer").plan(cfg, 2)[0]
     assert point["preset"] == "auto"
     result = {"preset": "tiny", "precision": "fp32", "scaling": point["scaling"],
               "workload": "transformer", "times": {"ddp": [0.1, 0.2]}}  # fmt: skip

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scaling.collector.loaded_run import load_run
 from scaling.collector.predict import published
+from scaling.collector.predict.fit_points import PointSet, collective_points
 from scaling.collector.predict.hockney import fit_collective
 from scaling.collector.predict.holdout import collective_holdout, step_holdout
-from scaling.collector.predict.points import PointSet, collective_points
 from scaling.collector.predict.prediction import NothingToFit, predict_run
 from scaling.collector.predict.step import Layout, training_curves
 from scaling.collector.predict.whatif import parse_what_if
-from scaling.collector.run import load_run
 from tests import predict_runs
 
 PUBLIC = Path(__file__).parent / "fixtures" / "public"

@@ -13,9 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from scaling.cli import main
+from scaling.workloads.catalog import WORKLOADS, Table, Workload
 from scaling.workloads.collectives import ops
 from scaling.workloads.collectives.ops import Collective
-from scaling.workloads.registry import WORKLOADS, Table, Workload
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.hardware.probe import load_snapshot
 from scaling.hardware.topology import manifest_topology
 from scaling.report import write_report
@@ -107,7 +107,7 @@ def test_collectives_only_run(tmp_path):
 
 def test_gpu_run_draws_ceilings_and_topology(tmp_path):
     run = load_run(write_run(tmp_path / "gpu", device="cuda", topology=H100_TOPO))
-    # what the hardware probe adds to summary rows (issue 4)
+    # what the hardware probe adds to summary rows
     coll = run.collectives.assign(link_class="NV18", ceiling_gbps=450.0)
     coll["busbw_ceiling_ratio"] = coll["busbw_gbps"] / 450.0
     from scaling.collector.headline import headline

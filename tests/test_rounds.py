@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from scaling import rounds
+from scaling import round_order
 from scaling.collector import collectives, training
 from scaling.collector.rounds import as_lists, collective_rounds, training_rounds
 from scaling.workloads import faults
@@ -21,9 +21,9 @@ def coll_records(scale=1.0, **extra):
 
 
 def test_interleave_is_round_after_round():
-    order = list(rounds.interleave(["a", "b", "c"], 2))
+    order = list(round_order.interleave(["a", "b", "c"], 2))
     assert order == [(0, "a"), (0, "b"), (0, "c"), (1, "a"), (1, "b"), (1, "c")]
-    assert rounds.tag([{"x": 1}], 3) == [{"x": 1, "round": 3}]
+    assert round_order.tag([{"x": 1}], 3) == [{"x": 1, "round": 3}]
 
 
 def test_round_figures_of_the_slowest_rank():

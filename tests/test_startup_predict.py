@@ -1,4 +1,4 @@
-"""predict's start-up law (collector/predict/startup.py) on start-up tables of known shape."""
+"""predict's start-up law (collector/predict/startup_law.py) on start-up tables of known shape."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from scaling.collector.predict.startup import lines, predict_startup
+from scaling.collector.predict.startup_law import lines, predict_startup
 
 
 def table(ns, init, first=None, setup=None) -> pd.DataFrame:

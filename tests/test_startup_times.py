@@ -1,4 +1,4 @@
-"""Communicator start-up recorded (issue 23, item 2) by the real CLI on real gloo groups:
+"""Communicator start-up recorded by the real CLI on real gloo groups:
 per world size in samples.jsonl and startup.csv, in the report, and in compare."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rich.console import Console
 
 from scaling.cli import main
 from scaling.cli.compare_output import print_comparison
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 from scaling.collector.runsets import compare_sets
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from scaling.config import ConfigError, load_config
 from scaling.config.tune import TuneConfig
 from scaling.registry import UnknownName
 from scaling.strategies import SINGLE, STRATEGIES, Strategy
-from scaling.workloads.registry import resolve
+from scaling.workloads.catalog import resolve
 
 # A strategy of one's own, rank-side the same DDP class: enough for the driver's lists.
 ZERO1 = Strategy("zero1", "scaling.workloads.training.strategy:DDPStrategy", ("bucket_cap_mb",))

@@ -11,7 +11,7 @@ from scaling.collector.training import TRAINING_COLUMNS, summarize
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.training.bench import split_batch
 from scaling.workloads.training.checksum import param_checksum
-from scaling.workloads.training.memory import is_oom
+from scaling.workloads.training.peak_memory import is_oom
 from scaling.workloads.training.strategy import buckets_by_cap
 
 H100 = "NVIDIA H100 80GB HBM3"

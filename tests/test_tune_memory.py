@@ -19,8 +19,8 @@ from scaling.collector.tune.memory import (
     static_terms,
 )
 from scaling.config.tune import parse_memory
+from scaling.workloads.models.gpt import GPT, PRESETS
 from scaling.workloads.models.resnet import DEPTHS, Bottleneck, build_resnet
-from scaling.workloads.models.transformer import GPT, PRESETS
 from scaling.workloads.training.optimizer import OptimizerSpec, default_impl
 from scaling.workloads.training.shapes import resnet_shape, transformer_shape_of
 

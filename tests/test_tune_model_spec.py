@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from scaling.cli import main
 from scaling.config.loader import load_config
 from scaling.tune.model import model_facts
-from scaling.workloads import registry, training
-from scaling.workloads.registry import WORKLOADS
+from scaling.workloads import catalog, training
+from scaling.workloads.catalog import WORKLOADS
 from scaling.workloads.training import training_workloads
 from scaling.workloads.training.optimizer import OptimizerSpec
 from scaling.workloads.training.shapes import ModelShape
@@ -29,8 +29,8 @@ def test_the_built_in_training_workloads_are_tunable():
 
 @pytest.mark.parametrize("name", TUNABLE)
 def test_the_spec_counts_the_model_and_optimizer_setup_builds(name):
-    wl = registry.get(name)
-    setup = registry.resolve(wl.model.setup)
+    wl = catalog.get(name)
+    setup = catalog.resolve(wl.model.setup)
     built = setup(preset="tiny", spec={}, batch=2, global_batch=2, device="cpu", seed=0)
     shape, opt = wl.model.memory(wl.section(), "tiny", "cpu")
     assert shape.params == sum(p.numel() for p in built.model.parameters())

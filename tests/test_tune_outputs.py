@@ -10,7 +10,7 @@ import pytest
 from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
 from scaling.collector.tune.judging import judge_label, trial_judge
 from scaling.collector.tune.nccl_env import DEFAULT_ID, env_lines, recommend
-from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document, write_outputs
+from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document
 from scaling.collector.tune.space import (
     Candidate,
     MemoryContext,
@@ -23,6 +23,7 @@ from scaling.config.tune import TuneConfig, parse_memory
 from scaling.report import markdown
 from scaling.report import tune as tune_report
 from scaling.report.document import Document
+from scaling.sinks.tune_files import write_tune
 from scaling.tune.best_config import best_toml
 from scaling.workloads.training.optimizer import OptimizerSpec
 from scaling.workloads.training.shapes import transformer_shape
@@ -147,7 +148,7 @@ def test_best_toml_writes_every_option_of_the_winner_as_run_config_keys(tmp_path
 
 def test_report_section_draws_from_tune_json(tmp_path):
     doc, _, search = _tune()
-    write_outputs(tmp_path, doc, None)
+    write_tune(tmp_path, doc, None)
     section = tune_report.section(tmp_path)
     md = markdown.render(Document("tune", "", None, [section]), tmp_path)
     assert "## Tuned parallel strategy" in md
@@ -167,10 +168,10 @@ def test_a_broken_tune_json_gives_a_note_not_a_traceback(tmp_path):
 
 def test_outputs_never_overwrite_an_earlier_tune(tmp_path):
     doc, _, _ = _tune()
-    written = write_outputs(tmp_path, doc, "gpus = [8]\n")
+    written = write_tune(tmp_path, doc, "gpus = [8]\n")
     assert sorted(p.name for p in written) == ["best.toml", "tune.json"]
     with pytest.raises(FileExistsError, match="earlier tune"):
-        write_outputs(tmp_path, doc, "gpus = [8]\n")
+        write_tune(tmp_path, doc, "gpus = [8]\n")
 
 
 def test_nccl_lines_only_with_evidence_beyond_noise(tmp_path):
@@ -180,7 +181,7 @@ def test_nccl_lines_only_with_evidence_beyond_noise(tmp_path):
     strong, _, _ = _tune(dims=("batch", "strategy", "nccl"), nccl_true={tree: 200.0})
     assert strong["winner"]["id"] == tree
     assert strong["nccl"]["recommended"] and strong["nccl"]["lines"][-1] == "export NCCL_ALGO=Tree"
-    write_outputs(tmp_path, strong, None)
+    write_tune(tmp_path, strong, None)
     assert "export NCCL_ALGO=Tree" in (tmp_path / NCCL_ENV).read_text()
     tied, _, _ = _tune(dims=("batch", "strategy", "nccl"))
     assert tied["nccl"] is None or not tied["nccl"]["recommended"]

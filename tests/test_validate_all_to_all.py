@@ -1,6 +1,6 @@
 """The inter-node group test as an all_to_all ([validate] group_op, the default): every rank
 sends to every other, so a group crosses every pair of its nodes and one screen proves every
-link. The simulator under both ops, the search within the issue's budget at N = 1024, the bar
+link. The simulator under both ops, the search within the localisation's budget at N = 1024, the bar
 kept per node and turned into busbw per test shape, the config key, and (slow) the workload
 itself over two local gloo ranks with an exact check."""
 
@@ -121,15 +121,15 @@ def test_a_bad_group_op_is_a_one_line_error_exit_2(tmp_path):
 def _rank(rank: int, store_path: str, out) -> None:
     import torch.distributed as dist
 
-    from scaling.workloads.checks import group_allreduce
+    from scaling.workloads.checks import group_collective
 
     dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=2)
     try:
-        spec = group_allreduce.spec("inter_node", 4096, "g", "all_to_all") | {
+        spec = group_collective.spec("inter_node", 4096, "g", "all_to_all") | {
             "warmup": 1,
             "iters": 2,
         }
-        out.put(group_allreduce.run(spec))
+        out.put(group_collective.run(spec))
     finally:
         dist.destroy_process_group()
 

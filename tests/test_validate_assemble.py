@@ -1,7 +1,7 @@
 """Recorded check results -> verdicts (collector/validate/assemble.py), on records built by
 hand in the driver's format: figures from raw timings, the slowest member per iteration,
 lost ranks as NO_MEASUREMENT, doctor's checks judged on what NVML read under load, the
-inter-node bar and reference, and --baseline through issue 15's judge. No Ray, no torch."""
+inter-node bar and reference, and --baseline through collector/judge.py. No Ray, no torch."""
 
 from __future__ import annotations
 

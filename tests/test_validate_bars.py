@@ -1,4 +1,4 @@
-"""Absolute bars applied only to like measurements (issue 21 items 1, 3, 4, 5, 7, 9).
+"""Absolute bars applied only to like measurements (op, size, method, GPUs).
 
 Healthy public-style figures go through the real collector (assemble) as the check workloads
 record them (host_copies.records, peer_copy.records, membw's raw times) and PASS; the same

@@ -187,7 +187,7 @@ def test_validate_records_each_node_groups_start_up(healthy):
     import pandas as pd
 
     out, _ = healthy
-    table = pd.read_csv(out / "startup.csv")  # issue 23: the node's process group, 2 ranks
+    table = pd.read_csv(out / "startup.csv")  # the node's process group, 2 ranks
     assert len(table) == 1 and table.loc[0, "ranks"] == 2, table
     assert table.loc[0, "group"].startswith("node ") and table.loc[0, "world_size"] == 2
     assert (table[["rendezvous_s", "init_s", "first_collective_s", "setup_s"]] > 0).all(axis=None)

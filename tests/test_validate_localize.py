@@ -1,5 +1,5 @@
 """Adaptive localisation on a simulated cluster: planted bad nodes, links, silent and flaky
-nodes, against the issue's budget of about 2·k·log2(N) + 8 group tests. The simulator's bad
+nodes, against the localisation's budget of about 2·k·log2(N) + 8 group tests. The simulator's bad
 links fail a test only when their ends are neighbours in its ring (simulate.py); the search
 screens ceil((N-1)/2) ring orders to make every pair neighbours once (rings.py), so a search
 that proves every link may spend those screens on top (ring_test_budget)."""
@@ -40,7 +40,7 @@ def kinds(loc, *names):
 @pytest.mark.parametrize("seed", range(8))
 def test_1024_nodes_every_bad_node_found_within_budget(k, seed):
     """A bad node fails every ring that holds it: the first ring's screen and bisection find it
-    within the issue's budget (the other rings only prove the links: see below)."""
+    within the localisation's budget (the other rings only prove the links: see below)."""
     sim = SimulatedCluster.of(1024)
     sim.bad_nodes = set(random.Random(seed * 10 + k).sample(sim.nodes, k))
     loc = run(sim, rings=1)
@@ -288,7 +288,7 @@ def test_the_simulator_fails_a_link_only_between_ring_neighbours():
 
 
 def test_one_ring_misses_a_link_whose_ends_are_not_neighbours_in_it():
-    """What the issue saw on 64 nodes: the link n0003-n0040 passes the first ring's screen. The
+    """What a 64-node simulation shows: the link n0003-n0040 passes the first ring's screen. The
     localisation says how much it tested (1 ring of 32); all the rings find the link."""
     one = run(SimulatedCluster.of(64, bad_links=[("n0003", "n0040")]), rings=1)
     assert (one.mode, one.findings, one.rings_tested, one.rings_needed) == (

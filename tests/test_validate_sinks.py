@@ -203,7 +203,7 @@ def test_hostile_hostnames_are_quoted():
 
 
 def test_judging_and_writing_import_neither_torch_nor_ray():
-    """The collector and sink layers run on recorded results anywhere (DESIGN.md's layering)."""
+    """The collector and sink layers run on recorded results anywhere (they import no torch and no Ray)."""
     import subprocess
     import sys
 

@@ -31,10 +31,11 @@ from scaling.collector.validate.outliers import (
     Sample,
     fleet_band,
 )
-from scaling.collector.validate.sdc import DigestSample, judge_sdc
+from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict
 from scaling.config.validate import ValidateConfig, check, resolve
-from scaling.hardware.diagnose import compare_nodes, diagnose
+from scaling.hardware.across_nodes import compare_nodes
+from scaling.hardware.diagnose import diagnose
 from scaling.hardware.probe import load_snapshot
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -395,7 +396,7 @@ def test_config_rejects_bad_values(bad):
 
 @dataclass
 class StandIn:
-    """A stand-in for issue 15's judge, for this seam's test only: medians, no statistics."""
+    """A stand-in for collector/judge.py's judge, for this seam's test only: medians, no statistics."""
 
     verdict: str
     reason: str

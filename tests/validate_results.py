@@ -19,7 +19,7 @@ from scaling.collector.validate.health import doctor_verdicts
 from scaling.collector.validate.internode import localization_verdicts
 from scaling.collector.validate.localize import localize
 from scaling.collector.validate.outliers import Sample
-from scaling.collector.validate.sdc import DigestSample, judge_sdc
+from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.simulate import SimulatedCluster
 from scaling.collector.validate.verdicts import ValidateResult
 from scaling.config.validate import ValidateConfig, describe

@@ -29,7 +29,7 @@
 #   pytest     pytest -m gpu tests/test_gpu.py (everything skips without CUDA)
 # and one step that runs only when --steps names it:
 #   false_alarms  benchmarks/compare_false_alarms.py (run sets, 22 runs) on the machine's CPUs
-#              (gloo, 2 ranks): issue 15's false-alarm and detection rates on a host with 16
+#              (gloo, 2 ranks): compare's false-alarm and detection rates on a host with 16
 #              cores instead of the development VM's 2 shared ones (18 runs, ~6 min: a call
 #              of its own, after the kit's figures are in)
 #
@@ -196,7 +196,7 @@ main() {
       --device cuda --workloads transformer --preset gpt2-small --precision bf16 \
       --batches 4 8 16 --repeats 1 --json "$WORK/tune-memory.json"
   fi
-  # Issue 15's benchmark on this machine's CPUs; its 18 run directories go into logs.tar.gz
+  # compare's false-alarm benchmark on this machine's CPUs; its 18 run directories go into logs.tar.gz
   # (the --reuse of compare_false_alarms.py judges them again here).
   if [[ ,$ONLY, == *,false_alarms,* ]]; then # optional: no "skipped" row when not asked for
     STDOUT=$WORK/false-alarms.json step false_alarms 420 "$PY" \

@@ -107,7 +107,7 @@ def _ms(x: Any) -> str:
 
 def render(figs: dict) -> list[str]:
     v = figs["validate"]
-    lines = ["", "the GPU path (issue 23), measured in this run"]
+    lines = ["", "the GPU path, measured in this run"]
     lines.append(f"  validate --level quick: {v['status'] or 'n/a'} {v['counts'] or ''}".rstrip())
     if not v["gpu_numbers"]:
         lines.append("  GPU numbers: n/a (no CUDA rank)")

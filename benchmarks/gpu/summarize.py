@@ -1,5 +1,5 @@
-"""The GPU kit's summary: each step's status, the figures it measured, and issue 11's goals
-(issue 23's GPU-path figures come from gpu_path.py).
+"""The GPU kit's summary: each step's status, the figures it measured, and the kit's goals
+(the GPU-path figures come from gpu_path.py).
 
 check.sh calls it on its work directory (steps.tsv, each step's JSON and log, the run
 directories) and it writes summary.txt and figures.json into the output folder. Every
@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import gpu_path  # benchmarks/gpu/gpu_path.py: issue 23's figures
+import gpu_path  # benchmarks/gpu/gpu_path.py: the GPU path's figures
 
-# Issue 11, item 4. Goals are targets; references are public figures, not measured here.
+# Goals are targets; references are public figures, not measured here.
 RESNET_GOAL = 3000.0
 RESNET_ANCHOR = 2616.0
 RESNET_ANCHOR_WHAT = "NVIDIA NGC DeepLearningExamples ResNet-50 v1.5, H100 SXM, fp16 AMP"
@@ -316,7 +316,7 @@ def render_figures(figs: dict) -> list[str]:
 def render_goals(gls: list[dict]) -> list[str]:
     lines = [
         "",
-        "goals (issue 11): measured here vs target; references are public, not measured here",
+        "goals: measured here vs target; references are public, not measured here",
     ]
     for g in gls:
         v = g["measured"]

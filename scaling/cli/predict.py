@@ -1,4 +1,6 @@
-"""`scaling predict`: from a run at a few world sizes, step time and efficiency at many.
+"""Predict, CLI layer (report/predict.py draws it): `scaling predict` extends a run to more GPUs.
+
+`scaling predict`: from a run at a few world sizes, step time and efficiency at many.
 
 Reads a run directory only: no torch, no ray (a test checks).
 """
@@ -68,8 +70,9 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
       scaling predict runs/X --what-if compute=0.5x --json | jq .training[0].crossings
     """
     from scaling.cli import BadInput
-    from scaling.collector.predict import NothingToFit, predict_run, write_prediction
+    from scaling.collector.predict import NothingToFit, predict_run
     from scaling.config.units import parse_world_sizes
+    from scaling.sinks.predict_json import write_prediction
 
     try:
         targets = parse_world_sizes(gpus)
@@ -80,7 +83,7 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
     except ValueError as e:
         raise BadInput(str(e)) from None
     from scaling import api
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
 
     try:
         run = api.load(run_dir)
@@ -91,10 +94,15 @@ def predict(run_dir, gpus, gpus_per_node, what_if, reps, no_report, as_json) -> 
         doc = predict_run(run, targets, gpus_per_node, replaced, reps=reps)
     except NothingToFit as e:
         raise BadInput(str(e)) from None
-    from scaling.collector.predict.startup import predict_startup
+    from scaling.collector.predict.startup_law import predict_startup
 
     doc["startup"] = predict_startup(run.startup, targets)
-    path = write_prediction(run.path, doc)
+    from scaling.rundir import RunDirError
+
+    try:
+        path = write_prediction(run.path, doc)
+    except RunDirError as e:  # a full disk or a read-only run directory: one line, exit 1
+        raise click.ClickException(str(e)) from None
     report = None if no_report else _rewrite_report(run)
     if as_json:
         echo_json(doc)
@@ -147,7 +155,7 @@ def _print(doc: dict) -> None:
             out.print(_table(words.STEP_COLUMNS, words.step_rows(w["predictions"])))
             for line in words.crossing_text(w["crossings"]) + w["notes"]:
                 out.print(f"  {escape(line)}")
-    from scaling.collector.predict.startup import lines as startup_lines
+    from scaling.collector.predict.startup_law import lines as startup_lines
 
     for line in startup_lines(doc.get("startup")):
         out.print(escape(line))

@@ -31,7 +31,7 @@ def report(run_dir: str, as_json: bool) -> int:
       scaling report runs/20260101T120000Z-1a2b3c --json | jq .headline
     """
     from scaling import api
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
 
     try:
         summary = api.report(run_dir)
@@ -161,7 +161,7 @@ def compare(
     """
     from scaling import api
     from scaling.collector.coverage import NothingToCompare, shortfall
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
     from scaling.config.fields import field_default
 
     base_paths, new_paths = _sides(runs, bases, news)
@@ -232,7 +232,7 @@ def runs(runs_dir: str | None, as_json: bool) -> int:
       scaling runs --runs-dir /shared/scaling-runs --json
     """
     from scaling import api
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
     from scaling.config.fields import field_default
 
     root = runs_dir or field_default(RunConfig, "runs_dir")

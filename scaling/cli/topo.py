@@ -190,7 +190,8 @@ def doctor(address: str | None, snapshot_files: tuple[str, ...], as_json: bool, 
       scaling doctor --json | jq '.status'
       scaling doctor --snapshot a.json --snapshot b.json
     """
-    from scaling.hardware.diagnose import compare_nodes, diagnose, worst
+    from scaling.hardware.across_nodes import compare_nodes
+    from scaling.hardware.diagnose import diagnose, worst
     from scaling.hardware.ib_health import NOT_FOUND, check_ib_ports
     from scaling.hardware.text import checks_text
 

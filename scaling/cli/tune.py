@@ -1,4 +1,6 @@
-"""`scaling tune`: parse the flags, call scaling.api.tune, print the ranked table, exit 0/1/2.
+"""Tune, CLI layer (as config/tune.py, report/tune.py): `scaling tune`, flags to exit code.
+
+`scaling tune`: parse the flags, call scaling.api.tune, print the ranked table, exit 0/1/2.
 
 Every flag is a schema field ([tune], [cluster] or the root), declared once with its help and
 default, as `scaling run`'s are (cli/run.py's Flag).

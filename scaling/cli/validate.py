@@ -1,4 +1,6 @@
-"""`scaling validate`: parse the flags, call scaling.api.validate, print the verdicts, exit 0/1/2.
+"""Validate, CLI layer (as config/validate.py, report/validate.py): `scaling validate`, exit 0/1/2.
+
+`scaling validate`: parse the flags, call scaling.api.validate, print the verdicts, exit 0/1/2.
 
 Every flag is a schema field ([validate], [cluster] or the root), declared once with its help
 and default, as `scaling run`'s are (cli/run.py's Flag).
@@ -102,9 +104,9 @@ def _validate(config_path, judge_dir, flags, stream) -> int:
 
 def _judge(run_dir: str, cfg):
     """--judge: no Ray, no torch; a run with nothing to judge is bad input (exit 2)."""
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
     from scaling.collector.validate.recorded import NothingToJudge
-    from scaling.validate.judge import judge
+    from scaling.validate.rejudge import judge
 
     try:
         outcome = judge(run_dir, cfg)

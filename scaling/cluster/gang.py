@@ -18,7 +18,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import interrupts
-from scaling.cluster import failures, rendezvous, startup
+from scaling.cluster import failures, rendezvous, startup_timing
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.worker import CONTROL_GROUP, RankActor
 
@@ -124,7 +124,7 @@ class Group:
     metas: list[dict]
     """Per rank: what the rank actor described (node, host, GPU, versions)."""
     startup: list[dict] = field(default_factory=list)
-    """Per rank, once the group is formed: its start-up times as records (startup.py)."""
+    """Per rank, once the group is formed: its start-up times as records (cluster/startup_timing.py)."""
     nodes: int = field(init=False)
     shape: str = field(init=False)
     span: str = field(init=False)
@@ -285,7 +285,7 @@ class Gang:
     @contextlib.contextmanager
     def group(self, n: int, env: dict[str, str] | None = None, members: list[int] | None = None):
         """Form a process group over world size n's members; destroy it on exit. The group's
-        `startup` holds what forming it cost (startup.py): the caller records it."""
+        `startup` holds what forming it cost (cluster/startup_timing.py): the caller records it."""
         planned = self.planned_group(n, members)
         actors = planned.actors
         # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
@@ -311,7 +311,7 @@ class Gang:
         joined = self.call_each(
             actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs]
         )
-        planned.startup = startup.records(
+        planned.startup = startup_timing.records(
             joined, n, "world", self.backend, time.perf_counter() - start
         )
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scaling.config.units import format_bytes
 from scaling.workloads.collectives import ops
 
 GIB = 1 << 30
@@ -45,10 +46,6 @@ def check_bytes(size_bytes: int, dtype: str) -> int:
 
 def rank_bytes(op: str, size_bytes: int, n: int, dtype: str, check: bool) -> int:
     return buffer_bytes(op, size_bytes, n, dtype) + (check_bytes(size_bytes, dtype) if check else 0)
-
-
-def _fmt(b: float) -> str:
-    return f"{b / GIB:.1f} GiB" if b >= GIB else f"{b / (1 << 20):.0f} MiB"
 
 
 def check_fit(
@@ -85,9 +82,9 @@ def check_fit(
         else "no size of this sweep fits"
     )
     raise ValueError(
-        f"the sweep's largest size, {format_size(top)}, needs about {_fmt(need(top))} ({who}buffers"
-        f"{' and check' if check else ''} plus an estimated {_fmt(per_process)} per rank) but "
-        f"{where} has {_fmt(capacity_bytes)}: {largest}"
+        f"the sweep's largest size, {format_size(top)}, needs about {format_bytes(need(top), 1)} ({who}buffers"
+        f"{' and check' if check else ''} plus an estimated {format_bytes(per_process, 1)} per rank) but "
+        f"{where} has {format_bytes(capacity_bytes, 1)}: {largest}"
     )
 
 

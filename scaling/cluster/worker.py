@@ -26,7 +26,7 @@ import ray
 
 from scaling.cluster import nccl_log, rendezvous
 from scaling.hardware.gpu_identity import pci_bus_id
-from scaling.hardware.nvml import index_of as nvml_index
+from scaling.hardware.nvml_readers import index_of as nvml_index
 from scaling.workloads.timing import DEVICE_ENV
 
 CONTROL_GROUP = "control"
@@ -195,7 +195,7 @@ class RankActor:
         return {"addr": host, "port": self._master["port"]}
 
     def init_group(self, env: dict[str, str], backend: str, timeout_s: float) -> dict:
-        """Join the group; returns its rank and this rank's start-up times (startup.py)."""
+        """Join the group; returns its rank and this rank's start-up times (startup_timing.py)."""
         import torch.distributed as dist
 
         if self.nccl:
@@ -272,9 +272,9 @@ class RankActor:
     def destroy_group(self) -> None:
         import torch.distributed as dist
 
-        from scaling.workloads import groups
+        from scaling.workloads import subgroups
 
-        groups.clear()
+        subgroups.clear()
         if dist.is_initialized():
             dist.destroy_process_group()
         self._store = None

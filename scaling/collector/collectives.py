@@ -1,4 +1,6 @@
-"""Collective samples -> the summary table (one row per group x op x world size x dtype x size).
+"""Collectives, collector layer (report/collectives.py draws it): samples -> summary table.
+
+Collective samples -> the summary table (one row per group x op x world size x dtype x size).
 
 Per iteration the op's time is the slowest rank's time (nccl-tests reports the
 max over ranks). Percentiles are over iterations; bandwidths use the median
@@ -12,9 +14,9 @@ import pandas as pd
 
 from scaling.collector.formulas import algbw_gbps, busbw_factor
 from scaling.collector.transport import join_transport
+from scaling.workloads.catalog import PointKey, key_names
 from scaling.workloads.collectives import POINT_KEYS as DECLARED
 from scaling.workloads.collectives import ops
-from scaling.workloads.registry import PointKey, key_names
 
 POINT_KEYS = key_names(DECLARED)
 """The summary's row keys: the collectives workload's declared point keys, in their order."""

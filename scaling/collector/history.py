@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scaling.collector.coverage import NothingToCompare, check_distinct
 from scaling.collector.load import read_manifest
-from scaling.collector.run import Run, load_run
+from scaling.collector.loaded_run import Run, load_run
 from scaling.collector.stack import fingerprint
 from scaling.rundir import MANIFEST
 

@@ -105,11 +105,24 @@ def judge(
     mdc_pct = None if mdc is None else mdc * 100.0
     _, p, _ = stats.mann_whitney(b, n)
     found = dict(ratio=ratio, p_value=p, interval=interval, mdc_pct=mdc_pct, rounds=rounds)
-    verdict, reason = _verdict(ratio, p, mdc_pct, rounds, threshold_pct, bar)
+    verdict, reason = _rounds_verdict(ratio, p, mdc_pct, rounds, threshold_pct, bar)
     return Judgment(verdict, reason, **found, bar=bar)
 
 
-def _verdict(ratio, p, mdc_pct, rounds, thr, bar) -> tuple[str, str]:
+def change_case(delta, p, mdc, thr, bar) -> str:
+    """The rule every judgment of a change shares (the rounds of two runs here, sets of runs
+    in runsets.py), in the units of its caller (delta, mdc and thr alike):
+    "regression" / "improvement": real (p < bar) and beyond the threshold; "within": real but
+    within it; "blind": nothing seen, but the spread hides changes above the threshold;
+    "same": nothing beyond the spread."""
+    if p < bar and abs(delta) > thr:
+        return "regression" if delta > 0 else "improvement"
+    if p < bar:
+        return "within"
+    return "blind" if mdc > thr else "same"
+
+
+def _rounds_verdict(ratio, p, mdc_pct, rounds, thr, bar) -> tuple[str, str]:
     delta = (ratio - 1.0) * 100.0
     if mdc_pct is None:
         need = stats.rounds_needed(bar)
@@ -117,12 +130,12 @@ def _verdict(ratio, p, mdc_pct, rounds, thr, bar) -> tuple[str, str]:
             f"{rounds[0]} base and {rounds[1]} new rounds: the test cannot reach "
             f"p < {bar:.2g} with fewer than {need} rounds in each run (scaling run --repeats)"
         )
-    if p < bar and abs(delta) > thr:
-        kind = "regression" if delta > 0 else "improvement"
-        return kind, f"{_signed(delta)} (p = {p:.2g}) beyond the {thr:g}% threshold"
-    if p < bar:
+    case = change_case(delta, p, mdc_pct, thr, bar)
+    if case in ("regression", "improvement"):
+        return case, f"{_signed(delta)} (p = {p:.2g}) beyond the {thr:g}% threshold"
+    if case == "within":
         return "same", f"a real change of {_signed(delta)} (p = {p:.2g}), within {thr:g}%"
-    if mdc_pct > thr:
+    if case == "blind":
         return "undecided", (
             f"no change the test can see (p = {p:.2g}), but rounds this spread only show "
             f"changes above {mdc_pct:.1f}%, more than the {thr:g}% threshold"

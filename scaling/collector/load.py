@@ -15,7 +15,7 @@ trusted with the file:
 Whatever path parsed them, the records then pass the same rules (collector/damaged.py): a
 record with a wrongly typed, non-finite or impossible field, or nested too deep, is skipped,
 and SampleWarnings count the skipped lines and name them. Every reader of a run calls
-read_samples (through collector/run.py's load_run or directly): report, compare, predict,
+read_samples (through collector/loaded_run.py's load_run or directly): report, compare, predict,
 runs, and any later command that reads samples.jsonl.
 
 A torn last line (a crash while appending) never costs the fast path: the bytes after the

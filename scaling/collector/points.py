@@ -18,7 +18,7 @@ import pandas as pd
 
 from scaling.collector import rounds as round_figures
 from scaling.collector.collectives import POINT_KEYS as COLL_KEYS_ALL
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.collector.training import POINT_KEYS as TRAIN_KEYS_ALL
 from scaling.config.units import format_size
 

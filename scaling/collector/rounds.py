@@ -3,7 +3,7 @@
 Per iteration (collectives) or step (training) the time is the slowest rank's, as everywhere
 else; then one figure per round: the ROUND_QUANTILE of that round's iterations. Iterations
 inside a round are seconds apart and correlated, so they say little about how the machine
-drifts; rounds are spread over the world size's whole measurement (scaling/rounds.py), so their
+drifts; rounds are spread over the world size's whole measurement (scaling/round_order.py), so their
 figures do. Samples without a "round" field are one round (round 0).
 
 Why the 25th percentile and not the median: on a shared host, interference only ever adds time

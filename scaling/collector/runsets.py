@@ -1,13 +1,13 @@
 """Compare runs as the unit of evidence: sets of runs per side, or one run each with history.
 
     from scaling.collector.runsets import compare_sets
-    c = compare_sets([b1, b2, b3], [n1, n2, n3])          # Run objects (collector.run)
+    c = compare_sets([b1, b2, b3], [n1, n2, n3])          # Run objects (collector.loaded_run)
     c.exit_code, c.first_line, c.classes, c.points
 
 Why runs and not rounds: rounds inside one run share the host's state for the whole run. On the
 2-core development VM about 1 identical run in 6 sat 25-37% off in a whole class for the whole
-run, so no rule over the rounds of two runs can tell that from a 25% regression (issue 15's
-measurements, docs/compare.md). The variance that decides is the variance between runs.
+run, so no rule over the rounds of two runs can tell that from a 25% regression (the
+measurements in docs/compare.md). The variance that decides is the variance between runs.
 
 Each run gives one figure per point: the median of its round figures (collector/points.py);
 in logs, so changes are ratios. A class is a kind at a world size (collective at 2 ranks,
@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector import student
-from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT
+from scaling.collector.judge import CONFIDENCE, THRESHOLD_PCT, change_case
+from scaling.collector.loaded_run import Run
 from scaling.collector.points import class_label, run_points
-from scaling.collector.run import Run
 from scaling.collector.stack import Difference, differences
 from scaling.collector.startup import compare_startup
 
@@ -231,19 +231,19 @@ def _judge(label, kind, b, n, h, thr, bar, world_size=None) -> dict:
     p = (0.0 if delta else 1.0) if se == 0 else student.two_sided_p(delta / se, df)
     mdc = crit * se
     needed = _runs_needed(s2, df - (len(n) - 1 if len(n) >= 2 else 0), thr, bar)
-    verdict, why = _verdict(delta, p, mdc, thr, bar)
+    verdict, why = _runs_verdict(delta, p, mdc, thr, bar)
     return row | dict(p_value=p, mdc_pct=_pct(mdc), runs_needed=needed, verdict=verdict,
                       regression=verdict == "regression", why=why)  # fmt: skip
 
 
-def _verdict(delta, p, mdc, thr, bar) -> tuple[str, str]:
+def _runs_verdict(delta, p, mdc, thr, bar) -> tuple[str, str]:
     pct, thr_pct = _pct(delta), _pct(thr)
-    if p < bar and abs(delta) > thr:
-        kind = "regression" if delta > 0 else "improvement"
-        return kind, f"{pct:+.1f}% (p = {p:.2g}) beyond the run-to-run spread and {thr_pct:.3g}%"
-    if p < bar:
+    case = change_case(delta, p, mdc, thr, bar)
+    if case in ("regression", "improvement"):
+        return case, f"{pct:+.1f}% (p = {p:.2g}) beyond the run-to-run spread and {thr_pct:.3g}%"
+    if case == "within":
         return "same", f"a real change of {pct:+.1f}% (p = {p:.2g}), within {thr_pct:.3g}%"
-    if mdc > thr:
+    if case == "blind":
         return "undecided", (f"{pct:+.1f}% is within what runs differ by here: only changes "
                              f"above {_pct(mdc):.1f}% could show (p = {p:.2g})")  # fmt: skip
     return "same", f"no change beyond the run-to-run spread (p = {p:.2g})"

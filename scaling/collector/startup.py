@@ -1,6 +1,8 @@
-"""Communicator start-up per world size and group: the slowest rank's time in each phase.
+"""Start-up, collector layer (report/startup.py draws it): the slowest rank's time per phase.
 
-The records come from the ranks (scaling/cluster/startup.py says what each phase is). A
+Communicator start-up per world size and group: the slowest rank's time in each phase.
+
+The records come from the ranks (scaling/cluster/startup_timing.py says what each phase is). A
 group is ready when its slowest rank is, so each phase's figure is the maximum over ranks;
 `slowest_rank` is the rank with the longest rendezvous + init + first collective. setup_s is
 the driver's wall time for the whole formation (Ray's calls included).
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-RECORD = "startup"  # the records' type (scaling/cluster/startup.py; no import upward)
+RECORD = "startup"  # the records' type (scaling/cluster/startup_timing.py; no import upward)
 PHASES = ["rendezvous_s", "init_s", "first_collective_s"]
 COLUMNS = ["world_size", "group", "ranks", "backend", *PHASES, "setup_s", "slowest_rank"]
 COMPARED = ["init_s", "first_collective_s", "setup_s"]

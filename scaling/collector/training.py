@@ -1,4 +1,6 @@
-"""Training samples -> training.csv: one row per workload x config x world size.
+"""Training, collector layer (report/training.py draws it): samples -> training.csv.
+
+Training samples -> training.csv: one row per workload x config x world size.
 
 The rules (docs/formulas.md):
 
@@ -28,7 +30,7 @@ import pandas as pd
 
 from scaling.collector.formulas import comm_overhead, mfu, strong_efficiency, weak_efficiency
 from scaling.hardware.peaks import peak_flops
-from scaling.workloads.registry import key_names
+from scaling.workloads.catalog import key_names
 from scaling.workloads.training import POINT_KEYS as DECLARED
 
 POINT_KEYS = key_names(DECLARED)

@@ -17,10 +17,8 @@ nodes measured at 256 MiB. So:
 - outside every curve: no absolute bar (None, with the reason for the evidence); the fleet
   and link-ceiling rules still judge.
 
-Every bar records its source URL (a NodeBar: a figure at one size, unlike config/bars.py's
-Bar records, whose values hold over a size range or curve and which `minimum()` checks for
-likeness), op, size, method, GPUs and nodes (NodeBar.to_dict), and
-validate.json carries them in the evidence.
+Every bar records its source URL, op, size, method, GPUs and nodes (NodeBar.to_dict; why it
+is not a config/bars.py Bar: its docstring), and validate.json carries them in the evidence.
 """
 
 from __future__ import annotations
@@ -28,16 +26,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from scaling.config.units import format_bytes
+
 GiB = 1 << 30
 MiB = 1 << 20
-
-
-def format_size(n: int) -> str:
-    """Binary units, spelled out: nccl-tests' 16G is 16 GiB, not 16 GB."""
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} B"
 
 
 METHOD = "NCCL all_reduce busbw, nccl-tests all_reduce_perf (float sum, out-of-place)"
@@ -45,6 +37,12 @@ METHOD = "NCCL all_reduce busbw, nccl-tests all_reduce_perf (float sum, out-of-p
 
 @dataclass(frozen=True)
 class NodeBar:
+    """The node all_reduce bar resolved at one message size: the value validate judges with,
+    its source and how it was derived. Not a config/bars.py Bar: a Bar holds a source's
+    figures over sizes and interpolates between them; a NodeBar is one figure for one size,
+    chosen by node_bar's rules (the source's own size, or a curve sampled, not interpolated),
+    and `derived` says which, for the evidence."""
+
     value: float
     source: str
     """URL of the public figure (or "[validate] config")."""
@@ -57,7 +55,7 @@ class NodeBar:
     """How the value follows from the source (empty: copied as published)."""
 
     def describe(self) -> str:
-        size = "any size" if self.size_bytes is None else format_size(self.size_bytes)
+        size = "any size" if self.size_bytes is None else format_bytes(self.size_bytes)
         how = f"; {self.derived}" if self.derived else ""
         return (f"{self.op} at {size}, {self.gpus} GPUs x {self.nodes} node, {self.method}: "
                 f"{self.source}{how}")  # fmt: skip
@@ -178,11 +176,11 @@ def node_bar(
         if at is not None:
             return NodeBar(round(at * CURVE_MARGIN, 1), c.source, "all_reduce", size_bytes, METHOD,
                        c.gpus, 1, f"{CURVE_MARGIN:g} x the public {c.label} curve's {at:g} GB/s "
-                       f"at {format_size(size_bytes)} (CURVE_MARGIN: Azure's bar over the "
+                       f"at {format_bytes(size_bytes)} (CURVE_MARGIN: Azure's bar over the "
                        "public curve at Azure's 16 GiB)"), ""  # fmt: skip
-    known = ", ".join(f"{format_size(b.size_bytes)} ({b.source.split(' ')[0]})" for b in sources)
-    ranges = ", ".join(f"{format_size(min(c.busbw))}–{format_size(max(c.busbw))} ({c.label})"
+    known = ", ".join(f"{format_bytes(b.size_bytes)} ({b.source.split(' ')[0]})" for b in sources)
+    ranges = ", ".join(f"{format_bytes(min(c.busbw))}–{format_bytes(max(c.busbw))} ({c.label})"
                        for c in curves)  # fmt: skip
-    return None, (f"measured at {format_size(size_bytes)}: public figures for {model} are at "
+    return None, (f"measured at {format_bytes(size_bytes)}: public figures for {model} are at "
                   f"{known or 'no fixed size'}{'; curves cover ' + ranges if ranges else ''}: "
                   "no absolute bar at this size")  # fmt: skip

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from scaling.config.units import format_bytes
+
 MIB, GIB = 1 << 20, 1 << 30
 
 NCCL = "nccl"
@@ -55,7 +57,15 @@ class Measure:
 
 @dataclass(frozen=True)
 class Bar:
-    """One absolute minimum with its source and the way the source measured it."""
+    """One absolute minimum with its source and the way the source measured it.
+
+    A Bar is the source's figures as published: (size, GB/s) points, read between them by
+    interpolation, and the conditions `unlike` checks. The node all_reduce bar is a different
+    record, NodeBar (config/allreduce_bars.py): one value already chosen for the size this run
+    measured, with how it was derived (a figure copied at its own size, or a curve's lower
+    published neighbour x CURVE_MARGIN, never interpolated). One type for both would hold
+    fields each leaves empty and two reading rules under one name, so they stay two.
+    """
 
     key: str
     """The [validate] key it is the default of (h2d_min_gbps, allreduce_min_busbw_gbps...)."""
@@ -93,7 +103,7 @@ class Bar:
         lo, hi = self.points[0][0], self.points[-1][0]
         if self.op == ANY:
             return "any size"
-        return _size(lo) if lo == hi else f"{_size(lo)}–{_size(hi)}"
+        return format_bytes(lo) if lo == hi else f"{format_bytes(lo)}–{format_bytes(hi)}"
 
     def unlike(self, m: Measure | None) -> str | None:
         """Why this run's figure is not like the source's (None: alike, the bar applies)."""
@@ -114,7 +124,7 @@ class Bar:
             return (f"the source measured {self.at_once} GPU(s) of a node at a time; this run "
                     f"{got} at once")  # fmt: skip
         if self.value_at(m.size_bytes) is None:
-            got = "an unknown size" if m.size_bytes is None else _size(m.size_bytes)
+            got = "an unknown size" if m.size_bytes is None else format_bytes(m.size_bytes)
             return f"the source measured at {self.sizes_text()}; this run at {got}"
         return None
 
@@ -135,13 +145,6 @@ class Bar:
 
 def _flat(points) -> bool:
     return len({v for _, v in points}) == 1
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", GIB), ("MiB", MIB)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} B"
 
 
 ANY = "any"

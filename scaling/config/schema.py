@@ -22,9 +22,9 @@ from scaling.config.units import parse_world_sizes
 
 
 def _workloads():
-    from scaling.workloads import registry
+    from scaling.workloads import catalog
 
-    return registry
+    return catalog
 
 
 def workload_names() -> tuple[str, ...]:

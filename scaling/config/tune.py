@@ -1,4 +1,6 @@
-"""The [tune] section: what `scaling tune` searches, and how long it may take.
+"""Tune, config layer (as cli/tune.py, report/tune.py): the [tune] section, what tune searches.
+
+The [tune] section: what `scaling tune` searches, and how long it may take.
 
 Each searched dimension has its own key holding the values to try; `dimensions` switches
 dimensions on and off. A dimension that is off is held at the run config's own value
@@ -41,7 +43,7 @@ DIMENSIONS = (
 TUNE_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE_PRECISIONS = {"cuda": ("bf16", "fp16", "tf32", "fp32"), "cpu": ("fp32", "bf16")}
 """What precision "auto" tries on each device: tf32 and fp16 are GPU modes (fp16's CPU
-convolution backward is ~50x slower than fp32, see workloads/training.py)."""
+convolution backward is ~50x slower than fp32, see workloads/training/bench.py)."""
 REDUCE_DTYPES = ("float32", "bfloat16")
 NCCL_ALGOS = ("Ring", "Tree", "CollnetDirect", "CollnetChain", "NVLS", "NVLSTree", "PAT")
 NCCL_PROTOS = ("LL", "LL128", "Simple")

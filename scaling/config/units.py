@@ -34,6 +34,24 @@ def format_size(n: int) -> str:
     return str(n)
 
 
+def format_bytes(n: float, digits: int | None = None) -> str:
+    """Bytes for people, in binary units: the one byte formatter of the tool.
+
+    digits None, a size (a message, a buffer, a bar's size): exact in the largest unit that
+    divides it, as nccl-tests sizes are written: 65536 -> "64 KiB", 1000 -> "1000 B".
+    digits given, an amount (memory in use, a peak): the largest unit it reaches, with that
+    many decimals: format_bytes(1.5 * 2**30, 2) -> "1.50 GiB", format_bytes(300, 1) -> "300 B".
+    (format_size is the other direction's twin: the form a user types, "64M".)
+    """
+    units = (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+    if digits is None:
+        n = int(n)
+        unit, scale = next(((u, s) for u, s in units if n >= s and n % s == 0), ("B", 1))
+        return f"{n // scale} {unit}"
+    unit, scale = next(((u, s) for u, s in units if abs(n) >= s), ("B", 1))
+    return f"{int(n)} B" if scale == 1 else f"{n / scale:.{digits}f} {unit}"
+
+
 def parse_world_sizes(text: str | list) -> list[int]:
     """Parse "--gpus 1,2,4,8" into sorted unique positive ints."""
     items = text if isinstance(text, list) else [p for p in str(text).split(",")]

@@ -1,4 +1,6 @@
-"""The [validate] section: the thresholds `scaling validate` judges with, and where each comes from.
+"""Validate, config layer (as cli/validate.py, report/validate.py): the [validate] section.
+
+The [validate] section: the thresholds `scaling validate` judges with, and where each comes from.
 
     [validate]
     outlier_k = 3.0
@@ -85,7 +87,7 @@ class ValidateConfig:
 
     allreduce_min_ceiling_fraction: float = 0.70
     """FAIL a node whose all-GPU all_reduce busbw is below this fraction of its link ceiling.
-    Healthy ring all_reduce reaches 0.77–0.83 of the ceiling (DESIGN.md reference figures:
+    Healthy ring all_reduce reaches 0.77–0.83 of the ceiling (reference figures, not measured here:
     8×A100 230 of 300, 8×H100 370 of 450, 4×RTX 4090 26 of 31.5 GB/s); 0.70 sits below the
     lowest with a margin."""
 

@@ -7,20 +7,22 @@ make). Every check is one dict:
 
     {"check": "pcie_width", "status": "FAIL", "detail": "GPU2: x8 of max x16",
      "advice": "...", "gpus": [2]}
+
+These judge one node's snapshot; hardware/across_nodes.py judges several nodes side by side
+(the same versions, GPUs and topology everywhere) with the same check records.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from scaling.config.units import format_bytes
 from scaling.hardware.decode import CLOCK_EVENT_MEANING, decode_clock_events, problem_clock_events
-from scaling.hardware.topology import matrix
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 _SEVERITY = {PASS: 0, WARN: 1, FAIL: 2}
-GIB = 1 << 30
 
 
 def check(
@@ -85,7 +87,7 @@ def check_swap(snap: dict[str, Any]) -> dict[str, Any]:
         return check(
             "host_swap",
             WARN,
-            f"{used / GIB:.2f} GiB of swap in use",
+            f"{format_bytes(used, 2)} of swap in use",
             "Swapping stalls the data loader and host-side collectives. Free memory (or lower "
             "workers/batch), then `swapoff -a && swapon -a` to pull pages back in.",
         )
@@ -292,13 +294,16 @@ def check_memory_in_use(snap: dict[str, Any]) -> dict[str, Any]:
                 return None
             held = [
                 f"pid {p['pid']}"
-                + (f" holds {p['used_bytes'] / GIB:.1f} GiB" if p["used_bytes"] else "")
+                + (f" holds {format_bytes(p['used_bytes'], 1)}" if p["used_bytes"] else "")
                 for p in others
             ]
             return WARN, ", ".join(held)
         used, total = g["memory"]["used_bytes"], g["memory"]["total_bytes"]
         if _known_int(used, total) and used > 0.1 * total:
-            return WARN, f"{used / GIB:.1f} of {total / GIB:.1f} GiB in use (processes not visible)"
+            return (
+                WARN,
+                f"{format_bytes(used, 1)} of {format_bytes(total, 1)} in use (processes not visible)",
+            )
         return None
 
     return _per_gpu(
@@ -345,76 +350,4 @@ def diagnose(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     checks = [check_driver(snapshot), check_swap(snapshot)]
     if snapshot["gpus"]:
         checks += [c(snapshot) for c in GPU_CHECKS]
-    return checks
-
-
-# --- across nodes ------------------------------------------------------------
-
-
-def _gpu_models(snap: dict[str, Any]) -> str:
-    counts = Counter(g["name"] for g in snap["gpus"])
-    return ", ".join(f"{n}x {name}" for name, n in sorted(counts.items())) or "no GPU"
-
-
-# (check, what, status when nodes differ, where the value lives)
-_NODE_FIELDS: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Any]], ...] = (
-    ("nodes_torch", "torch", FAIL, lambda s: s["host"].get("torch")),
-    ("nodes_nccl", "NCCL", FAIL, lambda s: s["host"].get("nccl")),
-    ("nodes_cuda_runtime", "CUDA runtime", FAIL, lambda s: s["host"].get("cuda_runtime")),
-    ("nodes_driver", "NVIDIA driver", WARN, lambda s: s["nvml"]["driver_version"]),
-    ("nodes_cuda_driver", "driver CUDA version", WARN, lambda s: s["nvml"]["cuda_driver_version"]),
-    ("nodes_gpus", "GPUs", WARN, _gpu_models),
-)
-
-_NODE_ADVICE = {
-    FAIL: "Ranks built against different torch/NCCL/CUDA can hang or crash in the first "
-    "collective. Install the same versions on every node (same image).",
-    WARN: "Nodes differ, so per-node numbers are not comparable and the slowest node sets the "
-    "pace. Align drivers and hardware, or exclude the odd node.",
-}
-
-
-def _compare_topology(snapshots: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Label matrices against the first node's; names the first differing pair per node."""
-    nodes = list(snapshots)
-    ref_node = nodes[0]
-    ref = matrix(snapshots[ref_node])
-    diffs = []
-    for node in nodes[1:]:
-        m = matrix(snapshots[node])
-        if m == ref:
-            continue
-        if len(m) != len(ref):
-            diffs.append(f"{node} has {len(m)} GPUs, {ref_node} {len(ref)}")
-            continue
-        i, j = next((i, j) for i in range(len(m)) for j in range(len(m)) if m[i][j] != ref[i][j])
-        diffs.append(f"{node} GPU{i}-GPU{j} is {m[i][j]}, {ref_node} has {ref[i][j]}")
-    if not diffs:
-        return check("nodes_topology", PASS, f"GPU topology the same on all {len(nodes)} nodes")
-    return check(
-        "nodes_topology", WARN, "GPU topology differs: " + "; ".join(diffs), _NODE_ADVICE[WARN]
-    )
-
-
-def compare_nodes(snapshots: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Checks that torch, NCCL, CUDA, driver, GPUs and topology match across nodes.
-
-    Returns [] for a single node: there is nothing to compare.
-    """
-    if len(snapshots) < 2:
-        return []
-    checks = []
-    for name, what, status, get in _NODE_FIELDS:
-        groups: dict[str, list[str]] = defaultdict(list)
-        for node, snap in snapshots.items():
-            groups[str(get(snap))].append(node)
-        if len(groups) == 1:
-            value = next(iter(groups))
-            checks.append(
-                check(name, PASS, f"{what} the same on all {len(snapshots)} nodes: {value}")
-            )
-            continue
-        detail = "; ".join(f"{value} on {', '.join(nodes)}" for value, nodes in groups.items())
-        checks.append(check(name, status, f"{what} differs: {detail}", _NODE_ADVICE[status]))
-    checks.append(_compare_topology(snapshots))
     return checks

@@ -7,14 +7,17 @@ machines: `read_gpus()` then returns available=False and the reason.
 Every query is wrapped: a field NVML cannot answer becomes "unknown", and the
 reason lands in the GPU's "unknown" map ({"pcie.gpu_max_gen": "Not Supported"}),
 so one missing counter never costs the rest of the snapshot.
+
+This module reads the inventory (`read_gpus`, one snapshot); hardware/nvml_readers.py reads
+one GPU again and again while a measurement runs (power, utilisation, clock events, PCIe
+generation) and reaches pynvml through this module, so faking `nvml.pynvml` fakes both.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from scaling.hardware.decode import (
@@ -63,7 +66,7 @@ def _scaled(value: Any, scale: float) -> Any:
 
 
 @contextmanager
-def _session() -> Iterator[None]:
+def session() -> Iterator[None]:
     pynvml.nvmlInit()
     try:
         yield
@@ -352,7 +355,7 @@ def read_gpus() -> dict[str, Any]:
             "common_ancestor": [],
             "nvlink_remote": resolve_nvlink_remote([]),
         }
-    with _session():
+    with session():
         sys_fields = _Fields()
         driver = sys_fields.get("driver_version", pynvml.nvmlSystemGetDriverVersion)
         cuda = sys_fields.get("cuda_driver_version", pynvml.nvmlSystemGetCudaDriverVersion_v2)
@@ -384,134 +387,3 @@ def read_gpus() -> dict[str, Any]:
             "common_ancestor": _pair_matrix(handles, _common_ancestor),
             "nvlink_remote": resolve_nvlink_remote(gpus),
         }
-
-
-def sample_pcie_generation(stop: threading.Event, interval_s: float = 0.05) -> dict[int, int]:
-    """Highest current PCIe generation per GPU index seen until `stop` is set.
-
-    Links down-train at idle to save power, so the probe calls this while its
-    load runs; the maximum over the window is the generation the link trains to.
-    """
-    best: dict[int, int] = {}
-    if init_failure() is not None:
-        return best
-    with _session():
-        handles = {}
-        try:
-            for i in range(pynvml.nvmlDeviceGetCount()):
-                with suppress(pynvml.NVMLError):
-                    handles[i] = pynvml.nvmlDeviceGetHandleByIndex(i)
-        except pynvml.NVMLError:
-            return best
-        while True:
-            for i, h in handles.items():
-                try:
-                    gen = pynvml.nvmlDeviceGetCurrPcieLinkGeneration(h)
-                except pynvml.NVMLError:
-                    continue
-                best[i] = max(gen, best.get(i, 0))
-            if stop.wait(interval_s):
-                return best
-
-
-def _handle(gpu: int | str) -> Any:
-    # A UUID is unambiguous; an index is NVML's (PCI) order, which can differ from
-    # CUDA's enumeration when CUDA_DEVICE_ORDER is not PCI_BUS_ID.
-    if isinstance(gpu, str):
-        uuid = gpu if gpu.startswith(("GPU-", "MIG-")) else f"GPU-{gpu}"
-        return pynvml.nvmlDeviceGetHandleByUUID(uuid)
-    return pynvml.nvmlDeviceGetHandleByIndex(gpu)
-
-
-def index_of(uuid: str) -> int | None:
-    """NVML's index (PCI order: doctor's, the topology's, ASPM's) of the GPU with this UUID;
-    None when NVML cannot say."""
-    if init_failure() is not None:
-        return None
-    with _session(), suppress(pynvml.NVMLError):
-        return int(pynvml.nvmlDeviceGetIndex(_handle(str(uuid))))
-    return None
-
-
-class PowerReader:
-    """Board power (W) and GPU utilisation (%) of one GPU (index or UUID), NVML opened once.
-
-    The power sampler reads every 0.1 s while training steps are timed; opening and closing
-    NVML for each reading would cost host CPU inside the measurement. So NVML is initialised
-    when the reader is entered and shut down when it exits; `read()` is two queries.
-    `read()` is None when NVML cannot answer (no driver, unsupported field): callers print n/a.
-    nvmlDeviceGetPowerUsage is a 1 s average on Ampere and later, so sample over the
-    measured steps rather than trusting one reading.
-    """
-
-    def __init__(self, gpu: int | str):
-        self.gpu = gpu
-        self._open = False
-        self._handle = None
-
-    def __enter__(self) -> PowerReader:
-        if pynvml is None:
-            return self
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError:
-            return self
-        self._open = True
-        try:
-            self._handle = _handle(self.gpu)
-        except (pynvml.NVMLError, AttributeError):
-            self._handle = None
-        return self
-
-    def read(self) -> dict[str, float] | None:
-        if self._handle is None:
-            return None
-        try:
-            power_mw = pynvml.nvmlDeviceGetPowerUsage(self._handle)
-            util = pynvml.nvmlDeviceGetUtilizationRates(self._handle).gpu
-        except (pynvml.NVMLError, AttributeError):
-            return None
-        return {"power_w": power_mw / 1000.0, "util_pct": float(util)}
-
-    def __exit__(self, *exc) -> bool:
-        if self._open:
-            pynvml.nvmlShutdown()
-            self._open = False
-        return False
-
-
-class HealthReader(PowerReader):
-    """Clock-event reasons, temperature and PCIe generation of one GPU, NVML opened once:
-    what validate samples while its GEMM loads the GPU. `read()` is None without NVML; a field
-    NVML does not answer is None."""
-
-    def read(self) -> dict[str, int | None] | None:
-        if self._handle is None:
-            return None
-        h, out = self._handle, {}
-        for key, query in (
-            ("clock_events", _clock_event_mask),
-            (
-                "temperature_c",
-                lambda h: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
-            ),
-            ("pcie_gen", pynvml.nvmlDeviceGetCurrPcieLinkGeneration),
-        ):
-            try:
-                out[key] = int(query(h))
-            except (pynvml.NVMLError, AttributeError):
-                out[key] = None
-        return out
-
-
-def _clock_event_mask(h: Any) -> int:
-    try:
-        return pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)
-    except (pynvml.NVMLError, AttributeError):  # drivers before 535: the deprecated name
-        return pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
-
-
-def read_power_util(gpu: int | str) -> dict[str, float] | None:
-    """One reading (see PowerReader); for a single look, not for sampling."""
-    with PowerReader(gpu) as reader:
-        return reader.read()

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from scaling.hardware.host import host_facts
-from scaling.hardware.load import run_load
-from scaling.hardware.nvml import read_gpus, sample_pcie_generation
+from scaling.hardware.link_warmup import run_load
+from scaling.hardware.nvml import read_gpus
+from scaling.hardware.nvml_readers import sample_pcie_generation
 
 SCHEMA = 1
 REQUIRED_KEYS = ("host", "nvml", "gpus", "p2p", "common_ancestor", "nvlink_remote")

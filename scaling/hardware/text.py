@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from scaling.config.units import format_bytes
 from scaling.hardware.decode import PATH_MEANING
 from scaling.hardware.topology import gpu_table, matrix, node_network
-
-GIB = 1 << 30
 
 LEGEND = "Legend: X = self; NV# = # NVLinks (direct, or into the NVSwitch fabric); " + "; ".join(
     f"{k} = {PATH_MEANING[k]}" for k in ("PIX", "PXB", "PHB", "NODE", "SYS")
@@ -30,7 +29,7 @@ def _columns(rows: list[list[str]], gap: int = 2) -> list[str]:
 
 
 def _gib(value: Any) -> str:
-    return f"{value / GIB:.1f} GiB" if isinstance(value, int) else "unknown"
+    return format_bytes(value, 1) if isinstance(value, int) else "unknown"
 
 
 def _num(value: Any) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from scaling.hardware.load import cuda_absent_reason
+from scaling.hardware.link_warmup import cuda_absent_reason
 from scaling.hardware.topology import node_group, pcie_link
 
 MIB = 1 << 20

@@ -10,7 +10,7 @@ What maps to what (docs/import.md has the table):
   the in-place block is the same point in group "<group>:in-place". predict reads "world".
 - time_s is nccl-tests' mean time of the size (one sample, iter 0, `averaged_iters` = the
   log's iterations x aggregation), timing "pipelined": nccl-tests times its iterations back
-  to back and divides (DESIGN.md), which is scaling's pipelined timing. The collector leaves
+  to back and divides (docs/formulas.md), which is scaling's pipelined timing. The collector leaves
   p90/p99/min/max n/a for such samples: nccl-tests did not print them.
 - #wrong is a `check` record of rank 0 (nccl-tests prints the sum over ranks); N/A or null
   (validation off) is wrong = null, i.e. n/a, never 0.
@@ -29,8 +29,8 @@ from pathlib import Path
 from scaling import __version__
 from scaling.importers.nccl_tests import ParsedLog
 from scaling.rundir import RunDir, utc_now
+from scaling.workloads.catalog import record_key
 from scaling.workloads.collectives import POINT_KEYS
-from scaling.workloads.registry import record_key
 
 SOURCE = "nccl-tests"
 

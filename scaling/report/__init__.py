@@ -1,6 +1,6 @@
 """Reports: markdown/html and plots from the collector's tables. Never imports torch or ray,
-and never writes a table: the collector writes summary.csv / training.csv
-(scaling.collector.tables), the report only reads what the collector computed.
+and never writes a table: summary.csv / training.csv are written by scaling.sinks.tables,
+the report only reads what the collector computed.
 
 from scaling.report import write_report
 paths = write_report("runs/20260101T000000Z-abc123")   # report.md, report.html
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling.collector.run import Run, load_run
+from scaling.collector.loaded_run import Run, load_run
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

@@ -1,9 +1,12 @@
-"""The report's collectives sections: busbw curves, the link topology, summary.csv in full."""
+"""Collectives, report layer (collector/collectives.py builds it): busbw curves, links, table.
+
+The report's collectives sections: busbw curves, the link topology, summary.csv in full.
+"""
 
 from __future__ import annotations
 
 from scaling import format as f
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.report import plots
 from scaling.report.document import Col, Figure, Section, Table, Text, add_figure, records_table
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from scaling import format as f
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.report import collectives, plots, startup, training
 from scaling.report import predict as prediction
 from scaling.report import tune as tuning

@@ -1,10 +1,10 @@
 """The report's plots, drawn from the collector's tables with matplotlib's Agg canvas.
 
-Each function takes a table from `scaling.collector.run.Run` and returns a matplotlib
+Each function takes a table from `scaling.collector.loaded_run.Run` and returns a matplotlib
 Figure, or None when the run has nothing to draw. No pyplot: figures never touch global
 state, so the same functions serve the report, a notebook and a script.
 
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
     from scaling.report import plots
     run = load_run("runs/...")
     fig = plots.busbw_vs_size(run.collectives)

@@ -1,4 +1,6 @@
-"""The report's prediction section, read from predict.json (written by `scaling predict`).
+"""Predict, report layer (cli/predict.py writes predict.json): the report's prediction section.
+
+The report's prediction section, read from predict.json (written by `scaling predict`).
 
 Nothing is computed here: predict.json holds every figure. The same rows feed the terminal
 output of `scaling predict` and the report, so the two always say the same thing.
@@ -11,7 +13,7 @@ import math
 from pathlib import Path
 
 from scaling import format as f
-from scaling.collector.predict.startup import lines as startup_lines
+from scaling.collector.predict.startup_law import lines as startup_lines
 from scaling.report.document import Items, Section, Table, Text, add_figure
 
 PREDICT_JSON = "predict.json"
@@ -204,7 +206,7 @@ def _section(doc: dict) -> Section:
     if doc.get("training"):
         add_figure(s, "predicted_efficiency", efficiency_plot(doc), "Measured (dots) and predicted "
                    "(squares, 90% bootstrap interval) scaling efficiency.")  # fmt: skip
-    started = startup_lines(doc.get("startup"))  # absent in a predict.json before issue 23
+    started = startup_lines(doc.get("startup"))  # absent in older predict.json files
     if started:
         s.blocks.append(Items([("", line.strip()) for line in started]))
     for t in doc.get("training", []):

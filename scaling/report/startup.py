@@ -1,9 +1,12 @@
-"""The report's start-up section: what forming each process group cost (startup.csv)."""
+"""Start-up, report layer (collector/startup.py builds startup.csv): what each group cost to form.
+
+The report's start-up section: what forming each process group cost (startup.csv).
+"""
 
 from __future__ import annotations
 
 from scaling import format as f
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.report.document import Col, Section, Text, records_table
 
 NOTE = (

@@ -1,10 +1,13 @@
-"""The report's training sections: scaling curves, step-time breakdown and stragglers."""
+"""Training, report layer (collector/training.py builds it): curves, step breakdown, stragglers.
+
+The report's training sections: scaling curves, step-time breakdown and stragglers.
+"""
 
 from __future__ import annotations
 
 from scaling import format as f
 from scaling.collector.curves import rank_list
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.report import plots
 from scaling.report.document import Col, Section, Table, Text, add_figure, records_table
 

@@ -1,4 +1,6 @@
-"""The report's tune section, read from tune.json (written by the tune driver).
+"""Tune, report layer (as cli/tune.py, config/tune.py): the tune section, from tune.json.
+
+The report's tune section, read from tune.json (written by the tune driver).
 
 Nothing is computed here: tune.json holds every figure. The same rows feed the terminal
 table of `scaling tune` (cli/tune_output.py) and the report, so the two always say the same thing.

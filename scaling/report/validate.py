@@ -1,4 +1,6 @@
-"""The report's validation section, drawn from validate.json alone (so it works on recorded runs).
+"""Validate, report layer (as cli/validate.py, config/validate.py): from validate.json alone.
+
+The report's validation section, drawn from validate.json alone (so it works on recorded runs).
 
 Nothing is judged here: every verdict, band and step comes from validate.json as written by
 `scaling.sinks.validate_json`. The section holds the overall verdict, a count per check,

@@ -1,8 +1,10 @@
-"""Where a validation result is written: one module per sink, none of them judges anything.
+"""Where results are written: one module per sink, none of them judges anything.
 
-What is measured (check workloads), how it is judged (scaling.collector.validate) and where
-it is written (here) are three places, as in torchtitan's metrics sinks. Only the driver
-calls these, once per run, into the run directory:
+What is measured (workloads), how it is judged (scaling.collector) and where it is written
+(here) are three places, as in torchtitan's metrics sinks. Every sink writes through the run
+directory's atomic write (scaling.rundir.write_atomic): a reader (CI, node_exporter's textfile
+collector) never sees half a file, and a failed write leaves no temporary behind. Only the
+drivers call these, into the run directory:
 
     from scaling.sinks import write_validation
     paths = write_validation(result, run_dir)   # validate.json, .junit.xml, .prom, bad_nodes.txt
@@ -12,6 +14,9 @@ calls these, once per run, into the run directory:
 - `junit.py`          validate.junit.xml: one testcase per check per node (Jenkins, GitLab)
 - `prometheus.py`     validate.prom: Prometheus text format for node_exporter's textfile collector
 - `drain.py`          bad_nodes.txt and the scontrol / kubectl lines to drain them
+- `tables.py`         summary.csv, training.csv, checks.csv, startup.csv (+ .parquet)
+- `tune_files.py`     tune.json, best.toml and nccl.env (`scaling tune`)
+- `predict_json.py`   predict.json (`scaling predict`)
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ class ModelFacts:
 
 
 def model_facts(cfg, workload: str, device: str) -> ModelFacts:
-    from scaling.workloads import registry
+    from scaling.workloads import catalog
 
-    wl = registry.get(workload)
+    wl = catalog.get(workload)
     section = getattr(cfg, workload)
     preset = section.preset
     if preset == "auto":
@@ -52,9 +52,9 @@ def capacity_of(cfg, device: str, metas: list[dict], snapshots: dict) -> tuple[i
     """(bytes one rank may use, where that figure comes from); None: unknown."""
     target = cfg.tune.target_memory
     if target:
-        from scaling.collector.tune.memory import fmt_bytes
+        from scaling.config.units import format_bytes
 
-        return target, f"--target-memory {fmt_bytes(target)}"
+        return target, f"--target-memory {format_bytes(target, 2)}"
     per_node: dict[str, int] = {}
     for m in metas:
         per_node[m["node_id"]] = per_node.get(m["node_id"], 0) + 1

@@ -33,7 +33,8 @@ def partial_search(trials, budget_s: float, why: str) -> SearchResult:
 def write_partial(rundir, cfg, target, space, ctx, trials, why: str, meta: dict):
     """(tune.json's document, paths written), or (None, []) when no trial finished or the
     space was never planned. Never raises: the tune's own ending matters more."""
-    from scaling.collector.tune.result import tune_document, write_outputs
+    from scaling.collector.tune.result import tune_document
+    from scaling.sinks.tune_files import write_tune
 
     if space is None or not trials.finished:
         return None, []
@@ -41,7 +42,7 @@ def write_partial(rundir, cfg, target, space, ctx, trials, why: str, meta: dict)
         search = partial_search(trials, cfg.tune.budget, why)
         doc = tune_document(search, space, ctx, cfg.tune, meta)
         doc["partial"] = why
-        return doc, write_outputs(rundir.path, doc, None)
+        return doc, write_tune(rundir.path, doc, None)
     except Exception as e:  # the samples are on disk; say why the table is not
         rundir.write_manifest(partial_tune_error=f"{type(e).__name__}: {e}")
         return None, []

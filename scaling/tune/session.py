@@ -152,7 +152,8 @@ def search(cfg, space, ctx, trials, budget_s: float, hooks):
 
 def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
     """tune.json, best.toml (and nccl.env): returns (document, paths written)."""
-    from scaling.collector.tune.result import tune_document, write_outputs
+    from scaling.collector.tune.result import tune_document
+    from scaling.sinks.tune_files import write_tune
     from scaling.tune.best_config import best_toml
 
     doc = tune_document(result, space, ctx, cfg.tune, meta)
@@ -169,7 +170,7 @@ def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
             f"winner {winner.id}: {figure}, from {doc['winner']['figure']}",
         ]
         best_text = best_toml(base, winner, target.workload, target.world_size, header)
-    return doc, write_outputs(rundir_path, doc, best_text)
+    return doc, write_tune(rundir_path, doc, best_text)
 
 
 def measure(cfg, target: Target, trials, rundir, hooks):
@@ -289,9 +290,9 @@ def finish(trials, rundir, started: bool, outcome) -> None:
 
 def write_report(rundir):
     """(report paths, None) or (None, why not): the report never costs tune.json."""
-    from scaling.collector.run import load_run
-    from scaling.collector.tables import write_startup
+    from scaling.collector.loaded_run import load_run
     from scaling.report import write_report as write
+    from scaling.sinks.tables import write_startup
 
     try:
         run = load_run(rundir.path)

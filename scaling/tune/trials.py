@@ -44,7 +44,7 @@ from scaling.collector.tune.trials import (
     split_rounds,
     trial_figures,
 )
-from scaling.workloads.registry import get as get_workload
+from scaling.workloads.catalog import get as get_workload
 
 SHORT_SKIP = ("local", "comm", "compute")
 FULL_SKIP = ("comm", "compute")

@@ -14,7 +14,7 @@ from scaling.cluster.memory_fit import PROCESS_BYTES, USABLE, rank_bytes
 from scaling.config.allreduce_bars import source_size
 from scaling.validate import groups
 from scaling.validate.ranks import Rank, Ranks
-from scaling.workloads.checks import group_allreduce, p2p
+from scaling.workloads.checks import group_collective, p2p
 
 COMM_MARGIN_S = 20.0
 """Beyond --timeout for a collective call: gloo/NCCL time out a stuck peer after --timeout
@@ -29,14 +29,14 @@ def as_results(ranks: list[Rank], answers: list[tuple], **extra) -> list[dict]:
 
 
 def _allreduce_point(node: str, world: int) -> dict:
-    return {"workload": group_allreduce.WORKLOAD.name, "check": "allreduce",
+    return {"workload": group_collective.WORKLOAD.name, "check": "allreduce",
             "group_id": f"node:{node}", "world_size": world}  # fmt: skip
 
 
 def lost_node(node: str, members: list[Rank], why: str, pairs: bool) -> list[dict]:
     """A node's all_reduce (and pairs) as not measured."""
     point = _allreduce_point(node, len(members))
-    out = group_allreduce.WORKLOAD.records(
+    out = group_collective.WORKLOAD.records(
         point,
         None,
         [{"who": r.who(), "error": why, "group_id": point["group_id"]} for r in members],
@@ -75,9 +75,9 @@ def node_groups(ranks: Ranks, env: dict, backend: str, timeout: float, pairs: bo
 
 def node_allreduce(ranks: Ranks, formed: list, cfg, timeout: float) -> list[dict]:
     """Each node's all_reduce over its ranks, all nodes side by side."""
-    wl, calls, specs = group_allreduce.WORKLOAD, [], []
+    wl, calls, specs = group_collective.WORKLOAD, [], []
     for f in formed:
-        point = group_allreduce.spec(
+        point = group_collective.spec(
             "allreduce", allreduce_bytes(cfg, f.members), f"node:{f.members[0].node}"
         )
         calls += f.members

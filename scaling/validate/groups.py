@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from scaling.cluster import rendezvous, startup
+from scaling.cluster import rendezvous, startup_timing
 from scaling.validate.ranks import Rank, Ranks
 
 
@@ -27,7 +27,7 @@ class Formed:
     error: str | None = None
     """Why the group did not form (it is then not used, and its checks are not measured)."""
     startup: list[dict] = field(default_factory=list)
-    """Its members' start-up times as records (scaling/cluster/startup.py)."""
+    """Its members' start-up times as records (scaling/cluster/startup_timing.py)."""
 
 
 def form(ranks: Ranks, wanted: list[list[Rank]], env: dict, backend: str, timeout: float,
@@ -61,7 +61,7 @@ def form(ranks: Ranks, wanted: list[list[Rank]], env: dict, backend: str, timeou
         answers.setdefault(k, []).append(answer)
     for k, f in enumerate(out):
         if f.error is None:
-            f.startup = startup.records(
+            f.startup = startup_timing.records(
                 answers.get(k, []), len(f.members), name(f), backend, setup_s
             )
     return out

@@ -55,7 +55,7 @@ from scaling.validate import groups
 from scaling.validate.comm import COMM_MARGIN_S
 from scaling.validate.links import network_ceiling
 from scaling.validate.ranks import Rank, Ranks
-from scaling.workloads.checks import group_allreduce
+from scaling.workloads.checks import group_collective
 
 
 class GroupTests:
@@ -97,12 +97,12 @@ class GroupTests:
             if f.error:
                 failed[gid] = f.error
                 continue
-            point = group_allreduce.spec("inter_node", self.cfg.validate.comm_bytes, gid,
+            point = group_collective.spec("inter_node", self.cfg.validate.comm_bytes, gid,
                                          self.cfg.validate.group_op)  # fmt: skip
             point |= {"world_size": len(f.members), "phase": req.phase, "nodes": list(req.nodes)}
             calls += f.members
             specs += [point | {"who": r.who()} for r in f.members]
-        answers = self.ranks.call(calls, group_allreduce.WORKLOAD.rank, specs,
+        answers = self.ranks.call(calls, group_collective.WORKLOAD.rank, specs,
                                   "an inter-node group test", self.timeout + COMM_MARGIN_S) if calls else []  # fmt: skip
         groups.destroy(self.ranks, formed)
         by_rank = {r.rank: (a, s) for r, a, s in zip(calls, answers, specs, strict=True)}
@@ -117,8 +117,8 @@ class GroupTests:
             (res, err), spec = by_rank.get(r.rank, ((None, not_formed), None))
             res = res if err is None else {"who": r.who(), "error": err, "group_id": gid}
             members.append(res)
-            spec = spec or {"workload": group_allreduce.WORKLOAD.name, "check": "inter_node"}
-            records += group_allreduce.WORKLOAD.records(spec, None, [res])
+            spec = spec or {"workload": group_collective.WORKLOAD.name, "check": "inter_node"}
+            records += group_collective.WORKLOAD.records(spec, None, [res])
         self.add(records)
         lost = {n: self.lost(n) or "no rank of it answers" for n in nodes
                 if not by_node[n] or any(r.rank in self.ranks.lost for r in by_node[n])}  # fmt: skip

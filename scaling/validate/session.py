@@ -164,9 +164,9 @@ def conclude(run_dir: Path, records: list[dict], cfg, status: str, error: str | 
 
 def write_report(run_dir: Path):
     """(report paths, None) or (None, why not): the report never costs the verdicts."""
-    from scaling.collector.run import load_run
-    from scaling.collector.tables import write_startup
+    from scaling.collector.loaded_run import load_run
     from scaling.report import write_report as write
+    from scaling.sinks.tables import write_startup
 
     try:
         run = load_run(run_dir)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from scaling.workloads.models import build_model
-from scaling.workloads.models.transformer import GPT, TransformerConfig, transformer_config
+from scaling.workloads.models.gpt import GPT, TransformerConfig, transformer_config
 
 # A training step = forward (1x) + backward (2x); each MAC = 2 FLOPs.
 _TRAIN_FLOPS_PER_FORWARD_MAC = 3 * 2

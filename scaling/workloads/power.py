@@ -1,8 +1,9 @@
 """GPU power and utilisation, sampled in the background while the measured steps run.
 
-The readings come from `scaling.hardware.nvml.PowerReader(gpu_index)` (the only place
-that talks to NVML), opened once for the sampler's life, not once per reading. Without that module, without NVML or on CPU there are no readings and
-the figures are None ("n/a" in reports).
+The readings come from `scaling.hardware.nvml_readers.PowerReader(gpu_index)` (NVML reached
+through hardware/nvml.py), opened once for the sampler's life, not once per reading. Without
+that module, without NVML or on CPU there are no readings and the figures are None ("n/a" in
+reports).
 
     with PowerSampler(gpu_index=0) as power:
         run_measured_steps()
@@ -22,7 +23,7 @@ PERIOD_S = 0.1
 def nvml_reader(gpu_index: int | str):
     """The hardware package's reader for one GPU, or None when it is unavailable."""
     try:
-        from scaling.hardware.nvml import PowerReader
+        from scaling.hardware.nvml_readers import PowerReader
     except (ImportError, AttributeError):
         return None
     return PowerReader(gpu_index)

@@ -1,7 +1,7 @@
 """GPT-style decoder data-parallel training on synthetic tokens (workload "transformer").
 
 AdamW with GPT-3's betas (0.9, 0.95), weight decay 0.1 and learning rate 6e-4 (fused
-kernels on GPU). Presets are the model presets of `models/transformer.py`, each with a
+kernels on GPU). Presets are the model presets of `models/gpt.py`, each with a
 per-rank batch that fits an 80 GB GPU in bf16. FLOPs per token follow PaLM (6N plus
 attention), see `flops.py`. `setup` runs on the ranks and imports torch there; `memory` says
 what `scaling tune`'s memory model counts.
@@ -81,7 +81,7 @@ def setup(preset: str, spec: dict, batch: int, global_batch: int, device: str, s
 def memory(section: TransformerWorkloadConfig, preset: str, device: str):
     """Driver, for `scaling tune`: the decoder `setup` builds (the preset at the section's
     seq_len) and its optimizer, AdamW, fused on CUDA as `setup` asks."""
-    from scaling.workloads.models.transformer import transformer_config  # torch: tune has it
+    from scaling.workloads.models.gpt import transformer_config  # torch: tune has it
 
     overrides = {"seq_len": section.seq_len} if section.seq_len else {}
     t = transformer_config(preset, **overrides)

@@ -3,11 +3,12 @@
 Pure numpy/pandas (no torch, no ray), so it reruns on any old run directory.
 
 - hockney.py     alpha-beta model of one collective: change-point in S, ring/tree alpha(n)
-- points.py      the measured points (per-iteration times) and their bootstrap
+- fit_points.py  the measured points (per-iteration times) and their bootstrap
 - step.py        step(n) = compute + exposed communication (DDP buckets through the model)
 - holdout.py     hold out the largest world size, predict it, report the error
 - whatif.py      --what-if KEY=VALUE: one term replaced
-- prediction.py  predict_run(): the predict.json document
+- collective_prediction.py  the collectives part: fits per span, times and busbw at n
+- prediction.py  predict_run(): the predict.json document (and its training part)
 """
 
 import importlib
@@ -17,7 +18,6 @@ _LAZY = {
     "PREDICT_JSON": "prediction",
     "NothingToFit": "prediction",
     "predict_run": "prediction",
-    "write_prediction": "prediction",
     "parse_what_if": "whatif",
 }
 __all__ = list(_LAZY)

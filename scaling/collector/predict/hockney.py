@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from scaling.collector.formulas import busbw_factor
+from scaling.config.units import format_bytes
 
 MIN_SIZES_PER_SEGMENT = 3
 BIC_EVIDENCE = 2.0
@@ -215,19 +216,10 @@ def _best_shape(op, n, size, t, law) -> _Shape:
         return _Shape(law, [0.0], sse1, why)
     bic2 = _bic(best[1], m, 2 * k + 1)
     if bic1 - bic2 > BIC_EVIDENCE:
-        why = f"change-point at {size_text(best[0])}: BIC {bic1:.1f} -> {bic2:.1f} (kept: better by > {BIC_EVIDENCE:g})"
+        why = f"change-point at {format_bytes(best[0])}: BIC {bic1:.1f} -> {bic2:.1f} (kept: better by > {BIC_EVIDENCE:g})"
         return _Shape(law, [0.0, best[0]], best[1], why)
-    why = f"no change-point: the best break ({size_text(best[0])}) improves BIC only {bic1:.1f} -> {bic2:.1f}"
+    why = f"no change-point: the best break ({format_bytes(best[0])}) improves BIC only {bic1:.1f} -> {bic2:.1f}"
     return _Shape(law, [0.0], sse1, why)
-
-
-def size_text(b: float) -> str:
-    """64 KiB, 1 MiB, 1000 B: binary units, as nccl-tests sizes are written."""
-    b = int(b)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if b >= scale and b % scale == 0:
-            return f"{b // scale} {unit}"
-    return f"{b:,} B"
 
 
 def _choose_law(op, n, size, t) -> tuple[_Shape, str]:

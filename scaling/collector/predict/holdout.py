@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scaling.collector.predict.fit_points import PointSet, all_reduce_sets
 from scaling.collector.predict.hockney import factor
-from scaling.collector.predict.points import PointSet, all_reduce_sets
 from scaling.collector.predict.step import Layout, TrainingCurve, build_step_model
 
 PLATEAU_SHARE = 0.9

@@ -1,6 +1,6 @@
 """A run's predictions at world sizes it did not measure: what predict.json holds.
 
-    from scaling.collector.run import load_run
+    from scaling.collector.loaded_run import load_run
     from scaling.collector.predict import predict_run
     doc = predict_run(load_run("runs/..."), targets=[16, 64, 256, 1024])
 
@@ -12,22 +12,27 @@ the run has too few world sizes to hold one out).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 
 from scaling.collector.predict import whatif as wi
-from scaling.collector.predict.hockney import CollectiveFit, factor
-from scaling.collector.predict.holdout import collective_holdout, step_holdout
-from scaling.collector.predict.points import (
+from scaling.collector.predict.collective_prediction import (
+    all_reduce_family,
+    collective_entry,
+    families,
+    fit_set,
+    validation,
+    what_if_fits,
+)
+from scaling.collector.predict.fit_points import (
     BOOTSTRAP_REPS,
     INTERVAL,
     PointSet,
-    all_reduce_sets,
     collective_points,
     interval,
 )
+from scaling.collector.predict.holdout import step_holdout
 from scaling.collector.predict.step import (
     INTER,
     INTRA,
@@ -49,14 +54,6 @@ class NothingToFit(ValueError):
     """The run holds no collective at more than one rank and no training point."""
 
 
-@dataclass
-class FittedSet:
-    ps: PointSet
-    fit: CollectiveFit
-    boots: list[CollectiveFit]
-    holdout: dict
-
-
 def predict_run(
     run,
     targets: list[int],
@@ -65,7 +62,7 @@ def predict_run(
     reps: int = BOOTSTRAP_REPS,
     seed: int = 0,
 ) -> dict:
-    """The predict.json document for a loaded run (scaling.collector.run.Run)."""
+    """The predict.json document for a loaded run (scaling.collector.loaded_run.Run)."""
     rng = np.random.default_rng(seed)
     sets = collective_points(run.samples)
     curves = training_curves(run.training, run.samples)
@@ -75,7 +72,7 @@ def predict_run(
             "and no successful training point)"
         )
     layout, source = resolve_layout(run, sets, gpus_per_node)
-    fitted = [_fit_set(ps, reps, rng) for ps in sets]
+    fitted = [fit_set(ps, reps, rng) for ps in sets]
     what_if = what_if or {}
     return {
         "schema": SCHEMA,
@@ -93,7 +90,7 @@ def predict_run(
         },
         "what_if": wi.describe(what_if) if what_if else None,
         "collectives": [
-            _collective_entry(fam, targets, layout, what_if) for fam in _families(fitted).values()
+            collective_entry(fam, targets, layout, what_if) for fam in families(fitted).values()
         ],
         "training": [
             _training_entry(c, fitted, targets, layout, what_if, reps, rng) for c in curves
@@ -148,115 +145,6 @@ def shared_host_cores(manifest: dict) -> int | None:
     return None
 
 
-def _fit_set(ps: PointSet, reps: int, rng) -> FittedSet:
-    fit = ps.fit()
-    return FittedSet(ps, fit, ps.bootstrap(fit, reps, rng), collective_holdout(ps))
-
-
-def _families(fitted: list[FittedSet]) -> dict[tuple, dict[str, FittedSet]]:
-    fams: dict[tuple, dict[str, FittedSet]] = {}
-    for fs in fitted:
-        fams.setdefault((fs.ps.op, fs.ps.dtype, fs.ps.timing), {})[fs.ps.span] = fs
-    return fams
-
-
-def _all_reduce_family(fitted: list[FittedSet]) -> dict[str, FittedSet]:
-    by_set = {id(fs.ps): fs for fs in fitted}
-    return {span: by_set[id(ps)] for span, ps in all_reduce_sets([fs.ps for fs in fitted]).items()}
-
-
-# -- collectives -----------------------------------------------------------------------------
-
-
-def _validation(holdout: dict, what: str) -> str:
-    if holdout.get("status") != "validated":
-        return f"unvalidated: {holdout.get('reason', 'no holdout')}"
-    return f"validated: holdout at n={holdout['held_out_n']}, {what}"
-
-
-def _what_if_fits(fits: dict, what_if: dict) -> tuple[dict, list[str]]:
-    fits, notes = dict(fits), []
-    if "link" in what_if:
-        if INTER in fits:
-            fits[INTER] = fits[INTER].with_bandwidth(what_if["link"])
-        elif INTRA in fits:
-            fits[INTER] = fits[INTRA].with_bandwidth(what_if["link"])
-            notes.append(
-                "no inter-node measurement: inter-node latency taken from the intra-node fit"
-            )
-    if "intra" in what_if:
-        if INTRA in fits:
-            fits[INTRA] = fits[INTRA].with_bandwidth(what_if["intra"])
-        else:
-            notes.append("no intra-node fit: intra= not applied")
-    if "alpha" in what_if:
-        fits = {s: f.with_alpha(what_if["alpha"]) for s, f in fits.items()}
-    return fits, notes
-
-
-def _collective_entry(fam: dict[str, FittedSet], targets, layout: Layout, what_if: dict) -> dict:
-    any_fs = next(iter(fam.values()))
-    op = any_fs.ps.op
-    lo = min(fs.fit.size_range[0] for fs in fam.values())
-    hi = max(fs.fit.size_range[1] for fs in fam.values())
-    sizes = [lo, hi] if hi > lo else [hi]
-    entry = {
-        "op": op,
-        "dtype": any_fs.ps.dtype,
-        "timing": any_fs.ps.timing,
-        "fits": {span: {**fs.fit.to_dict(), "holdout": fs.holdout} for span, fs in fam.items()},
-        "predictions": _collective_rows(
-            fam, {s: fs.fit for s, fs in fam.items()}, targets, layout, sizes
-        ),
-    }
-    if what_if and set(what_if) & {"link", "intra", "alpha"}:
-        fits, notes = _what_if_fits({s: fs.fit for s, fs in fam.items()}, what_if)
-        entry["what_if"] = {
-            "replaced": wi.describe(what_if),
-            "notes": notes,
-            "predictions": _collective_rows(fam, fits, targets, layout, sizes, boots=False),
-        }
-    return entry
-
-
-def _collective_rows(fam, fits, targets, layout, sizes, boots: bool = True) -> list[dict]:
-    rows = []
-    for n in sorted(targets):
-        span = layout.span(n)
-        fit = fits.get(span)
-        fs = fam.get(span)
-        for size in sizes:
-            row = {"n": n, "nodes": layout.nodes(n), "span": span, "size_bytes": size}
-            if fit is None or n < 2:
-                why = "one rank: no communication" if n < 2 else f"no {span} measurement"
-                rows.append({**row, "time_us": None, "reason": why})
-                continue
-            lat, bw = (float(v[0]) for v in fit.terms(size, n))
-            t = lat + bw
-            c = float(factor(fit.op, np.array([n]))[0])
-            reps = [float(b.time(size, n)[0]) for b in fs.boots] if (boots and fs) else []
-            lo, hi = interval(reps)
-            row.update(
-                time_us=t * 1e6,
-                time_us_interval=[v * 1e6 for v in (lo, hi)] if lo is not None else None,
-                busbw_gbps=size * c / t / 1e9,
-                busbw_gbps_interval=[size * c / v / 1e9 for v in (hi, lo)]
-                if lo is not None
-                else None,
-                dominant="latency" if lat >= bw else "bandwidth",
-                extrapolation=n / max(fit.world_sizes),
-                validation=_validation(fs.holdout, _plateau_text(fs.holdout)) if fs else "what-if",
-            )
-            rows.append(row)
-    return rows
-
-
-def _plateau_text(h: dict) -> str:
-    if h.get("status") != "validated":
-        return ""
-    return f"plateau error {h['plateau_error_pct']:.1f}%"
-
-
 # -- training --------------------------------------------------------------------------------
 
 
@@ -270,7 +158,7 @@ def _training_entry(curve: TrainingCurve, fitted, targets, layout, what_if, reps
         "measured": _measured_rows(curve),
         "buckets": {"bytes": curve.bucket_bytes, "note": curve.bucket_note},
     }
-    fam = _all_reduce_family(fitted)
+    fam = all_reduce_family(fitted)
     if not fam or not curve.bucket_bytes:
         why = "no all_reduce measured at more than one rank" if not fam else curve.bucket_note
         return {**head, "unavailable": f"{why}: nothing to model DDP's communication with"}
@@ -293,9 +181,9 @@ def _training_entry(curve: TrainingCurve, fitted, targets, layout, what_if, reps
         **_model_outputs(model, boots, targets, holdout),
     }
     if what_if:
-        wf, notes = _what_if_fits(fits, what_if)
+        wf, notes = what_if_fits(fits, what_if)
         m2 = _what_if_model(model, wf, what_if)
-        b2 = [_what_if_model(b, _what_if_fits(b.fits, what_if)[0], what_if) for b in boots]
+        b2 = [_what_if_model(b, what_if_fits(b.fits, what_if)[0], what_if) for b in boots]
         entry["what_if"] = {"replaced": wi.describe(what_if), "notes": notes,
                             **_model_outputs(m2, b2, targets, None)}  # fmt: skip
     return entry
@@ -353,7 +241,7 @@ def _model_outputs(model: StepModel, boots: list[StepModel], targets, holdout) -
         row["dominant"] = str(p["dominant"][i])
         if holdout is not None:
             err = holdout.get("step_error_pct")
-            row["validation"] = _validation(
+            row["validation"] = validation(
                 holdout, f"step error {err:+.1f}%" if err is not None else ""
             )
         rows.append(row)
@@ -412,19 +300,3 @@ def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def write_prediction(run_dir, doc: dict):
-    """Write predict.json into the run directory atomically; returns its path."""
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(run_dir) / PREDICT_JSON
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".predict.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(json_safe(doc), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path

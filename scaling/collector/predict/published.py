@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from scaling.collector.predict.fit_points import PointSet
 from scaling.collector.predict.hockney import factor, plateau_busbw
 from scaling.collector.predict.holdout import UNVALIDATED, VALIDATED, unvalidated
-from scaling.collector.predict.points import PointSet
 
 
 def load(path: str | Path) -> dict:

@@ -15,7 +15,7 @@
   at the reference size does not carry that factor to every n. The measured overlap is
   reported beside it. With no multi-rank training point there is no overlap to go on: every
   modelled all-reduce is counted as exposed.
-- throughput and efficiency follow DESIGN.md: weak n*batch/step, step(1)/step(n); strong
+- throughput and efficiency follow docs/formulas.md: weak n*batch/step, step(1)/step(n); strong
   global_batch/step, T(1)/(n T(n)), with step(1) measured when the run has world size 1.
 """
 
@@ -225,14 +225,14 @@ def build_step_model(
 
 
 def _check_sizes(model: StepModel, notes: list[str]) -> None:
-    from scaling.collector.predict.hockney import size_text
+    from scaling.config.units import format_bytes
 
     biggest = max(model.curve.bucket_bytes)
     for span, fit in model.fits.items():
         if biggest > 2 * fit.size_range[1]:
             notes.append(
-                f"DDP buckets reach {size_text(biggest)} but all_reduce was measured {span} only "
-                f"up to {size_text(fit.size_range[1])}: the model is extrapolated in size there"
+                f"DDP buckets reach {format_bytes(biggest)} but all_reduce was measured {span} only "
+                f"up to {format_bytes(fit.size_range[1])}: the model is extrapolated in size there"
             )
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from scaling.config.units import format_bytes
 from scaling.strategies import SINGLE
 from scaling.strategies import names as strategy_names
 from scaling.workloads.training.optimizer import OptimizerSpec
@@ -337,13 +338,13 @@ def check_fit(est: MemoryEstimate, capacity_bytes: int, headroom: float = HEADRO
     """Does the estimate fit the capacity, leaving `headroom` of it free?"""
     usable = int(capacity_bytes * (1.0 - headroom))
     need = est.peak_bytes
-    where = f"{fmt_bytes(usable)} usable ({1 - headroom:.0%} of {fmt_bytes(capacity_bytes)})"
+    where = f"{format_bytes(usable, 2)} usable ({1 - headroom:.0%} of {format_bytes(capacity_bytes, 2)})"
     lower = " at least" if est.basis.startswith("static") else ""
     if need > usable:
         big = sorted(est.terms, key=lambda t: -t.bytes)[:3]
-        parts = ", ".join(f"{t.name} {fmt_bytes(t.bytes)}" for t in big)
-        return Fit(False, f"needs{lower} {fmt_bytes(need)} > {where} ({parts})", need, usable)
-    return Fit(True, f"needs{lower} {fmt_bytes(need)} of {where}", need, usable)
+        parts = ", ".join(f"{t.name} {format_bytes(t.bytes, 2)}" for t in big)
+        return Fit(False, f"needs{lower} {format_bytes(need, 2)} > {where} ({parts})", need, usable)
+    return Fit(True, f"needs{lower} {format_bytes(need, 2)} of {where}", need, usable)
 
 
 def largest_batch(
@@ -365,9 +366,3 @@ def largest_batch(
     while b > 0 and estimate(shape, optimizer, precision, sharding, b, fit).peak_bytes > usable:
         b -= 1
     return b
-
-
-def fmt_bytes(n: float) -> str:
-    if abs(n) >= GIB:
-        return f"{n / GIB:.2f} GiB"
-    return f"{n / MIB:.1f} MiB"

@@ -231,31 +231,3 @@ def _spread(rounds) -> float | None:
         return None
     med = statistics.median(rounds)
     return 100.0 * (max(rounds) - min(rounds)) / med if med else None
-
-
-def write_outputs(out_dir, doc: dict, best_text: str | None) -> list:
-    """tune.json, best.toml and nccl.env (when recommended) into out_dir; never over an
-    earlier tune's files. Returns the paths written."""
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    out = Path(out_dir)
-    files = {TUNE_JSON: json.dumps(doc, indent=1, allow_nan=False) + "\n"}
-    if best_text is not None:
-        files[BEST_TOML] = best_text
-    if doc.get("nccl") and doc["nccl"]["lines"]:
-        files[NCCL_ENV] = "\n".join(doc["nccl"]["lines"]) + "\n"
-    taken = [name for name in files if (out / name).exists()]
-    if taken:
-        raise FileExistsError(f"{out} already holds {', '.join(taken)} from an earlier tune")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out / name)
-        written.append(out / name)
-    return written

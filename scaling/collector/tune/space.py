@@ -213,7 +213,7 @@ def _product(cfg: TuneConfig, ctx: SpaceContext) -> list[Candidate]:
 
 def _strategy_variants(strategy: str, head: dict, v: dict, world: int) -> list[Candidate]:
     if world == 1:
-        # One rank trains without DDP or FSDP2 (workloads/training.py): their options would
+        # One rank trains without DDP or FSDP2 (workloads/training/strategy.py): their options would
         # only relabel the same run, so they collapse into one "single" candidate.
         return [Candidate(**head, strategy=SINGLE)]
     options = STRATEGIES.get(strategy).options  # each option's values, in the registry's order

@@ -10,7 +10,7 @@ Each module is one kind of judgement:
 - `codes.py`      the checks and their stable fault codes
 - `verdicts.py`   Verdict (one check on one node, GPU or link) and ValidateResult (exit code)
 - `outliers.py`   the fleet rule median ± max(k·MAD, min_pct%), public minimums, peak, ceiling
-- `sdc.py`        silent data corruption: bitwise digests, majority vote per GPU model
+- `sdc_compare.py` silent data corruption: bitwise digests, majority vote per GPU model
 - `pairwise.py`   GPU-pair matrices: slow links and the GPU in every slow pair
 - `localize.py`   adaptive localisation of bad nodes and node pairs in O(k log N) group tests:
                   `group_tests.py` (requests, outcomes, steps, findings), `scheduler.py`
@@ -19,5 +19,5 @@ Each module is one kind of judgement:
 - `internode.py`  the localisation's findings as verdicts; a group test's bar and outcome
 - `health.py`     `scaling doctor` checks as verdicts
 - `checks.py`     the judges assemble calls, binding the [validate] thresholds to the rules
-- `baseline.py`   --baseline: the seam to issue 15's judgment of two sets of round figures
+- `baseline.py`   --baseline: the seam to collector/judge.py's judgment of two sets of round figures
 """

@@ -35,11 +35,12 @@ from scaling.collector.validate.records import (
     value_of,
     wrong_elements,
 )
-from scaling.collector.validate.sdc import DigestSample, judge_sdc
+from scaling.collector.validate.sdc_compare import DigestSample, judge_sdc
 from scaling.collector.validate.verdicts import ValidateResult, Verdict, missing
 from scaling.config import allreduce_bars
 from scaling.config.validate import ValidateConfig, describe
-from scaling.hardware.diagnose import compare_nodes, diagnose
+from scaling.hardware.across_nodes import compare_nodes
+from scaling.hardware.diagnose import diagnose
 from scaling.hardware.ib_health import NAME as IB_NAME
 from scaling.hardware.ib_health import NOT_FOUND as IB_NOT_FOUND
 from scaling.hardware.ib_health import check_ib_ports

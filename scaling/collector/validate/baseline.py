@@ -1,7 +1,7 @@
 """--baseline RUN_DIR: judge this run's figures against a known-good run's, beyond both spreads.
 
 This module only pairs the figures up and turns judgments into verdicts. The judgment itself
-is issue 15's one function for compare, tune and validate (scaling.collector.judge.judge): it
+is the one function compare, tune and validate share (scaling.collector.judge.judge): it
 takes two sets of per-round figures and says regression, improvement, same or undecided.
 `scaling validate` passes it in, with the family of every paired figure, so its confidence
 covers the whole comparison (judge.py explains why):
@@ -83,7 +83,7 @@ def against_baseline(
             check=f"{v.check}_vs_baseline", verdict=verdict, scope=v.scope, node=v.node,
             gpu=v.gpu, uuid=v.uuid, model=v.model, peer_node=v.peer_node, peer_gpu=v.peer_gpu,
             code=code, value=v.value, unit=v.unit, threshold=b.value,
-            rule="the baseline's figure; judged beyond both runs' spread (issue 15)",
+            rule="the baseline's figure; judged beyond both runs' spread (collector/judge.py)",
             evidence=f"{v.value:.4g} vs baseline {b.value:.4g} {v.unit}: {j.verdict}, {j.reason}",
             details={"baseline_value": b.value, "baseline_rounds": list(b.rounds),
                      "judgment": j.to_dict() if hasattr(j, "to_dict") else {"verdict": j.verdict, "reason": j.reason}},

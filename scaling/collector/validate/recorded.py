@@ -30,7 +30,8 @@ from scaling.collector.damaged import damaged_rows
 from scaling.collector.load import _tolerant_records, read_manifest, read_samples
 from scaling.collector.validate.assemble import assemble
 from scaling.collector.validate.verdicts import ValidateResult
-from scaling.config.allreduce_bars import format_size, node_bar
+from scaling.config.allreduce_bars import node_bar
+from scaling.config.units import format_bytes
 from scaling.config.validate import ValidateConfig
 from scaling.rundir import SAMPLES
 
@@ -164,7 +165,7 @@ def allreduce_records(samples: pd.DataFrame, manifest: dict) -> tuple[list[dict]
             notes.append(f"{model} x{n}: the nodes share no message size: not judged")
             continue
         notes.append(f"allreduce: {len(nodes)} node(s) of {n} x {model} judged at "
-                     f"{format_size(size)} (the largest size all have"
+                     f"{format_bytes(size)} (the largest size all have"
                      f"{' with a public bar' if node_bar(model, n, size)[0] else ''})")  # fmt: skip
         for node in nodes:
             members = list(range(next_rank, next_rank + n))

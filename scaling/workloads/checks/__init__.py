@@ -7,7 +7,7 @@
     sdc.py         the same seeded matmul on every rank, a bitwise digest per repetition
                    (the burn of level "long" repeats it for minutes)
     p2p.py         send/recv bandwidth of rank pairs, each direction (a node's GPU matrix)
-    group_allreduce.py  an all_reduce over a given set of ranks, busbw (a node's GPUs; and the
+    group_collective.py  an all_reduce over a given set of ranks, busbw (a node's GPUs; and the
                    inter-node group test of the localisation, all ranks of each node)
 
 Each is an ordinary workload: `scaling run --workloads gemm,sdc` sweeps it like any other,
@@ -23,7 +23,7 @@ the registry (and `scaling run --help`) stays light. They share the [validate] s
 from __future__ import annotations
 
 from scaling.config.validate import ValidateConfig
-from scaling.workloads.registry import Table
+from scaling.workloads.catalog import Table
 
 SHARED = {"validate": ValidateConfig}
 TABLE = Table(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels, records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.gemm:run"
 WARMUP = 3
@@ -35,7 +35,7 @@ def sample_health(device: str, action):
 
     uuid = str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
     try:
-        from scaling.hardware.nvml import HealthReader
+        from scaling.hardware.nvml_readers import HealthReader
     except ImportError as e:
         return action(), {"available": False, "reason": f"NVML unavailable ({e})"}
     with PowerSampler(uuid, open_reader=HealthReader) as sampler:

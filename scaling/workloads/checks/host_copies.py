@@ -10,9 +10,9 @@ to: it returns why, and validate lists the check as not run.
 
 from __future__ import annotations
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels
 from scaling.workloads.checks import records as rank_records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.host_copies:run"
 REPEATS = {"quick": 5, "standard": 20, "long": 20}

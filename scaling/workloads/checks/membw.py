@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels, records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.membw:run"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 from scaling.pairing import round_robin
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels, records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.p2p:run"
 

@@ -19,9 +19,9 @@ copies over the same link; the docs say so next to the bar.
 
 from __future__ import annotations
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels
 from scaling.workloads.checks import records as rank_records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.peer_copy:run"
 REPEATS = {"quick": 3, "standard": 5, "long": 5}

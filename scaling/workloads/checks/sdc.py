@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import time
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels, records
-from scaling.workloads.registry import Workload
 
 TARGET = "scaling.workloads.checks.sdc:run"
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from scaling.config.fields import setting
 from scaling.config.units import format_size, parse_size
 from scaling.rundir import SUMMARY
+from scaling.workloads.catalog import PointKey, Table, Workload, record_key
 from scaling.workloads.collectives import ops
-from scaling.workloads.registry import PointKey, Table, Workload, record_key
 
 TARGET = "scaling.workloads.collectives.bench:run_point"
 TABLE = Table(

@@ -1,4 +1,6 @@
-"""The collectives workload, rank side: time one point and check its result exactly.
+"""Rank side of the collectives workload (as training/bench.py is of training): time, then check.
+
+The collectives workload, rank side: time one point and check its result exactly.
 
 Which op runs, on what buffers, and what it must return come from the op's record
 (ops.py); this module owns what every op shares, as nccl-tests' common.cu does: buffers,
@@ -10,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from scaling.workloads import faults, groups
+from scaling.workloads import faults, subgroups
 from scaling.workloads.collectives import ops
 from scaling.workloads.collectives.ops import PATTERN_MAX, Collective
 from scaling.workloads.timing import make_timer, rank_device, sync
@@ -104,7 +106,7 @@ def run_point(spec: dict) -> dict:
     `rank_spec`), or, for a spec built by hand, from this process's registry.
     """
     device = rank_device()
-    pg = groups.subgroup(spec.get("subgroup"))  # collective: every rank calls it
+    pg = subgroups.subgroup(spec.get("subgroup"))  # collective: every rank calls it
     if pg is not None and dist.get_rank() not in spec["subgroup"]:
         return {"times": [], "wrong": None, "member": False}
     rank, n = dist.get_rank(pg), dist.get_world_size(pg)

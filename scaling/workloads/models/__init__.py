@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling.workloads.models.resnet import DEPTHS as RESNETS
-from scaling.workloads.models.resnet import build_resnet
-from scaling.workloads.models.transformer import (
+from scaling.workloads.models.gpt import (
     GPT,
     PRESETS,
     TransformerConfig,
     transformer_config,
 )
+from scaling.workloads.models.resnet import DEPTHS as RESNETS
+from scaling.workloads.models.resnet import build_resnet
 
 MODEL_NAMES = (*RESNETS, "transformer")
 

@@ -8,7 +8,7 @@ training.csv table, and `workload(...)`, which turns a model into a Workload spe
 The step itself is measured on the ranks by `bench.py` (stages: build, wrap, probe, warmup,
 ddp, local, comm, compute), wrapping the model with a parallel strategy (`strategy.py`: DDP,
 `fsdp2.py`: FSDP2; `blocks.py`: the repeated blocks they shard, checkpoint and compile), with
-`checksum.py` and `memory.py` for its checks. The figures are defined in
+`checksum.py` and `peak_memory.py` for its checks. The figures are defined in
 docs/formulas.md (scaling efficiency, exposed communication, overlap, MFU).
 """
 
@@ -25,7 +25,7 @@ from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
 from scaling.strategies import DDP
 from scaling.strategies import names as strategy_names
-from scaling.workloads.registry import WORKLOADS, PointKey, Table, Workload, record_key
+from scaling.workloads.catalog import WORKLOADS, PointKey, Table, Workload, record_key
 from scaling.workloads.training.optimizer import OptimizerSpec
 from scaling.workloads.training.shapes import ModelShape
 

@@ -1,4 +1,6 @@
-"""The training step bench (rank side): one training point, measured on every rank.
+"""Rank side of the training workloads (as collectives/bench.py is of collectives): one point.
+
+The training step bench (rank side): one training point, measured on every rank.
 
 A point is one training workload (its model: resnet50.py, transformer.py) at one world
 size; the figures are defined in docs/formulas.md. `run_point` runs these stages on every
@@ -55,13 +57,13 @@ import torch.distributed as dist
 from torch import nn
 
 from scaling.hardware.gpu_identity import nvml_key
-from scaling.workloads import faults, registry
+from scaling.workloads import catalog, faults
 from scaling.workloads.models import loss_fn
 from scaling.workloads.power import PowerSampler
 from scaling.workloads.timing import make_timer, rank_device, sync
 from scaling.workloads.training import STEP_OPTIONS, strategy
 from scaling.workloads.training.checksum import param_checksum
-from scaling.workloads.training.memory import is_oom, peak, reset_peak
+from scaling.workloads.training.peak_memory import is_oom, peak, reset_peak
 
 STAGES = ("build", "wrap", "probe", "warmup", "ddp", "local", "comm", "compute")
 MULTI_RANK_STAGES = ("local", "comm", "compute")
@@ -107,7 +109,7 @@ class StepBench:
         # The model and presets come with the spec (the driver's registry, see the training
         # workloads' rank_spec); a spec built by hand names a built-in workload.
         if "model" not in spec:
-            known = registry.get(spec["workload"])
+            known = catalog.get(spec["workload"])
             spec = {**spec, "model": known.model, "presets": known.presets}
         self.spec, self.device = spec, device
         self.model, presets = spec["model"], spec["presets"]
@@ -225,7 +227,7 @@ class StepBench:
         _set_math_modes(self.device, self.precision)
         seed = self.spec["seed"]
         torch.manual_seed(seed)  # the same initial weights on every rank
-        self.setup = registry.resolve(self.model.setup)(
+        self.setup = catalog.resolve(self.model.setup)(
             preset=self.preset,
             spec=self.spec,
             batch=self.batch,

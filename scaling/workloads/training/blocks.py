@@ -13,8 +13,8 @@ import functools
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from scaling.workloads.models.gpt import Block
 from scaling.workloads.models.resnet import BasicBlock, Bottleneck
-from scaling.workloads.models.transformer import Block
 
 BLOCK_TYPES = (Block, BasicBlock, Bottleneck)
 

@@ -50,7 +50,7 @@ class ModelShape:
 def transformer_shape(
     n_layer: int, d_model: int, seq_len: int, vocab_size: int, name: str = "transformer"
 ) -> ModelShape:
-    """The GPT decoder of models/transformer.py (GPT-2 layout, biases, tied embeddings)."""
+    """The GPT decoder of models/gpt.py (GPT-2 layout, biases, tied embeddings)."""
     d = d_model
     # ln_1 (2d) + qkv (3d^2 + 3d) + proj (d^2 + d) + ln_2 (2d) + fc (4d^2 + 4d) + proj (4d^2 + d)
     block = 12 * d * d + 13 * d

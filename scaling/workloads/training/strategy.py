@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from scaling.strategies import STRATEGIES
-from scaling.workloads.registry import resolve
+from scaling.workloads.catalog import resolve
 from scaling.workloads.training.blocks import prepare
 
 

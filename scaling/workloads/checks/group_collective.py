@@ -16,16 +16,19 @@ all_to_all; the Collective registry's). The result is checked exactly once at th
 (rank-dependent small integers; all_to_all: each received chunk against its sender's, #wrong).
 A rank under SCALING_FAULTS' slow_comm waits before each op, so its peers really wait for it
 inside the collective.
+
+The module is named for what it holds (an all_reduce or an all_to_all); the workload keeps its
+registered name "group_allreduce", which recorded runs' samples carry and `--workloads` takes.
 """
 
 from __future__ import annotations
 
 import time
 
+from scaling.workloads.catalog import Workload
 from scaling.workloads.checks import SHARED, TABLE, levels, records
-from scaling.workloads.registry import Workload
 
-TARGET = "scaling.workloads.checks.group_allreduce:run"
+TARGET = "scaling.workloads.checks.group_collective:run"
 
 
 def plan(cfg, n: int) -> list[dict]:

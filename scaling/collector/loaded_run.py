@@ -1,6 +1,6 @@
 """A run directory, loaded and aggregated: the one place samples become the figures reports show.
 
-from scaling.collector.run import load_run
+from scaling.collector.loaded_run import load_run
 run = load_run("runs/20260101T000000Z-abc123")
 run.collectives      # summary.csv rows: percentiles, algbw/busbw (+ link ceilings)
 run.training         # training.csv rows: efficiency, comm fraction, overlap, MFU, flags
@@ -12,7 +12,7 @@ run.startup          # startup.csv rows: communicator start-up per world size an
 run.partial, run.warnings
 
 Which tables a run has comes from the workload registry: each workload names its table and
-the function that builds it (scaling.workloads.registry.Table).
+the function that builds it (scaling.workloads.catalog.Table).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from scaling.collector.startup import startup_table
 from scaling.collector.training import TRAINING_COLUMNS
 from scaling.collector.transport import transport_warnings
 from scaling.rundir import MANIFEST, SAMPLES
-from scaling.workloads.registry import Table, resolve, tables
+from scaling.workloads.catalog import Table, resolve, tables
 
 __all__ = ["NotARunDir", "Run", "TRAINING_COLUMNS", "load_run", "partial_reason"]
 NAMED = ("collectives", "training")
@@ -68,7 +68,7 @@ class Run:
 
     @property
     def startup(self) -> pd.DataFrame:
-        """startup.csv rows: communicator start-up per world size and group (startup.py)."""
+        """startup.csv rows: communicator start-up per world size and group (collector/startup.py)."""
         return startup_table(self.samples)
 
     @property

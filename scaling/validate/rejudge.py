@@ -1,6 +1,6 @@
 """`scaling validate --judge RUN_DIR`: validate's rules on a recorded run; nothing is measured.
 
-    from scaling.validate.judge import judge
+    from scaling.validate.rejudge import judge
     outcome = judge("runs/imported", cfg)     # a Validation; outcome.exit_code 0 or 1
 
 The outputs are validate's own files (validate.json, validate.junit.xml, validate.prom,
@@ -31,7 +31,7 @@ def output_dir(run_dir: Path) -> Path:
 def judge(run_dir: str | Path, cfg) -> Validation:
     """Judge RUN_DIR with cfg.validate's thresholds. Raises NotARunDir / NothingToJudge
     (bad input) when there is nothing to judge."""
-    from scaling.collector.run import NotARunDir
+    from scaling.collector.loaded_run import NotARunDir
     from scaling.collector.validate.recorded import judge_run
     from scaling.rundir import MANIFEST, SAMPLES, utc_now
     from scaling.sinks import drain, write_validation

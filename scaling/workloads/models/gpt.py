@@ -7,7 +7,7 @@ an output projection tied to the token embedding. Linear layers and LayerNorms c
 as in GPT-2, so the presets reproduce the published parameter counts.
 
     >>> import torch
-    >>> from scaling.workloads.models.transformer import GPT, PRESETS
+    >>> from scaling.workloads.models.gpt import GPT, PRESETS
     >>> with torch.device("meta"):  # counts parameters without allocating 124M floats
     ...     GPT(PRESETS["gpt2-small"]).num_params()
     124439808

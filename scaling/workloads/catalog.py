@@ -13,7 +13,7 @@ Adding a workload is one module holding `WORKLOAD = Workload(...)` plus its path
 before the run. Specs import no torch: the rank side is named as "module:function" and
 imported on the rank.
 
-    from scaling.workloads.registry import WORKLOADS, Workload, register
+    from scaling.workloads.catalog import WORKLOADS, Workload, register
     WORKLOADS.get("resnet50").plan(cfg, 4)
 """
 
@@ -37,7 +37,7 @@ BUILTIN = (
     "scaling.workloads.checks.peer_copy",
     "scaling.workloads.checks.sdc",
     "scaling.workloads.checks.p2p",
-    "scaling.workloads.checks.group_allreduce",
+    "scaling.workloads.checks.group_collective",
 )
 
 

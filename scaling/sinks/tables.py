@@ -1,6 +1,7 @@
-"""Where the collector's tables are written: CSV always, Parquet when pyarrow is installed.
+"""The collector's tables as files: CSV always, Parquet when pyarrow is installed.
 
-Only the collector writes tables (the report only reads them). Which tables exist comes from
+The collector computes the tables (scaling.collector.loaded_run); this sink writes them, each
+whole or not at all (scaling.rundir.write_atomic); the report only reads them. Which tables exist comes from
 the workload registry: summary.csv (collectives), training.csv (training workloads), and any
 other registered workload's table; startup.csv (communicator start-up) when groups formed.
 """
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaling.collector.run import Run
+from scaling.collector.loaded_run import Run
 from scaling.format import missing
 from scaling.rundir import write_atomic
-from scaling.workloads.registry import tables
+from scaling.workloads.catalog import tables
 
 STARTUP = "startup.csv"
 

@@ -55,7 +55,7 @@ def config(args):
 
 
 def grid(ids, trials, schedule):
-    from scaling.collector.tune.halving import TrialBudget
+    from scaling.collector.tune.halving_types import TrialBudget
 
     full = TrialBudget(0, schedule.full_steps, schedule.full_rounds, schedule.warmup, True)
     out, spent = {}, 0.0
@@ -81,7 +81,8 @@ def search(cfg, space, ctx, trials):
 def duel(cfg, trials, pick: str, best: str, calls: int) -> dict:
     """pick and best, `calls` full-length calls each in the order A B B A A B ...; the gap of
     the pick's median round from the best's over all calls, and compare's verdict on it."""
-    from scaling.collector.tune.halving import TrialBudget, schedule_of
+    from scaling.collector.tune.halving_budget import schedule_of
+    from scaling.collector.tune.halving_types import TrialBudget
     from scaling.collector.tune.judging import trial_judge
 
     s = schedule_of(cfg.tune)
@@ -101,7 +102,7 @@ def duel(cfg, trials, pick: str, best: str, calls: int) -> dict:
 
 
 def one(cfg, space, ctx, trials, order: str, duel_calls: int) -> dict:
-    from scaling.collector.tune.halving import schedule_of
+    from scaling.collector.tune.halving_budget import schedule_of
     from scaling.collector.tune.judging import trial_judge
 
     ids = [c.id for c in space.candidates]

@@ -28,7 +28,7 @@ cannot). Goal (issue 13): within 3% of the grid's pick, in at most a third of it
 
     python benchmarks/tune_simulated.py                          # 200 seeds, calibrated noise
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100
-    python benchmarks/tune_simulated.py --eta 2 --mirror on off     # [tune] mirror both ways
+    python benchmarks/tune_simulated.py --eta 2 --mirror on off     # interleaved rungs or not
     python benchmarks/tune_simulated.py --calibrate /tmp/tunecal/*-b*-[12]   # rewrite the json
 """
 
@@ -178,7 +178,7 @@ class Simulator:
         self.warmup = warmup
 
     def __call__(self, cid, budget):
-        from scaling.collector.tune.halving import TrialResult
+        from scaling.collector.tune.halving_types import TrialResult
 
         t = self.true[cid]
         step_s = WORLD * self.batch[cid] / t
@@ -194,7 +194,8 @@ class Simulator:
 
 
 def one_seed(cal: dict, space, schedule, noise: float, seed: int) -> dict:
-    from scaling.collector.tune.halving import TrialBudget, successive_halving
+    from scaling.collector.tune.halving import successive_halving
+    from scaling.collector.tune.halving_types import TrialBudget
 
     rng = random.Random(seed)
     cands = space.candidates
@@ -215,7 +216,7 @@ def one_seed(cal: dict, space, schedule, noise: float, seed: int) -> dict:
         "search_vs_best": true[search.winner] / best - 1,
         "grid_vs_best": true[grid_pick] / best - 1,
         "tied": len(search.tied),
-        "trials": sum(2 if m.budget.mirrored else 1 for m in search.measurements),  # calls
+        "trials": sum(m.budget.calls for m in search.measurements),  # calls
     }
 
 
@@ -250,7 +251,7 @@ def main() -> None:
     ap.add_argument("--eta", nargs="+", type=int, default=[2, 3])
     ap.add_argument(
         "--mirror", nargs="+", choices=["on", "off"], default=["on", "off"],
-        help="[tune] mirror: later rungs measured A B, B A (on) or once each (off)",
+        help="[tune] mirror: later rungs interleaved A B, B A and judged in pairs (on) or once each (off)",
     )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -276,7 +277,7 @@ def print_calibration(cal: dict) -> None:
 
 
 def run_all(cal: dict, args) -> list[dict]:
-    from scaling.collector.tune.halving import Schedule
+    from scaling.collector.tune.halving_types import Schedule
     from scaling.collector.tune.judging import judge_label, trial_judge
     from scaling.config.tune import TuneConfig
 

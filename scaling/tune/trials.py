@@ -1,7 +1,7 @@
 """Real trials: one candidate's training point, measured on the gang, round after round.
 
     trials = Trials(cfg, prep, rundir, workload, world_size, candidates)
-    result = trials("b16-fp32-ddp-bk25", TrialBudget(...))   # halving.TrialResult
+    result = trials("b16-fp32-ddp-bk25", TrialBudget(...))   # halving_types.TrialResult
     peak = trials.probe(candidate, batch)                     # peak memory of one step
 
 A trial is one call of the training step bench (workloads/training/bench.py) with the

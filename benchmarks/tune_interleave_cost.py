@@ -66,30 +66,13 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from scaling import sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.rundir import RunDir, new_run_path
-    from scaling.tune import TuneHooks, session
-    from scaling.tune.trials import Trials
+    from tune_harness import real_trials
 
-    cfg = config()
-    target = session.preflight(cfg)
-    started = connect_ray(None)
-    prep = sweep.prepare(cfg)
-    rundir = RunDir(new_run_path(cfg.runs_dir))
-    trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
-                    lambda: sweep.prepare(cfg))  # fmt: skip
-    try:
-        session.plan_space(cfg, target, prep, trials, TuneHooks())
+    with real_trials(config()) as (trials, _, _):
         out = {
             "same group": calls(trials, args.calls, args.steps, False),
             "new group": calls(trials, args.calls, args.steps, True),
         }
-    finally:
-        trials.close()
-        trials.prep.gang.shutdown()
-        disconnect_ray(started)
-        rundir.close()
     print(f"tiny transformer, 2 CPU ranks, {args.calls} calls per candidate per mode, "
           f"{args.steps} steps a round (medians; the host was shared)")  # fmt: skip
     for mode, d in out.items():

@@ -55,7 +55,7 @@ def config(args):
 
 
 def grid(ids, trials, schedule):
-    from scaling.collector.tune.halving import TrialBudget
+    from scaling.collector.tune.halving_types import TrialBudget
 
     full = TrialBudget(0, schedule.full_steps, schedule.full_rounds, schedule.warmup, True)
     out, spent = {}, 0.0
@@ -81,7 +81,8 @@ def search(cfg, space, ctx, trials):
 def duel(cfg, trials, pick: str, best: str, calls: int) -> dict:
     """pick and best, `calls` full-length calls each in the order A B B A A B ...; the gap of
     the pick's median round from the best's over all calls, and compare's verdict on it."""
-    from scaling.collector.tune.halving import TrialBudget, schedule_of
+    from scaling.collector.tune.halving_budget import schedule_of
+    from scaling.collector.tune.halving_types import TrialBudget
     from scaling.collector.tune.judging import trial_judge
 
     s = schedule_of(cfg.tune)
@@ -101,7 +102,7 @@ def duel(cfg, trials, pick: str, best: str, calls: int) -> dict:
 
 
 def one(cfg, space, ctx, trials, order: str, duel_calls: int) -> dict:
-    from scaling.collector.tune.halving import schedule_of
+    from scaling.collector.tune.halving_budget import schedule_of
     from scaling.collector.tune.judging import trial_judge
 
     ids = [c.id for c in space.candidates]
@@ -118,8 +119,12 @@ def one(cfg, space, ctx, trials, order: str, duel_calls: int) -> dict:
     med = {c: statistics.median(r) for c, r in g.items() if r}
     best = max(med, key=med.get)
     verdict = trial_judge(cfg.tune.threshold_pct, cfg.tune.confidence)(g[pick], g[best])
-    same = {"duel_gap": 0.0, "duel_verdict": "same candidate", "duel_calls": 0}
-    head = duel(cfg, trials, pick, best, duel_calls) if pick != best and duel_calls else same
+    if pick == best:
+        head = {"duel_gap": 0.0, "duel_verdict": "same candidate", "duel_calls": 0}
+    elif not duel_calls:  # --duel 0: no head to head, not a pass
+        head = {"duel_gap": None, "duel_verdict": "not measured", "duel_calls": 0}
+    else:
+        head = duel(cfg, trials, pick, best, duel_calls)
     return {
         "order": order, "grid_best": best, "search_pick": pick,
         "gap": 1 - med[pick] / med[best], "verdict_pick_vs_best": verdict, **head,
@@ -142,32 +147,15 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    from scaling import sweep
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.rundir import RunDir, new_run_path
-    from scaling.tune import TuneHooks, session
-    from scaling.tune.trials import Trials
+    from tune_harness import real_trials
 
-    cfg = config(args)
-    target = session.preflight(cfg)
-    started = connect_ray(None)
-    prep = sweep.prepare(cfg)
-    rundir = RunDir(new_run_path(cfg.runs_dir))
-    trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
-                    lambda: sweep.prepare(cfg))  # fmt: skip
     rows = []
-    try:
-        space, ctx, _, _ = session.plan_space(cfg, target, prep, trials, TuneHooks())
-        print(f"{len(space.candidates)} candidates; samples in {rundir.path}")
+    with real_trials(config(args)) as (trials, space, ctx):
+        cfg = trials.cfg
         for i in range(args.repeats):
             order = "gs" if i % 2 == 0 else "sg"
             rows.append(one(cfg, space, ctx, trials, order, args.duel))
             print(json.dumps(rows[-1]))
-    finally:
-        trials.close()
-        trials.prep.gang.shutdown()
-        disconnect_ray(started)
-        rundir.close()
     gaps = [r["gap"] for r in rows]
     ratios = [r["time_ratio"] for r in rows]
     ok = [r["gap"] <= GOAL_GAP or r["verdict_pick_vs_best"] in ("tie", "undecided") for r in rows]

@@ -28,7 +28,8 @@ cannot). Goal: within 3% of the grid's pick, in at most a third of its time.
 
     python benchmarks/tune_simulated.py                          # 200 seeds, calibrated noise
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100
-    python benchmarks/tune_simulated.py --eta 2 --mirror on off     # [tune] mirror both ways
+    python benchmarks/tune_simulated.py --eta 2 --mirror on off     # interleaved rungs or not
+    python benchmarks/tune_simulated.py --eta 2 --walk 0 0.03       # a drift that trends
     python benchmarks/tune_simulated.py --calibrate /tmp/tunecal/*-b*-[12]   # rewrite the json
 """
 
@@ -173,16 +174,21 @@ def landscape(cands, anchor: float, rng: random.Random) -> dict[str, float]:
 class Simulator:
     """A trial callback over the calibrated noise and costs; also used by the grid."""
 
-    def __init__(self, cal: dict, true: dict, batch: dict, noise: float, rng, warmup: int):
+    def __init__(self, cal: dict, true: dict, batch: dict, noise: float, rng, warmup: int,
+                 walk: float = 0.0):  # fmt: skip
         self.cal, self.true, self.batch, self.noise, self.rng = cal, true, batch, noise, rng
         self.warmup = warmup
+        self.walk, self.level = walk, 0.0
+        """A random walk of the machine's speed (log) from call to call: a drift that trends,
+        which each call's own drift (drawn afresh) does not model."""
 
     def __call__(self, cid, budget):
-        from scaling.collector.tune.halving import TrialResult
+        from scaling.collector.tune.halving_types import TrialResult
 
         t = self.true[cid]
         step_s = WORLD * self.batch[cid] / t
-        drift = self.rng.gauss(0.0, self.cal["sigma_trial"] * self.noise)
+        self.level += self.rng.gauss(0.0, self.walk) if self.walk else 0.0
+        drift = self.level + self.rng.gauss(0.0, self.cal["sigma_trial"] * self.noise)
         res = self.cal["residuals"]
         rounds = []
         for _ in range(budget.rounds):
@@ -193,14 +199,15 @@ class Simulator:
         return TrialResult(rounds, fixed + inside, inside)
 
 
-def one_seed(cal: dict, space, schedule, noise: float, seed: int) -> dict:
-    from scaling.collector.tune.halving import TrialBudget, successive_halving
+def one_seed(cal: dict, space, schedule, noise: float, seed: int, walk: float = 0.0) -> dict:
+    from scaling.collector.tune.halving import successive_halving
+    from scaling.collector.tune.halving_types import TrialBudget
 
     rng = random.Random(seed)
     cands = space.candidates
     true = landscape(cands, cal["anchor"]["samples_per_s"], rng)
     batch = {c.id: c.batch for c in cands}
-    sim = Simulator(cal, true, batch, noise, rng, schedule.warmup)
+    sim = Simulator(cal, true, batch, noise, rng, schedule.warmup, walk)
     full = TrialBudget(0, schedule.full_steps, schedule.full_rounds, schedule.warmup, True)
     grid = {c.id: sim(c.id, full) for c in cands}
     grid_pick = max(grid, key=lambda c: statistics.median(grid[c].rounds))
@@ -215,7 +222,7 @@ def one_seed(cal: dict, space, schedule, noise: float, seed: int) -> dict:
         "search_vs_best": true[search.winner] / best - 1,
         "grid_vs_best": true[grid_pick] / best - 1,
         "tied": len(search.tied),
-        "trials": sum(2 if m.budget.mirrored else 1 for m in search.measurements),  # calls
+        "trials": sum(m.budget.calls for m in search.measurements),  # calls
     }
 
 
@@ -250,7 +257,11 @@ def main() -> None:
     ap.add_argument("--eta", nargs="+", type=int, default=[2, 3])
     ap.add_argument(
         "--mirror", nargs="+", choices=["on", "off"], default=["on", "off"],
-        help="[tune] mirror: later rungs measured A B, B A (on) or once each (off)",
+        help="[tune] mirror: later rungs interleaved A B, B A and judged in pairs (on) or once each (off)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--walk", nargs="+", type=float, default=[0.0],
+        help="sd (log) per call of a random walk of the machine's speed: a trending drift",
     )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -276,35 +287,39 @@ def print_calibration(cal: dict) -> None:
 
 
 def run_all(cal: dict, args) -> list[dict]:
-    from scaling.collector.tune.halving import Schedule
+    from scaling.collector.tune.halving_types import Schedule
     from scaling.collector.tune.judging import judge_label, trial_judge
+    from scaling.collector.tune.paired import paired_judge
     from scaling.config.tune import TuneConfig
 
     space = candidates()
     print(
         f"SIMULATED trials; {len(space.candidates)} candidates; judge: "
-        f"{judge_label(trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence))}; {args.seeds} seeds per row\n"
+        f"{judge_label(trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence))}; "
+        f"interleaved rungs: {judge_label(paired_judge(TuneConfig.threshold_pct))}; "
+        f"{args.seeds} seeds per row\n"
     )
     head = (
-        f"{'noise':>5} {'eta':>3} {'mirror':>6} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
+        f"{'walk':>5} {'noise':>5} {'eta':>3} {'mirror':>6} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
         f" {'grid pick':>9} {'true best':>9} {'(grid)':>6} | {'vs grid p10':>11} | ties"
     )
     print(head)
     print("-" * len(head))
     out = []
-    for noise, eta, mirror in itertools.product(args.noise_scale, args.eta, args.mirror):
+    grid = itertools.product(args.walk, args.noise_scale, args.eta, args.mirror)
+    for walk, noise, eta, mirror in grid:
         schedule = Schedule(eta=eta, mirror=mirror == "on")
-        rows = [one_seed(cal, space, schedule, noise, s) for s in range(args.seeds)]
+        rows = [one_seed(cal, space, schedule, noise, s, walk) for s in range(args.seeds)]
         s = summarize(rows)
         ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
         print(
-            f"{noise:>5.2f} {eta:>3} {mirror:>6} | {s['time_ratio_median']:>17.3f} "
+            f"{walk:>5.3f} {noise:>5.2f} {eta:>3} {mirror:>6} | {s['time_ratio_median']:>17.3f} "
             f"{s['time_ratio_p90']:>5.2f} | {'':>17} {s['search_within_3pct_of_grid']:>9.0%} "
             f"{s['search_within_3pct_of_best']:>9.0%} {s['grid_within_3pct_of_best']:>6.0%} | "
             f"{s['search_vs_grid_p10']:>+11.1%} | {s['ties_reported']:.0%}"
             f"{'' if ok else '  (goal not met)'}"
         )
-        out.append({"noise_scale": noise, "eta": eta, "mirror": mirror == "on", **s})
+        out.append({"walk": walk, "noise_scale": noise, "eta": eta, "mirror": mirror == "on", **s})
     print(
         "\ntime: trial seconds of the search / of the grid (median over seeds). within 3%: share of"
         " seeds whose pick's TRUE throughput is at least 97% of the grid's pick (and of the true"

@@ -70,7 +70,7 @@ def tuned(small, tmp_path_factory):
     out = tmp_path_factory.mktemp("tune") / "t"
     # --threshold 150: only the slowed candidate (4x the step time) is worse beyond noise at
     # rung 0, even when other tenants' load doubles a 2-rank trial here, so two finalists
-    # always reach the last rung, which is mirrored
+    # always reach the last rung, which is interleaved
     r = invoke("tune", "--workload", "transformer", "--gpus", "2", "--budget", "5m",
                "--config", small, "--env", f"SCALING_FAULTS=slow:{SLOWED}=4",
                "--threshold", "150", "--out", out)  # fmt: skip
@@ -115,12 +115,13 @@ def test_every_trial_is_kept_in_the_samples(tuned):
     assert manifest["kind"] == "tune" and manifest["status"] == "ok"
 
 
-def test_the_last_rung_measures_each_finalist_in_two_calls_mirrored(tuned):
-    """A B, then B A: each call's rounds numbered apart in the samples, both in the figure."""
+def test_the_last_rung_measures_each_finalist_in_two_interleaved_passes(tuned):
+    """A B, then B A, on real gloo trials: each pass's rounds numbered apart in the samples
+    and written in that order, all in the figure."""
     out, _ = tuned
     doc = json.loads((out / "tune.json").read_text())
     last = next(r for r in doc["rungs"] if r["rung"] == 1)
-    # full_rounds = 5, made even so that both calls have 3
+    # full_rounds = 5, made a multiple of the 2 passes so that both have 3
     assert len(last["trials"]) == 2 and last["rounds"] == 6 and last["calls"] == 2
     samples = pd.read_json(out / "samples.jsonl", lines=True)
     steps = samples[(samples["type"] == "trial_step") & (samples["rung"] == 1)]

@@ -10,7 +10,9 @@ import random
 
 import pytest
 
-from scaling.collector.tune.halving import (
+from scaling.collector.tune.halving import successive_halving
+from scaling.collector.tune.halving_budget import plan_rungs, schedule_of
+from scaling.collector.tune.halving_types import (
     CUT,
     ELIMINATED,
     FAILED,
@@ -19,9 +21,6 @@ from scaling.collector.tune.halving import (
     WINNER,
     Schedule,
     TrialResult,
-    plan_rungs,
-    schedule_of,
-    successive_halving,
 )
 from scaling.collector.tune.judging import trial_judge
 
@@ -215,7 +214,7 @@ def _slowing(call: int) -> float:
     return 1.0 - 0.04 * max(0, call - 3)
 
 
-def test_later_rungs_are_mirrored_first_half_forward_second_reversed():
+def test_later_rungs_are_interleaved_first_pass_forward_second_reversed():
     true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
     calls: list = []
     result = successive_halving(list(true), _recording(true, calls), Schedule(confirm=False))
@@ -233,10 +232,10 @@ def test_later_rungs_are_mirrored_first_half_forward_second_reversed():
     assert [c for c in calls if c[1] == 1] == [(x, 1, 8, 0) for x in kept]
 
 
-def test_the_mirror_keeps_drift_from_picking_the_winner():
+def test_interleaving_keeps_drift_from_picking_the_winner():
     """a and b are equal; the machine slows 4% per call after the first rung. Measured one
     after another, the first of them looks 4% faster, 'beyond noise' (the rounds of one call
-    are tight); mirrored, both see the same drift and tie."""
+    are tight); interleaved and judged in pairs, the drift cancels and they tie."""
     true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
 
     def search(mirror):
@@ -249,9 +248,9 @@ def test_the_mirror_keeps_drift_from_picking_the_winner():
     assert mirrored.outcomes["b"].status in (TIED, WINNER)
 
 
-def test_odd_rounds_are_made_even_so_the_halves_weigh_alike():
+def test_odd_rounds_are_made_even_so_the_passes_pair():
     """3 rounds in one call and 2 in the other would put the median in the first call's
-    cluster, and drift would rank a above b again; the mirrored rung runs 4 (2 + 2)."""
+    cluster, and drift would rank a above b again; the interleaved rung runs 4 (2 + 2)."""
     true = {"a": 100.0, "b": 100.0, "c": 80.0, "d": 80.0}
     calls: list = []
     result = successive_halving(
@@ -264,18 +263,18 @@ def test_odd_rounds_are_made_even_so_the_halves_weigh_alike():
     assert last["a"].to_dict()["calls"] == 2 and "first_round" not in last["a"].to_dict()
 
 
-def test_a_candidate_failing_its_second_call_fails():
+def test_a_candidate_failing_its_second_pass_fails():
     true = {"a": 100.0, "b": 99.0, "c": 98.5, "d": 98.0}
     calls: list = []
     trial = _recording(true, calls, fail_second={"a"})
     result = successive_halving(list(true), trial, Schedule(confirm=False))
     assert result.outcomes["a"].status == FAILED
-    assert "error at rung 1: second half: rank died" in result.outcomes["a"].reason
+    assert "error at rung 1: pass 2 of 2: rank died" in result.outcomes["a"].reason
     assert result.winner != "a"
 
 
 def test_a_second_call_numbers_its_rounds_after_the_first():
-    from scaling.collector.tune.trials import measured_seconds, split_rounds
+    from scaling.collector.tune.trial_records import measured_seconds, split_rounds
 
     def call(times):
         steps = [{"type": "step", "phase": "ddp", "rank": 0, "step": i, "time_s": t}
@@ -293,9 +292,9 @@ def test_a_second_call_numbers_its_rounds_after_the_first():
 def test_one_call_rungs_eliminate_only_beyond_the_margin_calls_differ_by():
     """a is the true best, but its first-rung call ran while the machine was 15% slower; that
     call's rounds are tight, so the judge calls a 'worse' than b beyond noise. One call cannot
-    show call-to-call noise: with mirrored rungs a is ranked (second of four) and goes on, wins
-    the mirrored rung; c and d, slower than the best by more than the margin, go at once.
-    Unmirrored, the old rule eliminates a at the first rung."""
+    show call-to-call noise: with interleaved rungs a is ranked (second of four) and goes on,
+    wins the interleaved rung; c and d, slower than the best by more than the margin, go at
+    once. Not interleaved, the old rule eliminates a at the first rung."""
     from scaling.collector.tune.halving import ONE_CALL_MARGIN_PCT
 
     true = {"a": 110.0, "b": 100.0, "c": 70.0, "d": 72.0}

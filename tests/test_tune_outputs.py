@@ -7,9 +7,11 @@ import random
 
 import pytest
 
-from scaling.collector.tune.halving import Schedule, TrialResult, successive_halving
+from scaling.collector.tune.halving import successive_halving
+from scaling.collector.tune.halving_types import Schedule, TrialResult
 from scaling.collector.tune.judging import judge_label, trial_judge
 from scaling.collector.tune.nccl_env import DEFAULT_ID, env_lines, recommend
+from scaling.collector.tune.paired import paired_judge
 from scaling.collector.tune.result import NCCL_ENV, TUNE_JSON, tune_document
 from scaling.collector.tune.space import (
     Candidate,
@@ -65,7 +67,10 @@ def _tune(world: int = 8, dims=("batch", "bucket_cap_mb", "strategy"), nccl_true
 def test_tune_json_holds_the_decisions_and_is_plain_json():
     doc, space, search = _tune()
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc
-    assert doc["judge"] == judge_label(trial_judge(3.0))
+    assert doc["judge"] == (
+        f"{judge_label(trial_judge(3.0))} at one-call rungs; "
+        f"{judge_label(paired_judge(3.0))} at interleaved rungs"
+    )
     assert doc["winner"]["id"] == search.winner
     assert doc["winner"]["confirm"]["rounds"]  # the full-length rerun
     assert len(doc["rungs"]) == len(search.rungs) and doc["rungs"][0]["trials"]

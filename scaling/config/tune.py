@@ -304,8 +304,12 @@ class TuneConfig:
     """Rerun the winner at full length and report that figure."""
 
     mirror: bool = True
-    """After the first rung, measure each candidate in two calls, the second pass in reverse
-    order (A B, B A), so drift between trials lands on all alike (one more setup each)."""
+    """After the first rung, interleave the candidates in time: `passes` calls each, every
+    pass in the reverse order of the one before (A B, B A), judged on pairs of rounds taken
+    in the same pass, so drift between trials cannot rank them (one more setup per pass)."""
+
+    passes: int = setting(2, minimum=2)
+    """Calls per candidate at an interleaved rung (even: A B then B A cancels a steady drift)."""
 
     seed: int = setting(0, minimum=0)
     """Seeds the sample of candidates when the budget cannot try them all."""
@@ -318,6 +322,8 @@ class TuneConfig:
                 f"(first {self.first_rounds} x {self.first_steps}, full {self.full_rounds} x "
                 f"{self.full_steps} rounds x steps)"
             )
+        if self.passes % 2:
+            raise ValueError(f"tune: passes must be even (A B, B A), not {self.passes}")
 
 
 def to_dict(cfg: TuneConfig) -> dict[str, Any]:

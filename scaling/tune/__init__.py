@@ -34,7 +34,7 @@ class TuneHooks:
         """The space is known (candidates, pruned); the search starts next."""
 
     def progress(self, p) -> None:
-        """A search event (collector/tune/halving.Progress): what is tried, the current best."""
+        """A search event (collector/tune/halving_types.Progress): what is tried, the current best."""
 
     def done(self) -> None:
         """Measuring ended (finished, failed or interrupted)."""

@@ -10,7 +10,7 @@ first, as the full ranking does; its status says "measured" (or "failed").
 
 from __future__ import annotations
 
-from scaling.collector.tune.halving import FAILED, Outcome, SearchResult
+from scaling.collector.tune.halving_types import FAILED, Outcome, SearchResult
 
 MEASURED = "measured"
 

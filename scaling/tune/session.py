@@ -133,8 +133,10 @@ def probe_activations(candidates, facts, trials, hooks) -> dict:
 
 
 def search(cfg, space, ctx, trials, budget_s: float, hooks):
-    from scaling.collector.tune.halving import schedule_of, successive_halving
+    from scaling.collector.tune.halving import successive_halving
+    from scaling.collector.tune.halving_budget import schedule_of
     from scaling.collector.tune.judging import trial_judge
+    from scaling.collector.tune.paired import paired_judge
     from scaling.collector.tune.space import departures
 
     by_id = {c.id: c for c in space.candidates}
@@ -147,6 +149,7 @@ def search(cfg, space, ctx, trials, budget_s: float, hooks):
         judge=trial_judge(t.threshold_pct, t.confidence),
         prefer=lambda cid: (departures(by_id[cid], ctx.base), list(by_id).index(cid)),
         on_progress=hooks.progress,
+        paired=paired_judge(t.threshold_pct, t.confidence),
     )
 
 
@@ -231,7 +234,7 @@ def pruned_summary(pruned) -> str:
 
 
 def plan_lines(cfg, target: Target, space, ctx, probe_s: float, budget: float) -> list[str]:
-    from scaling.collector.tune.halving import _secs, plan_rungs, schedule_of
+    from scaling.collector.tune.halving_budget import plan_rungs, schedule_of, secs
 
     rungs = plan_rungs(len(space.candidates), schedule_of(cfg.tune))
     shape = ", ".join(f"{r['candidates']} x {r['rounds']}x{r['steps']}" for r in rungs)
@@ -239,7 +242,7 @@ def plan_lines(cfg, target: Target, space, ctx, probe_s: float, budget: float) -
         f"tuning {target.workload} at world size {target.world_size} on {ctx.device}: "
         f"{len(space.candidates)} candidates, {len(space.pruned)} pruned before running",
         f"memory: {space.memory_note}" + (f" (probes took {probe_s:.0f} s)" if probe_s else ""),
-        f"budget {_secs(cfg.tune.budget)}, {_secs(max(budget, 0))} left for trials; rungs "
+        f"budget {secs(cfg.tune.budget)}, {secs(max(budget, 0))} left for trials; rungs "
         f"(candidates x rounds x steps): {shape}",
     ]
 

@@ -1,13 +1,13 @@
 """Real trials: one candidate's training point, measured on the gang, round after round.
 
     trials = Trials(cfg, prep, rundir, workload, world_size, candidates)
-    result = trials("b16-fp32-ddp-bk25", TrialBudget(...))   # halving.TrialResult
+    result = trials("b16-fp32-ddp-bk25", TrialBudget(...))   # halving_types.TrialResult
     peak = trials.probe(candidate, batch)                     # peak memory of one step
 
 A trial is one call of the training step bench (workloads/training/bench.py) with the
 candidate's options in the point spec: the model is built and warmed up once, then
 rounds x steps measured steps run back to back, and a round is a block of `steps`
-consecutive steps (the step records are tagged so, collector/tune/trials.py). Unlike
+consecutive steps (the step records are tagged so, collector/tune/trial_records.py). Unlike
 `scaling run --repeats`, which builds the model again for every round, a trial does not:
 on the 2-core CPU a tiny ResNet-50 round with its own build, DDP wrap and warmup took
 4.3 s against about 0.4 s per measured step, so per-round builds would spend the budget on
@@ -16,14 +16,20 @@ within the trial, not build-to-build differences. Short trials time the synced s
 (stages local, comm and compute skipped); full-length ones add the step without gradient
 sync, so exposed communication is measured where it is reported.
 
-A mirrored rung (collector/tune/halving.py) calls a candidate twice, half its rounds each;
-the second call's rounds go on numbering from the first's, and `merge` computes the
-candidate's figures from both calls' records together, as one trial's would be. If another
-candidate's failure replaced the gang between a candidate's two calls, its figures come from
-both gangs' ranks (same world size and placement rules; samples.jsonl keeps each call's pids).
+An interleaved rung (collector/tune/halving.py) calls a candidate once per pass, rounds /
+passes rounds each, the other candidates' passes in between; each pass's rounds go on
+numbering from the last's, and `merge` computes the candidate's figures from all its passes'
+records together, as one trial's would be. If another candidate's failure replaced the gang
+between a candidate's passes, its figures come from both gangs' ranks (same world size and
+placement rules; samples.jsonl keeps each call's pids). Between two candidates with different
+NCCL variables each pass forms a new process group (`_group_for`): that is part of what a
+pass costs, and the cost the search's projection learns (docs/tune-search.md).
+
+This is the side of a trial that runs ranks; collector/tune/trial_records.py is the side that
+reads their records (pure pandas).
 
 Every record goes to samples.jsonl as it arrives, as "trial_step"/"trial_point" records
-carrying the candidate id and rung (collector/tune/trials.py), so nothing measured is lost
+carrying the candidate id and rung (collector/tune/trial_records.py), so nothing measured is lost
 and the run directory's training table never mixes candidates.
 
 A candidate that runs out of memory is a failed trial and the search goes on. One whose
@@ -36,9 +42,9 @@ from __future__ import annotations
 import copy
 import time
 
-from scaling.collector.tune.halving import Measurement, TrialBudget, TrialResult
+from scaling.collector.tune.halving_types import Measurement, TrialBudget, TrialResult
 from scaling.collector.tune.space import Candidate
-from scaling.collector.tune.trials import (
+from scaling.collector.tune.trial_records import (
     as_trial_records,
     measured_seconds,
     split_rounds,
@@ -61,9 +67,9 @@ class Trials:
         self._group_env: dict | None = None
         self._stack = None
         self._calls: dict[tuple[str, int], list[dict]] = {}
-        """(candidate, rung) -> the records of its mirrored calls so far, until merged."""
+        """(candidate, rung) -> the records of its interleaved passes so far, until merged."""
         self.finished: list[Measurement] = []
-        """Every trial that ended (a mirrored one once merged): what a tune stopped before
+        """Every trial that ended (an interleaved one once merged): what a tune stopped before
         its decision ranks (scaling/tune/partial.py)."""
 
     # -- the search's callback
@@ -81,19 +87,20 @@ class Trials:
         if status != "ok":
             self._calls.pop(key, None)
             return self._ended(cid, budget, TrialResult([], seconds, None, status, error))
-        if budget.mirrored:  # kept until merge() takes both halves
+        if budget.calls > 1:  # kept until merge() takes every pass
             earlier = self._calls.get(key, []) if budget.first_round else []
             self._calls[key] = earlier + records
             return self._result(records, seconds)
         return self._ended(cid, budget, self._result(records, seconds))
 
-    def merge(self, cid: str, budget: TrialBudget, first: TrialResult, second: TrialResult):
-        """Both calls of a mirrored rung as one trial: rounds and figures from all records."""
+    def merge(self, cid: str, budget: TrialBudget, parts: list[TrialResult]) -> TrialResult:
+        """Every pass of an interleaved rung as one trial: rounds and figures from all records."""
         records = self._calls.pop((cid, budget.rung), [])
-        return self._ended(cid, budget, self._result(records, first.seconds + second.seconds))
+        seconds = sum(p.seconds for p in parts)
+        return self._ended(cid, budget, self._result(records, seconds))
 
     def _ended(self, cid: str, budget: TrialBudget, result: TrialResult) -> TrialResult:
-        """A whole trial (not the first half of a mirrored one): kept in `finished`."""
+        """A whole trial (not one pass of an interleaved one): kept in `finished`."""
         self.finished.append(Measurement(cid, budget, result))
         return result
 

@@ -9,8 +9,11 @@ rerun and tested on recorded or simulated trials.
 - space.py        candidates from the [tune] section, pruned (memory, device) with reasons
 - nccl_env.py     NCCL environment candidates per message-size range (debugging variables)
 - judging.py      "better beyond noise": scaling compare's judgment of round figures
-- halving.py      successive halving over a trial callback, with a time budget
+- halving.py      successive halving over a trial callback: rungs, interleaved passes
+- halving_types.py  the search's records: schedule, trial budget and result, outcomes
+- halving_budget.py the plan of rungs, projected trial costs, what fits the time budget
+- paired.py       the paired judge of an interleaved rung (signed-rank over close pairs)
 - result.py       tune.json, the ranked table and the pruned list, from a search
-- trials.py       one trial's records -> per-round throughputs and figures (training.csv's
+- trial_records.py  one trial's records -> per-round throughputs and figures (training.csv's
                   definitions); trial records in samples.jsonl
 """

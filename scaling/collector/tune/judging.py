@@ -17,6 +17,10 @@ decide. The verdict is about A:
 Tune never breaks a tie or an undecided pair by the medians: the search keeps both where the
 budget allows and reports them as not separated.
 
+This judge pools each side's rounds: tune uses it at the first rung, where every candidate is
+measured in one call. Interleaved rungs, where the candidates' rounds were measured in the
+same passes, are judged in pairs instead (paired.py).
+
 Each comparison is judged at the stated confidence on its own (family 1). A rung compares
 every candidate with its best, so more than one true tie may be eliminated by chance at 5%
 each; the cost is a candidate lost, not a wrong figure: the winner is rerun and reported at

@@ -14,7 +14,7 @@ import dataclasses
 import statistics
 from datetime import datetime, timezone
 
-from scaling.collector.tune.halving import (
+from scaling.collector.tune.halving_types import (
     CUT,
     ELIMINATED,
     FAILED,

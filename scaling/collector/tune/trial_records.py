@@ -1,5 +1,7 @@
 """One trial's records -> its per-round throughputs and its figures (pure pandas).
 
+The reading side of a trial; scaling/tune/trials.py is the side that runs it on the ranks.
+
     rounds, figures = trial_figures(records, manifest)
 
 The records are what a training point writes to samples.jsonl (workloads/training: "step"

@@ -68,7 +68,7 @@ def grid(ids, trials, schedule):
 
 
 def search(cfg, space, ctx, trials):
-    from scaling.tune import session
+    from scaling.tune import driver as session
 
     class Quiet:
         def progress(self, p):
@@ -145,7 +145,8 @@ def main() -> int:
     from scaling import sweep
     from scaling.cluster.connect import connect_ray, disconnect_ray
     from scaling.rundir import RunDir, new_run_path
-    from scaling.tune import TuneHooks, session
+    from scaling.tune import TuneHooks
+    from scaling.tune import driver as session
     from scaling.tune.trials import Trials
 
     cfg = config(args)

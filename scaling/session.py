@@ -134,7 +134,7 @@ class MeasuringSession:
             **({"kind": kind} if kind else {}),
             status="running", started=utc_now(), ended=None, error=None,
             config=to_dict(self.cfg), device=prep.device, backend=prep.gang.backend,
-            host=host_facts(), ray={"version": ray.__version__, "nodes": ray_nodes()},
+            host=driver_host(), ray={"version": ray.__version__, "nodes": ray_nodes()},
             ranks=prep.gang.metas, notices=prep.notices, **extra,
         )  # fmt: skip
 
@@ -180,7 +180,7 @@ class MeasuringSession:
             self.code = self.code or interrupts.exit_code(e)
 
 
-def host_facts() -> dict:
+def driver_host() -> dict:
     """The driver's host, as the manifest records it."""
     import platform
     import socket

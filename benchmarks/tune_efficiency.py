@@ -68,7 +68,7 @@ def grid(ids, trials, schedule):
 
 
 def search(cfg, space, ctx, trials):
-    from scaling.tune import session
+    from scaling.tune import driver as session
 
     class Quiet:
         def progress(self, p):

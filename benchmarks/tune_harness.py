@@ -16,7 +16,8 @@ def real_trials(cfg):
     from scaling import sweep
     from scaling.cluster.connect import connect_ray, disconnect_ray
     from scaling.rundir import RunDir, new_run_path
-    from scaling.tune import TuneHooks, session
+    from scaling.tune import TuneHooks
+    from scaling.tune import driver as session
     from scaling.tune.trials import Trials
 
     target = session.preflight(cfg)

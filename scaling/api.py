@@ -25,124 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+from scaling.run_outcome import RunHooks, RunResult, Summary
 
+if TYPE_CHECKING:
     from scaling.collector.loaded_run import Run
     from scaling.collector.runsets import SetComparison
     from scaling.config import RunConfig
-    from scaling.report import ReportPaths
     from scaling.tune import TuneHooks, Tuning
     from scaling.validate import ValidateHooks, Validation
 
-
-class RunHooks:
-    """What a caller of `run` hears while it measures. Override what you need."""
-
-    def notice(self, text: str) -> None:
-        """A line for the user (a fallback to CPU, a skipped op, a warning)."""
-
-    def planned(self, run_dir: Path, points: int) -> None:
-        """The run directory exists and `points` points are planned; measuring starts."""
-
-    def point(self, point: dict) -> None:
-        """One point was measured and its samples are on disk."""
-
-    def done(self) -> None:
-        """Measuring ended (finished, failed or interrupted)."""
-
-
-@dataclass
-class Summary:
-    """A run directory through the collector: its tables written, and optionally its report."""
-
-    run: Run
-    tables: list[Path]
-    report: ReportPaths | None = None
-    report_error: str | None = None
-    """Why the report could not be written (the tables and samples are on disk)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """What `scaling report --json` prints."""
-        run = self.run
-        return {
-            "run_dir": str(run.path),
-            "report_md": str(self.report.markdown) if self.report else None,
-            "report_html": str(self.report.html) if self.report else None,
-            "tables": [str(p) for p in self.tables],
-            "status": run.manifest.get("status"),
-            "partial": run.partial,
-            "partial_reason": run.partial_reason,
-            "headline": run.headline.to_dict(),
-            "warnings": run.warnings,
-        }
-
-
-@dataclass
-class RunResult:
-    path: Path
-    status: str
-    """ok | failed | interrupted: how the sweep ended (the manifest says why)."""
-    summary: Summary | None = None
-    """The collector's tables and the report; None when the samples could not be summarized."""
-    summary_error: str | None = None
-    interrupt_code: int | None = None
-    """For an interrupted run, the exit code a shell expects: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
-
-    @property
-    def manifest(self) -> dict:
-        return self.summary.run.manifest if self.summary else {}
-
-    @property
-    def run(self) -> Run | None:
-        return self.summary.run if self.summary else None
-
-    @property
-    def report(self) -> ReportPaths | None:
-        return self.summary.report if self.summary else None
-
-    def wrong(self) -> int:
-        """Wrong elements over every checked collective point (nccl-tests #wrong)."""
-        coll = self.run.collectives if self.run else None
-        return 0 if coll is None or coll.empty else int(coll["wrong"].fillna(0).sum())
-
-    def diverged(self) -> pd.DataFrame | None:
-        """Training rows whose parameters differ across ranks after the measured steps."""
-        t = self.run.training if self.run else None
-        return None if t is None or t.empty else t[t["consistent"].eq(False)]
-
-    def failures(self) -> list[tuple[str, str]]:
-        """(what failed, detail) for each reason this run counts as failed; empty when good.
-        An interrupted run is not a failure here (the CLI exits 130 for it)."""
-        if self.status not in ("ok", "interrupted"):
-            error = self.manifest.get("error")
-            return [("run failed", f"{error} (samples measured so far are kept)")]
-        out = []
-        if self.wrong():
-            out.append(("correctness check failed", f"{self.wrong()} wrong elements (see #wrong)"))
-        diverged = self.diverged()
-        if diverged is not None and not diverged.empty:
-            where = ", ".join(
-                f"{r.workload} at {r.world_size} ranks" for r in diverged.itertuples()
-            )
-            out.append(("consistency check failed", f"parameters differ across ranks ({where})"))
-        return out
+__all__ = ["RunHooks", "RunResult", "Summary"]  # run's own types: api.RunResult etc. still work
 
 
 def preflight(cfg: RunConfig) -> None:
     """What can be refused before Ray starts: the run directory (a new, writable one; never an
     earlier run), --device cuda with no GPU here, the sweep's memory. ConfigError (exit 2)."""
+    from scaling import session
     from scaling.cluster import memory_fit
-    from scaling.cluster.local_device import check_cuda_here
-    from scaling.config import ConfigError
-    from scaling.rundir import check_run_path
 
-    try:
-        check_run_path(cfg.out, cfg.runs_dir)
-        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
-        memory_fit.check_local(cfg)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    session.preflight(cfg, lambda: memory_fit.check_local(cfg), faults=False)
 
 
 def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> RunResult:
@@ -154,36 +55,36 @@ def run(cfg: RunConfig, hooks: RunHooks | None = None, report: bool = True) -> R
     the clean-up or the report sets `interrupt_code` and keeps the status measuring ended with.
     """
     from scaling import interrupts, sweep
+    from scaling.hardware.topology import manifest_topology
+    from scaling.session import MeasuringSession
 
     hooks = hooks or RunHooks()
     preflight(cfg)
-    with interrupts.SignalsInterrupt() as signals:
-        started, prep, rundir = sweep.start(cfg, hooks, signals)
-        status, code = "failed", None
+    with MeasuringSession(cfg, hooks, sweep.prepare, ranks=max(cfg.gpus)) as s:
+        status = "failed"
         try:
-            for notice in prep.notices:
-                hooks.notice(notice)
-            steps = sweep.plan(cfg, prep.gang)
-            hooks.planned(rundir.path, cfg.repeats * sum(len(s.points) for s in steps))
-            status = sweep.run(cfg, prep, rundir, hooks.point, hooks.notice, steps)
+            s.start_manifest(topology=manifest_topology(s.prep.snapshots), synthetic_data=True)
+            steps = sweep.plan(cfg, s.prep.gang)
+            hooks.planned(s.rundir.path, cfg.repeats * sum(len(st.points) for st in steps))
+            status = sweep.run(cfg, s.prep, s.rundir, hooks.point, hooks.notice, steps)
         except KeyboardInterrupt as e:
-            status, code = "interrupted", interrupts.exit_code(e)
-            hooks.notice(f"{interrupts.reason(e)}: stopping the ranks; what was measured is kept")
-        finally:
-            hooks.done()
-            code = sweep.stop(prep, started, rundir, status) or code
+            status = "interrupted"
+            s.interrupted(e)
+        finally:  # sweep.run recorded the error: the session keeps it
+            s.stop(status, s.rundir.manifest.get("error"))
+        path, code = s.rundir.path, s.code
         try:
             hooks.notice("writing the tables" + (" and the report" if report else ""))
             interrupts.stage("report")
-            summary = summarize(rundir.path, report=report)
+            summary = summarize(path, report=report)
         except KeyboardInterrupt as e:  # the samples and the manifest are whole: say so
             why = f"{interrupts.reason(e)} while writing the tables and report"
-            return RunResult(rundir.path, status, summary_error=why,
+            return RunResult(path, status, summary_error=why,
                              interrupt_code=code or interrupts.exit_code(e))  # fmt: skip
         except Exception as e:  # the samples are on disk: say so rather than lose the run
-            return RunResult(rundir.path, status, summary_error=f"{type(e).__name__}: {e}",
+            return RunResult(path, status, summary_error=f"{type(e).__name__}: {e}",
                              interrupt_code=code)  # fmt: skip
-    return RunResult(rundir.path, status, summary, interrupt_code=code)
+    return RunResult(path, status, summary, interrupt_code=code)
 
 
 def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
@@ -195,56 +96,34 @@ def validate(cfg: RunConfig, hooks: ValidateHooks | None = None) -> Validation:
     CLI: exit 2). A rank or node that gives no measurement is a FAIL in the result, never an
     exception; an interrupt keeps what was measured (status "interrupted").
     """
-    from scaling import interrupts
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import RunDir, RunDirError, new_run_path, utc_now
-    from scaling.validate import ValidateHooks, Validation, session
-    from scaling.validate.driver import plan_lines
+    from scaling.session import MeasuringSession, write_report
+    from scaling.validate import ValidateHooks, Validation
+    from scaling.validate.conclude import conclude
+    from scaling.validate.driver import measure_recorded, plan_lines
+    from scaling.validate.placing import faults_seen, place, preflight
 
     hooks = hooks or ValidateHooks()
-    session.preflight(cfg)
-    with interrupts.SignalsInterrupt() as signals:
-        started = False
+    preflight(cfg)
+    with MeasuringSession(cfg, hooks, place) as s:
+        status, error, records = "failed", None, []
         try:
-            started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-            signals.reinstall()  # ray.init installs a SIGTERM handler of its own
-            gang, device, notices = session.place(cfg)
-        except BaseException:
-            disconnect_ray(started)
-            raise
-        try:
-            rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-        except RunDirError as e:
-            gang.shutdown()
-            disconnect_ray(started)
-            raise ConfigError(str(e)) from None
-        status, error, code, records = "failed", None, None, []
-        try:
-            for notice in notices:
-                hooks.notice(notice)
-            session.start_manifest(rundir, cfg, gang, device, notices)
-            hooks.planned(rundir.path, plan_lines(gang, cfg, device))
-            records, status, error = session.measure(cfg, gang, device, rundir, hooks)
+            gang = s.prep.gang
+            s.start_manifest(kind="validate", level=cfg.validate.level,
+                             faults=faults_seen(gang.metas))  # fmt: skip
+            hooks.planned(s.rundir.path, plan_lines(gang, cfg, s.prep.device))
+            records, status, error = measure_recorded(cfg, gang, s.prep.device, s.rundir, hooks)
         except KeyboardInterrupt as e:
-            status, code, error = "interrupted", interrupts.exit_code(e), interrupts.reason(e)
-            hooks.notice(f"{error}: stopping the ranks; what was measured is kept")
+            status, error = "interrupted", s.interrupted(e)
         finally:
-            hooks.done()
-            try:
-                with interrupts.held():  # a first signal now waits for the record to be whole
-                    gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-                    disconnect_ray(started)
-                    rundir.write_manifest(status=status, error=error, ended=utc_now())
-                    rundir.close()
-            except KeyboardInterrupt as e:
-                code = code or interrupts.exit_code(e)
+            s.stop(status, error)
+    path, code = s.rundir.path, s.code
     if status == "interrupted":
-        return Validation(rundir.path, status, error=error, interrupt_code=code)
-    result, outputs, drain = session.conclude(rundir.path, records, cfg, status, error)
-    rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
-    report, why = session.write_report(rundir.path)
-    return Validation(rundir.path, status, result, outputs, drain, report, why, error, code)
+        return Validation(path, status, error=error, interrupt_code=code)
+    result, outputs, drain = conclude(path, records, cfg, status, error)
+    s.rundir.write_manifest(result={"status": result.status, "counts": result.counts()})
+    report, why = write_report(path)
+    return Validation(path, status, result, outputs, drain, report, why, error=error,
+                      interrupt_code=code)  # fmt: skip
 
 
 def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
@@ -258,26 +137,27 @@ def tune(cfg: RunConfig, hooks: TuneHooks | None = None) -> Tuning:
     """
     import copy
 
-    from scaling import interrupts, sweep
-    from scaling.tune import TuneHooks, session
+    from scaling import sweep
+    from scaling.session import MeasuringSession, write_report
+    from scaling.tune import TuneHooks, driver
     from scaling.tune.trials import Trials
 
     hooks = hooks or TuneHooks()
-    target = session.preflight(cfg)
+    target = driver.preflight(cfg)
     cfg = copy.deepcopy(cfg)
     cfg.gpus, cfg.workloads = [target.world_size], [target.workload]
-    with interrupts.SignalsInterrupt() as signals:
-        started, prep, rundir = sweep.start(cfg, hooks, signals)
-        trials = Trials(cfg, prep, rundir, target.workload, target.world_size,
+    with MeasuringSession(cfg, hooks, sweep.prepare, ranks=target.world_size) as s:
+        trials = Trials(cfg, s.prep, s.rundir, target.workload, target.world_size,
                         lambda: sweep.prepare(cfg))  # fmt: skip
+        s.on_stop(trials.close)
         outcome = None
         try:
-            outcome = session.measure(cfg, target, trials, rundir, hooks)
+            outcome = driver.measure(cfg, target, trials, s, hooks)
         finally:
-            hooks.done()
-            session.finish(trials, rundir, started, outcome)
-    report, why = session.write_report(rundir)  # a partial tune's report says it is partial
-    outcome.report, outcome.report_error = report, why
+            s.stop(outcome.status if outcome else "failed",
+                   outcome.error if outcome else "stopped")  # fmt: skip
+    outcome.interrupt_code = outcome.interrupt_code or s.code
+    outcome.report, outcome.report_error = write_report(s.rundir.path)  # a partial one says so
     return outcome
 
 

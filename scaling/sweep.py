@@ -1,29 +1,26 @@
 """The sweep: world sizes x workloads on one actor gang, samples streamed to the run directory.
 
-CLI -> RunConfig -> (this) connect Ray -> gang -> plan every point once -> per world size:
-group -> workload points -> samples -> run dir. Aggregation happens afterwards, in the
+CLI -> RunConfig -> measuring session (scaling/session.py: Ray, the gang placed by `prepare`
+here, the run dir) -> plan every point once -> per world size: group -> workload points ->
+samples -> run dir. Aggregation happens afterwards, in the
 collector. Workloads are found through the registry (scaling.workloads.catalog).
 """
 
 from __future__ import annotations
 
-import platform
-import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import ray
-
-from scaling import __version__, interrupts, round_order
+from scaling import interrupts, round_order
 from scaling.cluster import memory_fit
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, GangError, pick_device
 from scaling.cluster.node_probe import probe_nodes
-from scaling.config import RunConfig, to_dict
+from scaling.config import RunConfig
 from scaling.hardware.across_nodes import compare_nodes
-from scaling.hardware.topology import group_link, manifest_topology
+from scaling.hardware.topology import group_link
 from scaling.rundir import RunDir, RunDirError, utc_now
 from scaling.workloads.catalog import Workload
 from scaling.workloads.catalog import get as get_workload
@@ -146,14 +143,6 @@ def transport_records(gang: Gang, group, view: str) -> list[dict]:
     return out
 
 
-def host_facts() -> dict:
-    return {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
 @dataclass
 class WorldSize:
     """One step of the sweep, planned before anything runs."""
@@ -185,28 +174,12 @@ def run(
     steps: list[WorldSize] | None = None,
 ) -> str:
     """Run every point of `steps` (default: plan(cfg, gang)); returns the final status. The
-    manifest always records how it ended: ok, failed (with the error in one line) or
-    interrupted (Ctrl-C, SIGTERM, SIGHUP; the KeyboardInterrupt is re-raised after the
+    start manifest is the session's (scaling/session.py); the manifest always records how the
+    sweep ended: ok, failed (with the error in one line) or interrupted (Ctrl-C, SIGTERM, SIGHUP; the KeyboardInterrupt is re-raised after the
     manifest says so)."""
     steps = plan(cfg, prep.gang) if steps is None else steps
     status, error, trace = "ok", None, None
     try:
-        rundir.write_manifest(
-            tool={"name": "scaling", "version": __version__},
-            status="running",
-            started=utc_now(),
-            ended=None,
-            error=None,
-            config=to_dict(cfg),
-            device=prep.device,
-            backend=prep.gang.backend,
-            host=host_facts(),
-            ray={"version": ray.__version__, "nodes": ray_nodes()},
-            ranks=prep.gang.metas,
-            topology=manifest_topology(prep.snapshots),
-            notices=prep.notices,
-            synthetic_data=True,
-        )
         _measure(cfg, prep, rundir, steps, on_point, on_notice)
     except KeyboardInterrupt as e:
         status, error = "interrupted", interrupts.reason(e)
@@ -246,52 +219,3 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
                 rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
                 rundir.append_samples(transport_records(gang, group, point.get("group", "world")))
                 on_point(point)
-
-
-def ray_nodes() -> list[dict]:
-    keep = ("NodeID", "NodeManagerAddress", "NodeManagerHostname", "Alive", "Resources")
-    return [{k: n.get(k) for k in keep} for n in ray.nodes()]
-
-
-def start(cfg: RunConfig, hooks, signals) -> tuple[bool, Prepared, RunDir]:
-    """Connect Ray, place the gang (prepare) and open the run directory: (started, prepared,
-    rundir). What was started is stopped again when a step fails or is interrupted; each step
-    is announced on hooks.notice (connect_ray's too), so a user sees where a slow start is."""
-    from scaling.cluster.connect import connect_ray, disconnect_ray
-    from scaling.config import ConfigError
-    from scaling.rundir import new_run_path
-
-    started = False
-    try:
-        started = connect_ray(cfg.cluster.address, on_notice=hooks.notice)
-        signals.reinstall()  # in case ray.init installed a SIGTERM handler of its own
-        n = max(cfg.gpus)
-        hooks.notice(f"placing {n} rank{'s' if n > 1 else ''}")
-        prep = prepare(cfg)
-    except BaseException:
-        with interrupts.held():
-            disconnect_ray(started)
-        raise
-    try:
-        rundir = RunDir(cfg.out or new_run_path(cfg.runs_dir))
-    except RunDirError as e:  # taken or unwritable since the check: nothing measured yet
-        with interrupts.held():
-            prep.gang.shutdown()
-            disconnect_ray(started)
-        raise ConfigError(str(e)) from None
-    return started, prep, rundir
-
-
-def stop(prep: Prepared, started: bool, rundir: RunDir, status: str) -> int | None:
-    """Stop the ranks and Ray, close the run directory. Signals are held meanwhile: a first
-    one (measuring had ended) is returned as its exit code after the clean-up is whole."""
-    from scaling.cluster.connect import disconnect_ray
-
-    try:
-        with interrupts.held():
-            prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.close()
-    except KeyboardInterrupt as e:
-        return interrupts.exit_code(e)
-    return None

@@ -75,8 +75,19 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
         "composition",
         ("scaling.config", "scaling.config.schema", "scaling.config.loader"),
     ),
-    # The jobs: a measuring session of run, validate and tune.
-    ("jobs", ("scaling.sweep", "scaling.validate", "scaling.tune")),
+    # The jobs: run, validate and tune, the measuring session they share (connect, place,
+    # run directory, start manifest, interrupts, shutdown) and the outcome they end with.
+    (
+        "jobs",
+        (
+            "scaling.sweep",
+            "scaling.validate",
+            "scaling.tune",
+            "scaling.session",
+            "scaling.outcome",
+            "scaling.run_outcome",
+        ),
+    ),
     ("api", ("scaling.api",)),
     ("cli", ("scaling.cli", "scaling.__main__")),
 ]

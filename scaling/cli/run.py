@@ -201,9 +201,8 @@ def _run(config_path, flags, stream) -> int:
         else:
             err.print(f"[red]could not summarize the run:[/] {result.summary_error}")
             err.print(kept)
-        stream.emit({"run_dir": str(result.path), "status": result.status,
-                     "error": result.summary_error, "summary": None})  # fmt: skip
-        return result.interrupt_code or 1
+        stream.emit(result.document)
+        return result.exit_code
     return _finish(result, stream, out, err)
 
 
@@ -228,24 +227,16 @@ def _measure(api, cfg, err):
 def _finish(result, stream, out, err) -> int:
     """Print what the collector computed and the report's place; the exit status."""
     from scaling.cli.output import collectives_tables, training_tables
-    from scaling.format import json_rows
 
     run = result.run
     for w in run.warnings:
         print(f"warning: {w}", file=sys.stderr)
     collectives_tables(run.collectives, out)
     training_tables(run.training, out, run.manifest.get("device"))
-    report_paths = report_outcome(result.summary, err)
-    m = run.manifest
-    keys = ("status", "error", "device", "backend")
-    doc = {"run_dir": str(result.path), **{k: m.get(k) for k in keys}}
-    doc |= {"summary": json_rows(run.collectives), "report": report_paths}
-    doc["training"] = json_rows(run.training)
-    stream.emit(doc)
+    report_outcome(result.summary, err)
+    stream.emit(result.document)
     err.print(f"status: {result.status}  ·  run directory: {result.path}")
-    if result.interrupt_code:  # after measuring, or while cleaning up: the record is whole
-        return result.interrupt_code
-    failures = result.failures()
-    for what, detail in failures:
-        err.print(f"[red]{what}:[/] {detail}")
-    return 1 if failures else 0
+    if not result.interrupt_code:  # after measuring, or while cleaning up: the record is whole
+        for what, detail in result.failures():
+            err.print(f"[red]{what}:[/] {detail}")
+    return result.exit_code

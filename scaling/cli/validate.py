@@ -92,13 +92,7 @@ def _validate(config_path, judge_dir, flags, stream) -> int:
         status = "refused" if code == 2 else "interrupted" if code and code > 128 else "failed"
         stream.emit({"status": status, "exit_code": code, "run_dir": None})
         return code
-    if outcome.result is not None:
-        stream.emit({"run_dir": str(outcome.path), **outcome.result.to_dict(),
-                     "outputs": {k: str(p) for k, p in outcome.outputs.items()},
-                     "drain": outcome.drain})  # fmt: skip
-    else:
-        stream.emit({"status": outcome.status, "exit_code": outcome.exit_code,
-                     "run_dir": str(outcome.path), "error": outcome.error})  # fmt: skip
+    stream.emit(outcome.document)
     return finish(outcome, out, err)
 
 

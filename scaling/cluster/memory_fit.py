@@ -127,18 +127,7 @@ def check_nodes(cfg, device: str, metas: list[dict], snapshots: dict[str, dict])
     """After placement, per node: the ranks placed there against that node's memory."""
     if "collectives" not in cfg.workloads:
         return
-    per_node: dict[str, int] = {}
-    for m in metas:
-        per_node[m["node_id"]] = per_node.get(m["node_id"], 0) + 1
-    for node, ranks in per_node.items():
-        snap = snapshots.get(node) or {}
-        host = (snap.get("host") or {}).get("hostname", node[:8])
-        if device == "cuda":
-            totals = [g.get("memory", {}).get("total_bytes") for g in snap.get("gpus") or []]
-            totals = [t for t in totals if isinstance(t, int)]
-            if totals:
-                _fit(cfg, "cuda", 1, min(totals), f"the smallest GPU of {host}")
-            continue
-        available = (snap.get("host") or {}).get("mem_available_bytes")
-        if isinstance(available, int):
-            _fit(cfg, "cpu", ranks, available, f"node {host}")
+    from scaling.cluster.node_memory import node_memory
+
+    for node in node_memory(device, metas, snapshots):
+        _fit(cfg, device, 1 if device == "cuda" else node.ranks, node.capacity_bytes, node.where)

@@ -11,7 +11,8 @@ the successive-halving search on real training trials, writes tune.json and best
 - `trials.py`   one candidate's training point on the gang, round after round
 - `best_config.py`  best.toml: the winner as a `scaling run --config` file (it reads the
   run config's schema, so it sits here, above the collector)
-- `session.py`  refusals before Ray, the probes and the space, the search, the outputs
+- `driver.py`   refusals before Ray, the probes and the space, the search, the outputs (in
+                the measuring session, scaling/session.py)
 
 What is decided lives in scaling/collector/tune (pure python: the memory model, the space,
 successive halving, the judge, tune.json and the name of best.toml).
@@ -22,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scaling.outcome import Outcome
 
 
 class TuneHooks:
@@ -41,26 +44,17 @@ class TuneHooks:
 
 
 @dataclass
-class Tuning:
-    """What `api.tune` returns."""
+class Tuning(Outcome):
+    """What `api.tune` returns (scaling/outcome.py: status, exit_code, path, document)."""
 
-    path: Path
-    status: str
-    """ok | failed | interrupted: how the measuring ended."""
     document: dict | None = None
     """tune.json's content; None when nothing was decided (interrupted or failed early)."""
     outputs: list[Path] = field(default_factory=list)
     report: Any = None
     report_error: str | None = None
-    error: str | None = None
-    interrupt_code: int | None = None
 
-    @property
-    def exit_code(self) -> int:
-        """0 a winner, 1 no winner (every trial failed) or the measuring failed, 128+n
-        interrupted."""
-        if self.status == "interrupted" or self.interrupt_code:
-            return self.interrupt_code or 130
+    def judged_code(self) -> int:
+        """0 a winner, 1 no winner (every trial failed) or the measuring failed."""
         if self.status != "ok" or not self.document or not self.document.get("winner"):
             return 1
         return 0

@@ -55,22 +55,15 @@ def capacity_of(cfg, device: str, metas: list[dict], snapshots: dict) -> tuple[i
         from scaling.config.units import format_bytes
 
         return target, f"--target-memory {format_bytes(target, 2)}"
-    per_node: dict[str, int] = {}
-    for m in metas:
-        per_node[m["node_id"]] = per_node.get(m["node_id"], 0) + 1
+    from scaling.cluster.node_memory import node_memory
+
     found = []
-    for node, ranks in per_node.items():
-        snap = snapshots.get(node) or {}
-        host = (snap.get("host") or {}).get("hostname", node[:8])
+    for node in node_memory(device, metas, snapshots):
         if device == "cuda":
-            totals = [g.get("memory", {}).get("total_bytes") for g in snap.get("gpus") or []]
-            totals = [t for t in totals if isinstance(t, int)]
-            if totals:
-                found.append((min(totals), f"the smallest GPU of {host} (NVML)"))
+            found.append((node.capacity_bytes, f"{node.where} (NVML)"))
         else:
-            total = (snap.get("host") or {}).get("mem_total_bytes")
-            if isinstance(total, int):
-                found.append((total // ranks, f"host RAM of {host} / {ranks} ranks"))
+            found.append((node.capacity_bytes // node.ranks,
+                          f"available host memory of {node.host} / {node.ranks} ranks"))  # fmt: skip
     if not found:
         return None, "unknown (no hardware snapshot): nothing pruned on memory"
     return min(found)

@@ -8,10 +8,12 @@
 - `ranks.py`         who each rank is; calls that tolerate a stopped rank; who was lost
 - `hosts.py`         per node: doctor's snapshot, PCIe ASPM, the --storage read (Ray tasks)
 - `links.py`         the rank and node records: PCIe and link ceilings, GPU-pair classes
-- `driver.py`        the stages in order, every result recorded as it arrives
+- `driver.py`        the stages in order, every result recorded as it arrives (the command
+                     steps, as tune/driver.py holds tune's)
 - `comm.py`          each node's all_reduce and GPU-pair matrix, in one process group
 - `localization.py`  the inter-node group test and its bar, behind the adaptive search
-- `session.py`       refusals before Ray, placing, the manifest, judging and writing outputs
+- `placing.py`       refusals before Ray, and placing the ranks (scaling/session.py calls it)
+- `conclude.py`      judging the records and writing every sink afterwards
 
 What is measured lives in scaling/workloads/checks, how it is judged in
 scaling/collector/validate, where it is written in scaling/sinks.
@@ -22,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scaling.outcome import Outcome
 
 
 class ValidateHooks:
@@ -47,12 +51,9 @@ class ValidateHooks:
 
 
 @dataclass
-class Validation:
-    """What `api.validate` returns."""
+class Validation(Outcome):
+    """What `api.validate` returns (scaling/outcome.py: status, exit_code, path, document)."""
 
-    path: Path
-    status: str
-    """ok | failed | interrupted: how the measuring ended (failed: a stage raised)."""
     result: Any = None
     """The ValidateResult (collector/validate/verdicts.py); None when interrupted."""
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -61,12 +62,17 @@ class Validation:
     """The scontrol/kubectl lines to take the bad nodes out: printed, never run."""
     report: Any = None
     report_error: str | None = None
-    error: str | None = None
-    interrupt_code: int | None = None
+
+    def judged_code(self) -> int:
+        """0 everything passed (WARN allowed), 1 a FAIL (or no result)."""
+        return 1 if self.result is None else self.result.exit_code
 
     @property
-    def exit_code(self) -> int:
-        """0 everything passed (WARN allowed), 1 a FAIL (or no result), 128+n interrupted."""
-        if self.status == "interrupted" or self.interrupt_code:
-            return self.interrupt_code or 130
-        return 1 if self.result is None else self.result.exit_code
+    def document(self) -> dict[str, Any]:
+        """validate.json's content with the outputs and drain lines; the status alone without."""
+        if self.result is None:
+            return {"status": self.status, "exit_code": self.exit_code,
+                    "run_dir": str(self.path), "error": self.error}  # fmt: skip
+        return {"run_dir": str(self.path), **self.result.to_dict(),
+                "outputs": {k: str(p) for k, p in self.outputs.items()},
+                "drain": self.drain}  # fmt: skip

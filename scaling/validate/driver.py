@@ -1,4 +1,4 @@
-"""One validation, stage by stage, on a placed gang: every result recorded as it arrives.
+"""Validate's driver (as tune/driver.py is tune's): one validation, stage by stage, on a placed gang: every result recorded as it arrives.
 
     host checks (per node)  ->  per-rank checks (GEMM, memory, host copies, SDC [+ burn])
       ->  one process group over the ranks still answering: each node's all_reduce, its
@@ -13,6 +13,7 @@ every later one (ranks.py).
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 
 from scaling.validate import comm, copies, groups, hosts, links
@@ -207,3 +208,28 @@ def _per_node(gang) -> dict[str, int]:
     for m in gang.metas:
         out[m["node_id"]] = out.get(m["node_id"], 0) + 1
     return out
+
+
+def measure_recorded(cfg, gang, device: str, rundir, hooks):
+    """(records, status, error): the stages; a stage that raises ends the run as failed with
+    what was recorded kept. An interrupt propagates (KeyboardInterrupt)."""
+    from scaling.hardware.topology import manifest_topology
+
+    rec = Recorder(rundir)
+
+    def on_snapshots(snapshots):
+        rundir.write_manifest(topology=manifest_topology(snapshots))
+
+    try:
+        ranks = measure(gang, cfg, device, rec, hooks, on_snapshots)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        from scaling.sweep import one_line
+
+        rundir.write_manifest(traceback=traceback.format_exc())
+        gang.broken = True
+        return rec.records, "failed", one_line(e)
+    if ranks.lost:
+        gang.broken = True  # a lost rank would only hold up a polite shutdown
+    return rec.records, "ok", None

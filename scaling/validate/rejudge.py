@@ -44,7 +44,7 @@ def judge(run_dir: str | Path, cfg) -> Validation:
     outputs = write_validation(result, out)
     outcome = Validation(out, "ok", result, outputs, drain.commands(result))
     if out == path:  # a run without a validation of its own: its report gains the verdicts
-        from scaling.validate.session import write_report
+        from scaling.session import write_report
 
         outcome.report, outcome.report_error = write_report(path)
     else:

@@ -95,7 +95,8 @@ class MemoryContext:
     optimizer: OptimizerSpec
     capacity_bytes: int
     capacity_source: str
-    """e.g. "--target-memory 80G", "NVIDIA H100 80GB HBM3 (NVML)", "host RAM / 2 ranks"."""
+    """e.g. "--target-memory 80G", "NVIDIA H100 80GB HBM3 (NVML)",
+    "available host memory of ci-host / 2 ranks"."""
     headroom: float = 0.10
     fits: dict[tuple, ActivationFit] = field(default_factory=dict)
     """Measured activations by Candidate.activation_key()."""
@@ -293,7 +294,7 @@ def base_candidate(
     gradient_as_bucket_view: bool = False,
     static_graph: bool = False,
 ) -> Candidate:
-    """A DDP (or one-rank) candidate from plain settings; scaling/tune/session.py builds the
+    """A DDP (or one-rank) candidate from plain settings; scaling/tune/driver.py builds the
     base candidate of a run config, FSDP2 included."""
     if world_size == 1:
         return Candidate(batch=batch, precision=precision, strategy="single")

@@ -1,5 +1,7 @@
-"""The parts of `api.tune` around the search: refusals before Ray, the memory model's probes,
-the space, the search on real trials, and the outputs.
+"""Tune's driver (as validate/driver.py is validate's): `api.tune`'s steps inside the measuring session (scaling/session.py owns Ray, the ranks,
+the run directory, interrupts and the shutdown): refusals before Ray, the memory model's
+probes, the space, the search on real trials, and the outputs. The same role as
+validate/driver.py in its package.
 
     target = preflight(cfg)                         bad input, before Ray (ConfigError: exit 2)
     space, ctx, note = plan_space(cfg, target, prep, trials, hooks)
@@ -10,11 +12,8 @@ the space, the search on real trials, and the outputs.
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass
-
-from scaling.workloads import faults
 
 
 @dataclass(frozen=True)
@@ -25,9 +24,8 @@ class Target:
 
 def preflight(cfg) -> Target:
     """The workload and world size to tune; ConfigError naming the problem otherwise."""
-    from scaling.cluster.local_device import check_cuda_here
+    from scaling import session
     from scaling.config import ConfigError
-    from scaling.rundir import check_run_path
     from scaling.workloads.training import training_workloads
 
     t = cfg.tune
@@ -41,13 +39,7 @@ def preflight(cfg) -> Target:
                 f"tune needs one training workload: --workload {' or '.join(trainable)}"
             )
         workload = listed[0]
-    try:
-        check_run_path(cfg.out, cfg.runs_dir)
-        check_cuda_here(cfg.cluster.device, cfg.cluster.address)
-        faults.check(os.environ.get(faults.ENV))
-        faults.check(cfg.cluster.env.get(faults.ENV))
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    session.preflight(cfg)
     return Target(workload, t.world_size or max(cfg.gpus))
 
 
@@ -176,22 +168,25 @@ def conclude(rundir_path, cfg, target: Target, space, ctx, result, meta: dict):
     return doc, write_tune(rundir_path, doc, best_text)
 
 
-def measure(cfg, target: Target, trials, rundir, hooks):
-    """The probes, the search and the outputs; returns the Tuning. A failure ends it as
-    "failed" with every trial's samples kept; an interrupt as "interrupted"."""
+def measure(cfg, target: Target, trials, session, hooks):
+    """The start manifest, the probes, the search and the outputs; returns the Tuning. A
+    failure ends it as "failed" with every trial's samples kept; an interrupt as
+    "interrupted". `session` is the MeasuringSession the trials run in."""
     import traceback
 
     from scaling import interrupts
+    from scaling.hardware.topology import manifest_topology
     from scaling.sweep import one_line
     from scaling.tune import Tuning
     from scaling.tune.partial import write_partial
 
-    prep = trials.prep
+    prep, rundir = trials.prep, session.rundir
     space = ctx = meta = None
     try:
-        for notice in prep.notices:
-            hooks.notice(notice)
-        start_manifest(rundir, cfg, target, prep)
+        session.start_manifest(kind="tune", workload=target.workload,
+                               world_size=target.world_size,
+                               topology=manifest_topology(prep.snapshots),
+                               synthetic_data=True)  # fmt: skip
         space, ctx, probe_s, facts = plan_space(cfg, target, prep, trials, hooks)
         if not space.candidates:
             raise NoCandidates(pruned_summary(space.pruned))
@@ -245,61 +240,3 @@ def plan_lines(cfg, target: Target, space, ctx, probe_s: float, budget: float) -
         f"budget {secs(cfg.tune.budget)}, {secs(max(budget, 0))} left for trials; rungs "
         f"(candidates x rounds x steps): {shape}",
     ]
-
-
-def start_manifest(rundir, cfg, target: Target, prep) -> None:
-    import ray
-
-    from scaling import __version__
-    from scaling.config import to_dict
-    from scaling.hardware.topology import manifest_topology
-    from scaling.rundir import utc_now
-    from scaling.sweep import host_facts, ray_nodes
-
-    rundir.write_manifest(
-        tool={"name": "scaling", "version": __version__}, kind="tune", status="running",
-        started=utc_now(), ended=None, error=None, config=to_dict(cfg), device=prep.device,
-        backend=prep.gang.backend, workload=target.workload, world_size=target.world_size,
-        host=host_facts(),
-        ray={"version": ray.__version__, "nodes": ray_nodes()},
-        ranks=prep.gang.metas, topology=manifest_topology(prep.snapshots), notices=prep.notices,
-        synthetic_data=True,
-    )  # fmt: skip
-
-
-def finish(trials, rundir, started: bool, outcome) -> None:
-    """Stop the ranks and Ray, and record how the tune ended, whatever happened."""
-    from scaling import interrupts
-    from scaling.cluster.connect import disconnect_ray
-    from scaling.rundir import utc_now
-
-    status = outcome.status if outcome else "failed"
-    try:
-        with interrupts.held():  # a first signal now waits for the record to be whole
-            try:
-                trials.close()
-            except Exception:  # a broken group: the shutdown below kills the ranks anyway
-                trials.prep.gang.broken = True
-            trials.prep.gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-            disconnect_ray(started)
-            rundir.write_manifest(status=status, error=outcome.error if outcome else "stopped",
-                                  ended=utc_now())  # fmt: skip
-            rundir.close()
-    except KeyboardInterrupt as e:  # the search had ended: its status stands, the exit says it
-        if outcome is None:
-            raise
-        outcome.interrupt_code = interrupts.exit_code(e)
-
-
-def write_report(rundir):
-    """(report paths, None) or (None, why not): the report never costs tune.json."""
-    from scaling.collector.loaded_run import load_run
-    from scaling.report import write_report as write
-    from scaling.sinks.tables import write_startup
-
-    try:
-        run = load_run(rundir.path)
-        write_startup(run)  # startup.csv: what forming each group cost
-        return write(run), None
-    except Exception as e:
-        return None, f"{type(e).__name__}: {e}"

@@ -16,7 +16,6 @@ After every test an autouse check fails the test (an error at teardown) when:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -26,15 +25,8 @@ from pathlib import Path
 
 import pytest
 import ray
+from ray_procs import HOLD, TAG, ray_processes, started_at  # tests/ is on sys.path (conftest's dir)
 
-# Every process started from this pytest inherits the tag; Ray processes keep their
-# environment (workers inherit the raylet's), so the tag finds them after a retitle.
-TAG = "SCALING_TEST_SESSION"
-# Set only while the owner starts a Ray: what it starts carries the hold's name.
-HOLD = "SCALING_TEST_RAY_HOLD"
-# Workers and agents retitle themselves ray::...; the autoscaler monitor, log monitor and
-# dashboard are Python scripts inside the ray package.
-_RAY_CMD = re.compile(rb"ray::|raylet|gcs_server|site-packages/ray/")
 # A killed run's raylet and workers can take seconds to notice; test_ray_fixtures.py
 # shortens the wait for the strays it leaves on purpose.
 _STRAY_GRACE_S = float(os.environ.get("SCALING_TEST_STRAY_GRACE_S", "20"))
@@ -47,32 +39,6 @@ os.environ[TAG] = str(os.getpid())
 # sockets live under it (108 bytes at most).
 _RAY_TMP = Path(tempfile.mkdtemp(prefix="sp-", dir="/tmp"))
 os.environ["RAY_TMPDIR"] = str(_RAY_TMP)
-
-
-def _environ(pid: int) -> bytes:
-    return Path(f"/proc/{pid}/environ").read_bytes()
-
-
-def ray_processes(tag: bytes = b"") -> dict[int, tuple[str, str]]:
-    """Live Ray processes started from this pytest (or carrying the environment entry
-    `tag`): pid -> (hold name or "", command line)."""
-    tag = tag or f"{TAG}={os.getpid()}".encode()
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmd = Path(entry.path, "cmdline").read_bytes()
-            if not _RAY_CMD.search(cmd):
-                continue
-            env = _environ(int(entry.name)).split(b"\0")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if tag not in env:
-            continue
-        hold = next((e.split(b"=", 1)[1].decode() for e in env if e.startswith(HOLD.encode())), "")
-        found[int(entry.name)] = (hold, cmd.replace(b"\0", b" ").decode(errors="replace")[:160])
-    return found
 
 
 def ray_sessions() -> int:
@@ -202,7 +168,7 @@ def _strays(owner: RayOwner) -> dict[int, tuple[str, str]]:
 def _no_ray_left_behind(request, ray_owner):
     """Fails a test that leaves Ray initialised or a Ray process behind, or that starts
     Ray outside the slow mark; cleans up after it so the next test starts clean."""
-    sessions = ray_sessions()
+    sessions, began = ray_sessions(), time.time()
     yield
     problems = []
     if ray.is_initialized() and not ray_owner.connected():
@@ -214,7 +180,10 @@ def _no_ray_left_behind(request, ray_owner):
     # The process scan costs ~20 ms on a loaded host: only where Ray may have run.
     strays = _strays(ray_owner) if slow or problems else {}
     for pid, (_, cmd) in strays.items():
-        problems.append(f"left Ray process {pid} behind: {cmd}")
+        t0 = started_at(pid)
+        # One that predates the test may be an earlier test's, on its way out too slowly.
+        when = "" if t0 is None or t0 >= began else f" (started {began - t0:.0f} s before it)"
+        problems.append(f"left Ray process {pid} behind{when}: {cmd.strip()}")
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if problems:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ray_processes
+from tests.ray_procs import ray_processes
 from tests.test_ray_start import free_port
 
 pytestmark = pytest.mark.slow
@@ -42,6 +42,7 @@ def test_ray_start_left_running():
 
 def test_planted_leaks_fail_their_tests_and_are_cleaned_up(pytester, monkeypatch):
     pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(ray_procs=(Path(__file__).parent / "ray_procs.py").read_text())
     pytester.makepyfile(test_leaks=LEAKS.replace("PORT", str(free_port())))
     pytester.makeini("[pytest]\nmarkers =\n    slow: starts Ray\n")
     monkeypatch.setenv("SCALING_TEST_STRAY_GRACE_S", "3")  # the strays are planted

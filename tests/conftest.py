@@ -25,7 +25,13 @@ from pathlib import Path
 
 import pytest
 import ray
-from ray_procs import HOLD, TAG, ray_processes, started_at  # tests/ is on sys.path (conftest's dir)
+from ray_procs import (
+    HOLD,
+    TAG,
+    held_by,
+    ray_processes,
+    started_at,
+)  # tests/ is on sys.path (conftest's dir)
 
 # A killed run's raylet and workers can take seconds to notice; test_ray_fixtures.py
 # shortens the wait for the strays it leaves on purpose.
@@ -119,14 +125,19 @@ class RayOwner:
         return self._cluster
 
     def release(self) -> None:
-        """Shut down whatever Ray this process is connected to, and the owner's cluster."""
+        """Shut down whatever Ray this process is connected to, and the owner's cluster;
+        then wait for what the owner started to exit (Ray's agents can outlive their
+        raylet for minutes) and kill what is left, by id."""
         if ray.is_initialized():
             ray.shutdown()
         if self._cluster is not None:
             self._cluster.shutdown()
             self._cluster = None
         self.mode, self.gcs = None, None
-        self.holds = {h for h in self.holds if not h.startswith("own:")}
+        mine = {h for h in self.holds if h.startswith("own:")}
+        self.holds -= mine
+        if mine:
+            _kill(_outliving(lambda: _holding(mine)))
 
 
 _OWNER = RayOwner()
@@ -153,15 +164,36 @@ def ray_local3(ray_owner):
     ray_owner.local(3)
 
 
-def _strays(owner: RayOwner) -> dict[int, tuple[str, str]]:
-    """Ray processes from this pytest that the owner does not hold, after a grace period
-    for ones that are already on their way out."""
+def _outliving(find):
+    """What `find()` still returns after a grace period for processes on their way out."""
     deadline = time.monotonic() + _STRAY_GRACE_S
     while True:
-        left = {p: v for p, v in ray_processes().items() if v[0] not in owner.holds}
+        left = find()
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.5)
+
+
+def _holding(holds: set[str]) -> set[int]:
+    """This pytest's Ray processes that carry, or descend from one that carries, a hold."""
+    return {p for p, (h, _) in ray_processes().items() if (h or held_by(p)) in holds}
+
+
+def _kill(pids) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _strays(owner: RayOwner) -> dict[int, tuple[str, str]]:
+    """Ray processes from this pytest that the owner does not hold, after a grace period
+    for ones that are already on their way out."""
+
+    def unheld():
+        held = _holding(owner.holds)
+        return {p: v for p, v in ray_processes().items() if p not in held}
+
+    return _outliving(unheld)
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +216,7 @@ def _no_ray_left_behind(request, ray_owner):
         # One that predates the test may be an earlier test's, on its way out too slowly.
         when = "" if t0 is None or t0 >= began else f" (started {began - t0:.0f} s before it)"
         problems.append(f"left Ray process {pid} behind{when}: {cmd.strip()}")
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _kill(strays)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 
@@ -219,7 +250,5 @@ def pytest_sessionfinish(session, exitstatus):
     """Shut down the owner's Ray; kill what outlives the grace period (this pytest's own
     processes, by id), then remove the private Ray temp dir."""
     _OWNER.release()
-    for pid in _strays(_OWNER):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _kill(_strays(_OWNER))
     shutil.rmtree(_RAY_TMP, ignore_errors=True)

@@ -54,3 +54,20 @@ def started_at(pid: int) -> float | None:
     except (OSError, IndexError, ValueError, StopIteration):
         return None
     return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def held_by(pid: int) -> str:
+    """The hold a process or its nearest held ancestor carries ("" for none): a Ray agent
+    or worker counts as its raylet's even if it did not inherit the entry itself."""
+    key = (HOLD + "=").encode()
+    while pid > 1:
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return ""
+        hold = next((e[len(key) :].decode() for e in env if e.startswith(key)), "")
+        if hold:
+            return hold
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent
+    return ""

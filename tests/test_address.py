@@ -19,12 +19,21 @@ PORT = "6470"  # away from the launch tests' default port
 
 
 @pytest.fixture(scope="module")
-def cluster_env():
-    from tests.conftest import forget_ray
-
-    forget_ray()
+def cluster_env(ray_owner):
+    ray_owner.release()
     # as with an activated venv: the `ray` CLI next to this interpreter
     base = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    held = ray_owner.hold("start_cluster")  # its `ray start` nodes are this fixture's
+    try:
+        yield from _started(base | held)
+    finally:
+        subprocess.run(
+            ["launch/local/stop_cluster.sh", "--port", PORT], cwd=ROOT, env=base, timeout=120
+        )
+        ray_owner.drop(held)
+
+
+def _started(base: dict):
     start = subprocess.run(
         ["launch/local/start_cluster.sh", "--workers", "1", "--port", PORT],
         cwd=ROOT,
@@ -38,9 +47,6 @@ def cluster_env():
     exported = dict(re.findall(r"(\w+)=(\S+)", last.removeprefix("export ")))
     env = {k: v for k, v in base.items() if k != "RAY_ADDRESS"} | exported
     yield env
-    subprocess.run(
-        ["launch/local/stop_cluster.sh", "--port", PORT], cwd=ROOT, env=base, timeout=120
-    )
 
 
 def test_spread_over_two_nodes_labels_inter_node(cluster_env, tmp_path):

@@ -127,6 +127,8 @@ def test_more_ranks_than_the_cluster_can_place(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
+    """Two ops at two world sizes in-process: the tables, the manifest, the samples, and the
+    report the run ends with (once test_report_cli.py's own run)."""
     out = tmp_path / "run"
     r = invoke(
         "run",
@@ -185,6 +187,16 @@ def test_run_two_world_sizes_two_ops(ray_local, tmp_path):
     timed = [json.loads(x) for x in lines if '"type":"coll"' in x]
     # one record per rank per iteration per point: 2 ops x 7 sizes x (1 + 2 ranks) x 4 iters
     assert len(timed) == 2 * 7 * 3 * 4
+
+    # the run ends with a report, named in --json and on stderr
+    assert result["report"] == {
+        "report_md": str(out / "report.md"),
+        "report_html": str(out / "report.html"),
+    }
+    assert f"report: {out / 'report.html'}" in r.stderr
+    md = (out / "report.md").read_text()
+    assert "all_reduce float32 busbw at 2 ranks, 64K" in md and "no ceiling: CPU/gloo" in md
+    assert (out / "summary.parquet").exists()
 
 
 @pytest.mark.slow

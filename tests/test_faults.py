@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from tests.procs import manifest, pids_matching, rank_pid, start_run, wait_for
+from tests.procs import ROOT, manifest, pids_matching, rank_pid, scaling_env, start_run, wait_for
 
 pytestmark = pytest.mark.slow
 LONG = [
@@ -66,13 +67,19 @@ def test_sigterm_and_sighup_end_interrupted_with_a_partial_report(tmp_path, sig,
     assert "partial" in (out / "report.md").read_text().lower()  # ... and reported as partial
 
 
-def test_killed_rank_is_named_in_one_line(tmp_path):
-    out, log = tmp_path / "run", tmp_path / "log"
-    p = start_run([*LONG, "--out", str(out)], log)
-    wait_for(log, "world size 2", p)
-    victim = rank_pid(out, 1)
-    os.kill(victim, signal.SIGKILL)
-    assert p.wait(timeout=120) == 1
+def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path):
+    """One run serves two checks: the one-line failure on stderr, and --json's stdout still
+    one document (test_partial_results.py's promise) after a killed rank."""
+    out, log, stdout = tmp_path / "run", tmp_path / "log", tmp_path / "out"
+    with stdout.open("w") as doc_out, log.open("w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "scaling", "run", *LONG, "--out", str(out),
+                              "--json"], cwd=ROOT, env=scaling_env(), stdout=doc_out, stderr=err)  # fmt: skip
+        wait_for(log, "world size 2", p)
+        victim = rank_pid(out, 1)
+        os.kill(victim, signal.SIGKILL)
+        assert p.wait(timeout=120) == 1
+    doc = json.loads(stdout.read_text())  # the whole of stdout: one document
+    assert doc["status"] == "failed" and doc["run_dir"] == str(out) and "died" in doc["error"]
     text = no_traceback(log)
     failed = [x for x in text.splitlines() if x.startswith("run failed:")]
     assert len(failed) == 1, text[-3000:]

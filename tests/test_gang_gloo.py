@@ -7,7 +7,7 @@ from scaling.collector.collectives import summarize
 from scaling.collector.formulas import busbw_factor
 from scaling.workloads import collectives
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("local3")]
 
 OPS = ["all_reduce", "all_gather", "reduce_scatter", "broadcast", "all_to_all", "sendrecv"]
 
@@ -30,10 +30,8 @@ def point(op, n, size=4096, dtype="float32", **kw):
 
 
 @pytest.fixture(scope="module")
-def gang3():
-    from tests.conftest import start_local_ray
-
-    start_local_ray(3)
+def gang3(ray_owner):
+    ray_owner.local(3)
     g = Gang(3, "cpu", timeout_s=60)
     yield g
     g.shutdown()

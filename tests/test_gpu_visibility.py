@@ -11,23 +11,12 @@ import ray
 
 from scaling.cluster.gang import Gang
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("cluster 3g3,2g2")]
 
 
 @pytest.fixture(scope="module")
-def gpu_nodes():
-    from ray.cluster_utils import Cluster
-
-    from tests.conftest import forget_ray
-
-    forget_ray()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 3, "num_gpus": 3})
-    cluster.add_node(num_cpus=2, num_gpus=2)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
-    yield cluster
-    forget_ray()
-    cluster.shutdown()
+def gpu_nodes(ray_owner):
+    return ray_owner.cluster([{"num_cpus": 3, "num_gpus": 3}, {"num_cpus": 2, "num_gpus": 2}])
 
 
 def test_ranks_share_their_nodes_gpus_and_pick_their_own(gpu_nodes):

@@ -7,7 +7,7 @@ import ray
 
 from scaling.cluster.node_probe import probe_nodes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("local1")]
 
 
 @ray.remote(num_cpus=1)
@@ -17,12 +17,8 @@ class CpuHog:
 
 
 @pytest.fixture(scope="module")
-def one_cpu_ray():
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", include_dashboard=False, num_cpus=1, log_to_driver=False)
-    yield
-    ray.shutdown()
+def one_cpu_ray(ray_owner):
+    ray_owner.local(1)
 
 
 def test_probe_runs_on_every_node_while_the_only_cpu_is_held(one_cpu_ray):

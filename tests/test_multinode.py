@@ -5,28 +5,18 @@ first, spread puts one rank per node, and gloo groups span both raylets.
 """
 
 import pytest
-import ray
 
 from scaling.cluster.gang import Gang
 from scaling.workloads import collectives
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("cluster 1,2")]
 
 
 @pytest.fixture(scope="module")
-def two_nodes():
-    from ray.cluster_utils import Cluster
-
-    from tests.conftest import forget_ray
-
-    forget_ray()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    big = cluster.add_node(num_cpus=2)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
-    yield {"cluster": cluster, "big": big.node_id, "head": cluster.head_node.node_id}
-    forget_ray()
-    cluster.shutdown()
+def two_nodes(ray_owner):
+    cluster = ray_owner.cluster([1, 2])
+    (big,) = cluster.worker_nodes
+    return {"cluster": cluster, "big": big.node_id, "head": cluster.head_node.node_id}
 
 
 def _point(n):

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from scaling.cli import main
 from scaling.rundir import RunDir
-from tests.procs import ROOT, manifest, rank_pid, scaling_env, wait_for
+from tests.procs import ROOT, manifest, rank_pid, scaling_env
 from tests.test_faults import small_disk  # noqa: F401 (a fixture: a 640 KiB tmpfs)
 
 
@@ -55,20 +55,8 @@ def test_json_refusal_is_one_document(tmp_path):
     assert doc["status"] == "refused" and "finite" in doc["error"]
 
 
-@pytest.mark.slow
-def test_json_stdout_parses_after_a_killed_rank(tmp_path):
-    out, err = tmp_path / "run", tmp_path / "err"
-    args = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1M", "-e", "16M", "-n", "300",
-            "-r", "1", "--out", str(out), "--json"]  # fmt: skip
-    with (tmp_path / "out").open("w") as stdout, err.open("w") as stderr:
-        p = subprocess.Popen([sys.executable, "-m", "scaling", "run", *args], cwd=ROOT,
-                             env=scaling_env(), stdout=stdout, stderr=stderr)  # fmt: skip
-        wait_for(err, "world size 2", p)
-        os.kill(rank_pid(out, 1), signal.SIGKILL)
-        assert p.wait(timeout=180) == 1
-    doc = json.loads((tmp_path / "out").read_text())  # the whole of stdout: one document
-    assert doc["status"] == "failed" and doc["run_dir"] == str(out)
-    assert "died" in doc["error"] and manifest(out)["status"] == "failed"
+# `scaling run --json` after a killed rank: test_faults.py's
+# test_killed_rank_is_named_in_one_line_and_json_stdout_parses (one run serves both checks).
 
 
 def test_validate_json_refusal_is_one_document(tmp_path):

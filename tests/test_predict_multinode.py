@@ -11,12 +11,11 @@ import math
 
 import pandas as pd
 import pytest
-import ray
 from click.testing import CliRunner
 
 from scaling.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("cluster 2,2")]
 
 CONFIG = """
 gpus = [1, 2, 4]
@@ -41,28 +40,16 @@ preset = "tiny"
 
 
 @pytest.fixture(scope="module")
-def cpu_run(tmp_path_factory):
-    from ray.cluster_utils import Cluster
-
-    from tests.conftest import forget_ray
-
-    forget_ray()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    cluster.add_node(num_cpus=2)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
+def cpu_run(tmp_path_factory, ray_owner):
     root = tmp_path_factory.mktemp("predict")
     (root / "cfg.toml").write_text(CONFIG)
-    try:
-        r = CliRunner().invoke(
-            main,
-            ["run", "--config", str(root / "cfg.toml"), "--out", str(root / "run")],
-            catch_exceptions=False,
-        )
-        assert r.exit_code == 0, r.output
-    finally:
-        forget_ray()
-        cluster.shutdown()
+    ray_owner.cluster([2, 2])
+    r = CliRunner().invoke(
+        main,
+        ["run", "--config", str(root / "cfg.toml"), "--out", str(root / "run")],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
     return root / "run"
 
 

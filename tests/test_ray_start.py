@@ -60,7 +60,7 @@ def clean_env(home: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
+def head(tmp_path_factory, ray_owner):
     """`ray start --head --port P` in its own process session, with a fresh HOME.
 
     `ray start --head` turns authentication on when a token exists, which it does on any
@@ -77,9 +77,10 @@ def head(tmp_path_factory):
         check=True,
         timeout=60,
     )
+    held = ray_owner.hold("ray-start")  # the head's processes are this fixture's
     p = subprocess.Popen(
         [ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2"],
-        env=clean_env(home),
+        env=clean_env(home) | held,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -94,6 +95,7 @@ def head(tmp_path_factory):
         yield {"address": f"{host}:{port}", "home": home, "token": token}
     finally:
         stop_session(p.pid)
+        ray_owner.drop(held)
 
 
 def scaling(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
-"""`scaling report`, `scaling runs` and the report at the end of `scaling run`, through CliRunner."""
+"""`scaling report` and `scaling runs` through CliRunner (the report at the end of `scaling run`:
+test_cli_run.py)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -186,18 +186,5 @@ def test_runs_bad_or_empty_dir(tmp_path):
     assert r.exit_code == 0 and r.stdout.strip() == f"no runs in {tmp_path}"
 
 
-@pytest.mark.slow
-def test_run_ends_with_a_report(ray_local, tmp_path):
-    out = tmp_path / "run"
-    r = invoke("run", "--gpus", "1,2", "-b", "1K", "-e", "16K", "-w", "1", "-n", "3",
-               "--repeats", "1", "--out", out, "--json")  # fmt: skip
-    assert r.exit_code == 0, r.output
-    result = json.loads(r.stdout)
-    assert result["report"] == {
-        "report_md": str(out / "report.md"),
-        "report_html": str(out / "report.html"),
-    }
-    assert f"report: {out / 'report.html'}" in r.stderr
-    md = Path(result["report"]["report_md"]).read_text()
-    assert "all_reduce float32 busbw at 2 ranks, 16K" in md and "no ceiling: CPU/gloo" in md
-    assert (out / "summary.parquet").exists()
+# The report at the end of a real `scaling run`: test_cli_run.py's
+# test_run_two_world_sizes_two_ops asserts it on its run (one Ray run serves both).

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from scaling.cli import main
 from scaling.collector.training import TRAINING_COLUMNS
 
+pytestmark = pytest.mark.ray_shape("local2")  # the module fixture `runs` starts it
+
 QUICK = """
 repeats = 1
 [training]
@@ -43,11 +45,9 @@ def quick(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(quick, tmp_path_factory):
+def runs(quick, tmp_path_factory, ray_owner):
     """One run per strategy, both workloads at 2 ranks, on one Ray instance."""
-    from tests.conftest import start_local_ray
-
-    start_local_ray(2)
+    ray_owner.local(2)
     out = {}
     for name in ("ddp", "fsdp2"):
         path = tmp_path_factory.mktemp(name) / "run"

@@ -115,11 +115,10 @@ def test_oom_is_recorded_and_the_sweep_goes_on(ray_local, quick, tmp_path, monke
 
 
 @pytest.fixture(scope="module")
-def gang2():
+def gang2(ray_owner):
     from scaling.cluster.gang import Gang
-    from tests.conftest import start_local_ray
 
-    start_local_ray(2)
+    ray_owner.local(2)
     g = Gang(2, "cpu", timeout_s=120)
     yield g
     g.shutdown()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from scaling.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("local2")]
 SLOWED = "b8-fp32-ddp-bk1"
 SMALL = """
 [tune]
@@ -63,10 +63,8 @@ def test_bad_input_is_one_line_exit_2_before_ray(args, needle, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tuned(small, tmp_path_factory):
-    from tests.conftest import start_local_ray
-
-    start_local_ray(2)
+def tuned(small, tmp_path_factory, ray_owner):
+    ray_owner.local(2)
     out = tmp_path_factory.mktemp("tune") / "t"
     # --threshold 150: only the slowed candidate (4x the step time) is worse beyond noise at
     # rung 0, even when other tenants' load doubles a 2-rank trial here, so two finalists

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from scaling.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("local2")]
 TINY = """
 [validate]
 check_seconds = 1.0
@@ -62,11 +62,9 @@ def test_bad_input_is_one_line_exit_2_before_ray(args, needle, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def healthy(tiny, tmp_path_factory, request):
+def healthy(tiny, tmp_path_factory, request, ray_owner):
     """`scaling validate --gpus 2 --level quick` on a real local Ray (the Done-when command)."""
-    from tests.conftest import start_local_ray
-
-    start_local_ray(2)
+    ray_owner.local(2)
     out = tmp_path_factory.mktemp("validate") / "quick"
     r = invoke("validate", "--gpus", "2", "--level", "quick", "--config", tiny, "--out", out)
     return out, r
@@ -149,12 +147,9 @@ def test_standard_level_adds_pairs_storage_and_judges_against_a_baseline(healthy
     assert doc["outputs"]["json"] == str(out / "validate.json")
 
 
-def test_check_workloads_run_under_scaling_run_too(tmp_path, tiny):
+def test_check_workloads_run_under_scaling_run_too(tmp_path, tiny, ray_local):
     import pandas as pd
 
-    from tests.conftest import start_local_ray
-
-    start_local_ray(2)
     out = tmp_path / "run"
     r = invoke("run", "--gpus", "2", "--workloads", "gemm,sdc,p2p,group_allreduce",
                "--repeats", "2", "--config", tiny, "--out", out)  # fmt: skip

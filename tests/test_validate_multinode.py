@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import ray
 from click.testing import CliRunner
 
 from scaling.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("cluster 1,1,1")]
 # slow_comm at 100x: the inter-node bar is 10% of a reference pair measured while 3 ranks share
 # 2 cores; at 25x a slowed pair once measured 10.06% of it (0.0271 vs a 0.0269 GB/s bar, the
 # healthy pair 0.597) and passed, so the node read as a bad link.
@@ -36,30 +35,17 @@ inter_node_min_fraction = 0.1
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-    from ray.cluster_utils import Cluster
-
-    from tests.conftest import forget_ray
-
-    forget_ray()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, log_to_driver=False)
-    cluster.wait_for_nodes()
+def planted(tmp_path_factory, ray_owner):
     root = tmp_path_factory.mktemp("planted")
     (root / "loose.toml").write_text(LOOSE)
     out = root / "run"
-    try:
-        r = CliRunner().invoke(
-            main,
-            ["validate", "--level", "quick", "--config", str(root / "loose.toml"), "--out", str(out),
-             "--timeout", "60", "--env", f"SCALING_FAULTS={FAULTS}"],
-            catch_exceptions=False,
-        )  # fmt: skip
-    finally:
-        forget_ray()
-        cluster.shutdown()
+    ray_owner.cluster([1, 1, 1])
+    r = CliRunner().invoke(
+        main,
+        ["validate", "--level", "quick", "--config", str(root / "loose.toml"), "--out", str(out),
+         "--timeout", "60", "--env", f"SCALING_FAULTS={FAULTS}"],
+        catch_exceptions=False,
+    )  # fmt: skip
     doc = json.loads((out / "validate.json").read_text())
     rank_node = {g["rank"]: n["hostname"] for n in doc["nodes"] for g in n["gpus"]}
     return r, doc, rank_node, out

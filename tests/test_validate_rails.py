@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from scaling.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray_shape("cluster 2,2")]
 LOOSE = """
 [validate]
 check_seconds = 0.5
@@ -28,19 +28,17 @@ inter_node_min_fraction = 0.05
 
 
 @pytest.fixture(scope="module")
-def validated(tmp_path_factory):
-    from tests.conftest import ray_cluster
-
+def validated(tmp_path_factory, ray_owner):
     root = tmp_path_factory.mktemp("rails")
     (root / "loose.toml").write_text(LOOSE)
     out = root / "run"
-    with ray_cluster([2, 2]):
-        r = CliRunner().invoke(
-            main,
-            ["validate", "--level", "quick", "--gpus", "4", "--config", str(root / "loose.toml"),
-             "--out", str(out), "--timeout", "60"],
-            catch_exceptions=False,
-        )  # fmt: skip
+    ray_owner.cluster([2, 2])
+    r = CliRunner().invoke(
+        main,
+        ["validate", "--level", "quick", "--gpus", "4", "--config", str(root / "loose.toml"),
+         "--out", str(out), "--timeout", "60"],
+        catch_exceptions=False,
+    )  # fmt: skip
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     return r, json.loads((out / "validate.json").read_text()), records
 

@@ -110,7 +110,7 @@ class Answerer:
         specs = [spec for _, spec in self.plan[1][start:stop]]
         rank = self._rank(specs[0]["world_size"])
         results = [self._answer(rank, spec) for spec in specs]
-        return {"start": start, "results": results, "nccl": [None] * len(results)}
+        return {"start": start, "results": results, "nccl": [None] * len(results), "seconds": 0.0}
 
 
 def group_view(n: int, actors: list) -> SimpleNamespace:
@@ -295,6 +295,8 @@ def main() -> None:
         gang = Gang(n, "cpu", timeout_s=300)
         try:
             with gang.group(n) as group:
+                # untimed: the ranks' first import of this module and the first plan fetched
+                measure("plan", gang, group, points_at(n, 20, modes[0]), 1, tmp / f"warm-{n}")
                 for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES]:
                     out = tmp / f"real-{n}-{iters}-{mode}-{shape}"
                     m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)

@@ -15,7 +15,7 @@ import ray
 
 from scaling import rounds, sweep
 from scaling.cluster import failures, plan_run
-from scaling.cluster.gang import Gang
+from scaling.cluster.gang import Gang, GangError
 from scaling.collector.collectives import summarize
 from scaling.config import load_config
 from scaling.rundir import RunDir
@@ -39,6 +39,13 @@ def fixed_times(spec: dict) -> dict:
         spec["size_bytes"] * 1e-9 + i * 1e-6 + rank * 1e-7 for i in range(spec["iters"])
     ]
     return out
+
+
+def fails_at_a_planted_point(spec: dict) -> dict:
+    """Rank side: fixed_times, except at the point marked "planted", which raises on every rank."""
+    if spec.get("planted"):
+        raise ValueError("a planted failure")
+    return fixed_times(spec)
 
 
 def test_chunks_start_with_one_point_then_fill_the_target_time():
@@ -72,6 +79,13 @@ def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local
 
             labels = [failures.label("run", item) for item in plan]
             calls = plan_run.run(gang, group.actors, plan, labels, arrived)
+
+            # A point that fails mid-chunk: the points before it are kept, the error names it.
+            bad = [(fails_at_a_planted_point, {**spec, "planted": i == 4}) for i, (_, spec) in
+                   enumerate(plan[:6])]  # fmt: skip
+            kept = []
+            with pytest.raises(GangError) as failed:
+                plan_run.run(gang, group.actors, bad, labels[:6], lambda i, r, n: kept.append(i))
     finally:
         gang.shutdown()
     assert len(plan) == 10 and calls == 2  # 5 sizes x 2 rounds: a point, then the other 9
@@ -79,6 +93,8 @@ def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(summarize(a), summarize(b))
     assert (b[b["type"] == "check"]["wrong"] == 0).all() and len(summarize(b)) == 5
+    assert kept == [0, 1, 2, 3]  # the first chunk, and the second's points before the failure
+    assert "a planted failure" in str(failed.value) and labels[4] in str(failed.value)
 
 
 @pytest.mark.slow
@@ -121,3 +137,15 @@ def test_an_interrupt_mid_chunk_keeps_every_point_the_ranks_finished(ray_local, 
     assert 3 <= points.ngroups < 9, points.ngroups
     assert (points.size() == 2 * 400).all()
     assert len(recs[recs["type"] == "check"]) == 2 * points.ngroups
+
+
+def test_a_points_nccl_log_becomes_transport_records_of_its_view():
+    """Pure logic: what the ranks read from NCCL's log after a point (worker.run_points), as
+    the sweep records it; a rank with nothing new (or a gloo rank) adds nothing."""
+    link = {"src": 0, "dst": 1, "transport": "P2P/IPC"}
+    parsed = {"transports": ["P2P/IPC"], "links": [link, link]}
+    recs = sweep.transports([parsed, {"transports": [], "links": []}, None], 3, "intra")
+    assert recs == [
+        {"type": "transport", "world_size": 3, "group": "intra", "rank": 0,
+         "transports": ["P2P/IPC"], "links": [[0, 1, "P2P/IPC"]]}
+    ]  # fmt: skip

@@ -9,7 +9,7 @@ it (worker.py `run_points`). Every rank runs the same points in the same order, 
 in the same collectives, and each point still starts with its own warm-up and barriers.
 
 Chunks: the first is one point, which gives the pace; each later one holds as many points as
-fill CHUNK_S at the last chunk's pace. A world size of fast points is then two calls per rank, and
+fill CHUNK_S at the last chunk's pace on the ranks. A world size of fast points is then two calls per rank, and
 a long one a call per rank every CHUNK_S: progress and samples.jsonl advance at least that
 often, and a driver killed outright (SIGKILL) loses at most one chunk.
 
@@ -22,7 +22,6 @@ as before (failures.py), for the point the ranks were at.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import ray
@@ -42,8 +41,9 @@ Arrived = Callable[[int, list, list], None]
 
 def next_chunk(done: int, total: int, last: tuple[int, float], target_s: float = CHUNK_S) -> int:
     """How many points the next call asks for: one first (the pace is unknown), then as many
-    as fill target_s at the last chunk's pace (a slow first point, cold caches or a first
-    communicator, does not hold the rest back), at least one and at most what is left."""
+    as fill target_s at the last chunk's pace on the ranks (last: points, the slowest rank's
+    seconds in them; a slow first point, cold caches or a first communicator, does not hold
+    the rest back), at least one and at most what is left."""
     if done == 0:
         return min(1, total)
     points, seconds = last
@@ -59,9 +59,9 @@ def run(gang: Gang, actors: list, plan: list[tuple], labels: list[str], arrived:
     done, calls, last = 0, 0, (0, 0.0)
     while done < len(plan):
         k = next_chunk(done, len(plan), last)
-        start = time.perf_counter()
         answers = _chunk(gang, actors, box, done, done + k, labels, arrived)
-        last, calls = (k, time.perf_counter() - start), calls + 1
+        # the ranks' own time: the driver's part of a call does not shrink with fewer points
+        last, calls = (k, max(a.get("seconds", 0.0) for a in answers)), calls + 1
         for j in range(k):
             arrived(done + j, [a["results"][j] for a in answers], [a["nccl"][j] for a in answers])
         done += k
@@ -75,26 +75,32 @@ def _chunk(gang, actors, box, start: int, stop: int, labels, arrived: Arrived) -
         # its peers' process group times out (failures.py)
         outcome = failures.collect(refs, gang.timeout_s * (stop - start))
     except KeyboardInterrupt:
-        salvage(actors, list(range(len(actors))), start, arrived, SALVAGE_S)
+        salvage(ask_finished(actors), len(actors), start, arrived, SALVAGE_S)
         raise
     if outcome.ok:
         return outcome.results
     # A rank that failed mid-collective leaves the others inside it: the gang cannot be
     # reused or shut down politely.
     gang.broken = True
+    asked = ask_finished(actors)  # answered while the heartbeats are awaited
     alive = failures.heartbeats(actors, outcome.pending)
-    answering = [i for i in range(len(actors)) if i not in outcome.pending or alive.get(i)]
-    at = salvage(actors, answering, start, arrived, failures.HEARTBEAT_S)
+    hung = {i for i in outcome.pending if alive.get(i) is None}  # will not answer either
+    asked = {i: ref for i, ref in asked.items() if i not in hung}
+    at = salvage(asked, len(actors), start, arrived, failures.HEARTBEAT_S)
     what = labels[min(at, stop - 1)]
     who = [gang.who(a) for a in actors]
     raise GangError(failures.explain(outcome, who, alive, what, gang.timeout_s))
 
 
-def salvage(actors: list, which: list[int], start: int, arrived: Arrived, timeout_s: float) -> int:
-    """Hand `arrived` the chunk's points that every rank finished, when every rank answers.
-    Returns the plan index the answering ranks had reached (the first one's unfinished point):
-    the point a failure happened at."""
-    refs = {i: actors[i].finished.remote() for i in which}
+def ask_finished(actors: list) -> dict:
+    """Ask every rank, on its control thread, which points of the chunk it has finished."""
+    return {i: a.finished.remote() for i, a in enumerate(actors)}
+
+
+def salvage(refs: dict, ranks: int, start: int, arrived: Arrived, timeout_s: float) -> int:
+    """Hand `arrived` the chunk's points that every rank finished, when every rank answers
+    (refs: ask_finished's). Returns the plan index the answering ranks had reached (the
+    first one's unfinished point): the point a failure happened at."""
     ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
     done = {}
     for i, ref in refs.items():
@@ -106,11 +112,11 @@ def salvage(actors: list, which: list[int], start: int, arrived: Arrived, timeou
             # a rank that had not begun this chunk still shows the last one's: none finished
             done[i] = got if got["start"] == start else {"results": [], "nccl": []}
     counts = [len(d["results"]) for d in done.values()] or [0]
-    if len(done) == len(actors):
+    if len(done) == ranks:
         for j in range(min(counts)):
             arrived(
                 start + j,
-                [done[i]["results"][j] for i in range(len(actors))],
-                [done[i]["nccl"][j] for i in range(len(actors))],
+                [done[i]["results"][j] for i in range(ranks)],
+                [done[i]["nccl"][j] for i in range(ranks)],
             )
     return start + min(counts)

@@ -275,18 +275,20 @@ class RankActor:
         in the same collectives. The ref is wrapped in a list so that Ray does not resolve it
         for every call: the plan is fetched once, at the first call that names it.
         Returns {"start", "results": one result per point, "nccl": what NCCL logged during
-        each point (None on gloo)}; `finished` answers the same for the points done so far.
+        each point (None on gloo), "seconds": this rank's time in the chunk (the pace of the
+        next, without the driver's part)}; `finished` answers the points done so far.
         """
         ref = plan[0]
         if self._plan is None or self._plan[0] != ref.hex():
             self._plan = (ref.hex(), ray.get(ref))
         self._done = {"start": start, "results": [], "nccl": []}
+        t0 = time.perf_counter()
         for target, spec in self._plan[1][start:stop]:
             result = self.run(target, spec)
             # nccl before results: `finished` reads len(results) from another thread
             self._done["nccl"].append(self.nccl.read_new() if self.nccl else None)
             self._done["results"].append(result)
-        return self._done
+        return self._done | {"seconds": time.perf_counter() - t0}
 
     @ray.method(concurrency_group=CONTROL_GROUP)
     def finished(self) -> dict:

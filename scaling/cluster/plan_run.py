@@ -17,7 +17,8 @@ Nothing finished is lost on the way out. On an interrupt, or when a chunk fails,
 that still answers is asked (on its control thread, like a heartbeat) which points of the
 chunk it has finished; the points finished by every rank of the group go to the run
 directory before the interrupt or the error goes on. The culprit of a failed chunk is named
-as before (failures.py), for the point the ranks were at.
+as before (failures.py), for the point the ranks were at, and each point still gets --timeout
+(the ranks' heartbeats say how long they have been in their current point).
 """
 
 from __future__ import annotations
@@ -70,10 +71,18 @@ def run(gang: Gang, actors: list, plan: list[tuple], labels: list[str], arrived:
 
 def _chunk(gang, actors, box, start: int, stop: int, labels, arrived: Arrived) -> list[dict]:
     refs = [a.run_points.remote(box, start, stop) for a in actors]
+    alive = None
     try:
-        # each point gets --timeout; a rank stopped inside a collective is found sooner, when
-        # its peers' process group times out (failures.py)
-        outcome = failures.collect(refs, gang.timeout_s * (stop - start))
+        outcome = failures.collect(refs, gang.timeout_s)
+        # Each point gets --timeout, as when each was its own call: every --timeout the
+        # ranks still running say what they are doing (a heartbeat, on their control
+        # thread); the wait goes on while every one answers and none has been in its
+        # current point for longer.
+        while outcome.pending and not outcome.errors:
+            alive = failures.heartbeats(actors, outcome.pending)
+            if any(b is None or (b.get("for_s") or 0) >= gang.timeout_s for b in alive.values()):
+                break
+            outcome, alive = failures.collect(refs, gang.timeout_s), None
     except KeyboardInterrupt:
         salvage(ask_finished(actors), len(actors), start, arrived, SALVAGE_S)
         raise
@@ -83,7 +92,7 @@ def _chunk(gang, actors, box, start: int, stop: int, labels, arrived: Arrived) -
     # reused or shut down politely.
     gang.broken = True
     asked = ask_finished(actors)  # answered while the heartbeats are awaited
-    alive = failures.heartbeats(actors, outcome.pending)
+    alive = alive if alive is not None else failures.heartbeats(actors, outcome.pending)
     hung = {i for i in outcome.pending if alive.get(i) is None}  # will not answer either
     asked = {i: ref for i, ref in asked.items() if i not in hung}
     at = salvage(asked, len(actors), start, arrived, failures.HEARTBEAT_S)

@@ -1,26 +1,28 @@
-"""The driver's own cost per point against the number of ranks: what `scaling run` adds to the
-time the ranks spend measuring, and how it grows toward 1,024 and 8,192 ranks.
+"""The driver's own cost per world size against the number of ranks: what `scaling run` adds to
+the time the ranks spend measuring, and how it grows toward 1,024 and 8,192 ranks.
 
-Each point goes through the code `scaling run` uses (scaling/sweep.py `_measure`): the Ray
-calls to every rank and the wait for all of them (`Gang.call`, `failures.collect`), the
-samples built from the answers (`records`, `round_order.tag`), the run-directory append, and
-afterwards the collector (`read_samples` + `collectives.summarize`).
+A world size of the standard sweep's points (17 sizes x 3 rounds = 51) goes through the code
+`scaling run` uses (scaling/sweep.py `_points`): the plan put once, the ranks running it a
+chunk per call (cluster/plan_run.py, worker.py `run_points`), the samples built from the
+answers (`records`, `round_order.tag`), the run-directory append, and afterwards the collector
+(`read_samples` + `collectives.summarize`). Shape "per-point" runs the same points the way
+the sweep did before (one `Gang.call` per point), side by side.
 
-- real ranks (gloo, one process each; as many as this machine holds): a point's harness time
-  is the driver's wall time of the call minus the slowest rank's own wall time in `run_point`.
+- real ranks (gloo, one process each; as many as this machine holds): the harness time is
+  the driver's wall time minus the slowest rank's own wall time in `run_point`, per point.
 - synthetic ranks: a few actors answer for N ranks with samples recorded from the real ranks,
-  one Ray call per rank as the real gang makes, so the driver sees N ranks' payloads. Nothing
-  is measured on the answering side: the whole call is harness. The answerers share this
-  machine's cores with the driver, so the wall time is an upper bound on a cluster's; the
-  driver's CPU time (all its threads, Ray's included) is printed beside it.
+  one Ray call per rank per chunk as the real gang gets, so the driver sees N ranks' calls and
+  payloads. Nothing is measured on the answering side: the whole time is harness. The
+  answerers share this machine's cores with the driver, so the wall time is an upper bound on
+  a cluster's; the driver's CPU time (all its threads, Ray's included) is printed beside it.
 
-The harness time per point is fitted to a + b*N + c*N*I (+ d*N^2 when asked), N ranks, I
-timed iterations per point, and projected onto the standard sweep (the default `scaling run`
-collective sweep) at 1,024 and 8,192 ranks, as a fraction of that sweep's measured time,
+Each part's time per world size is fitted to a + b*N + c*N*I (+ d*N^2 when asked), N ranks,
+I timed iterations per point, and projected onto the standard sweep (the default `scaling
+run` collective sweep) at 1,024 and 8,192 ranks, as a fraction of that sweep's measured time,
 which is a labelled estimate from public figures (docs/scale.md says which).
 
     python benchmarks/driver_scale.py      # real 1,2,4; synthetic 64..4096; all and slowest
-    python benchmarks/driver_scale.py --real 1,2 --synthetic 256,1024 --reps 3
+    python benchmarks/driver_scale.py --real 2 --synthetic 256,1024 --per-point 256
     python benchmarks/driver_scale.py --rank-samples slowest # only the reduced samples
 
 Run it from the repository root with PYTHONPATH=$PWD. Minutes on a 2-core machine.
@@ -34,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,16 +44,22 @@ import numpy as np
 import ray  # noqa: E402
 from collector_scale import timed  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
-from scaling import round_order  # noqa: E402
+from scaling import round_order, sweep  # noqa: E402
+from scaling.cluster import plan_run  # noqa: E402
 from scaling.cluster.gang import Gang  # noqa: E402
+from scaling.cluster.plan_run import CHUNK_S  # noqa: E402
 from scaling.collector import collectives as coll_summary  # noqa: E402
 from scaling.collector.load import read_samples  # noqa: E402
 from scaling.config import RunConfig  # noqa: E402
 from scaling.rundir import RunDir  # noqa: E402
+from scaling.sweep import WorldSize  # noqa: E402
 from scaling.workloads.collectives import WORKLOAD, message_sizes  # noqa: E402
 from scaling.workloads.collectives import plan as plan_points  # noqa: E402
 
 TIMED_TARGET = "driver_scale:timed_point"
+SHAPES = ("plan", "per-point")
+"""plan: what `scaling run` does now (sweep._points: the ranks run the plan, a chunk per call);
+per-point: what it did before (one call per rank per point), measured side by side."""
 
 
 def timed_point(spec: dict) -> dict:
@@ -64,19 +73,25 @@ def timed_point(spec: dict) -> dict:
 
 
 class Answerer:
-    """Answers `run` for many synthetic ranks with recorded results, measuring nothing.
+    """Answers `run_points` (and, for the per-point shape, `run`) for many synthetic ranks with
+    recorded results, measuring nothing.
 
     Answerer j of k answers ranks j, j+k, ...; Ray runs one actor's calls in submission
     order, so it knows which rank each call is for (rank 0 carries a reduced point's times).
+    It fetches each plan once, as a rank does (worker.py `run_points`).
     """
 
     def __init__(self, recorded: list[dict], j: int, k: int):
-        self.recorded, self.j, self.k, self.calls = recorded, j, k, 0
+        self.recorded, self.j, self.k, self.calls, self.plan = recorded, j, k, 0, (None, [])
 
-    def run(self, target, spec: dict) -> dict:
-        n, mine = spec["world_size"], len(range(self.j, spec["world_size"], self.k))
+    def _rank(self, n: int) -> int:
+        mine = len(range(self.j, n, self.k))
         rank = self.j + self.k * (self.calls % mine)
         self.calls += 1
+        return rank
+
+    def _answer(self, rank: int, spec: dict) -> dict:
+        n = spec["world_size"]
         times = self.recorded[rank % len(self.recorded)]["times"]
         times = (times * (spec["iters"] // len(times) + 1))[: spec["iters"]]
         if spec.get("rank_samples") == "slowest":  # what a reduced rank sends (bench.run_point)
@@ -86,55 +101,99 @@ class Answerer:
             return {"times": times, "slowest_ranks": slowest, "wrong": 0, "member": True}
         return {"times": times, "wrong": 0, "member": True}
 
+    def run(self, target, spec: dict) -> dict:
+        return self._answer(self._rank(spec["world_size"]), spec)
 
-def group_view(n: int) -> SimpleNamespace:
-    """What `records` reads from a group: 8 ranks per node, as a GPU cluster would have."""
+    def run_points(self, plan: list, start: int, stop: int) -> dict:
+        if self.plan[0] != plan[0].hex():
+            self.plan = (plan[0].hex(), ray.get(plan[0]))
+        specs = [spec for _, spec in self.plan[1][start:stop]]
+        rank = self._rank(specs[0]["world_size"])
+        results = [self._answer(rank, spec) for spec in specs]
+        return {"start": start, "results": results, "nccl": [None] * len(results), "seconds": 0.0}
+
+
+def group_view(n: int, actors: list) -> SimpleNamespace:
+    """What `records` and sweep._points read from a group: 8 ranks per node, as a GPU
+    cluster would have."""
     nodes = max(1, -(-n // 8))
     return SimpleNamespace(
+        actors=actors,
+        metas=[{}] * n,
         nodes=nodes,
         span="inter-node" if nodes > 1 else "intra-node",
         shape=f"{n} = {nodes} nodes × {min(n, 8)}",
     )
 
 
-def one_point(gang, actors, group, point, rundir, rnd: int) -> dict:
-    """One point through sweep._measure's steps, each timed."""
+class Meter:
+    """Times the parts of a world size's measurement: the records built, the appends, the
+    ranks' own time (the slowest rank's run_point, per point) and the calls per rank."""
+
+    def __init__(self, rundir: RunDir):
+        self.rundir = rundir
+        self.records = self.append = self.ranks = 0.0
+        self.n_records, self.calls, self.last = 0, 0, []
+
+    def make_records(self, point, group, results):
+        self.ranks += max(r.get("rank_wall_s", 0.0) for r in results)
+        self.last = results
+        recs, t = timed(WORKLOAD.records, point, group, results)
+        self.records += t
+        self.n_records += len(recs)
+        return recs
+
+    def append_samples(self, recs):
+        _, t = timed(self.rundir.append_samples, recs)
+        self.append += t
+
+
+def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Meter) -> None:
+    """One world size's points x reps rounds, the way `scaling run` does (plan) or did."""
+    wl = replace(WORKLOAD, rank=TIMED_TARGET, records=meter.make_records)
+    if shape == "plan":
+        step = WorldSize(len(group.metas), [(wl, p) for p in points], [])
+        real_run = plan_run.run
+
+        def counted(*args):
+            meter.calls += real_run(*args)
+
+        plan_run.run = counted
+        try:
+            sweep._points(step, group, reps, gang, meter, lambda p: None)
+        finally:
+            plan_run.run = real_run
+        return
+    for rnd, point in round_order.interleave(points, reps):  # the sweep loop before the plan
+        results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
+        meter.append_samples(round_order.tag(wl.records(point, group, results), rnd))
+        meter.calls += 1
+
+
+def measure(shape: str, gang, group, points, reps: int, out: Path) -> dict:
+    """One world size (points x reps rounds) in one shape, each part timed; then the
+    collector on what was written."""
+    meter = Meter(RunDir(out))
     cpu0, t0 = time.process_time(), time.perf_counter()
-    results = gang.call(actors, "run", TIMED_TARGET, WORKLOAD.rank_spec(point))
-    call = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
-    recs, t_rec = timed(lambda: round_order.tag(WORKLOAD.records(point, group, results), rnd))
-    _, t_app = timed(rundir.append_samples, recs)
-    rank = max(r.get("rank_wall_s", 0.0) for r in results)
-    return {
-        "call": call,
-        "rank": rank,
-        "cpu": cpu,
-        "records": t_rec,
-        "append": t_app,
-        "n_records": len(recs),
-        "results": results,
-    }
-
-
-def measure(gang, actors, group, points, reps: int, out: Path) -> dict:
-    """Median per point over `reps` rounds of `points`; then the collector on what was written."""
-    rundir = RunDir(out)
-    rows = [one_point(gang, actors, group, p, rundir, r) for r in range(reps) for p in points]
-    rundir.close()
+    run_shape(shape, gang, group, points, reps, meter)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    meter.rundir.close()
     samples, t_load = timed(read_samples, out)
     _, t_sum = timed(coll_summary.summarize, samples)
-    med = {
-        k: float(np.median([r[k] for r in rows]))
-        for k in ("call", "rank", "cpu", "records", "append")
+    return {
+        "points": len(points) * reps,
+        "calls_per_rank": meter.calls,
+        "wall": wall,
+        "cpu": cpu,
+        "rank": meter.ranks,
+        "records": meter.records,
+        "append": meter.append,
+        "harness": wall - meter.ranks,
+        "calls": wall - meter.ranks - meter.records - meter.append,
+        "collector": t_load + t_sum,
+        "collector_per_record": (t_load + t_sum) / max(1, meter.n_records),
+        "recorded": [x for x in meter.last if x.get("times")],
     }
-    med["harness"] = float(
-        np.median([r["call"] - r["rank"] + r["records"] + r["append"] for r in rows])
-    )
-    med["collector_per_point"] = (t_load + t_sum) / len(rows)
-    med["collector_per_record"] = (t_load + t_sum) / max(1, sum(r["n_records"] for r in rows))
-    med["recorded"] = [x for x in rows[-1]["results"] if x.get("times")]
-    return med
 
 
 def fake_gang(timeout_s: float = 600.0) -> Gang:
@@ -144,25 +203,32 @@ def fake_gang(timeout_s: float = 600.0) -> Gang:
     return gang
 
 
-def fit(rows: list[dict], key: str, quadratic: bool) -> dict:
-    """Least squares of rows[key] on 1, N, N*I (and N^2), in relative error (each row weighted
-    by 1/value, so the largest N does not decide every term alone): seconds per point."""
+def features(part: str, n: int, iters: int, points: int, calls: int) -> list[float]:
+    """What each part of a world size's time grows with. The calls: per call per rank (a Ray
+    task submitted and answered), and the payload (N*I*points values at most); the records,
+    appends and collector: per point, in N and N*I."""
+    if part == "calls":
+        return [calls, calls * n, n * iters * points]
+    return [points, points * n, points * n * iters]
+
+
+TERMS = {"calls": ("per_call", "per_call_rank", "per_rank_iter_point")}
+POINT_TERMS = ("per_point", "per_point_rank", "per_point_rank_iter")
+
+
+def fit(rows: list[dict], key: str) -> dict:
+    """Least squares of rows[key] on its features, in relative error (each row weighted by
+    1/value, so the largest N does not decide every term alone): seconds per world size."""
     x = np.array(
-        [[1.0, r["n"], r["n"] * r["iters"]] + ([r["n"] ** 2] if quadratic else []) for r in rows]
+        [features(key, r["n"], r["iters"], r["points"], r["calls_per_rank"]) for r in rows]
     )
     y = np.array([r[key] for r in rows])
     coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
-    names = ["per_point", "per_rank", "per_rank_iter", "per_rank2"]
-    return dict(zip(names, map(float, coef), strict=False))
+    return dict(zip(TERMS.get(key, POINT_TERMS), map(float, coef), strict=True))
 
 
-def predict(c: dict, n: int, iters: int) -> float:
-    return (
-        c["per_point"]
-        + c["per_rank"] * n
-        + c["per_rank_iter"] * n * iters
-        + c.get("per_rank2", 0.0) * n * n
-    )
+def predict(c: dict, part: str, n: int, iters: int, points: int, calls: int) -> float:
+    return float(np.dot(list(c.values()), features(part, n, iters, points, calls)))
 
 
 def estimated_sweep_s(n: int, cfg, busbw_gbps: float, alpha_s: float) -> float:
@@ -181,26 +247,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", default="1,2,4", help="real gloo world sizes ('' for none)")
     ap.add_argument("--synthetic", default="64,256,1024,4096", help="synthetic rank counts")
+    ap.add_argument(
+        "--per-point", default="64,256,1024", help="synthetic rank counts also run the old way"
+    )
     ap.add_argument("--iters", default="20,80", help="timed iterations per point to fit N*I")
-    ap.add_argument("--reps", type=int, default=3, help="rounds of the points per measurement")
     ap.add_argument("--answerers", type=int, default=2, help="actors answering synthetic ranks")
     ap.add_argument(
         "--rank-samples", default="all,slowest", help="all, slowest or both, side by side"
     )
     ap.add_argument("--keep", action="store_true", help="keep the run directories written")
-    ap.add_argument("--quadratic", action="store_true", help="fit an N^2 term too")
     ap.add_argument("--busbw", type=float, default=370.0, help="GB/s, for the sweep estimate")
     ap.add_argument("--alpha-us", type=float, default=30.0, help="op latency, for the estimate")
     args = ap.parse_args()
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
-    cfg = RunConfig()
+    std = RunConfig()  # the standard sweep: `scaling run`'s defaults
     iters_list = ints(args.iters)
     modes = [m for m in args.rank_samples.split(",") if m]
     if not modes or set(modes) - {"all", "slowest"}:
         ap.error("--rank-samples: all, slowest or all,slowest")
 
-    # Small messages: the harness does not depend on the size, the ranks' time does.
     def points_at(n: int, iters: int, mode: str) -> list[dict]:
+        """Small messages, 3 sizes: the harness does not depend on the size, the ranks' time
+        does (and 4,096 ranks x 80 iterations x 51 points would be 17 M records)."""
+        cfg = RunConfig()
         cfg.collectives.iters, cfg.collectives.max_bytes = iters, 4 << 10
         return [{**p, "rank_samples": mode} for p in plan_points(cfg, n)]
 
@@ -213,41 +282,46 @@ def main() -> None:
     )
     rows, recorded = [], [{"times": [1e-4] * 20}]
     print(
-        f"rank samples {','.join(modes)}, side by side; medians of {args.reps} rounds; host load "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"rank samples {','.join(modes)}, side by side; {std.repeats} rounds per world size; "
+        f"host load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"{'mode':>9} {'samples':>7} {'N':>5} {'I':>3} {'call ms':>8} {'rank ms':>8} {'cpu ms':>7} "
-        f"{'rec ms':>7} {'app ms':>7} {'harness ms':>10} {'coll us/rec':>11}"
+        f"{'ranks':>9} {'shape':>9} {'samples':>7} {'N':>5} {'I':>3} {'pts':>4} {'calls':>5} "
+        f"{'wall ms':>9} {'rank ms':>8} {'cpu ms':>8} {'rec ms':>7} {'app ms':>7} "
+        f"{'harness ms':>10} {'coll us/rec':>11}"
     )
+    combos = [(i, m) for i in iters_list for m in modes]
     for n in ints(args.real):
         gang = Gang(n, "cpu", timeout_s=300)
         try:
             with gang.group(n) as group:
-                for iters, mode in [(i, m) for i in iters_list for m in modes]:
-                    m = measure(
-                        gang,
-                        group.actors,
-                        group,
-                        points_at(n, iters, mode),
-                        args.reps,
-                        tmp / f"real-{n}-{iters}-{mode}",
-                    )
+                # untimed: the ranks' first import of this module and the first plan fetched
+                measure("plan", gang, group, points_at(n, 20, modes[0]), 1, tmp / f"warm-{n}")
+                for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES]:
+                    out = tmp / f"real-{n}-{iters}-{mode}-{shape}"
+                    m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
                     recorded = m.pop("recorded") if mode == "all" else recorded
-                    rows.append({"mode": "real", "samples": mode, "n": n, "iters": iters, **m})
+                    rows.append({"mode": "real", "shape": shape, "samples": mode, "n": n,
+                                 "iters": iters, **m})  # fmt: skip
                     _show(rows[-1])
         finally:
             gang.shutdown()
     actor = ray.remote(num_cpus=0)(Answerer)
     answerers = [actor.remote(recorded, j, args.answerers) for j in range(args.answerers)]
     gang = fake_gang()
+    if ints(args.synthetic):  # untimed: the answerers' first calls and the first plan put
+        n = ints(args.synthetic)[0]
+        group = group_view(n, [answerers[i % len(answerers)] for i in range(n)])
+        measure("plan", gang, group, points_at(n, 20, modes[0]), std.repeats, tmp / "warm")
     for n in ints(args.synthetic):
-        actors = [answerers[i % len(answerers)] for i in range(n)]
-        for iters, mode in [(i, m) for i in iters_list for m in modes]:
-            out = tmp / f"syn-{n}-{iters}-{mode}"
-            m = measure(gang, actors, group_view(n), points_at(n, iters, mode), args.reps, out)
+        group = group_view(n, [answerers[i % len(answerers)] for i in range(n)])
+        shapes = SHAPES if n in ints(args.per_point) else SHAPES[:1]
+        for (iters, mode), shape in [(c, s) for c in combos for s in shapes]:
+            out = tmp / f"syn-{n}-{iters}-{mode}-{shape}"
+            m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
             m.pop("recorded")
-            rows.append({"mode": "synthetic", "samples": mode, "n": n, "iters": iters, **m})
+            rows.append({"mode": "synthetic", "shape": shape, "samples": mode, "n": n,
+                         "iters": iters, **m})  # fmt: skip
             _show(rows[-1])
             if not args.keep:
                 shutil.rmtree(out)  # 4,096 ranks x 80 iterations: hundreds of MB
@@ -256,54 +330,59 @@ def main() -> None:
         print(f"kept {tmp}")
     else:
         shutil.rmtree(tmp)
-    for mode in modes:
-        report([r for r in rows if r["samples"] == mode], mode, args)
+    for shape in SHAPES:
+        for mode in modes:
+            report(
+                [r for r in rows if (r["shape"], r["samples"]) == (shape, mode)], shape, mode, args
+            )
 
 
 def _show(r: dict) -> None:
-    ms = {k: r[k] * 1e3 for k in ("call", "rank", "cpu", "records", "append", "harness")}
+    ms = {k: r[k] * 1e3 for k in ("wall", "rank", "cpu", "records", "append", "harness")}
     print(
-        f"{r['mode']:>9} {r['samples']:>7} {r['n']:>5} {r['iters']:>3} {ms['call']:8.2f} {ms['rank']:8.2f} "
-        f"{ms['cpu']:7.2f} {ms['records']:7.2f} {ms['append']:7.2f} {ms['harness']:10.2f} "
+        f"{r['mode']:>9} {r['shape']:>9} {r['samples']:>7} {r['n']:>5} {r['iters']:>3} "
+        f"{r['points']:>4} {r['calls_per_rank']:>5} {ms['wall']:9.1f} {ms['rank']:8.1f} "
+        f"{ms['cpu']:8.1f} {ms['records']:7.1f} {ms['append']:7.1f} {ms['harness']:10.1f} "
         f"{r['collector_per_record'] * 1e6:11.2f}",
         flush=True,
     )
 
 
-PARTS = ("calls", "records", "append", "collector", "harness")
+PARTS = ("calls", "records", "append", "collector")
 
 
-def report(rows: list[dict], mode: str, args) -> None:
-    std = RunConfig()  # the standard sweep: `scaling run`'s defaults
+def report(rows: list[dict], shape: str, mode: str, args) -> None:
+    """Fit each part per world size of the standard sweep's points on the synthetic rows and
+    project it to 1,024 and 8,192 ranks against the estimated measuring time."""
+    std = RunConfig()
     c = std.collectives
-    syn = [r for r in rows if r["mode"] == "synthetic"] or rows
-    for r in syn:
-        r["calls"] = r["call"] - r["rank"]
-        r["collector"] = r["collector_per_point"]
-    fits = {k: fit(syn, k, args.quadratic) for k in PARTS}
+    syn = [r for r in rows if r["mode"] == "synthetic"]
+    if len(syn) < 3:
+        return
+    fits = {k: fit(syn, k) for k in PARTS}
     print(
-        "\nfit, seconds per point (synthetic rows, relative least squares): a + b*N + c*N*I"
-        + (" + d*N^2" if args.quadratic else "")
+        f"\n{shape}, rank samples {mode}: fit, seconds (synthetic rows, relative least "
+        "squares): calls = per call x calls + per call-rank x calls x N + payload x N*I*points; "
+        "the rest per point: a + b*N + c*N*I"
     )
     for key, co in fits.items():
         terms = ", ".join(f"{k} {v * 1e6:.3g} us" for k, v in co.items())
         print(f"  {key:>10}: {terms}")
-    sizes = len(message_sizes(c.min_bytes, c.max_bytes, c.factor))
-    calls = len(c.ops) * len(c.dtypes) * sizes * std.repeats
-    print(
-        f"\nstandard sweep (defaults): {c.ops} {c.dtypes} {sizes} sizes, iters {c.iters}, "
-        f"repeats {std.repeats}: {calls} point calls per world size; "
-        f"rank samples {mode}"
-    )
+    points = len(message_sizes(c.min_bytes, c.max_bytes, c.factor)) * len(c.ops) * std.repeats
     for n in (1024, 8192):
-        part = {k: calls * predict(fits[k], n, c.iters) for k in PARTS}
         meas = estimated_sweep_s(n, std, args.busbw, args.alpha_us * 1e-6)
-        total = part["harness"] + part["collector"]
+        # the chunks (plan_run.next_chunk): one point, then the rest when they fit CHUNK_S
+        calls = points if shape == "per-point" else 1 + max(1, int(np.ceil(meas / CHUNK_S)))
+        part = {k: predict(fits[k], k, n, c.iters, points, calls) for k in PARTS}
+        harness = part["calls"] + part["records"] + part["append"]
+        total = harness + part["collector"]
         print(
-            f"  N={n:>5}: calls {part['calls']:.2f} s + records {part['records']:.2f} s + append "
-            f"{part['append']:.2f} s (harness fit {part['harness']:.2f} s) + collector "
-            f"{part['collector']:.2f} s\n           vs measured {meas:.3f} s (ESTIMATE: busbw "
-            f"{args.busbw:g} GB/s, alpha {args.alpha_us:g} us) -> overhead {total / meas:.0%}"
+            f"  N={n:>5}, {points} points, {calls} calls per rank: calls {part['calls']:.2f} s + "
+            f"records {part['records']:.2f} s + append {part['append']:.2f} s (harness "
+            f"{harness:.2f} s) + collector {part['collector']:.2f} s\n"
+            f"           vs measured {meas:.3f} s (ESTIMATE: busbw {args.busbw:g} GB/s, alpha "
+            f"{args.alpha_us:g} us) -> overhead {total / meas:.0%}, without the collector "
+            f"{harness / meas:.0%}"
         )
 
 

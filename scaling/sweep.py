@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scaling import interrupts, round_order
-from scaling.cluster import memory_fit
+from scaling.cluster import failures, memory_fit, plan_run
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.consistency import version_mismatches
 from scaling.cluster.gang import Gang, GangError, pick_device
@@ -120,20 +120,25 @@ def group_records(group, snapshots: dict[str, dict], backend: str = "gloo") -> l
 def transport_records(gang: Gang, group, view: str) -> list[dict]:
     """What NCCL logged since the last call, per rank: the transport of each link it set up.
 
-    Called after the group forms and after each point, so a subgroup's communicator (created
-    at its first collective) is attributed to that point's view.
+    Called once after the group forms; what each point adds (a subgroup's communicator is
+    created at its first collective) comes back with the point (`transports`).
     """
     if gang.backend != "nccl":
         return []
+    return transports(gang.call(group.actors, "nccl_links"), len(group.metas), view)
+
+
+def transports(per_rank: list, world_size: int, view: str) -> list[dict]:
+    """One "transport" record per rank whose NCCL log named transports (nccl_log.Capture)."""
     out = []
-    for rank, parsed in enumerate(gang.call(group.actors, "nccl_links")):
+    for rank, parsed in enumerate(per_rank):
         if not parsed or not parsed["transports"]:
             continue
         pairs = sorted({(x["src"], x["dst"], x["transport"]) for x in parsed["links"]})
         out.append(
             {
                 "type": "transport",
-                "world_size": len(group.metas),
+                "world_size": world_size,
                 "group": view,
                 "rank": rank,
                 "transports": parsed["transports"],
@@ -213,9 +218,30 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
             rundir.append_samples(transport_records(gang, group, "world"))
             for notice in step.notices:
                 on_notice(notice)
-            # Round 1 of every point, then round 2, ... (scaling/round_order.py).
-            for rnd, (wl, point) in round_order.interleave(step.points, cfg.repeats):
-                results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
-                rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
-                rundir.append_samples(transport_records(gang, group, point.get("group", "world")))
-                on_point(point)
+            _points(step, group, cfg.repeats, gang, rundir, on_point)
+
+
+def _points(step: WorldSize, group, repeats: int, gang: Gang, rundir: RunDir, on_point) -> None:
+    """Round 1 of every point, then round 2, ... (scaling/round_order.py), run by the ranks
+    themselves a chunk per call (cluster/plan_run.py); each point's samples are appended as
+    soon as its chunk is back, so the run directory grows point by point."""
+    order = list(round_order.interleave(step.points, repeats))
+    plan, error = [], None
+    for _, (wl, point) in order:
+        try:
+            plan.append((wl.rank, wl.rank_spec(point)))
+        except Exception as e:  # a point that cannot be sent fails at its turn, not before
+            error = e
+            break
+
+    def arrived(i: int, results: list, nccl: list) -> None:
+        rnd, (wl, point) = order[i]
+        view = point.get("group", "world")
+        rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
+        rundir.append_samples(transports(nccl, len(group.metas), view))
+        on_point(point)
+
+    labels = [failures.label("run", item) for item in plan]
+    plan_run.run(gang, group.actors, plan, labels, arrived)
+    if error is not None:
+        raise error

@@ -232,7 +232,7 @@ class Gang:
         ]
         outcome = failures.collect(refs, timeout, grace_s=timeout)  # no early cut: independent
         alive = failures.heartbeats(actors, outcome.pending) if outcome.pending else {}
-        who = [self._who(a) for a in actors]
+        who = [self.who(a) for a in actors]
         reasons = failures.per_rank(outcome, who, alive, what, timeout)
         return [(outcome.results[i], *reasons.get(i, (None, False))) for i in range(len(actors))]
 
@@ -246,10 +246,10 @@ class Gang:
         # be reused or shut down politely.
         self.broken = True
         alive = failures.heartbeats(actors, outcome.pending)
-        who = [self._who(a) for a in actors]
+        who = [self.who(a) for a in actors]
         raise GangError(failures.explain(outcome, who, alive, what, limit))
 
-    def _who(self, actor) -> dict:
+    def who(self, actor) -> dict:
         """Rank, host, pid and node of an actor (its gang position before ranks are known)."""
         if self.metas:
             for rank, (a, m) in enumerate(zip(self.actors, self.metas, strict=True)):

@@ -175,6 +175,8 @@ class RankActor:
         self._store = None
         self._master = None
         self._doing: tuple[str, float] | None = None
+        self._plan: tuple[str, list] | None = None  # (the plan's object id, its points)
+        self._done: dict = {"start": 0, "results": [], "nccl": []}
 
     def describe(self) -> dict:
         return rank_metadata() | {"nice": self.nice, "device": self.device}
@@ -265,6 +267,37 @@ class RankActor:
         finally:
             self._doing = None
 
+    def run_points(self, plan: list, start: int, stop: int) -> dict:
+        """Run points start..stop of this world size's plan, in order, in this one call.
+
+        plan: [ObjectRef] of the plan, a list of (target, spec), put in the object store once
+        per world size (cluster/plan_run.py); every rank holds the same list, so the ranks meet
+        in the same collectives. The ref is wrapped in a list so that Ray does not resolve it
+        for every call: the plan is fetched once, at the first call that names it.
+        Returns {"start", "results": one result per point, "nccl": what NCCL logged during
+        each point (None on gloo), "seconds": this rank's time in the chunk (the pace of the
+        next, without the driver's part)}; `finished` answers the points done so far.
+        """
+        ref = plan[0]
+        if self._plan is None or self._plan[0] != ref.hex():
+            self._plan = (ref.hex(), ray.get(ref))
+        self._done = {"start": start, "results": [], "nccl": []}
+        t0 = time.perf_counter()
+        for target, spec in self._plan[1][start:stop]:
+            result = self.run(target, spec)
+            # nccl before results: `finished` reads len(results) from another thread
+            self._done["nccl"].append(self.nccl.read_new() if self.nccl else None)
+            self._done["results"].append(result)
+        return self._done | {"seconds": time.perf_counter() - t0}
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    def finished(self) -> dict:
+        """The points of the current (or last) run_points call done so far, answered while it
+        runs: what an interrupted or failed chunk still hands to the run directory."""
+        done = self._done
+        k = len(done["results"])
+        return {"start": done["start"], "results": done["results"][:k], "nccl": done["nccl"][:k]}
+
     def nccl_links(self) -> dict | None:
         """NCCL's INIT log lines since the last call, parsed (None on gloo ranks)."""
         return self.nccl.read_new() if self.nccl else None
@@ -279,6 +312,7 @@ class RankActor:
             dist.destroy_process_group()
         self._store = None
         self._master = None
+        self._plan = None
 
     def env_view(self) -> dict:
         """The torchrun variables this rank sees (for checks and the manifest)."""

@@ -1,0 +1,151 @@
+"""The ranks run a world size's whole plan themselves, a chunk per Ray call
+(scaling/cluster/plan_run.py): the same records as one call per point, far fewer calls, and
+nothing finished lost when the run is interrupted mid-chunk. Real Ray actors, real gloo."""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+import ray
+
+from scaling import round_order, sweep
+from scaling.cluster import failures, plan_run
+from scaling.cluster.gang import Gang, GangError
+from scaling.collector.collectives import summarize
+from scaling.config import load_config
+from scaling.rundir import RunDir
+from scaling.workloads import collectives
+
+# The ranks cannot import this test module: Ray ships `fixed_times` by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def fixed_times(spec: dict) -> dict:
+    """Rank side: the real point (its collectives, in lock-step, and its #wrong), then times
+    that name the point, the iteration and the rank, so two ways of running the same plan
+    must give the same summary to the last digit."""
+    import torch.distributed as dist
+
+    from scaling.workloads.collectives.bench import run_point
+
+    out = run_point(spec)
+    rank = dist.get_rank()
+    out["times"] = [
+        spec["size_bytes"] * 1e-9 + i * 1e-6 + rank * 1e-7 for i in range(spec["iters"])
+    ]
+    return out
+
+
+def fails_at_a_planted_point(spec: dict) -> dict:
+    """Rank side: fixed_times, except at the point marked "planted", which raises on every rank."""
+    if spec.get("planted"):
+        raise ValueError("a planted failure")
+    return fixed_times(spec)
+
+
+def test_chunks_start_with_one_point_then_fill_the_target_time():
+    assert plan_run.next_chunk(0, 51, (0, 0.0)) == 1
+    assert plan_run.next_chunk(1, 51, (1, 0.01), target_s=5.0) == 50  # fast: all the rest
+    assert plan_run.next_chunk(4, 51, (3, 3.0), target_s=5.0) == 5  # 1 s a point: 5 a chunk
+    assert plan_run.next_chunk(2, 51, (1, 30.0), target_s=5.0) == 1  # slower than the target
+    assert plan_run.next_chunk(2, 51, (1, 0.0), target_s=5.0) == 49  # too fast to time
+    assert plan_run.next_chunk(0, 0, (0, 0.0)) == 0
+
+
+@pytest.mark.slow
+def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local):
+    cfg = load_config(overrides={"collectives.max_bytes": "16K", "collectives.iters": "6",
+                                 "collectives.warmup": "1", "repeats": "2"})  # fmt: skip
+    gang = Gang(2, "cpu", timeout_s=120)
+    try:
+        with gang.group(2) as group:
+            order = list(round_order.interleave(collectives.plan(cfg, 2), cfg.repeats))
+            plan = [(fixed_times, collectives.rank_spec(p)) for _, p in order]
+            per_point = []
+            for (rnd, point), item in zip(order, plan, strict=True):
+                res = gang.call(group.actors, "run", *item)
+                per_point += round_order.tag(collectives.records(point, group, res), rnd)
+            chunked = []
+
+            def arrived(i, results, nccl):
+                rnd, point = order[i]
+                assert nccl == [None, None]  # gloo: no NCCL log
+                chunked.extend(round_order.tag(collectives.records(point, group, results), rnd))
+
+            labels = [failures.label("run", item) for item in plan]
+            calls = plan_run.run(gang, group.actors, plan, labels, arrived)
+
+            # A point that fails mid-chunk: the points before it are kept, the error names it.
+            bad = [(fails_at_a_planted_point, {**spec, "planted": i == 4}) for i, (_, spec) in
+                   enumerate(plan[:6])]  # fmt: skip
+            kept = []
+            with pytest.raises(GangError) as failed:
+                plan_run.run(gang, group.actors, bad, labels[:6], lambda i, r, n: kept.append(i))
+    finally:
+        gang.shutdown()
+    assert len(plan) == 10 and calls == 2  # 5 sizes x 2 rounds: a point, then the other 9
+    a, b = pd.DataFrame(per_point), pd.DataFrame(chunked)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(summarize(a), summarize(b))
+    assert (b[b["type"] == "check"]["wrong"] == 0).all() and len(summarize(b)) == 5
+    assert kept == [0, 1, 2, 3]  # the first chunk, and the second's points before the failure
+    assert "a planted failure" in str(failed.value) and labels[4] in str(failed.value)
+
+
+@pytest.mark.slow
+def test_an_interrupt_mid_chunk_keeps_every_point_the_ranks_finished(ray_local, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    monkeypatch.setattr(plan_run, "CHUNK_S", 1e6)  # the first point, then one chunk of 8
+    cfg = load_config(overrides={"gpus": "2", "workloads": "collectives", "repeats": "3",
+                                 "collectives.max_bytes": "4K", "collectives.iters": "400"})  # fmt: skip
+    prep = sweep.prepare(cfg)
+    rundir = RunDir(tmp_path / "r")
+    first = prep.gang.actors[0]
+
+    def interrupt_after_two_of_the_chunk():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = ray.get(first.finished.remote())
+            if done["start"] == 1 and len(done["results"]) >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_after_two_of_the_chunk, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run(cfg, prep, rundir)
+    finally:
+        prep.gang.shutdown(grace_s=2.0)
+        rundir.close()
+        watcher.join(timeout=5)
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    recs = pd.DataFrame(
+        json.loads(x) for x in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()
+    )
+    coll = recs[recs["type"] == "coll"]
+    points = coll.groupby(["round", "size_bytes"])
+    # the first chunk's point and at least the two the ranks had finished of the second,
+    # each whole: both ranks, every iteration, and its check
+    assert 3 <= points.ngroups < 9, points.ngroups
+    assert (points.size() == 2 * 400).all()
+    assert len(recs[recs["type"] == "check"]) == 2 * points.ngroups
+
+
+def test_a_points_nccl_log_becomes_transport_records_of_its_view():
+    """Pure logic: what the ranks read from NCCL's log after a point (worker.run_points), as
+    the sweep records it; a rank with nothing new (or a gloo rank) adds nothing."""
+    link = {"src": 0, "dst": 1, "transport": "P2P/IPC"}
+    parsed = {"transports": ["P2P/IPC"], "links": [link, link]}
+    recs = sweep.transports([parsed, {"transports": [], "links": []}, None], 3, "intra")
+    assert recs == [
+        {"type": "transport", "world_size": 3, "group": "intra", "rank": 0,
+         "transports": ["P2P/IPC"], "links": [[0, 1, "P2P/IPC"]]}
+    ]  # fmt: skip

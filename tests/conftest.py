@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from ray_procs import (
     HOLD,
     TAG,
     held_by,
+    kill_family,
     ray_processes,
     started_at,
 )  # tests/ is on sys.path (conftest's dir)
@@ -180,20 +180,31 @@ def _holding(holds: set[str]) -> set[int]:
 
 
 def _kill(pids) -> None:
-    for pid in pids:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_family(pids)
+
+
+def _unheld(owner: RayOwner) -> dict[int, tuple[str, str]]:
+    held = _holding(owner.holds)
+    return {p: v for p, v in ray_processes().items() if p not in held}
 
 
 def _strays(owner: RayOwner) -> dict[int, tuple[str, str]]:
     """Ray processes from this pytest that the owner does not hold, after a grace period
     for ones that are already on their way out."""
+    return _outliving(lambda: _unheld(owner))
 
-    def unheld():
-        held = _holding(owner.holds)
-        return {p: v for p, v in ray_processes().items() if p not in held}
 
-    return _outliving(unheld)
+def _kill_strays(owner: RayOwner, strays) -> None:
+    """Kill the strays, then whatever they had just spawned: a raylet starts its agents
+    (DashboardAgent, RuntimeEnvAgent) a moment after it is up, so a kill between the two
+    leaves agents the first scan did not see. Rescan until two scans 0.5 s apart are empty."""
+    _kill(strays)
+    deadline, quiet = time.monotonic() + 5.0, 0
+    while strays and quiet < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        late = _unheld(owner)
+        _kill(late)
+        quiet = 0 if late else quiet + 1
 
 
 @pytest.fixture(autouse=True)
@@ -216,7 +227,7 @@ def _no_ray_left_behind(request, ray_owner):
         # One that predates the test may be an earlier test's, on its way out too slowly.
         when = "" if t0 is None or t0 >= began else f" (started {began - t0:.0f} s before it)"
         problems.append(f"left Ray process {pid} behind{when}: {cmd.strip()}")
-    _kill(strays)
+    _kill_strays(ray_owner, strays)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 
@@ -250,5 +261,5 @@ def pytest_sessionfinish(session, exitstatus):
     """Shut down the owner's Ray; kill what outlives the grace period (this pytest's own
     processes, by id), then remove the private Ray temp dir."""
     _OWNER.release()
-    _kill(_strays(_OWNER))
+    _kill_strays(_OWNER, _strays(_OWNER))
     shutil.rmtree(_RAY_TMP, ignore_errors=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+from contextlib import suppress
 from pathlib import Path
 
 TAG = "SCALING_TEST_SESSION"
@@ -71,3 +73,32 @@ def held_by(pid: int) -> str:
             return hold
         pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent
     return ""
+
+
+def _children(pids: set[int]) -> set[int]:
+    out = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError, IndexError, ValueError):
+            ppid = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid in pids:
+                out.add(int(entry.name))
+    return out
+
+
+def kill_family(pids) -> None:
+    """SIGKILL the processes and every descendant. Each is stopped first (SIGSTOP), so none
+    spawns another while the tree is walked: a raylet starts its agents a moment after it is
+    up, and killing it between the scan and the spawn would orphan agents that no scan finds
+    again (a retitled process's /proc environ is overwritten by its new title, tag included)."""
+    family, frontier = set(), set(pids)
+    while frontier:
+        for pid in frontier:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        family |= frontier
+        frontier = _children(frontier) - family
+    for pid in family:
+        with suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)

@@ -55,12 +55,14 @@ def parsers() -> dict[str, Any]:
     return out
 
 
-def _flatten(data: dict, settable: dict, prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict, settable: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested sections -> dotted keys, stopping at keys that are settings themselves
+    (a table-valued setting stays a dict); the config file's reader and best.toml's writer."""
     flat = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and dotted not in settable:
-            flat.update(_flatten(value, settable, dotted + "."))
+            flat.update(flatten(value, settable, dotted + "."))
         else:
             flat[dotted] = value
     return flat
@@ -84,7 +86,7 @@ def read_toml(path: str | Path, settable: dict | None = None) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"malformed TOML in {p}: {e}") from None
-    return _flatten(data, settable if settable is not None else parsers())
+    return flatten(data, settable if settable is not None else parsers())
 
 
 def apply(

@@ -17,7 +17,7 @@ import math
 from scaling.collector.tune.nccl_env import DEBUG_NOTE
 from scaling.collector.tune.result import BEST_TOML
 from scaling.collector.tune.space import Candidate
-from scaling.config.loader import parsers
+from scaling.config.loader import flatten, parsers
 from scaling.config.schema import RunConfig, to_dict
 
 # Here, beside the run config's schema it writes, not in the collector: best.toml is a run
@@ -45,8 +45,8 @@ def option_keys(workload: str) -> dict[str, str]:
 def best_settings(base: RunConfig, winner: Candidate, workload: str, world_size: int) -> dict:
     """Dotted key -> value to write."""
     settable = parsers()
-    flat = {k: v for k, v in _flatten(to_dict(base), settable).items() if k in settable}
-    defaults = _flatten(to_dict(RunConfig()), settable)
+    flat = {k: v for k, v in flatten(to_dict(base), settable).items() if k in settable}
+    defaults = flatten(to_dict(RunConfig()), settable)
     out = {
         k: v
         for k, v in flat.items()
@@ -80,17 +80,6 @@ def best_toml(
     if winner.nccl_env:
         lines.append(f"# cluster.env sets NCCL debugging variables. {DEBUG_NOTE}")
     return "\n".join(lines + _emit(settings)) + "\n"
-
-
-def _flatten(d: dict, settable: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and key not in settable:
-            flat.update(_flatten(v, settable, key + "."))
-        else:
-            flat[key] = v
-    return flat
 
 
 def _emit(settings: dict) -> list[str]:

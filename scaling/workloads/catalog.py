@@ -73,6 +73,12 @@ class PointKey:
     """Fill it from this earlier key instead (a group's ranks: its world size)."""
     derive: Callable[[Any], Any] | None = None
     """With same_as: the value from that key's (a shape label from the ranks)."""
+    kind: type = str
+    """str: a name, text in every sample; int: a whole count >= 0. The sample reader
+    (collector/damaged.py) skips a record whose key holds anything else."""
+    scales: bool = False
+    """Takes a new value at each world size (world_size, nodes): the points of one scaling
+    curve differ only in these, so its world-size-1 baseline matches on the other keys."""
 
     @property
     def fills(self) -> bool:
@@ -81,6 +87,23 @@ class PointKey:
 
 def key_names(keys: tuple[PointKey, ...]) -> list[str]:
     return [k.name for k in keys]
+
+
+def curve_keys(keys: tuple[PointKey, ...]) -> list[str]:
+    """The keys one scaling curve holds fixed: every declared key that does not scale."""
+    return [k.name for k in keys if not k.scales]
+
+
+def key_kinds() -> dict[str, type]:
+    """Every registered workload's point keys: name -> kind (str or int), in registration
+    order. Two workloads that declare one name with two kinds are a ValueError naming it."""
+    kinds: dict[str, type] = {}
+    for w in WORKLOADS.values():
+        for k in w.point_keys:
+            if kinds.setdefault(k.name, k.kind) is not k.kind:
+                raise ValueError(f"point key {k.name!r} is declared both as {kinds[k.name].__name__} "
+                                 f"and as {k.kind.__name__} ({w.name})")  # fmt: skip
+    return kinds
 
 
 def record_key(keys: tuple[PointKey, ...], *sources: dict) -> dict:

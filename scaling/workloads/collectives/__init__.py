@@ -37,14 +37,14 @@ def one_node_shape(ranks) -> str:
 POINT_KEYS = (
     PointKey("group", default="world"),
     PointKey("op"),
-    PointKey("world_size"),
-    PointKey("ranks", same_as="world_size"),
-    PointKey("nodes", default=1),
-    PointKey("span", default="intra-node"),
-    PointKey("shape", same_as="ranks", derive=one_node_shape),
+    PointKey("world_size", kind=int, scales=True),
+    PointKey("ranks", same_as="world_size", kind=int, scales=True),
+    PointKey("nodes", default=1, kind=int, scales=True),
+    PointKey("span", default="intra-node", scales=True),
+    PointKey("shape", same_as="ranks", derive=one_node_shape, scales=True),
     PointKey("dtype"),
-    PointKey("size_bytes"),
-    PointKey("count"),
+    PointKey("size_bytes", kind=int),
+    PointKey("count", kind=int),
     PointKey("timing"),
 )
 """What tells collective points apart: every coll/check sample carries these, the summary has

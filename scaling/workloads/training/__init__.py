@@ -40,8 +40,8 @@ TABLE = Table(
 POINT_KEYS = (
     PointKey("workload"),
     PointKey("preset"),
-    PointKey("world_size"),
-    PointKey("nodes"),
+    PointKey("world_size", kind=int, scales=True),
+    PointKey("nodes", kind=int, scales=True),
     PointKey("scaling"),
     PointKey("precision"),
 )

@@ -39,11 +39,11 @@ TABLE = Table(
 )
 POINT_KEYS = (
     PointKey("workload"),
-    PointKey("preset"),
+    PointKey("preset", "rank"),
     PointKey("world_size", kind=int, scales=True),
-    PointKey("nodes", kind=int, scales=True),
+    PointKey("nodes", "group", kind=int, scales=True),
     PointKey("scaling"),
-    PointKey("precision"),
+    PointKey("precision", "rank"),
 )
 """What tells training points apart: every step and train_point sample carries these, and
 training.csv has one row per distinct combination (collector/training.py). The ranks' values
@@ -163,7 +163,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
     first = results[0]
-    key = record_key(POINT_KEYS, first, {"nodes": group.nodes}, point)
+    key = record_key(POINT_KEYS, point, group, rank=first)
     out = []
     for rank, res in enumerate(results):
         for phase, times in res["times"].items():

@@ -31,14 +31,15 @@ def number(x) -> float | None:
 
 
 def json_safe(obj):
-    """Nested dicts and lists with NaN -> None and numpy scalars -> Python, for json.dumps."""
+    """Nested dicts and lists for json.dumps(allow_nan=False): NaN and infinities -> None
+    (unknown, never a number JSON cannot hold), numpy scalars -> Python, keys -> text."""
     if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     if getattr(obj, "shape", None) == () and hasattr(obj, "item"):  # a numpy scalar
         obj = obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 

@@ -27,13 +27,15 @@ import atexit
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STALL_ENV = "SCALING_TEST_STALL"
 """Test hook: the driver waits (up to 60 s) when it reaches this stage, so a test's signal
-lands in it (stages: ray, before Ray starts; report, once measuring ended). Unset, nothing changes."""
+lands in it (stages: ray, before Ray starts; shutdown, as the ranks are stopped; report, once
+measuring ended); it says so on stderr when it stalls. Unset, nothing changes."""
 
 # The signal behind the current interrupt. Ray turns any KeyboardInterrupt raised while it
 # waits (ray.get, ray.wait) into a plain KeyboardInterrupt, so the exception alone may not
@@ -201,6 +203,7 @@ def _restore(previous: dict) -> list[int]:
 def stage(name: str) -> None:
     """The driver reached `name`; under the test hook STALL_ENV it waits there."""
     if os.environ.get(STALL_ENV) == name:
+        print(f"{STALL_ENV}: stalled at {name}", file=sys.stderr, flush=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(0.05)

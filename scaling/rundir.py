@@ -54,6 +54,15 @@ SAMPLES = "samples.jsonl"
 SUMMARY = "summary.csv"
 TRAINING = "training.csv"
 RESERVE = ".space-reserve"
+# The sample fields that are no workload's point key (those are declared on the workloads'
+# specs, scaling/workloads/catalog.py): what the records above carry beside them. A reader
+# of samples.jsonl (collector/damaged.py) checks each field's kind from these and the specs.
+SAMPLE_NAMES = ("type", "workload", "phase", "status")
+"""Text: what kind of record, and the names it carries beside its point's keys."""
+SAMPLE_COUNTS = ("iter", "step", "rank", "wrong", "batch", "global_batch", "round")
+"""Whole numbers >= 0."""
+SAMPLE_FIGURES = ("time_s", "flops_per_step", "peak_mem_bytes")
+"""Finite numbers >= 0."""
 # Room kept aside for the last manifest when the disk fills up: the run can still say it failed.
 RESERVE_MIN_BYTES = 256 << 10
 

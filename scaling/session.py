@@ -167,9 +167,10 @@ class MeasuringSession:
                         close()
                     except Exception:  # a broken group: the shutdown below kills the ranks
                         gang.broken = True
+                interrupts.stage("shutdown")
                 gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
                 disconnect_ray(self.started)
-                try:
+                try:  # `run`'s sweep recorded this before the shutdown too (sweep.run says why)
                     self.rundir.write_manifest(status=status, error=error, ended=utc_now())
                 except RunDirError as e:
                     self.hooks.notice(f"could not record the end of the run in "

@@ -10,6 +10,11 @@ strategy: that case is SINGLE, not a strategy of its own.
     from scaling.strategies import STRATEGIES
     STRATEGIES.names()                 # ("ddp", "fsdp2")
     STRATEGIES.get("fsdp2").options    # ("reshard_after_forward", "fsdp_reduce_dtype")
+    FSDP2_REDUCE_DTYPES                # {"float32": "fp32", "bfloat16": "bf16"}
+
+FSDP2's precision options sit here too, beside its record: the values fsdp_reduce_dtype
+accepts ([training] and [tune]) and the dtypes MixedPrecisionPolicy gets, which the rank's
+FSDP2 wrapper and tune's memory model both read.
 """
 
 from __future__ import annotations
@@ -47,6 +52,13 @@ FSDP2 = STRATEGIES.register(
         options=("reshard_after_forward", "fsdp_reduce_dtype"),
     )
 )
+FSDP2_REDUCE_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
+"""fsdp_reduce_dtype's values (torch dtype names: MixedPrecisionPolicy reduce_dtype, the dtype
+of the gradient reduce-scatter), each with its precision name in tune's memory model."""
+FSDP2_REDUCE_DEFAULT = "float32"
+FSDP2_PARAM_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+"""The training precisions whose dtype FSDP2 gathers parameters in (MixedPrecisionPolicy
+param_dtype, a torch dtype name); under any other precision they are gathered as stored."""
 
 
 def names() -> tuple[str, ...]:

@@ -192,6 +192,10 @@ def run(
     except Exception as e:
         status, error, trace = "failed", one_line(e), traceback.format_exc()
     finally:
+        # The end of the run, recorded before the ranks are stopped. The session writes it
+        # again after the shutdown (scaling/session.py), but a driver killed outright in that
+        # shutdown (SIGKILL, the OOM killer) never gets there: this copy is what leaves a true
+        # record then (tests/test_end_record_sigkill.py fails without it).
         end = {"status": status, "error": error, "ended": utc_now()}
         try:
             rundir.write_manifest(**end, **({"traceback": trace} if trace else {}))

@@ -23,9 +23,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scaling.cli import main
-from scaling.collector.damaged import INTEGER_FIELDS, KEY_FIELDS, NUMERIC_FIELDS
+from scaling.collector.damaged import sample_fields
 from scaling.collector.load import read_samples
 
+# the field lists as the reader derives them (the workloads' point keys, rundir's other fields)
+KEY_FIELDS, INTEGER_FIELDS, NUMERIC_FIELDS = (lambda f: (f.names, f.counts, f.numbers))(
+    sample_fields()
+)
 RECORDED = Path(__file__).parent / "fixtures" / "recorded" / "gloo-collectives-resnet50"
 LINES = (RECORDED / "samples.jsonl").read_bytes().splitlines()
 RECORDS = [json.loads(line) for line in LINES]

@@ -4,6 +4,8 @@ that declaration, so a new key is one line in it plus its value in the plan."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -118,3 +120,98 @@ def test_training_records_carry_the_declared_keys_with_the_ranks_resolved_values
     assert {(r["preset"], r["precision"], r["nodes"], r["world_size"]) for r in recs} == {
         ("tiny", "fp32", 2, 2)
     }
+
+
+# A worked example of docs/extending.md's "A point key", in a fresh interpreter so the key is
+# in the declaration before any reader imports it (as a key written into POINT_KEYS is):
+# the two places a key takes, then the file-only path every reader runs (records -> the run
+# directory -> summary.csv -> `scaling compare`), with nothing else edited.
+NEW_KEY = """
+import json, sys
+from pathlib import Path
+from scaling.workloads import collectives
+from scaling.workloads.catalog import PointKey
+
+# place 1: one PointKey line in the workload's declaration, where its column should go
+keys = list(collectives.POINT_KEYS)
+keys.insert(keys.index(next(k for k in keys if k.name == "timing")), PointKey("algo"))
+collectives.POINT_KEYS = collectives.WORKLOAD.point_keys = tuple(keys)
+# place 2: its value in plan
+planned = collectives.WORKLOAD.plan
+collectives.WORKLOAD.plan = lambda cfg, n: [
+    {**p, "algo": a} for p in planned(cfg, n) for a in ("ring", "tree")
+]
+
+from click.testing import CliRunner
+from pathlib import Path
+
+import pandas as pd
+import tests.synthetic_runs as synthetic
+from scaling.cli import main
+from scaling.collector.damaged import sample_fields
+from scaling.config.loader import load_config
+from scaling.sinks.tables import write_tables
+from scaling.collector.loaded_run import load_run
+
+CFG = load_config(overrides={"collectives.ops": ["all_reduce"], "collectives.min_bytes": 1024,
+                             "collectives.max_bytes": 4096, "collectives.factor": 4})
+
+class OneNode:  # what Workload.points and records ask of cluster/gang.py's Group
+    def __init__(self, n):
+        self.rank_info, self.nodes, self.span = [{}] * n, 1, "intra-node"
+        self.shape = f"{n} = 1 node × {n}"
+    def subgroups(self):
+        return {}
+
+def measured(rd, n, ops, iters, slow, noise, rng, tag):  # the rank side, faked: tree 2x ring
+    for p in collectives.WORKLOAD.points(CFG, OneNode(n)):
+        t = 1e-5 * (2 if p["algo"] == "tree" else 1) * slow
+        res = [{"times": [t * (1 + rng.uniform(0, noise)) for _ in range(iters)], "wrong": 0}]
+        rd.append_samples({**r, **tag} for r in collectives.records(p, OneNode(n), res * n))
+
+synthetic._write_collectives = measured
+runs = [synthetic.write_run(Path(sys.argv[1]) / name, world_sizes=(1, 2), ops=("all_reduce",),
+                            training=False, slow=slow, rounds=3, seed=i)
+        for i, (name, slow) in enumerate((("a", 1.0), ("b", 1.3)))]
+write_tables(load_run(runs[0]))
+summary = pd.read_csv(runs[0] / "summary.csv")
+compared = CliRunner().invoke(main, ["compare", str(runs[0]), str(runs[1])])
+collectives.WORKLOAD.plan = planned  # a plan that does not give the declared key
+try:
+    collectives.WORKLOAD.points(CFG, OneNode(2))
+    missing = None
+except ValueError as e:
+    missing = str(e)
+print(json.dumps({
+    "columns": list(summary.columns),
+    "rows": summary[["algo", "world_size", "size_bytes"]].values.tolist(),
+    "checked_as_text": "algo" in sample_fields().names,
+    "compare": compared.output, "compare_code": compared.exit_code, "missing": missing,
+}))
+"""
+
+
+def test_a_new_point_key_takes_its_declaration_and_its_value_in_plan(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NEW_KEY, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    columns = got["columns"]
+    assert columns[: len(COLL) + 1] == COLL[:-1] + ["algo", "timing"]  # its declared place
+    # one row per algo at every size and world size: the summary groups by the key
+    assert sorted(map(tuple, got["rows"])) == sorted(
+        (a, n, s) for a in ("ring", "tree") for n in (1, 2) for s in (1024, 4096)
+    )
+    assert got["checked_as_text"]  # the sample reader checks the key's kind
+    # compare pairs and labels the points by it: ring and tree never merge
+    assert got["compare_code"] in (0, 1), got["compare"]
+    for algo in ("ring", "tree"):
+        assert f"all_reduce float32 2 ranks 4K algo={algo}" in got["compare"], got["compare"]
+    assert (
+        got["missing"]
+        == "workload 'collectives' planned a point without its declared point key 'algo'"
+    )

@@ -57,3 +57,28 @@ def test_every_strategy_s_rank_class_answers_to_its_name():
         assert resolve(record.rank).name == record.name
     with pytest.raises(UnknownName, match=r"unknown strategy 'zero3' \(known: ddp, fsdp2\)"):
         make({"strategy": "zero3"}, "cpu", 2, "fp32")
+
+
+def test_fsdp2_precision_options_come_from_the_registry():
+    import dataclasses
+
+    from scaling.collector.tune.space import sharding_of
+    from scaling.strategies import FSDP2_PARAM_DTYPES, FSDP2_REDUCE_DEFAULT, FSDP2_REDUCE_DTYPES
+    from scaling.workloads.training import TrainingConfig, fsdp2
+
+    reduce_choices = tuple(FSDP2_REDUCE_DTYPES)
+    training = {f.name: f for f in dataclasses.fields(TrainingConfig)}["fsdp_reduce_dtype"]
+    assert training.metadata["choices"] == reduce_choices and training.default == "float32"
+    assert TuneConfig().fsdp_reduce_dtype == [FSDP2_REDUCE_DEFAULT]
+    with pytest.raises(ConfigError, match="fsdp_reduce_dtype"):
+        load_config(overrides={"training.fsdp_reduce_dtype": "float16"})
+    # the rank's torch dtypes and the memory model's names are the same records
+    assert [str(d) for d in fsdp2.REDUCE_DTYPES.values()] == [f"torch.{d}" for d in reduce_choices]
+    assert set(fsdp2.PARAM_DTYPES) == set(FSDP2_PARAM_DTYPES)
+    for precision in ("fp32", "bf16", "fp16"):
+        for reduce, short in FSDP2_REDUCE_DTYPES.items():
+            cand = dataclasses.replace(base_candidate(8, precision, 2), strategy="fsdp2",
+                                       fsdp_reduce_dtype=reduce, reshard_after_forward=True)  # fmt: skip
+            s = sharding_of(cand, 2)
+            assert s.reduce_dtype == short
+            assert s.param_dtype == (precision if precision in FSDP2_PARAM_DTYPES else None)

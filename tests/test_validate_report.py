@@ -10,6 +10,7 @@ from scaling.report import html, markdown, write_report
 from scaling.report import validate as section_of
 from scaling.report.document import Figure, Items, Table, Text
 from scaling.sinks import validate_json, write_validation
+from scaling.sinks.report_files import write_report_files
 from tests.synthetic_runs import write_run
 from tests.validate_results import synthetic_result
 
@@ -77,10 +78,15 @@ def test_no_validate_json_no_section_and_a_broken_one_is_a_note(tmp_path):
 def test_markdown_and_html_render_the_standalone_document(tmp_path):
     write_validation(synthetic_result(), tmp_path)
     doc = section_of.document(tmp_path)
-    md = markdown.render(doc, tmp_path)
+    md = markdown.render(doc)
     page = html.render(doc)
     assert "## Cluster validation" in md and "GPU_IN_EVERY_SLOW_PAIR" in md
-    assert (tmp_path / "report_files" / "validate_gemm.png").exists()
+    # the renderer writes nothing; the sink writes every figure report.md links
+    assert not (tmp_path / "report_files").exists()
+    figures = markdown.figures(doc)
+    assert "report_files/validate_gemm.png" in figures and "(report_files/validate_gemm.png)" in md
+    write_report_files(tmp_path, md, page, figures)
+    assert (tmp_path / "report_files" / "validate_gemm.png").read_bytes().startswith(b"\x89PNG")
     assert "Cluster validation" in page and "data:image/png;base64" in page
 
 

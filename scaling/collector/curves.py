@@ -12,9 +12,8 @@ import re
 import numpy as np
 import pandas as pd
 
-# Which points of one workload form one scaling curve. Weak scaling holds the per-rank batch
-# fixed across world sizes, strong scaling the global batch (docs/formulas.md, "Scaling efficiency").
-_CURVE_KEYS = ["workload", "preset", "precision", "scaling"]
+from scaling.collector.training import CURVE_KEYS
+
 _PHASE_PREFERENCE = ("compute", "local", "ddp")
 
 CURVE_COLUMNS = [
@@ -35,9 +34,11 @@ PER_RANK_COLUMNS = ["workload", "world_size", "phase", "rank", "steps", "time_p5
 
 
 def curve_id(row) -> tuple:
-    """The curve a training row belongs to: same workload and config, only the world size varies."""
+    """The curve a training row belongs to: same workload and config, only the world size
+    varies. Weak scaling holds the per-rank batch fixed across world sizes, strong scaling the
+    global batch (docs/formulas.md, "Scaling efficiency")."""
     batch = row["global_batch"] if row.get("scaling") == "strong" else row["batch_per_rank"]
-    return tuple(row.get(k) for k in _CURVE_KEYS) + (batch,)
+    return tuple(row.get(k) for k in CURVE_KEYS) + (batch,)
 
 
 def scaling_curves(training: pd.DataFrame) -> pd.DataFrame:

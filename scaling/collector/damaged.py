@@ -4,11 +4,11 @@ Every reader of a run (report, compare, predict, runs, and whatever else reads s
 goes through scaling.collector.load.read_samples, which parses the lines and then asks this
 module which parsed records to keep. A record is damaged, and skipped, when:
 
-- a numeric field (NUMERIC_FIELDS) holds something that is not a number (a string, a bool, a
+- a numeric field (SampleFields.numbers) holds something that is not a number (a string, a bool, a
   list), or a number that is not finite (NaN, 1e999), or is impossible: negative, a fraction
   where a count is meant, a world size below 1, an integer beyond 2**53 (no longer exact);
 - a timed record (TIMED_TYPES: one iteration or one step) has no time, or a time <= 0;
-- a field that names a point (KEY_FIELDS: op, dtype, phase, ...) holds something other than
+- a field that names a point (SampleFields.names: op, dtype, phase, ...) holds something other than
   text: a list or a number there would group points by garbage, or fail to group at all;
 - it nests deeper than MAX_DEPTH levels (no record the tool writes nests more than 3).
 
@@ -23,27 +23,40 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-# Fields every reader does arithmetic on. A line that is valid JSON but carries, say,
-# "time_s": "fast" is as corrupt as a torn one: it is skipped with a warning, not summed.
-NUMERIC_FIELDS = (
-    "time_s", "world_size", "rank", "ranks", "nodes", "iter", "step", "size_bytes", "count",
-    "wrong", "batch", "global_batch", "flops_per_step", "peak_mem_bytes", "round",
-)  # fmt: skip
-INTEGER_FIELDS = (
-    "world_size", "rank", "ranks", "nodes", "iter", "step", "size_bytes", "count", "wrong",
-    "batch", "global_batch", "round",
-)  # fmt: skip
-"""Counts and indices: whole numbers >= 0 (world_size >= 1)."""
-KEY_FIELDS = (
-    "type", "workload", "group", "op", "dtype", "timing", "phase", "preset", "scaling",
-    "precision", "status",
-)  # fmt: skip
-"""Fields that name a point: text (or absent)."""
+from scaling.rundir import SAMPLE_COUNTS, SAMPLE_FIGURES, SAMPLE_NAMES
+from scaling.workloads.catalog import key_kinds
+
+
+@dataclass(frozen=True)
+class SampleFields:
+    """Which fields of a sample record hold what, read from the declarations: the registered
+    workloads' point keys (PointKey.kind) and the sample format's other fields (rundir.py).
+    A line that is valid JSON but carries, say, "time_s": "fast" is as corrupt as a torn one:
+    it is skipped with a warning, not summed."""
+
+    names: tuple[str, ...]
+    """Fields that name a point or a record: text (or absent)."""
+    counts: tuple[str, ...]
+    """Counts and indices: whole numbers >= 0 (world_size >= 1)."""
+    numbers: tuple[str, ...]
+    """Fields every reader does arithmetic on: the counts, then the figures."""
+
+
+def sample_fields() -> SampleFields:
+    """The field lists for the workloads registered now (one of your own included)."""
+    kinds = key_kinds()
+    names = [*SAMPLE_NAMES, *(k for k, kind in kinds.items() if kind is str)]
+    counts = [*(k for k, kind in kinds.items() if kind is int), *SAMPLE_COUNTS]
+    names, counts = tuple(dict.fromkeys(names)), tuple(dict.fromkeys(counts))
+    return SampleFields(names, counts, counts + SAMPLE_FIGURES)
+
+
 TIMED_TYPES = ("coll", "step", "trial_step")
 """Records that are one timed iteration or step: their time_s must be a finite number > 0."""
 MAX_DEPTH = 16
@@ -79,17 +92,18 @@ def maybe_deep(line: bytes) -> bool:
 def damaged_rows(frame: pd.DataFrame) -> dict[int, str]:
     """The damaged rows of the parsed records (positions): why each is damaged."""
     why: dict[int, str] = {}
+    fields = sample_fields()
 
     def mark(bad: pd.Series, reason: str) -> None:
         # a boolean mask is cheap; the reasons are kept only for the (few) rows it flags
         for row in np.flatnonzero(np.asarray(bad, dtype=bool)):
             why.setdefault(int(row), reason)
 
-    for col in KEY_FIELDS:
+    for col in fields.names:
         # infer_dtype runs in C: the per-value check only runs on a column with non-text in it
         if col in frame and pd.api.types.infer_dtype(frame[col], skipna=True) not in _TEXT:
             mark(~frame[col].map(_text_or_missing), f"{col} is not text")
-    for col in NUMERIC_FIELDS:
+    for col in fields.numbers:
         if col not in frame:
             continue
         values = frame[col]
@@ -104,7 +118,7 @@ def damaged_rows(frame: pd.DataFrame) -> dict[int, str]:
             present = values.notna() & number
         mark(present & ~np.isfinite(num.fillna(0.0)), f"{col} is not finite")
         mark(present & (num < 0), f"{col} is negative")
-        if col in INTEGER_FIELDS:
+        if col in fields.counts:
             mark(present & (num.abs() >= MAX_EXACT), f"{col} is too large to be exact")
             mark(present & np.isfinite(num) & (num % 1 != 0), f"{col} is not a whole number")
         if col == "world_size":
@@ -139,12 +153,13 @@ def keep_good(frame: pd.DataFrame, linenos: Callable[[], list[int]], bad_lines: 
     keep = np.ones(len(frame), dtype=bool)
     keep[list(why)] = False
     good = frame[keep].reset_index(drop=True)
-    for col in NUMERIC_FIELDS:  # what is left is numeric: give pandas the numbers
+    fields = sample_fields()
+    for col in fields.numbers:  # what is left is numeric: give pandas the numbers
         if col in good and good[col].dtype == object:
             good[col] = pd.to_numeric(good[col])
         # A skipped 2.5 or NaN made a count column float; without it the column is whole
         # again, and must read (and write to the tables) as the clean file's integers do.
-        if col in INTEGER_FIELDS and col in good and pd.api.types.is_float_dtype(good[col]):
+        if col in fields.counts and col in good and pd.api.types.is_float_dtype(good[col]):
             values = good[col]
             if values.notna().all() and (values % 1 == 0).all():
                 good[col] = values.astype("int64")

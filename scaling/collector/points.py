@@ -21,6 +21,7 @@ from scaling.collector.collectives import POINT_KEYS as COLL_KEYS_ALL
 from scaling.collector.loaded_run import Run
 from scaling.collector.training import POINT_KEYS as TRAIN_KEYS_ALL
 from scaling.config.units import format_size
+from scaling.workloads import collectives, training
 
 COLUMNS = ["point", "kind", "name", "world_size", "reference", "figure_s", "rounds", "failed"]
 
@@ -31,10 +32,23 @@ def class_label(kind: str, world_size: int) -> str:
     return f"{kind} at {int(world_size)} rank{'s' if int(world_size) != 1 else ''}"
 
 
+# The keys each label formats itself (count follows from size and dtype, a training run has
+# one scaling mode). Any other declared key that does not scale with the world size, a new
+# one, is appended as "name=value": two points never share a label.
+_COLL_SHOWN = ("group", "op", "dtype", "size_bytes", "count", "timing")
+_TRAIN_SHOWN = ("workload", "preset", "precision", "scaling")
+
+
+def _others(r, declared, shown) -> str:
+    extra = [k.name for k in declared if not k.scales and k.name not in shown]
+    return "".join(f" {k}={r[k]}" for k in extra if k in r and not pd.isna(r[k]))
+
+
 def collective_label(r) -> str:
     extra = "" if r.get("group", "world") == "world" else f" [{r['group']}]"
     if r.get("timing", "blocking") not in ("blocking", None) and not pd.isna(r.get("timing")):
         extra += f" {r['timing']}"
+    extra += _others(r, collectives.POINT_KEYS, _COLL_SHOWN)
     return (
         f"{r['op']} {r['dtype']} {int(r['world_size'])} ranks "
         f"{format_size(int(r['size_bytes']))}{extra}"
@@ -46,7 +60,11 @@ def training_label(r) -> str:
     parts += [str(r[k]) for k in ("preset", "precision") if k in r and not pd.isna(r[k])]
     if "batch_per_rank" in r and not pd.isna(r["batch_per_rank"]):
         parts.append(f"batch {int(r['batch_per_rank'])}")
-    return " ".join(parts) + f" {int(r['world_size'])} ranks"
+    return (
+        " ".join(parts)
+        + _others(r, training.POINT_KEYS, _TRAIN_SHOWN)
+        + (f" {int(r['world_size'])} ranks")
+    )
 
 
 def with_rounds(table: pd.DataFrame, rounds: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

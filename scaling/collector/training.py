@@ -30,12 +30,14 @@ import pandas as pd
 
 from scaling.collector.formulas import comm_overhead, mfu, strong_efficiency, weak_efficiency
 from scaling.hardware.peaks import peak_flops
-from scaling.workloads.catalog import key_names
+from scaling.workloads.catalog import curve_keys, key_names
 from scaling.workloads.training import POINT_KEYS as DECLARED
 
 POINT_KEYS = key_names(DECLARED)
 """The table's row keys: the training workloads' declared point keys, in their order."""
-BASELINE_KEYS = ["workload", "preset", "scaling", "precision"]
+CURVE_KEYS = curve_keys(DECLARED)
+"""What one scaling curve holds fixed (the declared keys that do not scale with the world
+size): efficiency's world-size-1 baseline, the report's curves and predict's fits match on it."""
 TRAINING_COLUMNS = POINT_KEYS + [
     "batch_per_rank",
     "global_batch",
@@ -252,7 +254,7 @@ def _add_efficiency(table: pd.DataFrame) -> None:
     """Efficiency against world size 1 of the same workload, preset, scaling and precision."""
     efficiency = []
     for row in table.itertuples():
-        same = np.logical_and.reduce([table[k] == getattr(row, k) for k in BASELINE_KEYS])
+        same = np.logical_and.reduce([table[k] == getattr(row, k) for k in CURVE_KEYS])
         base = table[same & (table["world_size"] == 1)]
         if row.status != "ok":
             efficiency.append(NAN)

@@ -25,6 +25,7 @@ from typing import Any
 
 from scaling.config.fields import setting
 from scaling.config.units import _UNITS, format_size, parse_size
+from scaling.strategies import FSDP2_REDUCE_DEFAULT, FSDP2_REDUCE_DTYPES
 from scaling.strategies import names as strategy_names
 
 DIMENSIONS = (
@@ -44,7 +45,7 @@ TUNE_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE_PRECISIONS = {"cuda": ("bf16", "fp16", "tf32", "fp32"), "cpu": ("fp32", "bf16")}
 """What precision "auto" tries on each device: tf32 and fp16 are GPU modes (fp16's CPU
 convolution backward is ~50x slower than fp32, see workloads/training/bench.py)."""
-REDUCE_DTYPES = ("float32", "bfloat16")
+REDUCE_DTYPES = tuple(FSDP2_REDUCE_DTYPES)
 NCCL_ALGOS = ("Ring", "Tree", "CollnetDirect", "CollnetChain", "NVLS", "NVLSTree", "PAT")
 NCCL_PROTOS = ("LL", "LL128", "Simple")
 
@@ -243,7 +244,9 @@ class TuneConfig:
     reshard_after_forward: list[bool] = _listing(_boolean, [True, False])
     """FSDP2: free each block's gathered parameters after forward (true) or keep them (false)."""
 
-    fsdp_reduce_dtype: list[str] = setting(factory=lambda: ["float32"], choices=REDUCE_DTYPES)
+    fsdp_reduce_dtype: list[str] = setting(
+        factory=lambda: [FSDP2_REDUCE_DEFAULT], choices=REDUCE_DTYPES
+    )
     """FSDP2 MixedPrecisionPolicy reduce_dtype (param_dtype follows the precision)."""
 
     activation_checkpointing: list[int] = _listing(_int(0), [0, 1])

@@ -1,6 +1,7 @@
 """Reports: markdown/html and plots from the collector's tables. Never imports torch or ray,
-and never writes a table: summary.csv / training.csv are written by scaling.sinks.tables,
-the report only reads what the collector computed.
+and never writes a file itself: the report renders, scaling.sinks writes (report.md,
+report.html and their figures through sinks/report_files.py, summary.csv / training.csv
+through sinks/tables.py); the report only reads what the collector computed.
 
 from scaling.report import write_report
 paths = write_report("runs/20260101T000000Z-abc123")   # report.md, report.html
@@ -8,19 +9,12 @@ paths = write_report("runs/20260101T000000Z-abc123")   # report.md, report.html
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.collector.loaded_run import Run, load_run
+from scaling.sinks.report_files import REPORT_HTML, REPORT_MD, ReportPaths, write_report_files
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
-
-
-@dataclass
-class ReportPaths:
-    markdown: Path
-    html: Path
+__all__ = ["REPORT_HTML", "REPORT_MD", "ReportPaths", "write_report"]
 
 
 def write_report(run: Run | str | Path) -> ReportPaths:
@@ -30,8 +24,6 @@ def write_report(run: Run | str | Path) -> ReportPaths:
     if not isinstance(run, Run):
         run = load_run(run)
     doc = content.build(run)
-    from scaling.rundir import write_atomic
-
-    md = write_atomic(run.path / REPORT_MD, markdown.render(doc, run.path))
-    page = write_atomic(run.path / REPORT_HTML, html.render(doc))
-    return ReportPaths(md, page)
+    return write_report_files(
+        run.path, markdown.render(doc), html.render(doc), markdown.figures(doc)
+    )

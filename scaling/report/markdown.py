@@ -1,8 +1,7 @@
-"""report.md: the document as GitHub-flavoured markdown; figures as PNGs in report_files/."""
+"""report.md: the document as GitHub-flavoured markdown; figures as PNGs in report_files/
+(the text and the PNGs are written by scaling.sinks.report_files)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from scaling.report.document import Document, Figure, Items, Table, Text
 
@@ -10,8 +9,8 @@ FILES = "report_files"
 BADGE = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "info": "INFO"}
 
 
-def render(doc: Document, out_dir: Path) -> str:
-    """The markdown text; writes each figure to out_dir/report_files/<name>.png."""
+def render(doc: Document) -> str:
+    """The markdown text; each figure is a link to report_files/<name>.png (see figures)."""
     lines = [f"# {doc.title}", "", f"_{doc.subtitle}_", ""]
     if doc.banner:
         lines += [f"> **{doc.banner}**", ""]
@@ -19,11 +18,25 @@ def render(doc: Document, out_dir: Path) -> str:
     for section in doc.sections:
         lines += [f'<a id="{section.anchor}"></a>', "", f"## {section.title}", ""]
         for block in section.blocks:
-            lines += _block(block, out_dir) + [""]
+            lines += _block(block) + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _block(block, out_dir: Path) -> list[str]:
+def figures(doc: Document) -> dict[str, bytes]:
+    """The PNGs report.md links: path relative to the run directory -> bytes."""
+    return {
+        _figure_path(block): block.png
+        for section in doc.sections
+        for block in section.blocks
+        if isinstance(block, Figure)
+    }
+
+
+def _figure_path(figure: Figure) -> str:
+    return f"{FILES}/{figure.name}.png"
+
+
+def _block(block) -> list[str]:
     if isinstance(block, Text):
         if block.kind == "h3":
             return [f"### {block.text}"]
@@ -33,10 +46,7 @@ def _block(block, out_dir: Path) -> list[str]:
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Figure):
-        files = out_dir / FILES
-        files.mkdir(exist_ok=True)
-        (files / f"{block.name}.png").write_bytes(block.png)
-        return [f"![{block.caption}]({FILES}/{block.name}.png)", "", f"_{block.caption}_"]
+        return [f"![{block.caption}]({_figure_path(block)})", "", f"_{block.caption}_"]
     raise TypeError(f"unknown block {type(block).__name__}")
 
 

@@ -17,6 +17,7 @@ drivers call these, into the run directory:
 - `tables.py`         summary.csv, training.csv, checks.csv, startup.csv (+ .parquet)
 - `tune_files.py`     tune.json, best.toml and nccl.env (`scaling tune`)
 - `predict_json.py`   predict.json (`scaling predict`)
+- `report_files.py`   report.md, report.html and report.md's figures (scaling.report renders them)
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scaling.collector.predict.prediction import PREDICT_JSON, json_safe
+from scaling.collector.predict.prediction import PREDICT_JSON
+from scaling.format import json_safe
 from scaling.rundir import write_atomic
 
 

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from scaling.cluster.node_memory import ranks_per_node
 from scaling.validate import comm, copies, groups, hosts, links
 from scaling.validate.localization import GroupTests, localise
 from scaling.validate.plan import describe, stages
@@ -199,15 +200,8 @@ def measure(gang, cfg, device: str, rec: Recorder, hooks, on_snapshots) -> Ranks
 
 def plan_lines(gang, cfg, device: str) -> list[str]:
     """What will run and the estimate, from the placed gang's shape."""
-    per_node = list(_per_node(gang).values())
+    per_node = list(ranks_per_node(gang.metas).values())
     return describe(cfg.validate.level, device, per_node, stages(cfg, device, per_node))
-
-
-def _per_node(gang) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for m in gang.metas:
-        out[m["node_id"]] = out.get(m["node_id"], 0) + 1
-    return out
 
 
 def measure_recorded(cfg, gang, device: str, rundir, hooks):

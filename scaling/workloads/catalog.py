@@ -63,16 +63,27 @@ class Table:
 @dataclass(frozen=True)
 class PointKey:
     """One field that tells a workload's points apart, declared once on its spec: the plan
-    and the group give it a value, `record_key` copies it into every sample, the collector
-    groups by it, and compare labels and pairs points with it."""
+    (or the group, or the ranks: `source`) gives it a value, `Workload.points` checks the plan
+    gave it, `record_key` copies it into every sample, the collector groups by it, and compare
+    labels and pairs points with it."""
 
     name: str
+    source: str = "plan"
+    """Who gives its value: "plan" (every planned point, or a view); "group" (a fact of the
+    process group, its attribute of that name, unless a view's point sets it: nodes, span);
+    "rank" (the first rank's result, which wins over the point's: a rank resolves "auto")."""
     default: Any = None
     """What a sample file without it (an older or hand-written run) holds; None: no default."""
     same_as: str | None = None
     """Fill it from this earlier key instead (a group's ranks: its world size)."""
     derive: Callable[[Any], Any] | None = None
     """With same_as: the value from that key's (a shape label from the ranks)."""
+    kind: type = str
+    """str: a name, text in every sample; int: a whole count >= 0. The sample reader
+    (collector/damaged.py) skips a record whose key holds anything else."""
+    scales: bool = False
+    """Takes a new value at each world size (world_size, nodes): the points of one scaling
+    curve differ only in these, so its world-size-1 baseline matches on the other keys."""
 
     @property
     def fills(self) -> bool:
@@ -83,14 +94,36 @@ def key_names(keys: tuple[PointKey, ...]) -> list[str]:
     return [k.name for k in keys]
 
 
-def record_key(keys: tuple[PointKey, ...], *sources: dict) -> dict:
-    """The declared keys' values for a sample record, each from the first source holding it
-    (the point, then what only the group or the rank knows), else from its declared default.
-    A key with neither is a KeyError naming it: a key declared but never planned fails at
-    once, not in the summary."""
+def curve_keys(keys: tuple[PointKey, ...]) -> list[str]:
+    """The keys one scaling curve holds fixed: every declared key that does not scale."""
+    return [k.name for k in keys if not k.scales]
+
+
+def key_kinds() -> dict[str, type]:
+    """Every registered workload's point keys: name -> kind (str or int), in registration
+    order. Two workloads that declare one name with two kinds are a ValueError naming it."""
+    kinds: dict[str, type] = {}
+    for w in WORKLOADS.values():
+        for k in w.point_keys:
+            if kinds.setdefault(k.name, k.kind) is not k.kind:
+                raise ValueError(f"point key {k.name!r} is declared both as {kinds[k.name].__name__} "
+                                 f"and as {k.kind.__name__} ({w.name})")  # fmt: skip
+    return kinds
+
+
+def record_key(
+    keys: tuple[PointKey, ...], point: dict, group=None, rank: dict | None = None
+) -> dict:
+    """The declared keys' values for a sample record, each from where its `source` says (the
+    point; the point, then the group's attribute; the rank's result, then the point), else
+    from its declared default. A key with neither is a KeyError naming it: a key declared but
+    never given fails at once, not in the summary."""
     out: dict = {}
+    facts = {k.name: getattr(group, k.name) for k in keys
+             if k.source == "group" and hasattr(group, k.name)}  # fmt: skip
+    order = {"plan": (point,), "group": (point, facts), "rank": (rank or {}, point)}
     for k in keys:
-        holder = next((s for s in sources if k.name in s), None)
+        holder = next((s for s in order[k.source] if k.name in s), None)
         if holder is not None:
             out[k.name] = holder[k.name]
         elif k.same_as is not None:
@@ -157,10 +190,17 @@ class Workload:
         return self.shared | own
 
     def points(self, cfg, group) -> list[dict]:
-        """Every point at this group's world size, with the views of a multi-node group."""
+        """Every point at this group's world size, with the views of a multi-node group. A
+        point without a key the declaration says the plan gives (and nothing else fills) is
+        a ValueError naming it, here, before any point runs."""
         points = self.plan(cfg, len(group.rank_info))
         if self.views is not None:
             points += self.views(points, group)
+        needed = [k.name for k in self.point_keys if k.source == "plan" and not k.fills]
+        for p in points:
+            if lacking := [name for name in needed if name not in p]:
+                raise ValueError(f"workload {self.name!r} planned a point without its declared "
+                                 f"point key {', '.join(map(repr, lacking))}")  # fmt: skip
         return points
 
 

@@ -287,16 +287,3 @@ def _crossings(model: StepModel, boots: list[StepModel]) -> dict:
                 entry["note"] += " (beyond: no model for that span)"
         out[f"{thr:.2f}"] = entry
     return out
-
-
-def json_safe(obj):
-    """NaN and infinities become None; numpy scalars become Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 
 from scaling.collector.predict.hockney import CollectiveFit
-from scaling.collector.training import step_keys
+from scaling.collector.training import CURVE_KEYS, step_keys
 
-CURVE_KEYS = ["workload", "preset", "precision", "scaling"]
 INTRA, INTER = "intra-node", "inter-node"
 DEFAULT_BUCKET_CAP = 25 * 1024 * 1024
 

@@ -30,12 +30,16 @@ from scaling.collector.tune.memory import (
 )
 from scaling.collector.tune.nccl_env import NcclCandidate, nccl_candidates
 from scaling.config.tune import DEVICE_PRECISIONS, TuneConfig
-from scaling.strategies import SINGLE, STRATEGIES
+from scaling.strategies import (
+    FSDP2_PARAM_DTYPES,
+    FSDP2_REDUCE_DEFAULT,
+    FSDP2_REDUCE_DTYPES,
+    SINGLE,
+    STRATEGIES,
+)
 from scaling.workloads.training.optimizer import OptimizerSpec
 from scaling.workloads.training.shapes import ModelShape
 
-DDP_KEYS = ("bucket_cap_mb", "gradient_as_bucket_view", "static_graph")
-FSDP_KEYS = ("reshard_after_forward", "fsdp_reduce_dtype")
 GPU_ONLY_PRECISIONS = ("tf32", "fp16")
 
 
@@ -70,7 +74,7 @@ class Candidate:
             parts += [
                 "rs" if self.reshard_after_forward else "keep",
                 ""
-                if self.fsdp_reduce_dtype in (None, "float32")
+                if self.fsdp_reduce_dtype in (None, FSDP2_REDUCE_DEFAULT)
                 else f"rd-{self.fsdp_reduce_dtype}",
             ]
         parts += [f"ac{self.activation_checkpointing}" if self.activation_checkpointing else ""]
@@ -181,7 +185,9 @@ def _values(cfg: TuneConfig, ctx: SpaceContext) -> dict[str, list]:
             True if base.reshard_after_forward is None else base.reshard_after_forward,
         ),
         "fsdp_reduce_dtype": pick(
-            "fsdp_reduce_dtype", cfg.fsdp_reduce_dtype, base.fsdp_reduce_dtype or "float32"
+            "fsdp_reduce_dtype",
+            cfg.fsdp_reduce_dtype,
+            base.fsdp_reduce_dtype or FSDP2_REDUCE_DEFAULT,
         ),
         "activation_checkpointing": pick(
             "activation_checkpointing", cfg.activation_checkpointing, base.activation_checkpointing
@@ -247,8 +253,8 @@ def _rule_out(c: Candidate, ctx: SpaceContext) -> str | None:
 def sharding_of(c: Candidate, world_size: int) -> Sharding:
     """The memory model's view of a candidate's strategy."""
     if c.strategy == "fsdp2":
-        param_dtype = c.precision if c.precision in ("bf16", "fp16") else None
-        reduce = {"float32": "fp32", "bfloat16": "bf16"}.get(c.fsdp_reduce_dtype or "float32")
+        param_dtype = c.precision if c.precision in FSDP2_PARAM_DTYPES else None
+        reduce = FSDP2_REDUCE_DTYPES.get(c.fsdp_reduce_dtype or FSDP2_REDUCE_DEFAULT)
         return Sharding(
             "fsdp2",
             world_size,

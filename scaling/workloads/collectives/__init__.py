@@ -37,19 +37,20 @@ def one_node_shape(ranks) -> str:
 POINT_KEYS = (
     PointKey("group", default="world"),
     PointKey("op"),
-    PointKey("world_size"),
-    PointKey("ranks", same_as="world_size"),
-    PointKey("nodes", default=1),
-    PointKey("span", default="intra-node"),
-    PointKey("shape", same_as="ranks", derive=one_node_shape),
+    PointKey("world_size", kind=int, scales=True),
+    PointKey("ranks", same_as="world_size", kind=int, scales=True),
+    PointKey("nodes", "group", default=1, kind=int, scales=True),
+    PointKey("span", "group", default="intra-node", scales=True),
+    PointKey("shape", "group", same_as="ranks", derive=one_node_shape, scales=True),
     PointKey("dtype"),
-    PointKey("size_bytes"),
-    PointKey("count"),
+    PointKey("size_bytes", kind=int),
+    PointKey("count", kind=int),
     PointKey("timing"),
 )
 """What tells collective points apart: every coll/check sample carries these, the summary has
 one row per distinct combination (collector/collectives.py), compare pairs points on them.
-A new key: one line here and its value in `plan` (or in `views`, or a group fact below)."""
+A new key: one line here and its value in `plan` (or in `views`, or the group's attribute of
+its name with source "group"); docs/extending.md lists what else reads it (nothing to edit)."""
 
 
 @dataclass
@@ -184,8 +185,7 @@ def views(points: list[dict], group) -> list[dict]:
 
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Raw per-rank, per-iteration samples (and one check record per member rank)."""
-    on_group = {"nodes": group.nodes, "span": group.span, "shape": group.shape}
-    key = {"type": "coll", "workload": "collectives", **record_key(POINT_KEYS, point, on_group)}
+    key = {"type": "coll", "workload": "collectives", **record_key(POINT_KEYS, point, group)}
     members = [(rank, res) for rank, res in enumerate(results) if res.get("member", True)]
     out = []
     for rank, res in members:

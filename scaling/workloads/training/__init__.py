@@ -23,7 +23,7 @@ from scaling.config.fields import setting
 from scaling.config.tune import TuneConfig
 from scaling.hardware.peaks import PRECISIONS
 from scaling.rundir import TRAINING
-from scaling.strategies import DDP
+from scaling.strategies import DDP, FSDP2_REDUCE_DEFAULT, FSDP2_REDUCE_DTYPES
 from scaling.strategies import names as strategy_names
 from scaling.workloads.catalog import WORKLOADS, PointKey, Table, Workload, record_key
 from scaling.workloads.training.optimizer import OptimizerSpec
@@ -39,11 +39,11 @@ TABLE = Table(
 )
 POINT_KEYS = (
     PointKey("workload"),
-    PointKey("preset"),
-    PointKey("world_size"),
-    PointKey("nodes"),
+    PointKey("preset", "rank"),
+    PointKey("world_size", kind=int, scales=True),
+    PointKey("nodes", "group", kind=int, scales=True),
     PointKey("scaling"),
-    PointKey("precision"),
+    PointKey("precision", "rank"),
 )
 """What tells training points apart: every step and train_point sample carries these, and
 training.csv has one row per distinct combination (collector/training.py). The ranks' values
@@ -97,7 +97,7 @@ class TrainingConfig:
     reshard_after_forward: bool = True
     """FSDP2: free each block's gathered parameters after its forward (gather again in backward); the root keeps FSDP2's default."""
 
-    fsdp_reduce_dtype: str = setting("float32", choices=("float32", "bfloat16"))
+    fsdp_reduce_dtype: str = setting(FSDP2_REDUCE_DEFAULT, choices=tuple(FSDP2_REDUCE_DTYPES))
     """FSDP2: dtype of the gradient reduce-scatter. Parameters are gathered in the precision's dtype (bf16/fp16), else as stored."""
 
     activation_checkpointing: int = setting(0, minimum=0)
@@ -163,7 +163,7 @@ def point_spec(cfg, workload: str, n: int, **model) -> dict:
 def records(point: dict, group, results: list[dict]) -> list[dict]:
     """Per-step, per-rank "step" samples of every phase, then one "train_point" per rank."""
     first = results[0]
-    key = record_key(POINT_KEYS, first, {"nodes": group.nodes}, point)
+    key = record_key(POINT_KEYS, point, group, rank=first)
     out = []
     for rank, res in enumerate(results):
         for phase, times in res["times"].items():

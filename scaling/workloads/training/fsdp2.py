@@ -32,10 +32,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+from scaling.strategies import FSDP2_PARAM_DTYPES, FSDP2_REDUCE_DEFAULT, FSDP2_REDUCE_DTYPES
 from scaling.workloads.training.blocks import prepare
 
-PARAM_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-REDUCE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# The registry's dtype names as torch dtypes (scaling/strategies.py holds the options).
+PARAM_DTYPES = {p: getattr(torch, d) for p, d in FSDP2_PARAM_DTYPES.items()}
+REDUCE_DTYPES = {d: getattr(torch, d) for d in FSDP2_REDUCE_DTYPES}
 
 
 # torch 2.13 deprecates the *_into_tensor / *_tensor names for these.
@@ -67,7 +69,7 @@ class FSDP2Strategy:
         self.prepared: dict = {}
         self.units: list[tuple[int, bool]] = []  # (padded elements per rank, reshards)
         self.param_dtype = PARAM_DTYPES.get(precision)
-        self.reduce_dtype = REDUCE_DTYPES[spec.get("fsdp_reduce_dtype") or "float32"]
+        self.reduce_dtype = REDUCE_DTYPES[spec.get("fsdp_reduce_dtype") or FSDP2_REDUCE_DEFAULT]
 
     def wrap(self, model: nn.Module) -> nn.Module:
         blocks, self.prepared = prepare(model, self.spec, self.device)

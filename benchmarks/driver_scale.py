@@ -1,25 +1,27 @@
 """The driver's own cost per world size against the number of ranks: what `scaling run` adds to
 the time the ranks spend measuring, and how it grows toward 1,024 and 8,192 ranks.
 
-A world size of the standard sweep's points (17 sizes x 3 rounds = 51) goes through the code
-`scaling run` uses (scaling/sweep.py `_points`): the plan put once, the ranks running it a
-chunk per call (cluster/plan_run.py, worker.py `run_points`), the samples built from the
-answers (`records`, `round_order.tag`), the run-directory append, and afterwards the collector
-(`read_samples` + `collectives.summarize`). Shape "per-point" runs the same points the way
-the sweep did before (one `Gang.call` per point), side by side.
+A world size's points go through the code `scaling run` uses (scaling/sweep.py `_points`):
+the plan put once, the ranks running it (cluster/plan_run.py, worker.py `run_points`), the
+samples built from the answers (`records`, `round_order.tag`), the run-directory append, and
+afterwards the collector (`read_samples` + `collectives.summarize`). Three call shapes, side
+by side (SHAPES): "plan" as `scaling run` does now (with --rank-samples slowest, rank 0 a call
+per chunk and every other rank one per world size), "chunks" (every rank a call per chunk)
+and "per-point" (every rank a call per point).
 
 - real ranks (gloo, one process each; as many as this machine holds): the harness time is
   the driver's wall time minus the slowest rank's own wall time in `run_point`, per point.
-- synthetic ranks: a few actors answer for N ranks with samples recorded from the real ranks,
-  one Ray call per rank per chunk as the real gang gets, so the driver sees N ranks' calls and
-  payloads. Nothing is measured on the answering side: the whole time is harness. The
-  answerers share this machine's cores with the driver, so the wall time is an upper bound on
-  a cluster's; the driver's CPU time (all its threads, Ray's included) is printed beside it.
+- synthetic ranks (synthetic_ranks.py): a few actors answer for N ranks with samples recorded
+  from the real ranks, one Ray call per rank as a real gang gets them, so the driver sees N
+  ranks' calls and payloads. Nothing is measured on the answering side: the whole time is
+  harness. The answerers share this machine's cores with the driver, so the wall time is an
+  upper bound on a cluster's; the driver's CPU time (time.process_time: all its threads,
+  Ray's core worker included) is the part that would grow with N there.
 
-Each part's time per world size is fitted to a + b*N + c*N*I (+ d*N^2 when asked), N ranks,
-I timed iterations per point, and projected onto the standard sweep (the default `scaling
-run` collective sweep) at 1,024 and 8,192 ranks, as a fraction of that sweep's measured time,
-which is a labelled estimate from public figures (docs/scale.md says which).
+Each part is fitted (driver_scale_model.py) and projected onto the standard sweep (`scaling
+run`'s default collective sweep) at 1,024 and 8,192 ranks, twice: calls by wall time and by
+the driver's CPU, as a fraction of that sweep's measured time, which is a labelled estimate
+from public figures (docs/scale.md says which).
 
     python benchmarks/driver_scale.py      # real 1,2,4; synthetic 64..4096; all and slowest
     python benchmarks/driver_scale.py --real 2 --synthetic 256,1024 --per-point 256
@@ -56,9 +58,11 @@ from scaling.workloads.collectives import WORKLOAD  # noqa: E402
 from scaling.workloads.collectives import plan as plan_points  # noqa: E402
 
 TIMED_TARGET = "driver_scale:timed_point"
-SHAPES = ("plan", "per-point")
-"""plan: what `scaling run` does now (sweep._points: the ranks run the plan, a chunk per call);
-per-point: what it did before (one call per rank per point), measured side by side."""
+SHAPES = ("plan", "chunks", "per-point")
+"""plan: what `scaling run` does now (sweep._points: the ranks run the plan, and with reduced
+samples only rank 0 gets a call per chunk, the others one per world size); chunks: every rank
+a call per chunk (the plan's shape before the leader mode); per-point: one call per rank per
+point (before the plan). Measured side by side."""
 
 
 def timed_point(spec: dict) -> dict:
@@ -96,16 +100,16 @@ class Meter:
 def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Meter) -> None:
     """One world size's points x reps rounds, the way `scaling run` does (plan) or did."""
     wl = replace(WORKLOAD, rank=TIMED_TARGET, records=meter.make_records)
-    if shape == "plan":
+    if shape in ("plan", "chunks"):
         step = WorldSize(len(group.metas), [(wl, p) for p in points], [])
         real_run = plan_run.run
 
-        def counted(*args):
-            calls = real_run(*args)
-            meter.chunks, meter.call_ranks = (
-                meter.chunks + calls,
-                meter.call_ranks + calls * len(group.metas),
-            )
+        def counted(*args, lead: bool = False):
+            lead = lead and shape == "plan"
+            chunks = real_run(*args, lead=lead)
+            n = len(group.metas)
+            meter.chunks += chunks
+            meter.call_ranks += chunks + n - 1 if lead and n > 1 else chunks * n
 
         plan_run.run = counted
         try:
@@ -153,7 +157,7 @@ def main() -> None:
     ap.add_argument("--real", default="1,2,4", help="real gloo world sizes ('' for none)")
     ap.add_argument("--synthetic", default="64,256,1024,4096", help="synthetic rank counts")
     ap.add_argument(
-        "--per-point", default="64,256,1024", help="synthetic rank counts also run the old way"
+        "--per-point", default="64,256", help="synthetic rank counts also run a call per point"
     )
     ap.add_argument("--iters", default="20,80", help="timed iterations per point to fit N*I")
     ap.add_argument("--answerers", type=int, default=2, help="actors answering synthetic ranks")
@@ -197,13 +201,15 @@ def main() -> None:
         f"{'harness ms':>10} {'coll us/rec':>11}"
     )
     combos = [(i, m) for i in iters_list for m in modes]
+    # with every rank's samples the plan is the chunks shape (no leader mode): run it once
+    same = lambda combo, shape: not (combo[1] == "all" and shape == "chunks")  # noqa: E731
     for n in ints(args.real):
         gang = Gang(n, "cpu", timeout_s=300)
         try:
             with gang.group(n) as group:
                 # untimed: the ranks' first import of this module and the first plan fetched
                 measure("plan", gang, group, points_at(n, 20, modes[0]), 1, tmp / f"warm-{n}")
-                for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES]:
+                for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES if same(c, s)]:
                     out = tmp / f"real-{n}-{iters}-{mode}-{shape}"
                     m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
                     recorded = m.pop("recorded") if mode == "all" else recorded
@@ -221,8 +227,8 @@ def main() -> None:
         measure("plan", gang, group, points_at(n, 20, modes[0]), std.repeats, tmp / "warm")
     for n in ints(args.synthetic):
         group = group_view(n, [answerers[i % len(answerers)] for i in range(n)])
-        shapes = SHAPES if n in ints(args.per_point) else SHAPES[:1]
-        for (iters, mode), shape in [(c, s) for c in combos for s in shapes]:
+        shapes = SHAPES if n in ints(args.per_point) else SHAPES[:2]
+        for (iters, mode), shape in [(c, s) for c in combos for s in shapes if same(c, s)]:
             out = tmp / f"syn-{n}-{iters}-{mode}-{shape}"
             m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
             m.pop("recorded")

@@ -3,7 +3,8 @@ samples recorded from real ranks, measuring nothing, so the driver sees N ranks'
 payloads as a real gang's driver would.
 
 Answerer j of k answers ranks j, j+k, ...; Ray runs one actor's calls in submission order,
-so it knows which rank each call is for. A reduced point (--rank-samples slowest) is answered
+so it knows which rank each call is for (in plan_run's leader mode: rank 0's chunks, and the
+followers' one call each). A reduced point (--rank-samples slowest) is answered
 as bench.slowest_only answers it: the group's rank 0 carries the slowest times, the group's
 #wrong and its wrong ranks; the others send nothing.
 """
@@ -23,6 +24,7 @@ class Answerer:
 
     def __init__(self, recorded: list[dict], j: int, k: int):
         self.recorded, self.j, self.k, self.calls, self.plan = recorded, j, k, 0, (None, [])
+        self.led = None  # the plan whose chunks come from rank 0 alone
 
     def _rank(self, n: int) -> int:
         mine = len(range(self.j, n, self.k))
@@ -50,9 +52,17 @@ class Answerer:
     def run(self, target, spec: dict) -> dict:
         return self._answer(self._rank(spec["world_size"]), spec)
 
-    def run_points(self, plan: list, start: int, stop: int | None = None) -> dict:
-        specs = [spec for _, spec in self._fetch(plan)[start:stop]]
-        rank = self._rank(specs[0]["world_size"])
+    def run_points(self, plan: list, start: int, stop: int) -> dict:
+        whole = self._fetch(plan)
+        specs = [spec for _, spec in whole[start:stop]]
+        if (start, stop) == (0, len(whole)) and len(whole) > 1:
+            # a follower's one call (plan_run's leader mode): submitted before rank 0's first
+            # chunk, so every later chunk of this plan here is rank 0's
+            self.led, rank = plan[0].hex(), 1 + self.j
+        elif self.led == plan[0].hex():
+            rank = 0
+        else:
+            rank = self._rank(specs[0]["world_size"])
         results = [self._answer(rank, spec) for spec in specs]
         return {"start": start, "results": results, "nccl": [None] * len(results), "seconds": 0.0}
 

@@ -73,9 +73,17 @@ def collect(refs: list, limit_s: float, grace_s: float = GRACE_S, until: int = 0
         left = deadline - time.monotonic()
         if left <= 0 or (until and not out.errors and needed.isdisjoint(remaining)):
             break
-        # waiting for every ref would hold the leader's answer until POLL_S is up
-        want = 1 if until and not out.errors else len(remaining)
-        ready, remaining = ray.wait(remaining, num_returns=want, timeout=min(left, POLL_S))
+        if until and not out.errors:
+            # wait for the needed refs only (all of them would hold their answer until POLL_S
+            # is up), then take whatever else is in without waiting: one ray.wait over the
+            # watched refs per poll, not one per ref that comes in (N^2, as above)
+            first = [r for r in remaining if r in needed]
+            ray.wait(first, num_returns=len(first), timeout=min(left, POLL_S))
+            ready, remaining = ray.wait(remaining, num_returns=len(remaining), timeout=0)
+        else:
+            ready, remaining = ray.wait(
+                remaining, num_returns=len(remaining), timeout=min(left, POLL_S)
+            )
         try:  # one get for the batch; the per-ref path below only when one of them failed
             for ref, value in zip(ready, ray.get(ready), strict=True):
                 out.results[index[ref]] = value

@@ -18,7 +18,7 @@ Leader mode (`lead`, when every point is reduced in its group before it travels:
 call per chunk; every other rank gets one call for the whole plan and runs it in lock-step
 through the collectives (each point still starts with its warm-up and barriers; between
 chunks they wait in the next point's first collective). The driver's calls per world size
-are then N + chunks instead of N x chunks; the followers' answers (their NCCL log of each
+are then N - 1 + chunks instead of N x chunks; the followers' answers (their NCCL log of each
 point) come back once, at the end, and their calls are watched for an error meanwhile.
 
 Nothing finished is lost on the way out. On an interrupt, or when a chunk fails, every rank
@@ -75,7 +75,8 @@ def run(
     [rank 0's result] per point, and at the end (arrived(i, None, nccl)) the other ranks' NCCL
     log of each point where one logged something."""
     box = [ray.put(plan)]  # pickled once per world size; the ranks fetch it once
-    follow = [a.run_points.remote(box, 0, len(plan)) for a in actors[1:]] if lead else []
+    follow = _Followers({i: actors[i].run_points.remote(box, 0, len(plan))
+                         for i in range(1, len(actors) if lead else 0)})  # fmt: skip
     done, chunks, last = 0, 0, (0, 0.0)
     while done < len(plan):
         k = next_chunk(done, len(plan), last)
@@ -95,30 +96,65 @@ def run(
     return chunks
 
 
-def _followers_logs(gang, actors, follow, labels, arrived: Arrived) -> None:
+class _Followers:
+    """Leader mode's ranks 1..N-1: their one call each, and the answers already fetched (each
+    once: a chunk that finds a follower done keeps its answer, later waits skip it)."""
+
+    def __init__(self, refs: dict[int, object]):
+        self.refs, self.answers = refs, {}
+
+    def __bool__(self) -> bool:
+        return bool(self.refs)
+
+    def running(self) -> list[tuple[int, object]]:
+        return [(i, ref) for i, ref in self.refs.items() if i not in self.answers]
+
+    def keep(self, outcome: failures.Outcome) -> None:
+        for i in self.refs:
+            if outcome.results[i] is not None and i not in outcome.errors:
+                self.answers[i] = outcome.results[i]
+
+
+def _on_actors(outcome: failures.Outcome, slots: list[int], n: int) -> failures.Outcome:
+    """An outcome over some actors' refs (slots: their indices), indexed by actor."""
+    full = failures.Outcome(results=[None] * n, pending=sorted(slots[p] for p in outcome.pending))
+    full.errors = {slots[p]: e for p, e in outcome.errors.items()}
+    for p, value in enumerate(outcome.results):
+        full.results[slots[p]] = value
+    return full
+
+
+def _followers_logs(gang, actors, follow: _Followers, labels, arrived: Arrived) -> None:
     """The followers' answers to their one call (they end with rank 0's last chunk): the NCCL
     log of each point, for the points where one logged something."""
-    outcome = failures.collect(follow, gang.timeout_s)
-    if not outcome.ok:  # they finished every collective with rank 0: rare, named all the same
+    running = follow.running()
+    got = failures.collect([ref for _, ref in running], gang.timeout_s)
+    outcome = _on_actors(got, [i for i, _ in running], len(actors))
+    if not got.ok:  # they finished every collective with rank 0: rare, named all the same
         gang.broken = True
-        alive = failures.heartbeats(actors[1:], outcome.pending)
-        who = [gang.who(a) for a in actors[1:]]
+        alive = failures.heartbeats(actors, outcome.pending)
+        who = [gang.who(a) for a in actors]
         raise GangError(failures.explain(outcome, who, alive, labels[-1], gang.timeout_s))
-    for i in range(len(labels)):
-        logs = [None] + [a["nccl"][i] for a in outcome.results]
+    follow.keep(outcome)
+    for p in range(len(labels)):
+        logs = [None] + [follow.answers[i]["nccl"][p] for i in range(1, len(actors))]
         if any(logs):
-            arrived(i, None, logs)
+            arrived(p, None, logs)
 
 
 def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> list[dict]:
-    if follow:  # rank 0 only; the followers' calls are watched for an error
-        refs = [actors[0].run_points.remote(box, start, stop), *follow]
+    if follow:  # rank 0 only; the followers' calls still running are watched for an error
+        running = follow.running()
+        refs = [actors[0].run_points.remote(box, start, stop), *(ref for _, ref in running)]
+        slots = [0, *(i for i, _ in running)]
     else:
         refs = [a.run_points.remote(box, start, stop) for a in actors]
-    needed, pid = (1 if follow else len(refs)), box[0].hex()
+        slots = list(range(len(actors)))
+    needed, pid, n = (1 if follow else len(refs)), box[0].hex(), len(actors)
+    until = needed if follow else 0
     alive = None
     try:
-        outcome = failures.collect(refs, gang.timeout_s, until=needed if follow else 0)
+        outcome = _on_actors(failures.collect(refs, gang.timeout_s, until=until), slots, n)
         # Each point gets --timeout, as when each was its own call: every --timeout the
         # ranks still running say what they are doing (a heartbeat, on their control
         # thread); the wait goes on while every one answers and none has been in its
@@ -127,8 +163,8 @@ def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> 
             alive = failures.heartbeats(actors, outcome.pending)
             if any(b is None or (b.get("for_s") or 0) >= gang.timeout_s for b in alive.values()):
                 break
-            until = needed if follow else 0
-            outcome, alive = failures.collect(refs, gang.timeout_s, until=until), None
+            got = failures.collect(refs, gang.timeout_s, until=until)
+            outcome, alive = _on_actors(got, slots, n), None
     except KeyboardInterrupt:
         # The followers wait in the next point's collectives for a rank 0 that will not come:
         # a polite destroy_group would queue behind them until a timeout. The run ends here.
@@ -136,6 +172,8 @@ def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> 
         salvage(ask_finished(actors), len(actors), start, arrived, SALVAGE_S, pid, bool(follow))
         raise
     if not outcome.errors and not _waiting(outcome, needed):
+        if follow:
+            follow.keep(outcome)
         return outcome.results[:needed]
     # A rank that failed mid-collective leaves the others inside it: the gang cannot be
     # reused or shut down politely.

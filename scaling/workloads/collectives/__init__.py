@@ -87,7 +87,7 @@ class CollectivesConfig:
     """Verify every result exactly and count wrong elements (nccl-tests #wrong)."""
 
     rank_samples: str = setting("all", choices=("all", "slowest"))
-    """all: every rank's time of every iteration goes to the run directory. slowest: the ranks reduce first (MAX over ranks per iteration, as nccl-tests, inside the process group) and only the slowest rank's sample travels, so the driver's cost stops growing with ranks x iterations; the summary is the same, the per-rank spread of the times is not kept (docs/scale.md)."""
+    """all: every rank's time of every iteration goes to the run directory. slowest: the ranks reduce first (MAX over ranks per iteration, as nccl-tests, and #wrong summed, naming the wrong ranks, inside the process group) and only rank 0 sends, so the driver calls every other rank once per world size and its cost stops growing with ranks x iterations; the summary is the same, the per-rank spread of the times is not kept (docs/scale.md)."""
 
     def validate(self) -> None:
         """Cross-field checks (the loader calls this after every key is set)."""

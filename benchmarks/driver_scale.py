@@ -1,25 +1,27 @@
 """The driver's own cost per world size against the number of ranks: what `scaling run` adds to
 the time the ranks spend measuring, and how it grows toward 1,024 and 8,192 ranks.
 
-A world size of the standard sweep's points (17 sizes x 3 rounds = 51) goes through the code
-`scaling run` uses (scaling/sweep.py `_points`): the plan put once, the ranks running it a
-chunk per call (cluster/plan_run.py, worker.py `run_points`), the samples built from the
-answers (`records`, `round_order.tag`), the run-directory append, and afterwards the collector
-(`read_samples` + `collectives.summarize`). Shape "per-point" runs the same points the way
-the sweep did before (one `Gang.call` per point), side by side.
+A world size's points go through the code `scaling run` uses (scaling/sweep.py `_points`):
+the plan put once, the ranks running it (cluster/plan_run.py, worker.py `run_points`), the
+samples built from the answers (`records`, `round_order.tag`), the run-directory append, and
+afterwards the collector (`read_samples` + `collectives.summarize`). Three call shapes, side
+by side (SHAPES): "plan" as `scaling run` does now (with --rank-samples slowest, rank 0 a call
+per chunk and every other rank one per world size), "chunks" (every rank a call per chunk)
+and "per-point" (every rank a call per point).
 
 - real ranks (gloo, one process each; as many as this machine holds): the harness time is
   the driver's wall time minus the slowest rank's own wall time in `run_point`, per point.
-- synthetic ranks: a few actors answer for N ranks with samples recorded from the real ranks,
-  one Ray call per rank per chunk as the real gang gets, so the driver sees N ranks' calls and
-  payloads. Nothing is measured on the answering side: the whole time is harness. The
-  answerers share this machine's cores with the driver, so the wall time is an upper bound on
-  a cluster's; the driver's CPU time (all its threads, Ray's included) is printed beside it.
+- synthetic ranks (synthetic_ranks.py): a few actors answer for N ranks with samples recorded
+  from the real ranks, one Ray call per rank as a real gang gets them, so the driver sees N
+  ranks' calls and payloads. Nothing is measured on the answering side: the whole time is
+  harness. The answerers share this machine's cores with the driver, so the wall time is an
+  upper bound on a cluster's; the driver's CPU time (time.process_time: all its threads,
+  Ray's core worker included) is the part that would grow with N there.
 
-Each part's time per world size is fitted to a + b*N + c*N*I (+ d*N^2 when asked), N ranks,
-I timed iterations per point, and projected onto the standard sweep (the default `scaling
-run` collective sweep) at 1,024 and 8,192 ranks, as a fraction of that sweep's measured time,
-which is a labelled estimate from public figures (docs/scale.md says which).
+Each part is fitted (driver_scale_model.py) and projected onto the standard sweep (`scaling
+run`'s default collective sweep) at 1,024 and 8,192 ranks, twice: calls by wall time and by
+the driver's CPU, as a fraction of that sweep's measured time, which is a labelled estimate
+from public figures (docs/scale.md says which).
 
     python benchmarks/driver_scale.py      # real 1,2,4; synthetic 64..4096; all and slowest
     python benchmarks/driver_scale.py --real 2 --synthetic 256,1024 --per-point 256
@@ -38,28 +40,29 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import ray  # noqa: E402
 from collector_scale import timed  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from driver_scale_model import report  # noqa: E402
+from synthetic_ranks import Answerer, fake_gang, group_view  # noqa: E402
 
 from scaling import round_order, sweep  # noqa: E402
 from scaling.cluster import plan_run  # noqa: E402
 from scaling.cluster.gang import Gang  # noqa: E402
-from scaling.cluster.plan_run import CHUNK_S  # noqa: E402
 from scaling.collector import collectives as coll_summary  # noqa: E402
 from scaling.collector.load import read_samples  # noqa: E402
 from scaling.config import RunConfig  # noqa: E402
 from scaling.rundir import RunDir  # noqa: E402
 from scaling.sweep import WorldSize  # noqa: E402
-from scaling.workloads.collectives import WORKLOAD, message_sizes  # noqa: E402
+from scaling.workloads.collectives import WORKLOAD  # noqa: E402
 from scaling.workloads.collectives import plan as plan_points  # noqa: E402
 
 TIMED_TARGET = "driver_scale:timed_point"
-SHAPES = ("plan", "per-point")
-"""plan: what `scaling run` does now (sweep._points: the ranks run the plan, a chunk per call);
-per-point: what it did before (one call per rank per point), measured side by side."""
+SHAPES = ("plan", "chunks", "per-point")
+"""plan: what `scaling run` does now (sweep._points: the ranks run the plan, and with reduced
+samples only rank 0 gets a call per chunk, the others one per world size); chunks: every rank
+a call per chunk (the plan's shape before the leader mode); per-point: one call per rank per
+point (before the plan). Measured side by side."""
 
 
 def timed_point(spec: dict) -> dict:
@@ -72,60 +75,6 @@ def timed_point(spec: dict) -> dict:
     return out
 
 
-class Answerer:
-    """Answers `run_points` (and, for the per-point shape, `run`) for many synthetic ranks with
-    recorded results, measuring nothing.
-
-    Answerer j of k answers ranks j, j+k, ...; Ray runs one actor's calls in submission
-    order, so it knows which rank each call is for (rank 0 carries a reduced point's times).
-    It fetches each plan once, as a rank does (worker.py `run_points`).
-    """
-
-    def __init__(self, recorded: list[dict], j: int, k: int):
-        self.recorded, self.j, self.k, self.calls, self.plan = recorded, j, k, 0, (None, [])
-
-    def _rank(self, n: int) -> int:
-        mine = len(range(self.j, n, self.k))
-        rank = self.j + self.k * (self.calls % mine)
-        self.calls += 1
-        return rank
-
-    def _answer(self, rank: int, spec: dict) -> dict:
-        n = spec["world_size"]
-        times = self.recorded[rank % len(self.recorded)]["times"]
-        times = (times * (spec["iters"] // len(times) + 1))[: spec["iters"]]
-        if spec.get("rank_samples") == "slowest":  # what a reduced rank sends (bench.run_point)
-            if rank:
-                return {"times": [], "wrong": 0, "member": True}
-            slowest = [r % n for r in range(len(times))]
-            return {"times": times, "slowest_ranks": slowest, "wrong": 0, "member": True}
-        return {"times": times, "wrong": 0, "member": True}
-
-    def run(self, target, spec: dict) -> dict:
-        return self._answer(self._rank(spec["world_size"]), spec)
-
-    def run_points(self, plan: list, start: int, stop: int) -> dict:
-        if self.plan[0] != plan[0].hex():
-            self.plan = (plan[0].hex(), ray.get(plan[0]))
-        specs = [spec for _, spec in self.plan[1][start:stop]]
-        rank = self._rank(specs[0]["world_size"])
-        results = [self._answer(rank, spec) for spec in specs]
-        return {"start": start, "results": results, "nccl": [None] * len(results), "seconds": 0.0}
-
-
-def group_view(n: int, actors: list) -> SimpleNamespace:
-    """What `records` and sweep._points read from a group: 8 ranks per node, as a GPU
-    cluster would have."""
-    nodes = max(1, -(-n // 8))
-    return SimpleNamespace(
-        actors=actors,
-        metas=[{}] * n,
-        nodes=nodes,
-        span="inter-node" if nodes > 1 else "intra-node",
-        shape=f"{n} = {nodes} nodes × {min(n, 8)}",
-    )
-
-
 class Meter:
     """Times the parts of a world size's measurement: the records built, the appends, the
     ranks' own time (the slowest rank's run_point, per point) and the calls per rank."""
@@ -133,7 +82,7 @@ class Meter:
     def __init__(self, rundir: RunDir):
         self.rundir = rundir
         self.records = self.append = self.ranks = 0.0
-        self.n_records, self.calls, self.last = 0, 0, []
+        self.n_records, self.chunks, self.call_ranks, self.last = 0, 0, 0, []
 
     def make_records(self, point, group, results):
         self.ranks += max(r.get("rank_wall_s", 0.0) for r in results)
@@ -151,12 +100,16 @@ class Meter:
 def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Meter) -> None:
     """One world size's points x reps rounds, the way `scaling run` does (plan) or did."""
     wl = replace(WORKLOAD, rank=TIMED_TARGET, records=meter.make_records)
-    if shape == "plan":
+    if shape in ("plan", "chunks"):
         step = WorldSize(len(group.metas), [(wl, p) for p in points], [])
         real_run = plan_run.run
 
-        def counted(*args):
-            meter.calls += real_run(*args)
+        def counted(*args, lead: bool = False):
+            lead = lead and shape == "plan"
+            chunks = real_run(*args, lead=lead)
+            n = len(group.metas)
+            meter.chunks += chunks
+            meter.call_ranks += chunks + n - 1 if lead and n > 1 else chunks * n
 
         plan_run.run = counted
         try:
@@ -167,7 +120,7 @@ def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Met
     for rnd, point in round_order.interleave(points, reps):  # the sweep loop before the plan
         results = gang.call(group.actors, "run", wl.rank, wl.rank_spec(point))
         meter.append_samples(round_order.tag(wl.records(point, group, results), rnd))
-        meter.calls += 1
+        meter.chunks, meter.call_ranks = meter.chunks + 1, meter.call_ranks + len(group.metas)
 
 
 def measure(shape: str, gang, group, points, reps: int, out: Path) -> dict:
@@ -182,7 +135,8 @@ def measure(shape: str, gang, group, points, reps: int, out: Path) -> dict:
     _, t_sum = timed(coll_summary.summarize, samples)
     return {
         "points": len(points) * reps,
-        "calls_per_rank": meter.calls,
+        "chunks": meter.chunks,
+        "call_ranks": meter.call_ranks,
         "wall": wall,
         "cpu": cpu,
         "rank": meter.ranks,
@@ -190,57 +144,12 @@ def measure(shape: str, gang, group, points, reps: int, out: Path) -> dict:
         "append": meter.append,
         "harness": wall - meter.ranks,
         "calls": wall - meter.ranks - meter.records - meter.append,
+        # the driver's own CPU (all its threads, Ray's included) outside records and appends
+        "calls_cpu": cpu - meter.records - meter.append,
         "collector": t_load + t_sum,
         "collector_per_record": (t_load + t_sum) / max(1, meter.n_records),
         "recorded": [x for x in meter.last if x.get("times")],
     }
-
-
-def fake_gang(timeout_s: float = 600.0) -> Gang:
-    # Gang.call and its wait are the code under test; the synthetic ranks need no placement.
-    gang = object.__new__(Gang)
-    gang.timeout_s, gang.broken, gang.metas = timeout_s, False, []
-    return gang
-
-
-def features(part: str, n: int, iters: int, points: int, calls: int) -> list[float]:
-    """What each part of a world size's time grows with. The calls: per call per rank (a Ray
-    task submitted and answered), and the payload (N*I*points values at most); the records,
-    appends and collector: per point, in N and N*I."""
-    if part == "calls":
-        return [calls, calls * n, n * iters * points]
-    return [points, points * n, points * n * iters]
-
-
-TERMS = {"calls": ("per_call", "per_call_rank", "per_rank_iter_point")}
-POINT_TERMS = ("per_point", "per_point_rank", "per_point_rank_iter")
-
-
-def fit(rows: list[dict], key: str) -> dict:
-    """Least squares of rows[key] on its features, in relative error (each row weighted by
-    1/value, so the largest N does not decide every term alone): seconds per world size."""
-    x = np.array(
-        [features(key, r["n"], r["iters"], r["points"], r["calls_per_rank"]) for r in rows]
-    )
-    y = np.array([r[key] for r in rows])
-    coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
-    return dict(zip(TERMS.get(key, POINT_TERMS), map(float, coef), strict=True))
-
-
-def predict(c: dict, part: str, n: int, iters: int, points: int, calls: int) -> float:
-    return float(np.dot(list(c.values()), features(part, n, iters, points, calls)))
-
-
-def estimated_sweep_s(n: int, cfg, busbw_gbps: float, alpha_s: float) -> float:
-    """ESTIMATE of the standard sweep's measured time at n GPUs (ranks' time in run_point):
-    per point (warmup + iters + check) ops of alpha + 2(n-1)/n S / busbw, plus a barrier
-    (alpha) per iteration, times rounds. busbw and alpha are assumptions (docs/scale.md)."""
-    c = cfg.collectives
-    per_round = 0.0
-    for s in message_sizes(c.min_bytes, c.max_bytes, c.factor):
-        t_op = alpha_s + 2 * (n - 1) / n * s / (busbw_gbps * 1e9)
-        per_round += (c.warmup + c.iters + int(c.check)) * t_op + c.iters * alpha_s
-    return per_round * len(c.ops) * len(c.dtypes) * cfg.repeats
 
 
 def main() -> None:
@@ -248,7 +157,7 @@ def main() -> None:
     ap.add_argument("--real", default="1,2,4", help="real gloo world sizes ('' for none)")
     ap.add_argument("--synthetic", default="64,256,1024,4096", help="synthetic rank counts")
     ap.add_argument(
-        "--per-point", default="64,256,1024", help="synthetic rank counts also run the old way"
+        "--per-point", default="64,256", help="synthetic rank counts also run a call per point"
     )
     ap.add_argument("--iters", default="20,80", help="timed iterations per point to fit N*I")
     ap.add_argument("--answerers", type=int, default=2, help="actors answering synthetic ranks")
@@ -286,18 +195,21 @@ def main() -> None:
         f"host load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"{'ranks':>9} {'shape':>9} {'samples':>7} {'N':>5} {'I':>3} {'pts':>4} {'calls':>5} "
+        f"{'ranks':>9} {'shape':>9} {'samples':>7} {'N':>5} {'I':>3} {'pts':>4} {'chunks':>6} "
+        f"{'calls':>7} "
         f"{'wall ms':>9} {'rank ms':>8} {'cpu ms':>8} {'rec ms':>7} {'app ms':>7} "
         f"{'harness ms':>10} {'coll us/rec':>11}"
     )
     combos = [(i, m) for i in iters_list for m in modes]
+    # with every rank's samples the plan is the chunks shape (no leader mode): run it once
+    same = lambda combo, shape: not (combo[1] == "all" and shape == "chunks")  # noqa: E731
     for n in ints(args.real):
         gang = Gang(n, "cpu", timeout_s=300)
         try:
             with gang.group(n) as group:
                 # untimed: the ranks' first import of this module and the first plan fetched
                 measure("plan", gang, group, points_at(n, 20, modes[0]), 1, tmp / f"warm-{n}")
-                for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES]:
+                for (iters, mode), shape in [(c, s) for c in combos for s in SHAPES if same(c, s)]:
                     out = tmp / f"real-{n}-{iters}-{mode}-{shape}"
                     m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
                     recorded = m.pop("recorded") if mode == "all" else recorded
@@ -315,8 +227,8 @@ def main() -> None:
         measure("plan", gang, group, points_at(n, 20, modes[0]), std.repeats, tmp / "warm")
     for n in ints(args.synthetic):
         group = group_view(n, [answerers[i % len(answerers)] for i in range(n)])
-        shapes = SHAPES if n in ints(args.per_point) else SHAPES[:1]
-        for (iters, mode), shape in [(c, s) for c in combos for s in shapes]:
+        shapes = SHAPES if n in ints(args.per_point) else SHAPES[:2]
+        for (iters, mode), shape in [(c, s) for c in combos for s in shapes if same(c, s)]:
             out = tmp / f"syn-{n}-{iters}-{mode}-{shape}"
             m = measure(shape, gang, group, points_at(n, iters, mode), std.repeats, out)
             m.pop("recorded")
@@ -332,58 +244,19 @@ def main() -> None:
         shutil.rmtree(tmp)
     for shape in SHAPES:
         for mode in modes:
-            report(
-                [r for r in rows if (r["shape"], r["samples"]) == (shape, mode)], shape, mode, args
-            )
+            mine = [r for r in rows if (r["shape"], r["samples"]) == (shape, mode)]
+            report(mine, shape, mode, args.busbw, args.alpha_us)
 
 
 def _show(r: dict) -> None:
     ms = {k: r[k] * 1e3 for k in ("wall", "rank", "cpu", "records", "append", "harness")}
     print(
         f"{r['mode']:>9} {r['shape']:>9} {r['samples']:>7} {r['n']:>5} {r['iters']:>3} "
-        f"{r['points']:>4} {r['calls_per_rank']:>5} {ms['wall']:9.1f} {ms['rank']:8.1f} "
+        f"{r['points']:>4} {r['chunks']:>6} {r['call_ranks']:>7} {ms['wall']:9.1f} {ms['rank']:8.1f} "
         f"{ms['cpu']:8.1f} {ms['records']:7.1f} {ms['append']:7.1f} {ms['harness']:10.1f} "
         f"{r['collector_per_record'] * 1e6:11.2f}",
         flush=True,
     )
-
-
-PARTS = ("calls", "records", "append", "collector")
-
-
-def report(rows: list[dict], shape: str, mode: str, args) -> None:
-    """Fit each part per world size of the standard sweep's points on the synthetic rows and
-    project it to 1,024 and 8,192 ranks against the estimated measuring time."""
-    std = RunConfig()
-    c = std.collectives
-    syn = [r for r in rows if r["mode"] == "synthetic"]
-    if len(syn) < 3:
-        return
-    fits = {k: fit(syn, k) for k in PARTS}
-    print(
-        f"\n{shape}, rank samples {mode}: fit, seconds (synthetic rows, relative least "
-        "squares): calls = per call x calls + per call-rank x calls x N + payload x N*I*points; "
-        "the rest per point: a + b*N + c*N*I"
-    )
-    for key, co in fits.items():
-        terms = ", ".join(f"{k} {v * 1e6:.3g} us" for k, v in co.items())
-        print(f"  {key:>10}: {terms}")
-    points = len(message_sizes(c.min_bytes, c.max_bytes, c.factor)) * len(c.ops) * std.repeats
-    for n in (1024, 8192):
-        meas = estimated_sweep_s(n, std, args.busbw, args.alpha_us * 1e-6)
-        # the chunks (plan_run.next_chunk): one point, then the rest when they fit CHUNK_S
-        calls = points if shape == "per-point" else 1 + max(1, int(np.ceil(meas / CHUNK_S)))
-        part = {k: predict(fits[k], k, n, c.iters, points, calls) for k in PARTS}
-        harness = part["calls"] + part["records"] + part["append"]
-        total = harness + part["collector"]
-        print(
-            f"  N={n:>5}, {points} points, {calls} calls per rank: calls {part['calls']:.2f} s + "
-            f"records {part['records']:.2f} s + append {part['append']:.2f} s (harness "
-            f"{harness:.2f} s) + collector {part['collector']:.2f} s\n"
-            f"           vs measured {meas:.3f} s (ESTIMATE: busbw {args.busbw:g} GB/s, alpha "
-            f"{args.alpha_us:g} us) -> overhead {total / meas:.0%}, without the collector "
-            f"{harness / meas:.0%}"
-        )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ is round 0 of a one-round run):
   {"type": "check", ... same point keys ..., "rank": 0, "wrong": 0}
       the exact correctness check of one rank for that point; "wrong" is
       null when the check was skipped (e.g. bf16 sums too large to be exact).
+      With --rank-samples slowest one record per point for the whole group instead:
+      no "rank", "wrong" the sum over ranks, "wrong_ranks" the ranks with a wrong
+      element ([] on an exact point), "reduced": "sum".
   {"type": "step", "workload": "resnet50", "world_size": 2, "nodes": 1,
    "preset": "tiny", "scaling": "weak", "precision": "fp32", "phase": "ddp",
    "round": 0, "step": 0, "rank": 0, "time_s": 0.12}

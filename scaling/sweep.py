@@ -238,14 +238,27 @@ def _points(step: WorldSize, group, repeats: int, gang: Gang, rundir: RunDir, on
             error = e
             break
 
-    def arrived(i: int, results: list, nccl: list) -> None:
+    def arrived(i: int, results: list | None, nccl: list) -> None:
         rnd, (wl, point) = order[i]
         view = point.get("group", "world")
-        rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
+        if results is not None:  # None: only the NCCL logs of a point already written
+            rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
         rundir.append_samples(transports(nccl, len(group.metas), view))
-        on_point(point)
+        if results is not None:
+            on_point(point)
 
     labels = [failures.label("run", item) for item in plan]
-    plan_run.run(gang, group.actors, plan, labels, arrived)
+    plan_run.run(gang, group.actors, plan, labels, arrived, lead=reported_by_rank0(plan))
     if error is not None:
         raise error
+
+
+def reported_by_rank0(plan: list[tuple]) -> bool:
+    """Whether the group's rank 0 alone answers for every point (plan_run's leader mode): each
+    is reduced in its group (--rank-samples slowest, bench.slowest_only), and the group's first
+    rank, who carries the answer, is world rank 0 (a view's subgroup includes node 0's first
+    rank; new_group numbers its ranks in sorted order)."""
+    return bool(plan) and all(
+        spec.get("rank_samples") == "slowest" and min(spec.get("subgroup") or [0]) == 0
+        for _, spec in plan
+    )

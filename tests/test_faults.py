@@ -67,12 +67,19 @@ def test_sigterm_and_sighup_end_interrupted_with_a_partial_report(tmp_path, sig,
     assert "partial" in (out / "report.md").read_text().lower()  # ... and reported as partial
 
 
-def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path):
+SAMPLES = pytest.mark.parametrize("samples", ["all", "slowest"])
+"""slowest: rank 1 is a follower (cluster/plan_run.py's leader mode), with one call per world
+size that the driver only watches."""
+
+
+@SAMPLES
+def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path, samples):
     """One run serves two checks: the one-line failure on stderr, and --json's stdout still
     one document (test_partial_results.py's promise) after a killed rank."""
     out, log, stdout = tmp_path / "run", tmp_path / "log", tmp_path / "out"
     with stdout.open("w") as doc_out, log.open("w") as err:
         p = subprocess.Popen([sys.executable, "-m", "scaling", "run", *LONG, "--out", str(out),
+                              "--rank-samples", samples,
                               "--json"], cwd=ROOT, env=scaling_env(), stdout=doc_out, stderr=err)  # fmt: skip
         wait_for(log, "world size 2", p)
         victim = rank_pid(out, 1)
@@ -92,10 +99,12 @@ def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path):
     assert m["status"] == "failed" and f"pid {victim}" in m["error"]
 
 
-def test_stopped_rank_is_declared_within_the_timeout(tmp_path):
+@SAMPLES
+def test_stopped_rank_is_declared_within_the_timeout(tmp_path, samples):
     out, log = tmp_path / "run", tmp_path / "log"
     timeout = 20
-    p = start_run([*LONG, "--timeout", str(timeout), "--out", str(out)], log)
+    args = [*LONG, "--timeout", str(timeout), "--rank-samples", samples, "--out", str(out)]
+    p = start_run(args, log)
     wait_for(log, "world size 2", p)
     time.sleep(1)
     victim = rank_pid(out, 1)

@@ -97,12 +97,76 @@ def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local
     assert "a planted failure" in str(failed.value) and labels[4] in str(failed.value)
 
 
+def fails_on_rank1_at_a_planted_point(spec: dict) -> dict:
+    """Rank side: the real point, except that rank 1 raises at the point marked "planted"
+    (rank 0 is then left waiting in that point's first collective)."""
+    import torch.distributed as dist
+
+    from scaling.workloads.collectives.bench import run_point
+
+    if spec.get("planted") and dist.get_rank() == 1:
+        raise ValueError("a planted failure on rank 1")
+    return run_point(spec)
+
+
 @pytest.mark.slow
+def test_leader_mode_rank0_per_chunk_the_others_once(ray_local3):
+    """--rank-samples slowest: rank 0 gets a call per chunk, ranks 1 and 2 one call for the
+    whole plan, and the records are those of every rank answering every chunk (the times
+    aside: two measurements); a wrong element planted on rank 2 is named; a failure on a
+    follower mid-chunk is named and the points before it are kept."""
+    cfg = load_config(overrides={"collectives.max_bytes": "16K", "collectives.iters": "3",
+                                 "collectives.warmup": "1", "repeats": "2",
+                                 "collectives.rank_samples": "slowest"})  # fmt: skip
+    gang = Gang(3, "cpu", timeout_s=120)
+    try:
+        with gang.group(3) as group:
+            order = list(round_order.interleave(collectives.plan(cfg, 3), cfg.repeats))
+            plan = [(collectives.TARGET, collectives.rank_spec(p)) for _, p in order]
+            plan[7][1]["fault"] = {"rank": 2, "elements": 3}
+            labels = [failures.label("run", item) for item in plan]
+            assert sweep.reported_by_rank0(plan)
+            got = {True: [], False: []}
+            for lead in (False, True):
+
+                def arrived(i, results, nccl, lead=lead):
+                    rnd, point = order[i]
+                    assert results is not None and len(results) == (1 if lead else 3)
+                    recs = collectives.records(point, group, results)
+                    got[lead].extend(round_order.tag(recs, rnd))
+
+                chunks = plan_run.run(gang, group.actors, plan, labels, arrived, lead=lead)
+                assert chunks == 2
+            bad = [(fails_on_rank1_at_a_planted_point, {**spec, "planted": i == 4})
+                   for i, (_, spec) in enumerate(plan[:6])]  # fmt: skip
+            kept = []
+            with pytest.raises(GangError) as failed:
+                plan_run.run(gang, group.actors, bad, labels[:6],
+                             lambda i, r, n: kept.append(i), lead=True)  # fmt: skip
+    finally:
+        gang.shutdown()
+    every, lead = pd.DataFrame(got[False]), pd.DataFrame(got[True])
+    cols = [c for c in every.columns if c not in ("time_s", "rank")]  # the slowest may differ
+    pd.testing.assert_frame_equal(every[cols], lead[cols])
+    assert lead[lead["type"] == "coll"]["rank"].isin([0, 1, 2]).all()
+    assert summarize(lead)["wrong"].tolist() == summarize(every)["wrong"].tolist()
+    assert summarize(lead)["wrong"].tolist() == [0, 0, 3, 0, 0]  # the point's worst round
+    checks = lead[lead["type"] == "check"]
+    assert len(checks) == len(plan) and checks["wrong"].sum() == 3
+    assert checks[checks["wrong"] > 0]["wrong_ranks"].tolist() == [[2]]
+    assert kept == [0, 1, 2, 3]  # the first chunk, and the second's points before the failure
+    assert "a planted failure on rank 1" in str(failed.value) and "rank 1" in str(failed.value)
+    assert labels[4] in str(failed.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("samples", ["all", "slowest"])  # slowest: rank 0 leads (plan_run)
 def test_an_interrupt_mid_chunk_keeps_every_point_the_ranks_finished(ray_local, tmp_path,
-                                                                     monkeypatch):  # fmt: skip
+                                                                     monkeypatch, samples):  # fmt: skip
     monkeypatch.setattr(plan_run, "CHUNK_S", 1e6)  # the first point, then one chunk of 8
     cfg = load_config(overrides={"gpus": "2", "workloads": "collectives", "repeats": "3",
-                                 "collectives.max_bytes": "4K", "collectives.iters": "400"})  # fmt: skip
+                                 "collectives.max_bytes": "4K", "collectives.iters": "400",
+                                 "collectives.rank_samples": samples})  # fmt: skip
     prep = sweep.prepare(cfg)
     rundir = RunDir(tmp_path / "r")
     first = prep.gang.actors[0]
@@ -133,10 +197,11 @@ def test_an_interrupt_mid_chunk_keeps_every_point_the_ranks_finished(ray_local, 
     coll = recs[recs["type"] == "coll"]
     points = coll.groupby(["round", "size_bytes"])
     # the first chunk's point and at least the two the ranks had finished of the second,
-    # each whole: both ranks, every iteration, and its check
+    # each whole: both ranks (or, reduced, the slowest), every iteration, and its check
+    per_point = 2 if samples == "all" else 1
     assert 3 <= points.ngroups < 9, points.ngroups
-    assert (points.size() == 2 * 400).all()
-    assert len(recs[recs["type"] == "check"]) == 2 * points.ngroups
+    assert (points.size() == per_point * 400).all()
+    assert len(recs[recs["type"] == "check"]) == per_point * points.ngroups
 
 
 def test_a_points_nccl_log_becomes_transport_records_of_its_view():

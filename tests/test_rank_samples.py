@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scaling.cli import main
 from scaling.cluster.gang import Gang
-from scaling.collector.collectives import summarize
+from scaling.collector.collectives import summarize, wrong_ranks
 from scaling.workloads import collectives
 
 # The ranks cannot import this test module: Ray ships `both_ways` by value.
@@ -64,20 +64,26 @@ def test_cli_rank_samples_slowest_writes_one_sample_per_iteration(ray_local3, tm
     # 3 sizes x 2 rounds x 4 iterations per world size, one record each, none per rank.
     assert len(coll) == 2 * 3 * 2 * 4
     assert all(x["reduced"] == "max" and x["rank"] < x["world_size"] for x in coll)
-    assert len([x for x in recs if x["type"] == "check"]) == (1 + 2) * 3 * 2
+    # one check per point and round for the whole group, none per rank
+    checks = [x for x in recs if x["type"] == "check"]
+    assert len(checks) == (1 + 1) * 3 * 2
+    assert all(x["reduced"] == "sum" and x["wrong"] == 0 and x["wrong_ranks"] == [] for x in checks)
+    assert not any("rank" in x for x in checks)
     table = pd.read_csv(out / "summary.csv")
     assert list(table["iters"]) == [8] * 6 and table["time_p50_us"].gt(0).all()
 
 
 @pytest.mark.slow
 def test_reduced_samples_give_the_same_summary(ray_local3):
-    """The same measured times, sent whole and reduced: every summary figure is identical,
-    and each reduced record is the slowest rank's own sample of that iteration."""
+    """The same measured times and checks, sent whole and reduced: every summary figure is
+    identical, each reduced record is the slowest rank's own sample of that iteration, and a
+    planted wrong element (rank 1, 65536 bytes) names its rank both ways."""
     full, reduced = [], []
     gang3 = Gang(3, "cpu", timeout_s=120)
     with gang3.group(3) as grp:
         for op in ("all_reduce", "all_gather"):
             for size in (1024, 65536):
+                fault = {"fault": {"rank": 1, "elements": 2}} if size == 65536 else {}
                 shape = collectives.point_shape(op, size, "float32", 3)
                 point = {
                     "op": op,
@@ -89,6 +95,7 @@ def test_reduced_samples_give_the_same_summary(ray_local3):
                     "depth": 1,
                     "check": True,
                     **shape,
+                    **fault,
                 }
                 res = gang3.call(grp.actors, "run", both_ways, point)
                 full += collectives.records(point, grp, [r["full"] for r in res])
@@ -105,8 +112,13 @@ def test_reduced_samples_give_the_same_summary(ray_local3):
     slowest = coll.groupby(["op", "size_bytes", "iter"])["time_s"].max()
     got = r[r["type"] == "coll"].set_index(["op", "size_bytes", "iter"])["time_s"].sort_index()
     pd.testing.assert_series_equal(got, slowest)
-    # The check stays per rank: a wrong rank can still be named.
-    assert sorted(r[r["type"] == "check"]["rank"].unique()) == [0, 1, 2]
+    # One check per point reduced, one per rank whole; the wrong rank is named both ways.
+    assert len(r[r["type"] == "check"]) == 4 and len(f[f["type"] == "check"]) == 12
+    assert list(summarize(r)["wrong"]) == [0, 2, 0, 2]
+    named_f, named_r = wrong_ranks(f), wrong_ranks(r)
+    pd.testing.assert_frame_equal(named_f, named_r)
+    assert list(named_r["size_bytes"] > 4096) == [True, True]  # all_gather rounds S to 3 ranks
+    assert list(named_r["wrong_ranks"]) == [[1], [1]]
 
 
 def test_records_of_a_reduced_point_are_one_per_iteration_with_the_slowest_rank():
@@ -124,16 +136,24 @@ def test_records_of_a_reduced_point_are_one_per_iteration_with_the_slowest_rank(
         "shape": "3 = 1 node × 3",
     }
     answers = [
-        {"times": [3e-5, 5e-5], "slowest_ranks": [2, 0], "wrong": 0, "member": True},
-        {"times": [], "wrong": 1, "member": True},
-        {"times": [], "wrong": 0, "member": True},
+        {
+            "times": [3e-5, 5e-5],
+            "slowest_ranks": [2, 0],
+            "wrong": 3,
+            "wrong_ranks": [1, 2],
+            "member": True,
+            "reduced": True,
+        },
+        {"times": [], "member": True, "reduced": True},
+        {"times": [], "member": True, "reduced": True},
     ]
     group = SimpleNamespace(nodes=1, span="intra-node", shape="3 = 1 node × 3")
     recs = collectives.records(point, group, answers)
     coll = [(r["iter"], r["rank"], r["time_s"], r["reduced"]) for r in recs if r["type"] == "coll"]
     assert coll == [(0, 2, 3e-5, "max"), (1, 0, 5e-5, "max")]
-    assert [(r["rank"], r["wrong"]) for r in recs if r["type"] == "check"] == [
-        (0, 0),
-        (1, 1),
-        (2, 0),
+    checks = [r for r in recs if r["type"] == "check"]
+    assert [(c["wrong"], c["wrong_ranks"], c["reduced"], "rank" in c) for c in checks] == [
+        (3, [1, 2], "sum", False)
     ]
+    named = wrong_ranks(pd.DataFrame(recs).assign(round=0))
+    assert list(named["wrong_ranks"]) == [[1, 2]]

@@ -54,25 +54,36 @@ class Outcome:
         return not self.errors and not self.pending
 
 
-def collect(refs: list, limit_s: float, grace_s: float = GRACE_S) -> Outcome:
+def collect(refs: list, limit_s: float, grace_s: float = GRACE_S, until: int = 0) -> Outcome:
     """Wait for every ref up to limit_s; after the first error, only grace_s more.
 
     One ray.wait over every outstanding ref per POLL_S, not one per ref: ray.wait costs time
     in the number of refs it is given, so waiting for one at a time cost N^2 per call (9.7 s
     of a point's driver time at 4,096 ranks, 2.7 s this way; docs/scale.md). An error is
     seen within POLL_S of its arrival, and its grace counts from then.
+    until > 0: done as soon as refs[:until] are in and nothing failed; the others are only
+    watched for an error (plan_run's leader mode: the followers' calls last the world size).
     """
     index = {ref: i for i, ref in enumerate(refs)}
     out = Outcome(results=[None] * len(refs))
     deadline = time.monotonic() + limit_s
     remaining = list(refs)
+    needed = set(refs[:until])
     while remaining:
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or (until and not out.errors and needed.isdisjoint(remaining)):
             break
-        ready, remaining = ray.wait(
-            remaining, num_returns=len(remaining), timeout=min(left, POLL_S)
-        )
+        if until and not out.errors:
+            # wait for the needed refs only (all of them would hold their answer until POLL_S
+            # is up), then take whatever else is in without waiting: one ray.wait over the
+            # watched refs per poll, not one per ref that comes in (N^2, as above)
+            first = [r for r in remaining if r in needed]
+            ray.wait(first, num_returns=len(first), timeout=min(left, POLL_S))
+            ready, remaining = ray.wait(remaining, num_returns=len(remaining), timeout=0)
+        else:
+            ready, remaining = ray.wait(
+                remaining, num_returns=len(remaining), timeout=min(left, POLL_S)
+            )
         try:  # one get for the batch; the per-ref path below only when one of them failed
             for ref, value in zip(ready, ray.get(ready), strict=True):
                 out.results[index[ref]] = value

@@ -13,6 +13,14 @@ fill CHUNK_S at the last chunk's pace on the ranks. A world size of fast points 
 a long one a call per rank every CHUNK_S: progress and samples.jsonl advance at least that
 often, and a driver killed outright (SIGKILL) loses at most one chunk.
 
+Leader mode (`lead`, when every point is reduced in its group before it travels:
+--rank-samples slowest): only the group's rank 0 carries a point's answer, so only it gets a
+call per chunk; every other rank gets one call for the whole plan and runs it in lock-step
+through the collectives (each point still starts with its warm-up and barriers; between
+chunks they wait in the next point's first collective). The driver's calls per world size
+are then N - 1 + chunks instead of N x chunks; the followers' answers (their NCCL log of each
+point) come back once, at the end, and their calls are watched for an error meanwhile.
+
 Nothing finished is lost on the way out. On an interrupt, or when a chunk fails, every rank
 that still answers is asked (on its control thread, like a heartbeat) which points of the
 chunk it has finished; the points finished by every rank of the group go to the run
@@ -52,42 +60,121 @@ def next_chunk(done: int, total: int, last: tuple[int, float], target_s: float =
     return max(1, min(total - done, fill))
 
 
-def run(gang: Gang, actors: list, plan: list[tuple], labels: list[str], arrived: Arrived) -> int:
+def run(
+    gang: Gang, actors: list, plan: list[tuple], labels: list[str], arrived: Arrived,
+    lead: bool = False,
+) -> int:  # fmt: skip
     """Run every (target, spec) of `plan` on `actors`, in order; `arrived` gets each point as
-    soon as its chunk is back (or salvaged). Returns the number of Ray calls per rank made.
-    Raises GangError naming the culprit rank when a chunk fails."""
+    soon as its chunk is back (or salvaged). Returns the number of chunks (Ray calls to the
+    group's rank 0; with lead=False every rank gets as many). Raises GangError naming the
+    culprit rank when a chunk fails.
+
+    lead: only rank 0's answers are needed per point (samples reduced in the group, the group's
+    rank 0 carrying them): rank 0 gets a call per chunk, every other rank one call for the
+    whole plan, which it runs in lock-step through the collectives. `arrived` then gets
+    [rank 0's result] per point, and at the end (arrived(i, None, nccl)) the other ranks' NCCL
+    log of each point where one logged something."""
     box = [ray.put(plan)]  # pickled once per world size; the ranks fetch it once
-    done, calls, last = 0, 0, (0, 0.0)
+    follow = _Followers({i: actors[i].run_points.remote(box, 0, len(plan))
+                         for i in range(1, len(actors) if lead else 0)})  # fmt: skip
+    done, chunks, last = 0, 0, (0, 0.0)
     while done < len(plan):
         k = next_chunk(done, len(plan), last)
-        answers = _chunk(gang, actors, box, done, done + k, labels, arrived)
+        answers = _chunk(gang, actors, box, done, done + k, labels, arrived, follow)
         # the ranks' own time: the driver's part of a call does not shrink with fewer points
-        last, calls = (k, max(a.get("seconds", 0.0) for a in answers)), calls + 1
+        last, chunks = (k, max(a.get("seconds", 0.0) for a in answers)), chunks + 1
+        quiet = [None] * (len(actors) - len(answers))  # the followers' logs come at the end
         for j in range(k):
-            arrived(done + j, [a["results"][j] for a in answers], [a["nccl"][j] for a in answers])
+            arrived(
+                done + j,
+                [a["results"][j] for a in answers],
+                [a["nccl"][j] for a in answers] + quiet,
+            )
         done += k
-    return calls
+    if follow:
+        _followers_logs(gang, actors, follow, labels, arrived)
+    return chunks
 
 
-def _chunk(gang, actors, box, start: int, stop: int, labels, arrived: Arrived) -> list[dict]:
-    refs = [a.run_points.remote(box, start, stop) for a in actors]
+class _Followers:
+    """Leader mode's ranks 1..N-1: their one call each, and the answers already fetched (each
+    once: a chunk that finds a follower done keeps its answer, later waits skip it)."""
+
+    def __init__(self, refs: dict[int, object]):
+        self.refs, self.answers = refs, {}
+
+    def __bool__(self) -> bool:
+        return bool(self.refs)
+
+    def running(self) -> list[tuple[int, object]]:
+        return [(i, ref) for i, ref in self.refs.items() if i not in self.answers]
+
+    def keep(self, outcome: failures.Outcome) -> None:
+        for i in self.refs:
+            if outcome.results[i] is not None and i not in outcome.errors:
+                self.answers[i] = outcome.results[i]
+
+
+def _on_actors(outcome: failures.Outcome, slots: list[int], n: int) -> failures.Outcome:
+    """An outcome over some actors' refs (slots: their indices), indexed by actor."""
+    full = failures.Outcome(results=[None] * n, pending=sorted(slots[p] for p in outcome.pending))
+    full.errors = {slots[p]: e for p, e in outcome.errors.items()}
+    for p, value in enumerate(outcome.results):
+        full.results[slots[p]] = value
+    return full
+
+
+def _followers_logs(gang, actors, follow: _Followers, labels, arrived: Arrived) -> None:
+    """The followers' answers to their one call (they end with rank 0's last chunk): the NCCL
+    log of each point, for the points where one logged something."""
+    running = follow.running()
+    got = failures.collect([ref for _, ref in running], gang.timeout_s)
+    outcome = _on_actors(got, [i for i, _ in running], len(actors))
+    if not got.ok:  # they finished every collective with rank 0: rare, named all the same
+        gang.broken = True
+        alive = failures.heartbeats(actors, outcome.pending)
+        who = [gang.who(a) for a in actors]
+        raise GangError(failures.explain(outcome, who, alive, labels[-1], gang.timeout_s))
+    follow.keep(outcome)
+    for p in range(len(labels)):
+        logs = [None] + [follow.answers[i]["nccl"][p] for i in range(1, len(actors))]
+        if any(logs):
+            arrived(p, None, logs)
+
+
+def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> list[dict]:
+    if follow:  # rank 0 only; the followers' calls still running are watched for an error
+        running = follow.running()
+        refs = [actors[0].run_points.remote(box, start, stop), *(ref for _, ref in running)]
+        slots = [0, *(i for i, _ in running)]
+    else:
+        refs = [a.run_points.remote(box, start, stop) for a in actors]
+        slots = list(range(len(actors)))
+    needed, pid, n = (1 if follow else len(refs)), box[0].hex(), len(actors)
+    until = needed if follow else 0
     alive = None
     try:
-        outcome = failures.collect(refs, gang.timeout_s)
+        outcome = _on_actors(failures.collect(refs, gang.timeout_s, until=until), slots, n)
         # Each point gets --timeout, as when each was its own call: every --timeout the
         # ranks still running say what they are doing (a heartbeat, on their control
         # thread); the wait goes on while every one answers and none has been in its
         # current point for longer.
-        while outcome.pending and not outcome.errors:
+        while _waiting(outcome, needed) and not outcome.errors:
             alive = failures.heartbeats(actors, outcome.pending)
             if any(b is None or (b.get("for_s") or 0) >= gang.timeout_s for b in alive.values()):
                 break
-            outcome, alive = failures.collect(refs, gang.timeout_s), None
+            got = failures.collect(refs, gang.timeout_s, until=until)
+            outcome, alive = _on_actors(got, slots, n), None
     except KeyboardInterrupt:
-        salvage(ask_finished(actors), len(actors), start, arrived, SALVAGE_S)
+        # The followers wait in the next point's collectives for a rank 0 that will not come:
+        # a polite destroy_group would queue behind them until a timeout. The run ends here.
+        gang.broken = gang.broken or bool(follow)
+        salvage(ask_finished(actors), len(actors), start, arrived, SALVAGE_S, pid, bool(follow))
         raise
-    if outcome.ok:
-        return outcome.results
+    if not outcome.errors and not _waiting(outcome, needed):
+        if follow:
+            follow.keep(outcome)
+        return outcome.results[:needed]
     # A rank that failed mid-collective leaves the others inside it: the gang cannot be
     # reused or shut down politely.
     gang.broken = True
@@ -95,10 +182,14 @@ def _chunk(gang, actors, box, start: int, stop: int, labels, arrived: Arrived) -
     alive = alive if alive is not None else failures.heartbeats(actors, outcome.pending)
     hung = {i for i in outcome.pending if alive.get(i) is None}  # will not answer either
     asked = {i: ref for i, ref in asked.items() if i not in hung}
-    at = salvage(asked, len(actors), start, arrived, failures.HEARTBEAT_S)
+    at = salvage(asked, len(actors), start, arrived, failures.HEARTBEAT_S, pid, bool(follow))
     what = labels[min(at, stop - 1)]
     who = [gang.who(a) for a in actors]
     raise GangError(failures.explain(outcome, who, alive, what, gang.timeout_s))
+
+
+def _waiting(outcome: failures.Outcome, needed: int) -> bool:
+    return any(i < needed for i in outcome.pending)
 
 
 def ask_finished(actors: list) -> dict:
@@ -106,26 +197,42 @@ def ask_finished(actors: list) -> dict:
     return {i: a.finished.remote() for i, a in enumerate(actors)}
 
 
-def salvage(refs: dict, ranks: int, start: int, arrived: Arrived, timeout_s: float) -> int:
+def salvage(
+    refs: dict, ranks: int, start: int, arrived: Arrived, timeout_s: float, plan_id: str,
+    lead: bool = False,
+) -> int:  # fmt: skip
     """Hand `arrived` the chunk's points that every rank finished, when every rank answers
-    (refs: ask_finished's). Returns the plan index the answering ranks had reached (the
-    first one's unfinished point): the point a failure happened at."""
+    (refs: ask_finished's); with lead, rank 0's results and, for every point the followers
+    finished, their NCCL logs (those of earlier chunks had not come back yet). Returns the
+    plan index the answering ranks had reached (the least): the point a failure happened at."""
     ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
     done = {}
     for i, ref in refs.items():
         if ref in ready:
             try:
-                got = ray.get(ref)
+                done[i] = ray.get(ref)
             except ray.exceptions.RayError:
                 continue
-            # a rank that had not begun this chunk still shows the last one's: none finished
-            done[i] = got if got["start"] == start else {"results": [], "nccl": []}
-    counts = [len(d["results"]) for d in done.values()] or [0]
+    # A rank's answer covers points start..start+len(results) of its current call (rank 0
+    # and, without lead, every rank: this chunk or, not begun, the last one, which ends at
+    # `start`; a follower: the whole plan from 0).
+    # A rank that has not begun this world size (its plan not yet fetched) finished none of it.
+    reached = {i: d["start"] + len(d["results"]) if d.get("plan") == plan_id else 0
+               for i, d in done.items()}  # fmt: skip
+    end = max(start, min(reached.values(), default=start))
     if len(done) == ranks:
-        for j in range(min(counts)):
-            arrived(
-                start + j,
-                [done[i]["results"][j] for i in range(ranks)],
-                [done[i]["nccl"][j] for i in range(ranks)],
-            )
-    return start + min(counts)
+        for p in range(0 if lead else start, end):
+            logs = [_at(done[i], "nccl", p) for i in range(ranks)]
+            if p < start:  # rank 0's result is in; the followers' logs were not yet
+                if any(logs[1:]):
+                    arrived(p, None, [None, *logs[1:]])
+                continue
+            results = [_at(done[i], "results", p) for i in range(1 if lead else ranks)]
+            arrived(p, results, logs)
+    return end
+
+
+def _at(answer: dict, key: str, p: int):
+    """A rank's `key` entry for plan index p, from its answer (None when it does not cover p)."""
+    j = p - answer["start"]
+    return answer[key][j] if 0 <= j < len(answer[key]) else None

@@ -176,7 +176,7 @@ class RankActor:
         self._master = None
         self._doing: tuple[str, float] | None = None
         self._plan: tuple[str, list] | None = None  # (the plan's object id, its points)
-        self._done: dict = {"start": 0, "results": [], "nccl": []}
+        self._done: dict = {"plan": None, "start": 0, "results": [], "nccl": []}
 
     def describe(self) -> dict:
         return rank_metadata() | {"nice": self.nice, "device": self.device}
@@ -274,14 +274,15 @@ class RankActor:
         per world size (cluster/plan_run.py); every rank holds the same list, so the ranks meet
         in the same collectives. The ref is wrapped in a list so that Ray does not resolve it
         for every call: the plan is fetched once, at the first call that names it.
-        Returns {"start", "results": one result per point, "nccl": what NCCL logged during
+        Returns {"plan": its object id, "start", "results": one result per point, "nccl": what NCCL logged during
         each point (None on gloo), "seconds": this rank's time in the chunk (the pace of the
-        next, without the driver's part)}; `finished` answers the points done so far.
+        next, without the driver's part)}; `finished` answers the points done so far. In
+        plan_run's leader mode every rank but 0 gets the whole plan (0..len) in one call.
         """
         ref = plan[0]
         if self._plan is None or self._plan[0] != ref.hex():
             self._plan = (ref.hex(), ray.get(ref))
-        self._done = {"start": start, "results": [], "nccl": []}
+        self._done = {"plan": ref.hex(), "start": start, "results": [], "nccl": []}
         t0 = time.perf_counter()
         for target, spec in self._plan[1][start:stop]:
             result = self.run(target, spec)
@@ -296,7 +297,7 @@ class RankActor:
         runs: what an interrupted or failed chunk still hands to the run directory."""
         done = self._done
         k = len(done["results"])
-        return {"start": done["start"], "results": done["results"][:k], "nccl": done["nccl"][:k]}
+        return done | {"results": done["results"][:k], "nccl": done["nccl"][:k]}
 
     def nccl_links(self) -> dict | None:
         """NCCL's INIT log lines since the last call, parsed (None on gloo ranks)."""

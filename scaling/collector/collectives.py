@@ -164,3 +164,29 @@ def slowest_per_iteration(samples: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     coll = _with_defaults(coll)
     return coll.groupby(POINT_KEYS + ["round", "iter"], sort=False)["time_s"].max().reset_index()
+
+
+def wrong_ranks(samples: pd.DataFrame) -> pd.DataFrame:
+    """Which ranks had a wrong element, per point and round: one row each (POINT_KEYS, round,
+    wrong_ranks: sorted world ranks), only for checks that found one. Reads both forms of a
+    check: one record per rank (its "rank" and "wrong"), or one per group reduced on the
+    ranks (--rank-samples slowest: "wrong_ranks", the group's list)."""
+    cols = POINT_KEYS + ["round", "wrong_ranks"]
+    if samples.empty or "type" not in samples or "wrong" not in samples:
+        return pd.DataFrame(columns=cols)
+    checks = _with_defaults(samples[samples["type"] == "check"])
+    named: dict[tuple, set] = {}
+    listed = checks["wrong_ranks"] if "wrong_ranks" in checks else pd.Series(None, checks.index)
+    ranks = checks["rank"] if "rank" in checks else pd.Series(np.nan, checks.index)
+    keys = checks[POINT_KEYS + ["round"]].itertuples(index=False, name=None)
+    for key, wrong, rank, group in zip(keys, checks["wrong"], ranks, listed, strict=True):
+        if isinstance(group, list):
+            ranks_here = group
+        elif pd.notna(wrong) and wrong > 0 and pd.notna(rank):
+            ranks_here = [int(rank)]
+        else:
+            continue
+        if ranks_here:
+            named.setdefault(key, set()).update(int(r) for r in ranks_here)
+    rows = [[*key, sorted(found)] for key, found in named.items()]
+    return pd.DataFrame(rows, columns=cols)

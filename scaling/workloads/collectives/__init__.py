@@ -88,7 +88,7 @@ class CollectivesConfig:
     """Verify every result exactly and count wrong elements (nccl-tests #wrong)."""
 
     rank_samples: str = setting("all", choices=("all", "slowest"))
-    """all: every rank's time of every iteration goes to the run directory. slowest: the ranks reduce first (MAX over ranks per iteration, as nccl-tests, inside the process group) and only the slowest rank's sample travels, so the driver's cost stops growing with ranks x iterations; the summary is the same, the per-rank spread of the times is not kept (docs/scale.md)."""
+    """all: every rank's time of every iteration goes to the run directory. slowest: the ranks reduce first (MAX over ranks per iteration, as nccl-tests, and #wrong summed, naming the wrong ranks, inside the process group) and only rank 0 sends, so the driver calls every other rank once per world size and its cost stops growing with ranks x iterations; the summary is the same, the per-rank spread of the times is not kept (docs/scale.md)."""
 
     def validate(self) -> None:
         """Cross-field checks (the loader calls this after every key is set)."""
@@ -184,24 +184,26 @@ def views(points: list[dict], group) -> list[dict]:
 
 
 def records(point: dict, group, results: list[dict]) -> list[dict]:
-    """Raw per-rank, per-iteration samples (and one check record per member rank)."""
+    """Raw samples of one point: per rank and iteration, and one check record per member rank;
+    or, reduced in the group (--rank-samples slowest, bench.slowest_only), one per iteration
+    (the slowest rank's) and one check record for the group, naming its wrong ranks."""
     key = {"type": "coll", "workload": "collectives", **record_key(POINT_KEYS, point, group)}
     members = [(rank, res) for rank, res in enumerate(results) if res.get("member", True)]
-    out = []
+    out, checks = [], []
     for rank, res in members:
-        if "slowest_ranks" in res:  # reduced on the ranks (bench.slowest_only): one per iter
+        if "slowest_ranks" in res:  # the group's reduced answer: one record per iteration
             out.extend(
                 {**key, "iter": i, "rank": r, "time_s": t, "reduced": "max"}
                 for i, (t, r) in enumerate(zip(res["times"], res["slowest_ranks"], strict=True))
             )
-            continue
-        out.extend(
-            {**key, "iter": i, "rank": rank, "time_s": t} for i, t in enumerate(res["times"])
-        )
-    out.extend(
-        {**key, "type": "check", "rank": rank, "wrong": res["wrong"]} for rank, res in members
-    )
-    return out
+            check = {"wrong": res["wrong"], "wrong_ranks": res["wrong_ranks"], "reduced": "sum"}
+            checks.append({**key, "type": "check", **check})
+        elif not res.get("reduced"):  # a reduced group's other ranks send nothing
+            out.extend(
+                {**key, "iter": i, "rank": rank, "time_s": t} for i, t in enumerate(res["times"])
+            )
+            checks.append({**key, "type": "check", "rank": rank, "wrong": res["wrong"]})
+    return out + checks
 
 
 WORKLOAD = Workload(

@@ -145,13 +145,15 @@ def run_point(spec: dict) -> dict:
 
 
 def slowest_only(times: list[float], wrong: int | None, pg, device: str) -> dict:
-    """Reduce the point's times inside the group before anything travels to the driver.
+    """Reduce the point's times and its check inside the group before anything travels.
 
     Per iteration: the slowest time (MAX, as nccl-tests reports) and which rank took it (the
-    highest rank among those with that time). The group's first rank carries both lists; the
-    others send only their own #wrong, so the driver receives I + N values instead of N * I.
-    The records made from them are exactly the rows the collector's max over ranks would pick.
-    Collective: every member calls it, outside the timed region.
+    highest rank among those with that time). The check: the group's total #wrong (a SUM, as
+    nccl-tests sums it over ranks) and, only when it is not zero, which ranks had a wrong
+    element, so a wrong rank is still named. The group's first rank carries all of it; the
+    others send nothing, so the driver receives 2 I + 1 values per point instead of N (I + 1).
+    The records made from them give the same summary as every rank's (records() in
+    __init__.py). Collective: every member calls it, outside the timed region.
     """
     t = torch.tensor(times, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=pg)
@@ -159,7 +161,33 @@ def slowest_only(times: list[float], wrong: int | None, pg, device: str) -> dict
     mine = torch.tensor(times, dtype=torch.float64, device=device)
     who = torch.where(mine == t, me, -1).to(torch.int64)
     dist.all_reduce(who, op=dist.ReduceOp.MAX, group=pg)
-    out = {"times": [], "wrong": wrong, "member": True}
-    if dist.get_rank(pg) == 0:
-        out |= {"times": t.tolist(), "slowest_ranks": who.tolist()}
-    return out
+    total, wrong_ranks = wrong_in_group(wrong, pg, device)
+    if dist.get_rank(pg) != 0:
+        return {"times": [], "member": True, "reduced": True}
+    return {
+        "times": t.tolist(),
+        "slowest_ranks": who.tolist(),
+        "wrong": total,
+        "wrong_ranks": wrong_ranks,
+        "member": True,
+        "reduced": True,
+    }
+
+
+def wrong_in_group(wrong: int | None, pg, device: str) -> tuple[int | None, list[int]]:
+    """The group's #wrong (the sum over its ranks; None when the check was skipped, which every
+    rank skips alike: Buffers.exact depends on op, size of group and dtype only) and the world
+    ranks with a wrong element, gathered only when the sum is not zero (a healthy run pays one
+    one-element all_reduce per point). Collective: every member calls it."""
+    if wrong is None:
+        return None, []
+    count = torch.tensor([wrong], dtype=torch.int64, device=device)
+    dist.all_reduce(count, group=pg)
+    total = int(count.item())
+    if total == 0:
+        return 0, []
+    flags = torch.zeros(dist.get_world_size(pg), dtype=torch.int64, device=device)
+    flags[dist.get_rank(pg)] = 1 if wrong else 0
+    dist.all_reduce(flags, group=pg)
+    group_ranks = [i for i, f in enumerate(flags.tolist()) if f]
+    return total, [i if pg is None else dist.get_global_rank(pg, i) for i in group_ranks]

@@ -145,5 +145,17 @@ def test_rejected_driver_is_one_line_exit_2_fast(head, tmp_path, case):
     assert "RAY_AUTH_TOKEN" in lines[0]
     if case == "auth disabled":
         assert "RAY_AUTH_MODE=disabled" in lines[0]
-    assert took < 15, f"took {took:.1f} s"
+    # Fast: no ray.init retry loop (20 s, a log line a second); the refusal costs a Python
+    # start, ray's import and one GCS request. Past 15 s the same import is timed right after
+    # (side by side, so a loaded host slows both) and the refusal may take 15 s more than it:
+    # a retry loop, import + 20 s, is over that line at any load.
+    assert took < 15 or took < 15 + import_seconds(env), f"took {took:.1f} s"
     assert not (tmp_path / "r").exists()
+
+
+def import_seconds(env: dict) -> float:
+    """A Python start and the imports of the refusal's path, timed now."""
+    t0 = time.monotonic()
+    cmd = [sys.executable, "-c", "import ray, scaling.cli, scaling.cluster.connect"]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    return time.monotonic() - t0

@@ -25,7 +25,16 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from tests.procs import ROOT, manifest, pids_matching, rank_pid, scaling_env, start_run, wait_for
+from tests.procs import (
+    ROOT,
+    manifest,
+    pids_matching,
+    rank_pid,
+    reached,
+    scaling_env,
+    start_run,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 LONG = [
@@ -94,12 +103,16 @@ def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path):
 
 
 def test_stopped_rank_is_declared_within_the_timeout(tmp_path):
-    out, log = tmp_path / "run", tmp_path / "log"
     # 10 s, as test_validate_stopped: the wait is the test's cost, and every legitimate
-    # point here takes well under a second (ws 2 1M: ~1.5 ms x 300 iterations at load 15)
-    timeout = 10
-    p = start_run([*LONG, "--timeout", str(timeout), "--out", str(out)], log)
-    wait_for(log, "world size 2", p)
+    # point here takes well under a second (ws 2 1M: ~1.5 ms x 300 iterations at load 15);
+    # 20 s when a loaded host held the ranks' start past 10
+    for timeout in (10, 20):
+        out, log = tmp_path / f"run{timeout}", tmp_path / f"log{timeout}"
+        p = start_run([*LONG, "--timeout", str(timeout), "--out", str(out)], log)
+        if reached(log, "world size 2", p):
+            break
+    else:
+        raise AssertionError(f"the ranks did not start within 20 s:\n{log.read_text()[-3000:]}")
     time.sleep(1)
     victim = rank_pid(out, 1)
     os.kill(victim, signal.SIGSTOP)
@@ -113,7 +126,7 @@ def test_stopped_rank_is_declared_within_the_timeout(tmp_path):
     text = no_traceback(log)
     # Timed to the declaration the run records (the manifest's end, written once the ranks
     # and Ray are stopped), not to the process's exit: the report after it is drawn at the
-    # host's pace (one run at load 30-45 exited 58 s after the stop).
+    # host's pace (this bound, timed to the exit, failed once at a load of 30-45).
     ended = datetime.fromisoformat(manifest(out)["ended"]).timestamp()
     took = ended - stopped
     assert took <= timeout + 15, f"declared after {took:.0f} s"

@@ -3,8 +3,9 @@
 The same model, batch, precision, optimizer and thread budget, measured two ways in one
 run, in interleaved rounds:
 
-- scaling: `python -m scaling run --gpus 1 --workloads W` (the real CLI, Ray actor and
-  all) in a subprocess; the median of the measured steps is read back from samples.jsonl.
+- scaling: `python -m scaling run --gpus 1 --workloads W1,W2` (the real CLI, Ray actor and
+  all) in a subprocess, every workload in one run per round (one Ray start, as a user's run of
+  both); each workload's median measured step is read back from samples.jsonl.
 - plain: the training loop written out below in a fresh subprocess (no Ray, no scaling
   step code; only the model definitions are shared): zero_grad, forward, loss, backward,
   optimizer step; each step timed as scaling times it (perf_counter on CPU, CUDA events on
@@ -119,29 +120,30 @@ def plain(args, workload: str) -> float:
     return statistics.median(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
-def harness(args, workload: str) -> float:
-    """Median measured step time at world size 1 through the real CLI."""
+def harness(args, workloads: list[str]) -> dict[str, float]:
+    """Median measured step time of each workload at world size 1, one run through the CLI."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "fidelity.toml"
-        section = (
-            f'preset = "{args.preset_for(workload)}"\nbatch = {args.batch_for(workload)}\n'
-            + (f"image_size = {args.image_size}\n" if workload == "resnet50" else "")
-        )
-        cfg.write_text(
+        text = (
             f'[training]\nprecision = "{args.precision}"\nwarmup = {args.warmup}\n'
-            f"steps = {args.steps}\n[{workload}]\n{section}"
+            f"steps = {args.steps}\n"
         )
+        for w in workloads:
+            text += f'[{w}]\npreset = "{args.preset_for(w)}"\nbatch = {args.batch_for(w)}\n'
+            text += f"image_size = {args.image_size}\n" if w == "resnet50" else ""
+        cfg.write_text(text)
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", workload]
+        names = ",".join(workloads)
+        cmd = [sys.executable, "-m", "scaling", "run", "--gpus", "1", "--workloads", names]
         cmd += ["--device", args.device, "--config", str(cfg), "--out", str(out)]
         cmd += ["--repeats", "1"]  # one pass, like the plain loop it is compared with
-        _run(cmd, f"scaling run --workloads {workload}")
-        times = []
+        _run(cmd, f"scaling run --workloads {names}")
+        times: dict[str, list[float]] = {w: [] for w in workloads}
         for line in (out / "samples.jsonl").read_text().splitlines():
             rec = json.loads(line)
             if rec["type"] == "step" and rec["phase"] == "ddp":
-                times.append(rec["time_s"])
-    return statistics.median(times)
+                times[rec["workload"]].append(rec["time_s"])
+    return {w: statistics.median(t) for w, t in times.items()}
 
 
 def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
@@ -207,14 +209,20 @@ def main() -> None:
         return
 
     result = {"device": args.device, "precision": args.precision, "rounds": args.rounds}
-    for w in args.workloads.split(","):
-        rounds = {"plain": [], "scaling": []}
-        for i in range(args.rounds):
-            # Alternate which side goes first, so a drift in machine load favours neither.
-            order = ("plain", "scaling") if i % 2 == 0 else ("scaling", "plain")
-            for side in order:
-                rounds[side].append((plain if side == "plain" else harness)(args, w))
-        p, s = statistics.median(rounds["plain"]), statistics.median(rounds["scaling"])
+    workloads = args.workloads.split(",")
+    rounds = {w: {"plain": [], "scaling": []} for w in workloads}
+    for i in range(args.rounds):
+        # Alternate which side goes first, so a drift in machine load favours neither.
+        order = ("plain", "scaling") if i % 2 == 0 else ("scaling", "plain")
+        for side in order:
+            if side == "scaling":
+                for w, t in harness(args, workloads).items():
+                    rounds[w]["scaling"].append(t)
+            else:
+                for w in workloads:
+                    rounds[w]["plain"].append(plain(args, w))
+    for w in workloads:
+        p, s = statistics.median(rounds[w]["plain"]), statistics.median(rounds[w]["scaling"])
         result[w] = {
             "preset": args.preset_for(w),
             "batch": args.batch_for(w),
@@ -222,8 +230,8 @@ def main() -> None:
             "scaling_step_ms": s * 1e3,
             "ratio": s / p,
             "target": "<= 1.03",
-            "rounds_plain_ms": [t * 1e3 for t in rounds["plain"]],
-            "rounds_scaling_ms": [t * 1e3 for t in rounds["scaling"]],
+            "rounds_plain_ms": [t * 1e3 for t in rounds[w]["plain"]],
+            "rounds_scaling_ms": [t * 1e3 for t in rounds[w]["scaling"]],
         }
     if args.json:
         print(json.dumps(result, indent=2))

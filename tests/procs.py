@@ -43,6 +43,19 @@ def wait_for(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 18
     raise AssertionError(f"no {needle!r} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+def reached(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 180) -> bool:
+    """`wait_for`, but False when the run ended first because its ranks did not start within
+    --timeout: --timeout bounds the ranks' start too, which a loaded host can hold past a
+    short one. A test of what happens after the start then runs again with a longer one."""
+    try:
+        wait_for(log, needle, proc, timeout)
+    except AssertionError:
+        if proc.poll() is None or "could not start the ranks" not in log.read_text():
+            raise
+        return False
+    return True
+
+
 def rank_pid(run_dir: Path, rank: int) -> int:
     """A rank's process id, from the manifest the run wrote when it started measuring."""
     return json.loads((run_dir / "manifest.json").read_text())["ranks"][rank]["pid"]
@@ -55,3 +68,16 @@ def manifest(run_dir: Path) -> dict:
 def pids_matching(text: str) -> list[str]:
     out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout
     return out.split()
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of one process session (what `ray start` left running in it)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids

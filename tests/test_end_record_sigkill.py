@@ -19,9 +19,8 @@ import time
 
 import pytest
 
-from tests.procs import ROOT, manifest, scaling_env, wait_for
+from tests.procs import ROOT, manifest, scaling_env, session_pids, wait_for
 from tests.ray_procs import kill_family
-from tests.test_ray_start import session_pids
 
 pytestmark = pytest.mark.slow
 ARGS = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1K", "-e", "4K", "-f", "4",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,16 @@ import pytest
 from click.testing import CliRunner
 
 from scaling.cli import main
-from tests.procs import ROOT, manifest, pids_matching, rank_pid, scaling_env, start_run, wait_for
+from tests.procs import (
+    ROOT,
+    manifest,
+    pids_matching,
+    rank_pid,
+    reached,
+    scaling_env,
+    start_run,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 LONG = [
@@ -101,26 +111,37 @@ def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path, sampl
 
 @SAMPLES
 def test_stopped_rank_is_declared_within_the_timeout(tmp_path, samples):
-    out, log = tmp_path / "run", tmp_path / "log"
-    timeout = 20
-    args = [*LONG, "--timeout", str(timeout), "--rank-samples", samples, "--out", str(out)]
-    p = start_run(args, log)
-    wait_for(log, "world size 2", p)
+    # 10 s, as test_validate_stopped: the wait is the test's cost, and every legitimate
+    # point here takes well under a second (ws 2 1M: ~1.5 ms x 300 iterations at load 15);
+    # 20 s when a loaded host held the ranks' start past 10
+    for timeout in (10, 20):
+        out, log = tmp_path / f"run{timeout}", tmp_path / f"log{timeout}"
+        args = [*LONG, "--timeout", str(timeout), "--rank-samples", samples, "--out", str(out)]
+        p = start_run(args, log)
+        if reached(log, "world size 2", p):
+            break
+    else:
+        raise AssertionError(f"the ranks did not start within 20 s:\n{log.read_text()[-3000:]}")
     time.sleep(1)
     victim = rank_pid(out, 1)
     os.kill(victim, signal.SIGSTOP)
-    t0 = time.monotonic()
+    stopped = time.time()
     try:
         assert p.wait(timeout=timeout + 60) == 1
-        took = time.monotonic() - t0
     finally:
         for s in (signal.SIGCONT, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, s)
     text = no_traceback(log)
+    # Timed to the declaration the run records (the manifest's end, written once the ranks
+    # and Ray are stopped), not to the process's exit: the report after it is drawn at the
+    # host's pace (this bound, timed to the exit, failed once at a load of 30-45).
+    ended = datetime.fromisoformat(manifest(out)["ended"]).timestamp()
+    took = ended - stopped
     assert took <= timeout + 15, f"declared after {took:.0f} s"
     line = next(x for x in text.splitlines() if x.startswith("run failed:"))
     assert f"rank 1 (pid {victim}" in line and "does not answer" in line, line
+    assert f"within {timeout} s" in line, line  # the limit it was held to is --timeout's
 
 
 def _digest(run: Path) -> dict[str, str]:

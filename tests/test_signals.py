@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import ROOT, manifest, scaling_env, wait_for
-from tests.test_ray_start import clean_env, head, session_pids  # noqa: F401 (a fixture)
+from tests.procs import ROOT, manifest, scaling_env, session_pids, wait_for
 
 pytestmark = pytest.mark.slow
 ARGS = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1K", "-e", "1M", "-n", "100",
@@ -124,36 +123,3 @@ def test_a_signal_while_the_report_is_written_keeps_the_finished_run(tmp_path):
     assert manifest(out)["status"] == "ok"  # measuring had ended: the record says so
     doc = json.loads(log.with_suffix(".out").read_text())
     assert doc["status"] == "ok" and doc["run_dir"] == str(out) and doc["summary"] is None
-
-
-def test_ray_start_cluster_survives_an_interrupted_run_with_no_actor_left(
-    head,  # noqa: F811 (the fixture imported above)
-    tmp_path,
-):
-    env = clean_env(head["home"])
-    out, log = tmp_path / "run", tmp_path / "log"
-    p = launch([*ARGS, "--address", head["address"], "--out", str(out)], log, env=env)
-    wait_for(log, "connecting to Ray at", p)  # ray.init against the cluster, or just after
-    p.send_signal(signal.SIGTERM)
-    ends_clean(p, log, 143)
-    probe = subprocess.run(
-        [sys.executable, "-c", _ALIVE_ACTORS, head["address"]],
-        env=env | {"RAY_AUTH_MODE": "token"}, cwd=ROOT, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert probe.returncode == 0, probe.stderr[-2000:]  # the cluster is still up
-    assert json.loads(probe.stdout.splitlines()[-1]) == [], "actors leaked"
-
-
-_ALIVE_ACTORS = """
-import json, sys, time, ray
-ray.init(address=sys.argv[1], logging_level="ERROR")
-deadline = time.time() + 15
-while True:  # from the GCS itself: the state API would need the dashboard
-    actors = ray._private.state.actors().values()
-    alive = [a["ActorClassName"] for a in actors if a["State"] != "DEAD"]
-    if not alive or time.time() > deadline:
-        break
-    time.sleep(0.5)
-print(json.dumps(alive))
-"""

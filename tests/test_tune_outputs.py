@@ -155,7 +155,7 @@ def test_report_section_draws_from_tune_json(tmp_path):
     doc, _, search = _tune()
     write_tune(tmp_path, doc, None)
     section = tune_report.section(tmp_path)
-    md = markdown.render(Document("tune", "", None, [section]), tmp_path)
+    md = markdown.render(Document("tune", "", None, [section]))
     assert "## Tuned parallel strategy" in md
     assert "| # | candidate | status | samples/s [range]" in md
     assert "| rung | trials | rounds x steps |" in md  # the halving rounds

@@ -76,7 +76,16 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
     else:
         table["wrong"] = np.nan
     table = join_transport(_join_links(table, samples), samples)
-    return table[SUMMARY_COLUMNS]
+    return _whole_numbers(table[SUMMARY_COLUMNS])
+
+
+def _whole_numbers(table: pd.DataFrame) -> pd.DataFrame:
+    """The declared whole-number keys as integers: the samples frame mixes record types, some
+    without these keys, so pandas holds them as floats (summary.csv said "1024.0" bytes)."""
+    for k in DECLARED:
+        if k.kind is int and k.name in table and table[k.name].notna().all():
+            table[k.name] = table[k.name].astype("int64")
+    return table
 
 
 def _means_only(table: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:

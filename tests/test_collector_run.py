@@ -273,3 +273,19 @@ def test_link_columns_come_from_the_runs_group_records(tmp_path):
     b = run.headline.busbw
     assert b["link_class"] == "NV18" and b["ceiling_gbps"] == 400.0 and b["note"] is None
     assert b["ratio"] == pytest.approx(b["busbw_gbps"] / 400.0)
+
+
+def test_whole_number_keys_are_written_as_integers(tmp_path):
+    # A measured run's samples mix record types (group and start-up records carry no size):
+    # pandas then held size_bytes, count, ranks and nodes as floats, and summary.csv said
+    # "1000000.0" bytes.
+    from scaling.sinks.tables import write_tables
+
+    path = _hand_run(tmp_path / "r")
+    with (path / "samples.jsonl").open("a") as f:
+        f.write(json.dumps({"type": "group", "world_size": 2, "backend": "gloo"}) + "\n")
+    write_tables(load_run(path))
+    table = pd.read_csv(path / "summary.csv", dtype=str)
+    for key in ("world_size", "ranks", "nodes", "size_bytes", "count"):
+        assert not table[key].str.contains(".", regex=False).any(), table[key].tolist()
+    assert set(table["size_bytes"]) == {"1000000"}

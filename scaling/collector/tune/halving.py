@@ -60,8 +60,8 @@ from scaling.collector.tune.halving_types import (
     FINALIST,
     TIED,
     WINNER,
+    CandidateStanding,
     Measurement,
-    Outcome,
     Progress,
     Schedule,
     SearchResult,
@@ -129,7 +129,7 @@ class _Search(BudgetedSearch):
         self.emit = on_progress or (lambda p: None)
         self.costs = Costs()
         self.measurements: list[Measurement] = []
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[str, CandidateStanding] = {}
         self.rungs: list[dict] = []
         self.spent = 0.0
         self.best: tuple[str, float] | None = None
@@ -230,7 +230,9 @@ class _Search(BudgetedSearch):
         for c in survivors:
             if not latest[c].ok:
                 r = latest[c].result
-                self.outcomes[c] = Outcome(FAILED, k, f"{r.status} at rung {k}: {r.error or ''}")
+                self.outcomes[c] = CandidateStanding(
+                    FAILED, k, f"{r.status} at rung {k}: {r.error or ''}"
+                )
         if not ok:
             self.rungs.append({"rung": k, "kept": [], "note": "every trial failed"})
             return True
@@ -245,7 +247,7 @@ class _Search(BudgetedSearch):
         ]  # fmt: skip
         beyond = f" and more than {ONE_CALL_MARGIN_PCT:g}% slower" if one_call else ""
         for c in worse:
-            self.outcomes[c] = Outcome(
+            self.outcomes[c] = CandidateStanding(
                 ELIMINATED, k, f"worse than {best} beyond noise{beyond} at rung {k}", "worse"
             )
         alive = sorted((c for c in ok if c not in worse), key=lambda c: -latest[c].median)
@@ -253,7 +255,7 @@ class _Search(BudgetedSearch):
         kept = alive if final else alive[:keep_n]
         self._cut(k, alive[len(kept) :], latest, kept, verdicts)
         for c in kept:
-            self.outcomes[c] = Outcome(FINALIST, k, f"kept at rung {k}", verdicts.get(c))
+            self.outcomes[c] = CandidateStanding(FINALIST, k, f"kept at rung {k}", verdicts.get(c))
         self.rungs.append(
             {"rung": k, "best": best, "kept": kept, "cut": alive[len(kept) :], "eliminated": worse}
             | ({"one_call_margin_pct": ONE_CALL_MARGIN_PCT} if one_call else {})
@@ -277,7 +279,7 @@ class _Search(BudgetedSearch):
                 f"median {latest[c].median:.4g} below the better {len(kept)} (cut at "
                 f"{cut_at:.4g}) at rung {k}; {judged}"
             )
-            self.outcomes[c] = Outcome(CUT, k, why, verdicts[c])
+            self.outcomes[c] = CandidateStanding(CUT, k, why, verdicts[c])
 
     def _why_stop(self, k: int, survivors: list[str], planned: list[dict], decided: bool) -> str:
         if self.budget_stop:
@@ -304,7 +306,7 @@ class _Search(BudgetedSearch):
             if len(group) > 1:
                 why += f"; {len(group)} tied, picked by preference, not by the medians"
             verdict = None if c == winner else self._verdict(self._last(c), won)
-            self.outcomes[c] = Outcome(status, self.outcomes[c].rung, why, verdict)
+            self.outcomes[c] = CandidateStanding(status, self.outcomes[c].rung, why, verdict)
         return winner, [c for c in group if c != winner]
 
     def _last(self, cid: str) -> Measurement:

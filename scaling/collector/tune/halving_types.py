@@ -123,7 +123,10 @@ class Measurement:
 
 
 @dataclass
-class Outcome:
+class CandidateStanding:
+    """Where one candidate stands after the search: its status, the last rung it ran and why
+    (scaling/outcome.py's Outcome is a different thing: how a whole command ended)."""
+
     status: str
     """winner | tied | finalist | eliminated | cut | failed | not tried."""
     rung: int | None
@@ -148,7 +151,7 @@ class Progress:
 class SearchResult:
     planned: list[dict]
     measurements: list[Measurement]
-    outcomes: dict[str, Outcome]
+    outcomes: dict[str, CandidateStanding]
     winner: str | None
     tied: list[str]
     confirm: Measurement | None

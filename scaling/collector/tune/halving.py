@@ -72,8 +72,10 @@ from scaling.collector.tune.halving_types import (
 )
 from scaling.collector.tune.judging import Judge, judge_label, trial_judge
 from scaling.collector.tune.paired import PairedJudge, paired_judge
+from scaling.collector.tune.tiebreak import TieBreak
 from scaling.config.tune import TuneConfig
 
+FULL_LENGTH = "the finalists had the full measurement"
 ONE_CALL_MARGIN_PCT = 30.0
 """How much slower than a one-call rung's best a candidate must be (its step time, from the
 medians) to be eliminated there when the later rungs are interleaved: two calls of one
@@ -121,10 +123,15 @@ def _unpaired(judge: Judge) -> PairedJudge:
     return paired
 
 
-class _Search(BudgetedSearch):
+class _Search(BudgetedSearch, TieBreak):
     def __init__(self, ids, trial, schedule, budget_s, judges, prefer, on_progress):
         self.ids, self.trial, self.s, self.budget_s = ids, trial, schedule, budget_s
         self.judge, self.paired = judges
+        self.tiebreak_judge = (
+            getattr(self.paired, "threshold_pct", TuneConfig.threshold_pct),
+            getattr(self.paired, "confidence", TuneConfig.confidence),
+        )
+        self.tiebreak: dict = {}
         self.prefer = prefer or ids.index
         self.emit = on_progress or (lambda p: None)
         self.costs = Costs()
@@ -153,6 +160,8 @@ class _Search(BudgetedSearch):
                 break
             self._run_rung(planned[k], survivors, final=k == len(planned) - 1)
         self.emit(Progress("stop", stop, k))
+        if stop == FULL_LENGTH:
+            self.tiebreak = self._settle(survivors, k)
         winner, tied = self._decide(survivors)
         confirm = self._confirm(winner)
         self.emit(Progress("done", f"winner {winner}" if winner else "no winner", best=winner))
@@ -171,6 +180,7 @@ class _Search(BudgetedSearch):
             self.rungs,
             asdict(self.s),
             self.schedule_note,
+            self.tiebreak,
         )
 
     def _first_rung(self) -> tuple[list[str], list[dict]]:
@@ -287,7 +297,7 @@ class _Search(BudgetedSearch):
         if not survivors:
             return f"every candidate failed by rung {k}"
         if k == len(planned) - 1:
-            return "the finalists had the full measurement"
+            return FULL_LENGTH
         if decided:
             return f"decided at rung {k}: every other candidate is worse beyond noise"
         return ""
@@ -305,6 +315,8 @@ class _Search(BudgetedSearch):
             why = "best median" if c == best else "not separated from the best median"
             if len(group) > 1:
                 why += f"; {len(group)} tied, picked by preference, not by the medians"
+                if self.tiebreak.get("tied_within"):
+                    why += f"; tied within {self.tiebreak['tied_within']} head to head"
             verdict = None if c == winner else self._verdict(self._last(c), won)
             self.outcomes[c] = CandidateStanding(status, self.outcomes[c].rung, why, verdict)
         return winner, [c for c in group if c != winner]

@@ -72,6 +72,7 @@ def schedule_of(cfg: TuneConfig) -> Schedule:
         seed=cfg.seed,
         mirror=cfg.mirror,
         passes=cfg.passes,
+        tiebreak_share=cfg.tiebreak_share,
     )
 
 

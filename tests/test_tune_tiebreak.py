@@ -144,3 +144,20 @@ def test_a_zero_share_measures_nothing_more_and_says_so():
 def test_a_share_outside_0_1_is_refused(share):
     with pytest.raises(ValueError, match="tiebreak_share"):
         Schedule(tiebreak_share=share)
+
+
+def test_a_finalist_failing_in_the_tie_break_is_out_and_the_other_wins():
+    true = {"b": 100.0, "a": 107.0, **SLOW}
+    calls: list = []
+    inner = _trial(true, calls, 0, 0.01, 0.91)
+
+    def trial(cid, budget):
+        r = inner(cid, budget)
+        if cid == "a" and budget.rung == TIEBREAK_RUNG:
+            return TrialResult([], r.seconds, None, "error", "rank 1 died")
+        return r
+
+    res = successive_halving(list(true), trial, Schedule(confirm=False, tiebreak_share=0.9))
+    assert res.winner == "b" and res.tied == [] and res.outcomes["a"].status == "failed"
+    assert "rank 1 died" in res.outcomes["a"].reason and "failed" in res.tiebreak["stop"]
+    assert not res.tiebreak["separated"]

@@ -309,7 +309,8 @@ class _Search(BudgetedSearch, TieBreak):
         if not survivors:
             return None, []
         best = self.best[0]
-        group = [best] + [c for c in survivors if c != best and self.outcomes[c].verdict != "worse"]
+        out = ("worse", "failed")  # the tie-break's verdicts on those it put out
+        group = [best] + [c for c in survivors if c != best and self.outcomes[c].verdict not in out]
         winner = min(group, key=self.prefer)
         won = self._last(winner)
         for c in group:

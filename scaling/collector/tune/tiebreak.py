@@ -43,6 +43,7 @@ from scaling.collector import student
 from scaling.collector.tune.halving_budget import secs
 from scaling.collector.tune.halving_types import (
     ELIMINATED,
+    FAILED,
     CandidateStanding,
     Measurement,
     Progress,
@@ -142,14 +143,9 @@ class TieBreak:
             keep = self.costs.project(group[0], self.s.full_steps, self.s.full_rounds)
             allowance = min(allowance, self.budget_s - before - (keep if self.s.confirm else 0))
         k = TIEBREAK_ROUNDS_PER_CALL
-        alive, rounds, stop, verdicts = list(group), 0, "", {}
+        alive, rounds, stop, separated = list(group), 0, "", False
         while True:
-            leader = max(
-                alive, key=lambda c: statistics.fmean(np.log(np.median(p)) for p in passes[c])
-            )
-            verdicts = {
-                c: self._head_to_head(passes[c], passes[leader]) for c in alive if c != leader
-            }
+            leader, verdicts = self._standings(alive, passes)
             # the last rung's judge has had its say on its passes: only new passes can decide
             beaten = [c for c, j in verdicts.items() if j.verdict == "worse" and rounds]
             for c in beaten:
@@ -157,6 +153,7 @@ class TieBreak:
             alive = [c for c in alive if c not in beaten]
             if len(alive) == 1:
                 stop = f"separated after {rounds} round(s): {leader} is faster beyond noise"
+                separated = True
                 break
             cost = sum(self.costs.project(c, self.s.full_steps, 2 * k, 2) for c in alive)
             if rounds == MAX_TIEBREAK_ROUNDS:
@@ -174,23 +171,30 @@ class TieBreak:
                 break
             rounds += 1
             self.emit(Progress("tiebreak", f"tie-break round {rounds}: {' '.join(alive)}", rung))
-            for p, order in enumerate((alive, alive[::-1])):
-                first = (len(passes[alive[0]]) + p) * k
+            members = list(alive)
+            for p, order in enumerate((members, members[::-1])):
+                first = (len(passes[members[0]]) + p) * k
                 budget = TrialBudget(
                     TIEBREAK_RUNG, self.s.full_steps, k, self.s.warmup, True, first
                 )
-                for c in order:
+                for c in (c for c in order if c in alive):
                     m = Measurement(c, budget, self._call(c, budget, f"tie-break round {rounds}"))
                     self._record(m)
-                    if not m.ok:
-                        stop = (
-                            f"a tie-break trial of {c} failed: {m.result.error or m.result.status}"
-                        )
-                for c in alive:
-                    passes[c].append(self._tiebreak_pass(c))
-            if stop:
+                    if m.ok:
+                        passes[c].append(list(m.result.rounds))
+                    else:  # a failed candidate is out, as at any rung
+                        why = f"{m.result.status} in the tie-break: {m.result.error or ''}"
+                        self.outcomes[c] = CandidateStanding(FAILED, rung, why, "failed")
+                        alive.remove(c)
+                        stop = f"a tie-break trial of {c} failed"
+            if stop:  # those left measured the same passes: they still pair
+                if len(alive) > 1:
+                    leader, verdicts = self._standings(alive, passes)
+                elif alive:
+                    leader, verdicts = alive[0], {}
                 break
-        self.best = (leader, self._last(leader).median)
+        if leader in alive:
+            self.best = (leader, self._last(leader).median)
         tied = {c: j for c, j in verdicts.items() if c in alive}
         within = max(
             (j.within_pct for j in tied.values() if j.within_pct is not None), default=None
@@ -209,7 +213,7 @@ class TieBreak:
             "passes": len(passes[leader]),
             "stop": stop,
             "leader": leader,
-            "separated": len(alive) == 1,
+            "separated": separated,
             "tied": [c for c in alive if c != leader],
             "tied_within_pct": within,
             "tied_within": within_text,
@@ -217,14 +221,16 @@ class TieBreak:
                              "within_pct": j.within_pct} for c, j in verdicts.items()},
         }  # fmt: skip
 
+    def _standings(self, alive: list[str], passes: dict) -> tuple[str, dict]:
+        """The leader (the highest mean of its passes' log medians) and the others' judgments
+        against it, over every pass so far."""
+        leader = max(alive, key=lambda c: statistics.fmean(np.log(np.median(p)) for p in passes[c]))
+        judged = {c: self._head_to_head(passes[c], passes[leader]) for c in alive if c != leader}
+        return leader, judged
+
     def _head_to_head(self, a: list[list[float]], b: list[list[float]]) -> TieBreakJudgment:
         threshold_pct, confidence = self.tiebreak_judge
         return tiebreak_judgment(list(zip(a, b, strict=True)), threshold_pct, confidence)
-
-    def _tiebreak_pass(self, c: str) -> list[float]:
-        """c's rounds from the pass just measured (its latest tie-break call)."""
-        m = next(m for m in reversed(self.measurements) if m.id == c)
-        return list(m.result.rounds) if m.ok else []
 
     def _beaten(self, c: str, leader: str, rung: int, j: TieBreakJudgment) -> None:
         why = f"worse than {leader} head to head in the tie-break: {j.reason}"

@@ -8,7 +8,8 @@ full-length rerun included). They run one after the other, the order alternating
 repetitions so that drift favours neither.
 
 Reported per repetition and as medians:
-- the measurement time each used (the sum of its trials' seconds), and the ratio;
+- the measurement time each used (the sum of its trials' seconds, the search's tie-break of
+  its finalists included), and the ratio;
 - how far the search's pick is from the grid's pick, in the grid's own figures (the grid
   measured every candidate alike), and whether compare's judgment can separate the two
   from the grid's rounds ("tie"/"undecided": not separated beyond noise);
@@ -72,7 +73,7 @@ def search(cfg, space, ctx, trials):
 
     class Quiet:
         def progress(self, p):
-            if p.kind in ("rung", "stop"):
+            if p.kind in ("rung", "stop", "tiebreak"):
                 print(f"  search: {p.message}")
 
     return session.search(cfg, space, ctx, trials, 1e9, Quiet())
@@ -131,7 +132,16 @@ def one(cfg, space, ctx, trials, order: str, duel_calls: int) -> dict:
         "grid_s": res["grid_s"], "search_s": res["search_s"],
         "time_ratio": res["search_s"] / res["grid_s"],
         "stop": res["search"].stop_reason,
+        **_tiebreak(res["search"].tiebreak),
     }  # fmt: skip
+
+
+def _tiebreak(tb: dict) -> dict:
+    """The finalists' tie-break: its rounds, its time (inside search_s already) and its end."""
+    if not tb:
+        return {"tiebreak_rounds": None, "tiebreak_s": 0.0, "tiebreak": "not needed"}
+    return {"tiebreak_rounds": tb.get("rounds", 0), "tiebreak_s": tb.get("spent_s", 0.0),
+            "tiebreak": tb["stop"], "tied_within": tb.get("tied_within")}  # fmt: skip
 
 
 def main() -> int:

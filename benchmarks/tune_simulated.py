@@ -263,6 +263,10 @@ def main() -> None:
         "--walk", nargs="+", type=float, default=[0.0],
         help="sd (log) per call of a random walk of the machine's speed: a trending drift",
     )  # fmt: skip
+    ap.add_argument(
+        "--tiebreak", nargs="+", type=float, default=[0.3],
+        help="[tune] tiebreak_share: the finalists' tie-break's share of the search's time (0: off)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if args.calibrate:
@@ -300,26 +304,27 @@ def run_all(cal: dict, args) -> list[dict]:
         f"{args.seeds} seeds per row\n"
     )
     head = (
-        f"{'walk':>5} {'noise':>5} {'eta':>3} {'mirror':>6} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
+        f"{'walk':>5} {'noise':>5} {'eta':>3} {'mirror':>6} {'tie-b':>5} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
         f" {'grid pick':>9} {'true best':>9} {'(grid)':>6} | {'vs grid p10':>11} | ties"
     )
     print(head)
     print("-" * len(head))
     out = []
-    grid = itertools.product(args.walk, args.noise_scale, args.eta, args.mirror)
-    for walk, noise, eta, mirror in grid:
-        schedule = Schedule(eta=eta, mirror=mirror == "on")
+    grid = itertools.product(args.walk, args.noise_scale, args.eta, args.mirror, args.tiebreak)
+    for walk, noise, eta, mirror, share in grid:
+        schedule = Schedule(eta=eta, mirror=mirror == "on", tiebreak_share=share)
         rows = [one_seed(cal, space, schedule, noise, s, walk) for s in range(args.seeds)]
         s = summarize(rows)
         ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
         print(
-            f"{walk:>5.3f} {noise:>5.2f} {eta:>3} {mirror:>6} | {s['time_ratio_median']:>17.3f} "
+            f"{walk:>5.3f} {noise:>5.2f} {eta:>3} {mirror:>6} {share:>5.2f} | {s['time_ratio_median']:>17.3f} "
             f"{s['time_ratio_p90']:>5.2f} | {'':>17} {s['search_within_3pct_of_grid']:>9.0%} "
             f"{s['search_within_3pct_of_best']:>9.0%} {s['grid_within_3pct_of_best']:>6.0%} | "
             f"{s['search_vs_grid_p10']:>+11.1%} | {s['ties_reported']:.0%}"
             f"{'' if ok else '  (goal not met)'}"
         )
-        out.append({"walk": walk, "noise_scale": noise, "eta": eta, "mirror": mirror == "on", **s})
+        out.append({"walk": walk, "noise_scale": noise, "eta": eta, "mirror": mirror == "on",
+                    "tiebreak_share": share, **s})  # fmt: skip
     print(
         "\ntime: trial seconds of the search / of the grid (median over seeds). within 3%: share of"
         " seeds whose pick's TRUE throughput is at least 97% of the grid's pick (and of the true"

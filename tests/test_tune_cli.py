@@ -25,6 +25,7 @@ bucket_cap_mb = [1, 25]
 first_rounds = 4
 full_rounds = 5
 full_steps = 2
+tiebreak_share = 0.6
 """
 
 
@@ -134,6 +135,31 @@ def test_the_last_rung_measures_each_finalist_in_two_interleaved_passes(tuned):
     assert list(calls.itertuples(index=False, name=None)) == [
         (a, False), (b, False), (b, True), (a, True)
     ]  # fmt: skip
+
+
+def test_finalists_left_tied_get_a_tie_break_head_to_head(tuned):
+    """--threshold 150 leaves the two finalists tied: the tie-break measures them again, A B
+    then B A, on real gloo trials recorded at rung -2, starting a round only while its
+    projected cost fits the share (0.6 of the time spent before: a round costs about half of
+    it here); then the preference picks, and the output says within how much they are tied."""
+    out, r = tuned
+    doc = json.loads((out / "tune.json").read_text())
+    tb = doc["tiebreak"]
+    n = tb["rounds"]
+    assert n >= 1 and not tb["separated"] and tb["passes"] == 2 + 2 * n, tb
+    order = [t["id"] for t in tb["trials"]]
+    a, b = order[:2]
+    assert order == [a, b, b, a] * n and all(t["status"] == "ok" for t in tb["trials"])
+    assert all(len(t["rounds"]) == 2 for t in tb["trials"])
+    last_round = sum(t["seconds"] for t in tb["trials"][-4:])
+    assert tb["spent_s"] - last_round <= tb["allowance_s"], tb  # started within the share
+    samples = pd.read_json(out / "samples.jsonl", lines=True)
+    steps = samples[(samples["type"] == "trial_step") & (samples["rung"] == -2)]
+    assert set(steps["candidate"]) == {a, b}
+    within = doc["winner"]["tied_within"]
+    assert doc["winner"]["tied_with"] and within.endswith("%")
+    said = " ".join(r.stderr.split())  # the console wraps long lines
+    assert f"within {within}" in said and f"Tie-break of the finalists ({n} round" in said
 
 
 def test_best_toml_runs_as_is_with_scaling_run(tuned, tmp_path):

@@ -110,15 +110,17 @@ def test_passes_that_disagree_are_undecided():
 def test_the_search_picks_the_faster_one_where_pooled_rounds_would_tie():
     """b is listed first (the caller's preference), a is 6% faster; the machine slows by a
     quarter after the first pass of rung 1. Judged on pooled rounds the two cannot be
-    separated and the preference picks b; judged in pairs, a wins."""
+    separated and the preference picks b; judged in pairs, a wins. The rung judges alone (the
+    tie-break off); with the tie-break on, its head-to-head passes separate the pooled tie."""
     true = {"b": 100.0, "a": 106.0, "c": 60.0, "d": 60.0}
 
     def level(n, j):
         return 0.75 if n >= 6 else 1.0  # calls 0-3: rung 0; 4-5: pass 1; 6-7: pass 2
 
-    def search(**judges):
+    def search(share=0.0, **judges):
         trial = _drifting(true, [], level, noise=0.01)
-        return successive_halving(list(true), trial, Schedule(confirm=False), **judges)
+        schedule = Schedule(confirm=False, tiebreak_share=share)
+        return successive_halving(list(true), trial, schedule, **judges)
 
     unpaired = trial_judge(3.0)
     pooled = search(judge=unpaired, paired=lambda a, b, passes: unpaired(a, b))
@@ -126,6 +128,8 @@ def test_the_search_picks_the_faster_one_where_pooled_rounds_would_tie():
     paired = search()
     assert paired.winner == "a" and paired.tied == []
     assert paired.outcomes["b"].verdict == "worse"
+    broken = search(0.9, judge=unpaired, paired=lambda a, b, passes: unpaired(a, b))
+    assert broken.winner == "a" and broken.tied == [] and broken.tiebreak["separated"]
 
 
 def test_signed_rank_is_exact():

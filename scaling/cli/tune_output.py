@@ -28,7 +28,7 @@ class TuneProgress(TuneHooks):
         if p.kind == "trial":
             best = f"  (best so far {p.best}: {p.best_median:.4g}/s)" if p.best else ""
             self.console.print(f"trying {escape(p.message)}{escape(best)}")
-        elif p.kind in ("result", "rung", "confirm", "stop"):
+        elif p.kind in ("result", "rung", "confirm", "stop", "tiebreak"):
             self.console.print(
                 f"  {escape(p.message)}" if p.kind == "result" else escape(p.message)
             )

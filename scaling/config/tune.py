@@ -314,6 +314,10 @@ class TuneConfig:
     passes: int = setting(2, minimum=2)
     """Calls per candidate at an interleaved rung (even: A B then B A cancels a steady drift)."""
 
+    tiebreak_share: float = setting(0.3, parse=_fraction)
+    """Finalists the last rung cannot separate are measured again head to head (A B | B A)
+    for at most this share of the trial time spent before; 0: off (docs/tune-search.md)."""
+
     seed: int = setting(0, minimum=0)
     """Seeds the sample of candidates when the budget cannot try them all."""
 

@@ -126,13 +126,19 @@ def summary_lines(doc: dict) -> list[str]:
         lines.append(f"No winner: {doc['stop_reason']}.")
     else:
         tied = ", ".join(w["tied_with"])
+        within = f" within {w['tied_within']}" if w.get("tied_within") else ""
         lines.append(
-            f"Winner {w['id']}" + (f", tied with {tied} (picked by preference)" if tied else "")
+            f"Winner {w['id']}"
+            + (f", tied with {tied}{within} (picked by preference)" if tied else "")
         )
         lines.append(f"Its figure is {w['figure']}.")
     spent = f"{doc['spent_s']:.0f} s of trials"
     budget = f" of a {doc['budget_s']:.0f} s budget" if doc.get("budget_s") else ""
     lines.append(f"{spent}{budget}; stopped: {doc['stop_reason']}.")
+    tb = doc.get("tiebreak")
+    if tb:
+        cost = f", {tb['spent_s']:.0f} s" if "spent_s" in tb else ""
+        lines.append(f"Tie-break of the finalists ({tb['rounds']} round(s){cost}): {tb['stop']}.")
     if doc.get("schedule_note"):
         lines.append(f"Schedule: {doc['schedule_note']}.")
     lines.append(f"Judge: {doc['judge']}.")

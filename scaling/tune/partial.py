@@ -10,7 +10,7 @@ first, as the full ranking does; its status says "measured" (or "failed").
 
 from __future__ import annotations
 
-from scaling.collector.tune.halving_types import FAILED, Outcome, SearchResult
+from scaling.collector.tune.halving_types import FAILED, CandidateStanding, SearchResult
 
 MEASURED = "measured"
 
@@ -21,9 +21,9 @@ def partial_search(trials, budget_s: float, why: str) -> SearchResult:
     for m in trials.finished:
         rung = m.budget.rung
         if m.ok:
-            outcomes[m.id] = Outcome(MEASURED, rung, f"{why} before the search decided")
+            outcomes[m.id] = CandidateStanding(MEASURED, rung, f"{why} before the search decided")
         else:
-            outcomes[m.id] = Outcome(FAILED, rung, m.result.error or m.result.status)
+            outcomes[m.id] = CandidateStanding(FAILED, rung, m.result.error or m.result.status)
     spent = sum(m.result.seconds for m in trials.finished)
     stop = f"{why}: partial, {len(trials.finished)} trials finished, no winner named"
     return SearchResult([], list(trials.finished), outcomes, None, [], None, spent, budget_s,

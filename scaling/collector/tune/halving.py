@@ -18,8 +18,10 @@ The rungs (Li et al., "Hyperband", 2018; Jamieson & Talwalkar 2016):
 3. each rung is longer than the one before (steps and rounds grow geometrically), and the
    finalists (`finalists` or fewer) get the full measurement;
 4. the winner is the final rung's best; a finalist the judge cannot separate from it ties
-   with it, and among tied candidates the caller's preference picks (e.g. fewest changes
-   from the base config), never the noisier medians;
+   with it; finalists measured in interleaved passes and left tied first go to the
+   tie-break (tiebreak.py: more A B | B A passes head to head, within `tiebreak_share` of
+   the time spent), and only those it cannot separate are left to the caller's preference
+   (e.g. fewest changes from the base config), never the noisier medians;
 5. the winner is rerun at full length and that figure is reported, not the trial's (the
    best of several noisy trials is biased upwards).
 
@@ -60,8 +62,8 @@ from scaling.collector.tune.halving_types import (
     FINALIST,
     TIED,
     WINNER,
+    CandidateStanding,
     Measurement,
-    Outcome,
     Progress,
     Schedule,
     SearchResult,
@@ -72,8 +74,10 @@ from scaling.collector.tune.halving_types import (
 )
 from scaling.collector.tune.judging import Judge, judge_label, trial_judge
 from scaling.collector.tune.paired import PairedJudge, paired_judge
+from scaling.collector.tune.tiebreak import TieBreak
 from scaling.config.tune import TuneConfig
 
+FULL_LENGTH = "the finalists had the full measurement"
 ONE_CALL_MARGIN_PCT = 30.0
 """How much slower than a one-call rung's best a candidate must be (its step time, from the
 medians) to be eliminated there when the later rungs are interleaved: two calls of one
@@ -121,15 +125,20 @@ def _unpaired(judge: Judge) -> PairedJudge:
     return paired
 
 
-class _Search(BudgetedSearch):
+class _Search(BudgetedSearch, TieBreak):
     def __init__(self, ids, trial, schedule, budget_s, judges, prefer, on_progress):
         self.ids, self.trial, self.s, self.budget_s = ids, trial, schedule, budget_s
         self.judge, self.paired = judges
+        self.tiebreak_judge = (
+            getattr(self.paired, "threshold_pct", TuneConfig.threshold_pct),
+            getattr(self.paired, "confidence", TuneConfig.confidence),
+        )
+        self.tiebreak: dict = {}
         self.prefer = prefer or ids.index
         self.emit = on_progress or (lambda p: None)
         self.costs = Costs()
         self.measurements: list[Measurement] = []
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[str, CandidateStanding] = {}
         self.rungs: list[dict] = []
         self.spent = 0.0
         self.best: tuple[str, float] | None = None
@@ -153,6 +162,8 @@ class _Search(BudgetedSearch):
                 break
             self._run_rung(planned[k], survivors, final=k == len(planned) - 1)
         self.emit(Progress("stop", stop, k))
+        if stop == FULL_LENGTH:
+            self.tiebreak = self._settle(survivors, k)
         winner, tied = self._decide(survivors)
         confirm = self._confirm(winner)
         self.emit(Progress("done", f"winner {winner}" if winner else "no winner", best=winner))
@@ -171,6 +182,7 @@ class _Search(BudgetedSearch):
             self.rungs,
             asdict(self.s),
             self.schedule_note,
+            self.tiebreak,
         )
 
     def _first_rung(self) -> tuple[list[str], list[dict]]:
@@ -230,7 +242,9 @@ class _Search(BudgetedSearch):
         for c in survivors:
             if not latest[c].ok:
                 r = latest[c].result
-                self.outcomes[c] = Outcome(FAILED, k, f"{r.status} at rung {k}: {r.error or ''}")
+                self.outcomes[c] = CandidateStanding(
+                    FAILED, k, f"{r.status} at rung {k}: {r.error or ''}"
+                )
         if not ok:
             self.rungs.append({"rung": k, "kept": [], "note": "every trial failed"})
             return True
@@ -245,7 +259,7 @@ class _Search(BudgetedSearch):
         ]  # fmt: skip
         beyond = f" and more than {ONE_CALL_MARGIN_PCT:g}% slower" if one_call else ""
         for c in worse:
-            self.outcomes[c] = Outcome(
+            self.outcomes[c] = CandidateStanding(
                 ELIMINATED, k, f"worse than {best} beyond noise{beyond} at rung {k}", "worse"
             )
         alive = sorted((c for c in ok if c not in worse), key=lambda c: -latest[c].median)
@@ -253,7 +267,7 @@ class _Search(BudgetedSearch):
         kept = alive if final else alive[:keep_n]
         self._cut(k, alive[len(kept) :], latest, kept, verdicts)
         for c in kept:
-            self.outcomes[c] = Outcome(FINALIST, k, f"kept at rung {k}", verdicts.get(c))
+            self.outcomes[c] = CandidateStanding(FINALIST, k, f"kept at rung {k}", verdicts.get(c))
         self.rungs.append(
             {"rung": k, "best": best, "kept": kept, "cut": alive[len(kept) :], "eliminated": worse}
             | ({"one_call_margin_pct": ONE_CALL_MARGIN_PCT} if one_call else {})
@@ -277,7 +291,7 @@ class _Search(BudgetedSearch):
                 f"median {latest[c].median:.4g} below the better {len(kept)} (cut at "
                 f"{cut_at:.4g}) at rung {k}; {judged}"
             )
-            self.outcomes[c] = Outcome(CUT, k, why, verdicts[c])
+            self.outcomes[c] = CandidateStanding(CUT, k, why, verdicts[c])
 
     def _why_stop(self, k: int, survivors: list[str], planned: list[dict], decided: bool) -> str:
         if self.budget_stop:
@@ -285,7 +299,7 @@ class _Search(BudgetedSearch):
         if not survivors:
             return f"every candidate failed by rung {k}"
         if k == len(planned) - 1:
-            return "the finalists had the full measurement"
+            return FULL_LENGTH
         if decided:
             return f"decided at rung {k}: every other candidate is worse beyond noise"
         return ""
@@ -295,7 +309,8 @@ class _Search(BudgetedSearch):
         if not survivors:
             return None, []
         best = self.best[0]
-        group = [best] + [c for c in survivors if c != best and self.outcomes[c].verdict != "worse"]
+        out = ("worse", "failed")  # the tie-break's verdicts on those it put out
+        group = [best] + [c for c in survivors if c != best and self.outcomes[c].verdict not in out]
         winner = min(group, key=self.prefer)
         won = self._last(winner)
         for c in group:
@@ -303,8 +318,10 @@ class _Search(BudgetedSearch):
             why = "best median" if c == best else "not separated from the best median"
             if len(group) > 1:
                 why += f"; {len(group)} tied, picked by preference, not by the medians"
+                if self.tiebreak.get("tied_within"):
+                    why += f"; tied within {self.tiebreak['tied_within']} head to head"
             verdict = None if c == winner else self._verdict(self._last(c), won)
-            self.outcomes[c] = Outcome(status, self.outcomes[c].rung, why, verdict)
+            self.outcomes[c] = CandidateStanding(status, self.outcomes[c].rung, why, verdict)
         return winner, [c for c in group if c != winner]
 
     def _last(self, cid: str) -> Measurement:

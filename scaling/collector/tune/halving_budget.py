@@ -25,8 +25,8 @@ from dataclasses import replace
 from scaling.collector.tune.halving_types import (
     CUT,
     NOT_TRIED,
+    CandidateStanding,
     Measurement,
-    Outcome,
     Progress,
     Schedule,
 )
@@ -72,6 +72,7 @@ def schedule_of(cfg: TuneConfig) -> Schedule:
         seed=cfg.seed,
         mirror=cfg.mirror,
         passes=cfg.passes,
+        tiebreak_share=cfg.tiebreak_share,
     )
 
 
@@ -133,7 +134,7 @@ class BudgetedSearch:
         )
         for cid in self.ids:
             if cid not in keep:
-                self.outcomes[cid] = Outcome(NOT_TRIED, None, reason)
+                self.outcomes[cid] = CandidateStanding(NOT_TRIED, None, reason)
         return keep
 
     def _shorten(self, want: int, first) -> None:
@@ -189,7 +190,7 @@ class BudgetedSearch:
                 "candidate can catch the best within the budget"
             )
         for c in survivors[len(fitting) :]:
-            self.outcomes[c] = Outcome(
+            self.outcomes[c] = CandidateStanding(
                 CUT,
                 rung["rung"] - 1,
                 f"cut by the budget before rung {rung['rung']} (best by median go on first)",

@@ -45,12 +45,15 @@ class Schedule:
     seed: int = TuneConfig.seed
     mirror: bool = TuneConfig.mirror
     passes: int = TuneConfig.passes
+    tiebreak_share: float = TuneConfig.tiebreak_share
 
     def __post_init__(self) -> None:
         if self.eta < 2 or self.finalists < 1:
             raise ValueError("eta must be >= 2 and finalists >= 1")
         if min(self.first_steps, self.first_rounds, self.full_steps, self.full_rounds) < 1:
             raise ValueError("steps and rounds must be >= 1")
+        if not 0.0 <= self.tiebreak_share < 1.0:
+            raise ValueError("tiebreak_share must be in [0, 1)")
         if self.passes < 2 or self.passes % 2:
             raise ValueError("passes must be even and >= 2 (A B, B A: each pair cancels drift)")
 
@@ -123,7 +126,10 @@ class Measurement:
 
 
 @dataclass
-class Outcome:
+class CandidateStanding:
+    """Where one candidate stands after the search: its status, the last rung it ran and why
+    (scaling/outcome.py's Outcome is a different thing: how a whole command ended)."""
+
     status: str
     """winner | tied | finalist | eliminated | cut | failed | not tried."""
     rung: int | None
@@ -136,7 +142,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Progress:
     kind: str
-    """plan | trial | result | rung | stop | confirm | done."""
+    """plan | trial | result | rung | stop | tiebreak | confirm | done."""
     message: str
     rung: int | None = None
     candidate: str | None = None
@@ -148,7 +154,7 @@ class Progress:
 class SearchResult:
     planned: list[dict]
     measurements: list[Measurement]
-    outcomes: dict[str, Outcome]
+    outcomes: dict[str, CandidateStanding]
     winner: str | None
     tied: list[str]
     confirm: Measurement | None
@@ -160,6 +166,8 @@ class SearchResult:
     schedule: dict = field(default_factory=dict)
     """The schedule the search ran (after any shortening to fit the budget)."""
     schedule_note: str = ""
+    tiebreak: dict = field(default_factory=dict)
+    """The tie-break of the finalists (tiebreak.py): rounds, cost, verdicts, "tied within"."""
 
 
 def merged_result(parts: list[TrialResult]) -> TrialResult:

@@ -58,6 +58,7 @@ def paired_judge(threshold_pct: float, confidence: float = 0.95) -> PairedJudge:
     def judge(a_rounds: Sequence[float], b_rounds: Sequence[float], passes: int) -> str:
         return paired_judgment(a_rounds, b_rounds, passes, threshold_pct, confidence).verdict
 
+    judge.threshold_pct, judge.confidence = threshold_pct, confidence  # type: ignore[attr-defined]
     judge.label = (  # type: ignore[attr-defined]
         f"paired: Wilcoxon signed-rank over rounds measured in the same pass, p < "
         f"{1 - confidence:.2g}, threshold {threshold_pct:g}%, every pass agreeing"

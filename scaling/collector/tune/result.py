@@ -27,6 +27,7 @@ from scaling.collector.tune.halving_types import (
 )
 from scaling.collector.tune.nccl_env import DEBUG_NOTE, env_lines
 from scaling.collector.tune.space import Candidate, Space, SpaceContext
+from scaling.collector.tune.tiebreak import TIEBREAK_RUNG
 from scaling.config.tune import TuneConfig, to_dict
 
 TUNE_JSON = "tune.json"
@@ -75,6 +76,7 @@ def tune_document(
         "schedule": search.schedule,
         "schedule_note": search.schedule_note,
         "rungs": _rungs(search),
+        "tiebreak": _tiebreak(search),
         "candidates": candidates,
         "pruned": [{"id": c.id, "settings": c.settings(), "reason": r} for c, r in space.pruned],
         "winner": _winner(search, by_id),
@@ -134,6 +136,14 @@ def _rungs(search: SearchResult) -> list[dict]:
     return out
 
 
+def _tiebreak(search: SearchResult) -> dict | None:
+    """The finalists' tie-break (tiebreak.py) with its trials; None: none was needed."""
+    if not search.tiebreak:
+        return None
+    trials = [m.to_dict() for m in search.measurements if m.budget.rung == TIEBREAK_RUNG]
+    return {**search.tiebreak, "trials": trials}
+
+
 def _winner(search: SearchResult, by_id: dict) -> dict | None:
     if search.winner is None:
         return None
@@ -143,6 +153,7 @@ def _winner(search: SearchResult, by_id: dict) -> dict | None:
         "id": search.winner,
         "settings": c.settings() if c else {},
         "tied_with": search.tied,
+        "tied_within": (search.tiebreak or {}).get("tied_within") if search.tied else None,
         "confirm": confirm,
         "figure": "the winner's full-length rerun"
         if confirm

@@ -1,7 +1,7 @@
 """One measuring session: the life cycle `run`, `validate` and `tune` share, written once.
 
     connect Ray -> place the ranks -> open the run directory -> write the start manifest
-    -> measure (the command's own part) -> stop the ranks and Ray -> record how it ended
+    -> measure (the command's own part) -> record how it ended -> stop the ranks and Ray
 
     with MeasuringSession(cfg, hooks, place=sweep.prepare, ranks=2) as s:
         try:
@@ -150,7 +150,7 @@ class MeasuringSession:
         self._on_stop.append(close)
 
     def stop(self, status: str, error: str | None) -> None:
-        """Measuring ended: stop the ranks and Ray, record status, error and the end time, close
+        """Measuring ended: record status, error and the end time, stop the ranks and Ray, close
         the run directory. Signals are held meanwhile; a first one lands in `code`."""
         from scaling.cluster.connect import disconnect_ray
         from scaling.rundir import RunDirError, utc_now
@@ -167,14 +167,19 @@ class MeasuringSession:
                         close()
                     except Exception:  # a broken group: the shutdown below kills the ranks
                         gang.broken = True
-                interrupts.stage("shutdown")
-                gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
-                disconnect_ray(self.started)
-                try:  # `run`'s sweep recorded this before the shutdown too (sweep.run says why)
+                # Recorded before the ranks and Ray are stopped: a driver killed outright in
+                # that shutdown (SIGKILL, the OOM killer) still leaves how measuring ended,
+                # not "running" (tests/test_end_record_sigkill.py). `run`'s sweep.run wrote
+                # the same (with its traceback) as it returned, for callers without a session.
+                try:
                     self.rundir.write_manifest(status=status, error=error, ended=utc_now())
                 except RunDirError as e:
                     self.hooks.notice(f"could not record the end of the run in "
                                       f"{self.rundir.path}: {e}")  # fmt: skip
+                interrupts.stage("shutdown")
+                try:
+                    gang.shutdown(grace_s=2.0 if status == "interrupted" else 10.0)
+                    disconnect_ray(self.started)
                 finally:
                     self.rundir.close()
         except KeyboardInterrupt as e:  # measuring had ended: its status stands, the exit says it

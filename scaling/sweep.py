@@ -192,10 +192,9 @@ def run(
     except Exception as e:
         status, error, trace = "failed", one_line(e), traceback.format_exc()
     finally:
-        # The end of the run, recorded before the ranks are stopped. The session writes it
-        # again after the shutdown (scaling/session.py), but a driver killed outright in that
-        # shutdown (SIGKILL, the OOM killer) never gets there: this copy is what leaves a true
-        # record then (tests/test_end_record_sigkill.py fails without it).
+        # The end of the run, with its traceback, recorded as measuring ends: callers without
+        # a session (tests, benchmarks) get it too. The session (scaling/session.py) writes
+        # status and error again before it stops the ranks, for run, validate and tune alike.
         end = {"status": status, "error": error, "ended": utc_now()}
         try:
             rundir.write_manifest(**end, **({"traceback": trace} if trace else {}))

@@ -1,10 +1,11 @@
 """A driver killed outright (SIGKILL, the OOM killer) while it stops the ranks still leaves a
 true record: measuring had ended, so the manifest says how it ended, not "running".
 
-`scaling run` writes the end of the run twice: sweep.run records it as soon as measuring
-ends, and the session again once the ranks and Ray are stopped. The first copy is what this
-test holds: the driver is stalled at the session's shutdown (the test hook SCALING_TEST_STALL,
-scaling/interrupts.py) and killed there, before the session's own write.
+The measuring session (scaling/session.py) records the end before it stops the ranks and
+Ray, for run, validate and tune alike. `scaling validate` is the command here because
+`run`'s sweep.run writes the same record itself as it returns (tests/test_run_lifecycle.py
+reads it), which would hide a session that did not: the driver is stalled at the session's
+shutdown (the test hook SCALING_TEST_STALL, scaling/interrupts.py) and killed there.
 
     python -m pytest tests/test_end_record_sigkill.py -q
 """
@@ -23,14 +24,15 @@ from tests.procs import ROOT, manifest, scaling_env, session_pids, wait_for
 from tests.ray_procs import kill_family
 
 pytestmark = pytest.mark.slow
-ARGS = ["--gpus", "1,2", "--workloads", "collectives", "-b", "1K", "-e", "4K", "-f", "4",
-        "-n", "3", "-w", "1", "-r", "1"]  # fmt: skip
+TINY = '[validate]\ncheck_seconds = 0.5\ngemm_size = 128\ncomm_bytes = "64K"\n'
 
 
 def test_sigkill_while_the_ranks_are_stopped_leaves_the_end_of_the_run_recorded(tmp_path):
     out, log = tmp_path / "run", tmp_path / "log"
+    (tmp_path / "tiny.toml").write_text(TINY)
+    args = ["--gpus", "2", "--level", "quick", "--config", str(tmp_path / "tiny.toml")]
     p = subprocess.Popen(
-        [sys.executable, "-m", "scaling", "run", *ARGS, "--out", str(out)],
+        [sys.executable, "-m", "scaling", "validate", *args, "--out", str(out)],
         cwd=ROOT,
         env=scaling_env(SCALING_TEST_STALL="shutdown"),
         stdout=subprocess.DEVNULL,
@@ -51,7 +53,7 @@ def test_sigkill_while_the_ranks_are_stopped_leaves_the_end_of_the_run_recorded(
     m = manifest(out)
     # measuring had ended: the record says ok, when, and no error; the samples are whole
     assert (m["status"], m["error"]) == ("ok", None) and m["ended"] >= m["started"], m
+    assert m["kind"] == "validate"
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
-    sizes = {(r["world_size"], r["size_bytes"]) for r in samples if r["type"] == "check"}
-    assert sizes == {(n, s) for n in (1, 2) for s in (1024, 4096)}
-    assert not (out / "summary.csv").exists()  # killed before the tables: the kill was in time
+    assert {r["rank"] for r in samples if "rank" in r} == {0, 1}
+    assert not (out / "validate.json").exists()  # killed before the verdicts: in time

@@ -139,14 +139,23 @@ def _build_seconds() -> float:
 # ---------------------------------------------------------------- the simulated world
 
 
-def candidates():
+SPACES = {
+    96: {"dimensions": ["batch", "precision", "bucket_cap_mb", "gradient_as_bucket_view"],
+         "batches": [8, 16, 32, 64]},
+    32: {"dimensions": ["batch", "precision", "bucket_cap_mb"], "batches": [8, 16, 32, 64],
+         "bucket_cap_mb": [1, 5, 25, 100]},
+    8: {"dimensions": ["batch", "precision", "bucket_cap_mb"], "batches": [8],
+        "bucket_cap_mb": [1, 5, 25, 100]},
+}  # fmt: skip
+"""Spaces by size: 32 and 8 have the shape of tune_efficiency.py's real ones (batches x
+fp32/bf16 x bucket_cap_mb 1/5/25/100), on this simulator's model."""
+
+
+def candidates(n: int = 96):
     from scaling.collector.tune.space import SpaceContext, base_candidate, enumerate_space
     from scaling.config.tune import TuneConfig
 
-    cfg = TuneConfig(
-        dimensions=["batch", "precision", "bucket_cap_mb", "gradient_as_bucket_view"],
-        batches=[8, 16, 32, 64],
-    )
+    cfg = TuneConfig(**SPACES[n])
     return enumerate_space(cfg, SpaceContext("cpu", WORLD, base_candidate(8, "fp32", WORLD)))
 
 
@@ -214,7 +223,16 @@ def one_seed(cal: dict, space, schedule, noise: float, seed: int, walk: float = 
     grid_s = sum(r.seconds for r in grid.values())
     search = successive_halving([c.id for c in cands], sim, schedule)
     best = max(true.values())
+    part = {"rung 0": 0.0, "later rungs": 0.0, "tie-break": 0.0, "rerun": 0.0}
+    for m in search.measurements:
+        k = m.budget.rung
+        key = (
+            "rung 0" if k == 0 else "later rungs" if k > 0 else "rerun" if k == -1 else "tie-break"
+        )
+        part[key] += m.result.seconds / grid_s
     return {
+        "parts": part,
+        "tiebreak_rounds": search.tiebreak.get("rounds", 0),
         "time_ratio": search.spent_s / grid_s,
         "grid_s": grid_s,
         "search_s": search.spent_s,

@@ -30,6 +30,7 @@ cannot). Goal: within 3% of the grid's pick, in at most a third of its time.
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100
     python benchmarks/tune_simulated.py --eta 2 --mirror on off     # interleaved rungs or not
     python benchmarks/tune_simulated.py --eta 2 --walk 0 0.03       # a drift that trends
+    python benchmarks/tune_simulated.py --eta 2 --tiebreak 0.3 --time-goal 0  # no goal cap
     python benchmarks/tune_simulated.py --calibrate /tmp/tunecal/*-b*-[12]   # rewrite the json
 """
 
@@ -285,6 +286,11 @@ def main() -> None:
         "--tiebreak", nargs="+", type=float, default=[0.3],
         help="[tune] tiebreak_share: the finalists' tie-break's share of the search's time (0: off)",
     )  # fmt: skip
+    ap.add_argument(
+        "--time-goal", type=float, default=1 / 3,
+        help="[tune] time_goal: the tie-break spends only the headroom under this share of the "
+        "grid's projected time (0: no cap, the share alone)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if args.calibrate:
@@ -319,7 +325,8 @@ def run_all(cal: dict, args) -> list[dict]:
         f"SIMULATED trials; {len(space.candidates)} candidates; judge: "
         f"{judge_label(trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence))}; "
         f"interleaved rungs: {judge_label(paired_judge(TuneConfig.threshold_pct))}; "
-        f"{args.seeds} seeds per row\n"
+        f"{args.seeds} seeds per row; the tie-break capped at the headroom under "
+        f"{args.time_goal:.3g} of the grid's projected time (0: no cap)\n"
     )
     head = (
         f"{'walk':>5} {'noise':>5} {'eta':>3} {'mirror':>6} {'tie-b':>5} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
@@ -330,7 +337,9 @@ def run_all(cal: dict, args) -> list[dict]:
     out = []
     grid = itertools.product(args.walk, args.noise_scale, args.eta, args.mirror, args.tiebreak)
     for walk, noise, eta, mirror, share in grid:
-        schedule = Schedule(eta=eta, mirror=mirror == "on", tiebreak_share=share)
+        schedule = Schedule(
+            eta=eta, mirror=mirror == "on", tiebreak_share=share, time_goal=args.time_goal
+        )
         rows = [one_seed(cal, space, schedule, noise, s, walk) for s in range(args.seeds)]
         s = summarize(rows)
         ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
@@ -342,7 +351,7 @@ def run_all(cal: dict, args) -> list[dict]:
             f"{'' if ok else '  (goal not met)'}"
         )
         out.append({"walk": walk, "noise_scale": noise, "eta": eta, "mirror": mirror == "on",
-                    "tiebreak_share": share, **s})  # fmt: skip
+                    "tiebreak_share": share, "time_goal": args.time_goal, **s})  # fmt: skip
     print(
         "\ntime: trial seconds of the search / of the grid (median over seeds). within 3%: share of"
         " seeds whose pick's TRUE throughput is at least 97% of the grid's pick (and of the true"

@@ -166,8 +166,8 @@ class TieBreak:
                 break
             if self.spent - before + cost > allowance:
                 stop = f"not separated; a round more (~{secs(cost)}) would pass {bound}"
-                stop += f" ({secs(max(allowance, 0))} for the tie-break"
-                stop += f", {secs(self.spent - before)} of it spent)" if rounds else ")"
+                stop += f": {secs(max(allowance, 0))} for the tie-break"
+                stop += f", {secs(self.spent - before)} of it spent" if rounds else ""
                 break
             rounds += 1
             self.emit(Progress("tiebreak", f"tie-break round {rounds}: {' '.join(alive)}", rung))
@@ -236,9 +236,10 @@ class TieBreak:
         )}  # fmt: skip
         if s.time_goal > 0:
             grid = self._grid_projection()
+            kept = f" and the rerun's ~{secs(rerun)}" if s.confirm else ""
             why = (
                 f"the time goal ({s.time_goal:.3g} of the grid's projected {secs(grid)}, less "
-                f"the {secs(before)} spent and the rerun's ~{secs(rerun)})"
+                f"the {secs(before)} spent{kept})"
             )
             limits[why] = s.time_goal * grid - before - rerun
         if self.budget_s is not None:

@@ -141,7 +141,9 @@ def _tiebreak(tb: dict) -> dict:
     if not tb:
         return {"tiebreak_rounds": None, "tiebreak_s": 0.0, "tiebreak": "not needed"}
     return {"tiebreak_rounds": tb.get("rounds", 0), "tiebreak_s": tb.get("spent_s", 0.0),
-            "tiebreak": tb["stop"], "tied_within": tb.get("tied_within")}  # fmt: skip
+            "tiebreak": tb["stop"], "tied_within": tb.get("tied_within"),
+            "tiebreak_allowance_s": tb.get("allowance_s"), "tiebreak_bound_by": tb.get("bound_by"),
+            "grid_projected_s": tb.get("grid_projected_s")}  # fmt: skip
 
 
 def main() -> int:

@@ -30,6 +30,7 @@ cannot). Goal: within 3% of the grid's pick, in at most a third of its time.
     python benchmarks/tune_simulated.py --noise-scale 1 0.5 0 --eta 2 3 --seeds 100
     python benchmarks/tune_simulated.py --eta 2 --mirror on off     # interleaved rungs or not
     python benchmarks/tune_simulated.py --eta 2 --walk 0 0.03       # a drift that trends
+    python benchmarks/tune_simulated.py --eta 2 --tiebreak 0.3 --time-goal 0  # no goal cap
     python benchmarks/tune_simulated.py --calibrate /tmp/tunecal/*-b*-[12]   # rewrite the json
 """
 
@@ -139,14 +140,23 @@ def _build_seconds() -> float:
 # ---------------------------------------------------------------- the simulated world
 
 
-def candidates():
+SPACES = {
+    96: {"dimensions": ["batch", "precision", "bucket_cap_mb", "gradient_as_bucket_view"],
+         "batches": [8, 16, 32, 64]},
+    32: {"dimensions": ["batch", "precision", "bucket_cap_mb"], "batches": [8, 16, 32, 64],
+         "bucket_cap_mb": [1, 5, 25, 100]},
+    8: {"dimensions": ["batch", "precision", "bucket_cap_mb"], "batches": [8],
+        "bucket_cap_mb": [1, 5, 25, 100]},
+}  # fmt: skip
+"""Spaces by size: 32 and 8 have the shape of tune_efficiency.py's real ones (batches x
+fp32/bf16 x bucket_cap_mb 1/5/25/100), on this simulator's model."""
+
+
+def candidates(n: int = 96):
     from scaling.collector.tune.space import SpaceContext, base_candidate, enumerate_space
     from scaling.config.tune import TuneConfig
 
-    cfg = TuneConfig(
-        dimensions=["batch", "precision", "bucket_cap_mb", "gradient_as_bucket_view"],
-        batches=[8, 16, 32, 64],
-    )
+    cfg = TuneConfig(**SPACES[n])
     return enumerate_space(cfg, SpaceContext("cpu", WORLD, base_candidate(8, "fp32", WORLD)))
 
 
@@ -214,7 +224,16 @@ def one_seed(cal: dict, space, schedule, noise: float, seed: int, walk: float = 
     grid_s = sum(r.seconds for r in grid.values())
     search = successive_halving([c.id for c in cands], sim, schedule)
     best = max(true.values())
+    part = {"rung 0": 0.0, "later rungs": 0.0, "tie-break": 0.0, "rerun": 0.0}
+    for m in search.measurements:
+        k = m.budget.rung
+        key = (
+            "rung 0" if k == 0 else "later rungs" if k > 0 else "rerun" if k == -1 else "tie-break"
+        )
+        part[key] += m.result.seconds / grid_s
     return {
+        "parts": part,
+        "tiebreak_rounds": search.tiebreak.get("rounds", 0),
         "time_ratio": search.spent_s / grid_s,
         "grid_s": grid_s,
         "search_s": search.spent_s,
@@ -267,6 +286,11 @@ def main() -> None:
         "--tiebreak", nargs="+", type=float, default=[0.3],
         help="[tune] tiebreak_share: the finalists' tie-break's share of the search's time (0: off)",
     )  # fmt: skip
+    ap.add_argument(
+        "--time-goal", type=float, default=1 / 3,
+        help="[tune] time_goal: the tie-break spends only the headroom under this share of the "
+        "grid's projected time (0: no cap, the share alone)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if args.calibrate:
@@ -301,7 +325,8 @@ def run_all(cal: dict, args) -> list[dict]:
         f"SIMULATED trials; {len(space.candidates)} candidates; judge: "
         f"{judge_label(trial_judge(TuneConfig.threshold_pct, TuneConfig.confidence))}; "
         f"interleaved rungs: {judge_label(paired_judge(TuneConfig.threshold_pct))}; "
-        f"{args.seeds} seeds per row\n"
+        f"{args.seeds} seeds per row; the tie-break capped at the headroom under "
+        f"{args.time_goal:.3g} of the grid's projected time (0: no cap)\n"
     )
     head = (
         f"{'walk':>5} {'noise':>5} {'eta':>3} {'mirror':>6} {'tie-b':>5} | {'time: search/grid':>17} {'p90':>5} | {'pick within 3% of':>17}"
@@ -312,7 +337,9 @@ def run_all(cal: dict, args) -> list[dict]:
     out = []
     grid = itertools.product(args.walk, args.noise_scale, args.eta, args.mirror, args.tiebreak)
     for walk, noise, eta, mirror, share in grid:
-        schedule = Schedule(eta=eta, mirror=mirror == "on", tiebreak_share=share)
+        schedule = Schedule(
+            eta=eta, mirror=mirror == "on", tiebreak_share=share, time_goal=args.time_goal
+        )
         rows = [one_seed(cal, space, schedule, noise, s, walk) for s in range(args.seeds)]
         s = summarize(rows)
         ok = s["time_ratio_median"] <= GOAL_TIME and s["search_within_3pct_of_grid"] >= 0.95
@@ -324,7 +351,7 @@ def run_all(cal: dict, args) -> list[dict]:
             f"{'' if ok else '  (goal not met)'}"
         )
         out.append({"walk": walk, "noise_scale": noise, "eta": eta, "mirror": mirror == "on",
-                    "tiebreak_share": share, **s})  # fmt: skip
+                    "tiebreak_share": share, "time_goal": args.time_goal, **s})  # fmt: skip
     print(
         "\ntime: trial seconds of the search / of the grid (median over seeds). within 3%: share of"
         " seeds whose pick's TRUE throughput is at least 97% of the grid's pick (and of the true"

@@ -119,7 +119,7 @@ def test_the_search_picks_the_faster_one_where_pooled_rounds_would_tie():
 
     def search(share=0.0, **judges):
         trial = _drifting(true, [], level, noise=0.01)
-        schedule = Schedule(confirm=False, tiebreak_share=share)
+        schedule = Schedule(confirm=False, tiebreak_share=share, time_goal=0)  # the share alone
         return successive_halving(list(true), trial, schedule, **judges)
 
     unpaired = trial_judge(3.0)

@@ -68,6 +68,7 @@ def test_tune_section_reads_and_validates(tmp_path):
         ("first_steps = 16\nfull_steps = 8", "cannot be longer than the full measurement"),
         ('nccl_size_ranges = ["16M-64K"]', "ends below its start"),
         ("eta = 1", "eta must be >= 2"),
+        ("time_goal = 1.5", "tune.time_goal"),
     ],
 )
 def test_tune_section_rejects_bad_input_in_one_line(tmp_path, body, message):

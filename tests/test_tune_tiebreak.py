@@ -87,9 +87,11 @@ def _trial(true: dict[str, float], calls: list, seed: int, call_sd: float, burst
     return trial
 
 
-def _search(true, seed, share=0.3, call_sd=0.04, burst=1.0):
+def _search(true, seed, share=0.3, call_sd=0.04, burst=1.0, goal=0.0):
+    """goal: [tune] time_goal; 0 here, so these cases test the share alone (8 candidates at
+    eta 2 take about half the grid's time, which leaves no headroom under a goal of 1/3)."""
     calls: list = []
-    s = Schedule(confirm=False, tiebreak_share=share)
+    s = Schedule(confirm=False, tiebreak_share=share, time_goal=goal)
     res = successive_halving(list(true), _trial(true, calls, seed, call_sd, burst), s)
     return res, calls
 
@@ -157,7 +159,62 @@ def test_a_finalist_failing_in_the_tie_break_is_out_and_the_other_wins():
             return TrialResult([], r.seconds, None, "error", "rank 1 died")
         return r
 
-    res = successive_halving(list(true), trial, Schedule(confirm=False, tiebreak_share=0.9))
+    schedule = Schedule(confirm=False, tiebreak_share=0.9, time_goal=0)
+    res = successive_halving(list(true), trial, schedule)
     assert res.winner == "b" and res.tied == [] and res.outcomes["a"].status == "failed"
     assert "rank 1 died" in res.outcomes["a"].reason and "failed" in res.tiebreak["stop"]
     assert not res.tiebreak["separated"]
+
+
+def _costed(true, calls, burst):
+    """_trial with its fixed part declared (1 s a call, 0.1 s a step): the search's cost
+    model then projects a full-length trial exactly, 1 + 0.1 x 64 = 7.4 s."""
+    inner = _trial(true, calls, 0, 0.01, burst)
+
+    def trial(cid, budget):
+        r = inner(cid, budget)
+        r.step_seconds = r.seconds - 1.0
+        return r
+
+    return trial
+
+
+def test_the_time_goal_caps_the_tie_break_at_the_headroom_under_the_grid():
+    """64 candidates, 62 of them half as fast (gone at rung 0): the search reaches its last
+    rung at about 0.3 of the grid's 64 x 7.4 s. The share (0.9) pays for the 2 rounds that
+    separate a from b; the headroom under 1/3 of the projected grid pays for 1, so the
+    search stops there, within the goal, and says which limit bound it."""
+    true = {"b": 100.0, "a": 107.0, **{f"s{i}": 50.0 for i in range(62)}}
+    runs = {}
+    for goal in (0.0, 1 / 3):
+        s = Schedule(confirm=False, tiebreak_share=0.9, time_goal=goal)
+        runs[goal] = successive_halving(list(true), _costed(true, [], 0.91), s)
+    free, capped = runs[0.0].tiebreak, runs[1 / 3].tiebreak
+    assert free["separated"] and free["rounds"] == 2, free
+    assert capped["grid_projected_s"] == pytest.approx(64 * 7.4)
+    before = runs[1 / 3].spent_s - capped["spent_s"]
+    assert capped["allowance_s"] == pytest.approx(64 * 7.4 / 3 - before)
+    assert capped["rounds"] == 1 and not capped["separated"], capped
+    assert "time goal" in capped["bound_by"] and "time goal" in capped["stop"]
+    assert runs[1 / 3].spent_s <= 64 * 7.4 / 3
+    assert runs[1 / 3].winner == "b" and runs[1 / 3].tied == ["a"]  # the preference picks
+
+
+def test_a_search_already_past_the_goal_runs_no_tie_break_round():
+    """8 candidates at eta 2 cost about half the grid's time before the tie-break: no
+    headroom, no round; the finalists stay tied, with the bound from the last rung's passes."""
+    true = {"b": 100.0, "a": 107.0, **SLOW}
+    calls: list = []
+    s = Schedule(confirm=False, tiebreak_share=0.9, time_goal=1 / 3)
+    res = successive_halving(list(true), _costed(true, calls, 0.91), s)
+    tb = res.tiebreak
+    assert not [c for c in calls if c[1] == TIEBREAK_RUNG]
+    assert tb["rounds"] == 0 and tb["allowance_s"] == 0.0 and "time goal" in tb["stop"], tb
+    assert res.spent_s > 8 * 7.4 / 3 and tb["grid_projected_s"] == pytest.approx(8 * 7.4)
+    assert res.winner == "b" and res.tied == ["a"] and tb["tied_within"].endswith("%")
+
+
+@pytest.mark.parametrize("goal", [-0.1, 1.0])
+def test_a_time_goal_outside_0_1_is_refused(goal):
+    with pytest.raises(ValueError, match="time_goal"):
+        Schedule(time_goal=goal)

@@ -318,6 +318,11 @@ class TuneConfig:
     """Finalists the last rung cannot separate are measured again head to head (A B | B A)
     for at most this share of the trial time spent before; 0: off (docs/tune-search.md)."""
 
+    time_goal: float = setting(1 / 3, parse=_fraction)
+    """The tie-break spends only the headroom under this share of an exhaustive grid's trial
+    time (every candidate at the full length), projected from the search's own cost model;
+    0: no such cap, only tiebreak_share (docs/tune-search.md)."""
+
     seed: int = setting(0, minimum=0)
     """Seeds the sample of candidates when the budget cannot try them all."""
 

@@ -20,7 +20,8 @@ The rungs (Li et al., "Hyperband", 2018; Jamieson & Talwalkar 2016):
 4. the winner is the final rung's best; a finalist the judge cannot separate from it ties
    with it; finalists measured in interleaved passes and left tied first go to the
    tie-break (tiebreak.py: more A B | B A passes head to head, within `tiebreak_share` of
-   the time spent), and only those it cannot separate are left to the caller's preference
+   the time spent and the headroom under `time_goal` of the grid's projected time), and
+   only those it cannot separate are left to the caller's preference
    (e.g. fewest changes from the base config), never the noisier medians;
 5. the winner is rerun at full length and that figure is reported, not the trial's (the
    best of several noisy trials is biased upwards).

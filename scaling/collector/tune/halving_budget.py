@@ -73,6 +73,7 @@ def schedule_of(cfg: TuneConfig) -> Schedule:
         mirror=cfg.mirror,
         passes=cfg.passes,
         tiebreak_share=cfg.tiebreak_share,
+        time_goal=cfg.time_goal,
     )
 
 

@@ -46,6 +46,7 @@ class Schedule:
     mirror: bool = TuneConfig.mirror
     passes: int = TuneConfig.passes
     tiebreak_share: float = TuneConfig.tiebreak_share
+    time_goal: float = TuneConfig.time_goal
 
     def __post_init__(self) -> None:
         if self.eta < 2 or self.finalists < 1:
@@ -54,6 +55,8 @@ class Schedule:
             raise ValueError("steps and rounds must be >= 1")
         if not 0.0 <= self.tiebreak_share < 1.0:
             raise ValueError("tiebreak_share must be in [0, 1)")
+        if not 0.0 <= self.time_goal < 1.0:
+            raise ValueError("time_goal must be in [0, 1)")
         if self.passes < 2 or self.passes % 2:
             raise ValueError("passes must be even and >= 2 (A B, B A: each pair cancels drift)")
 

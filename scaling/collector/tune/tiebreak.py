@@ -8,6 +8,10 @@ tie-break's share of the search's time is spent; only then does the preference p
 
 `[tune] tiebreak_share` (0.3) is the budget: the tie-break may spend at most that share of the
 trial time the search spent before it, and never what the budget keeps for the winner's rerun.
+`[tune] time_goal` (1/3) caps it further at the headroom under that share of an exhaustive
+grid's trial time (every candidate once at the full length, projected from the search's cost
+model), the rerun kept: the tie-break never takes a search past the time goal, and a search
+already past it runs no tie-break round (docs/tune-search.md measured why).
 It runs in rounds; each round measures the tied candidates in two passes, forward then
 reversed (A B | B A), each call `TIEBREAK_ROUNDS_PER_CALL` rounds of the full length, and
 stops when the judge separates them, when the next round's projected cost does not fit the
@@ -111,8 +115,8 @@ def split_passes(m: Measurement) -> list[list[float]]:
 
 
 class TieBreak:
-    """The tie-break's part of the search (halving._Search): expects self.s, spent, budget_s,
-    costs, outcomes, best, emit, _call, _record and _last from it, and a threshold and
+    """The tie-break's part of the search (halving._Search): expects self.s, ids, spent,
+    budget_s, costs, outcomes, best, emit, _call, _record and _last from it, and a threshold and
     confidence (self.tiebreak_judge: (threshold_pct, confidence))."""
 
     def _settle(self, survivors: list[str], rung: int) -> dict:
@@ -138,10 +142,8 @@ class TieBreak:
         record tune.json keeps under "tiebreak"."""
         passes = {c: split_passes(self._last(c)) for c in group}
         before = self.spent
-        allowance = self.s.tiebreak_share * before
-        if self.budget_s is not None:
-            keep = self.costs.project(group[0], self.s.full_steps, self.s.full_rounds)
-            allowance = min(allowance, self.budget_s - before - (keep if self.s.confirm else 0))
+        limits = self._limits(group[0], before)
+        bound, allowance = min(limits.items(), key=lambda kv: kv[1])
         k = TIEBREAK_ROUNDS_PER_CALL
         alive, rounds, stop, separated = list(group), 0, "", False
         while True:
@@ -163,11 +165,9 @@ class TieBreak:
                 stop = "not separated; the tie-break is off (tiebreak_share = 0)"
                 break
             if self.spent - before + cost > allowance:
-                stop = (
-                    f"not separated; a round more (~{secs(cost)}) would pass the share "
-                    f"({self.s.tiebreak_share:g} of the {secs(before)} spent before: "
-                    f"{secs(max(allowance, 0))})"
-                )
+                stop = f"not separated; a round more (~{secs(cost)}) would pass {bound}"
+                stop += f": {secs(max(allowance, 0))} for the tie-break"
+                stop += f", {secs(self.spent - before)} of it spent" if rounds else ""
                 break
             rounds += 1
             self.emit(Progress("tiebreak", f"tie-break round {rounds}: {' '.join(alive)}", rung))
@@ -207,6 +207,9 @@ class TieBreak:
         return {
             "share": self.s.tiebreak_share,
             "allowance_s": max(allowance, 0.0),
+            "bound_by": bound,
+            "time_goal": self.s.time_goal,
+            "grid_projected_s": self._grid_projection(),
             "spent_s": self.spent - before,
             "rounds": rounds,
             "rounds_per_call": k,
@@ -220,6 +223,36 @@ class TieBreak:
             "verdicts": {c: {"verdict": j.verdict, "reason": j.reason, "ratio": j.ratio,
                              "within_pct": j.within_pct} for c, j in verdicts.items()},
         }  # fmt: skip
+
+    def _limits(self, leader: str, before: float) -> dict[str, float]:
+        """What the tie-break may spend, by each limit that applies (the least binds): its
+        share of the time spent before; the headroom under the time goal, a share of the
+        exhaustive grid's trial time projected from the search's cost model; the budget. The
+        winner's rerun, when it follows, is kept out of the last two."""
+        s = self.s
+        rerun = self.costs.project(leader, s.full_steps, s.full_rounds) if s.confirm else 0.0
+        limits = {f"the share ({s.tiebreak_share:g} of the {secs(before)} spent before)": (
+            s.tiebreak_share * before
+        )}  # fmt: skip
+        if s.time_goal > 0:
+            grid = self._grid_projection()
+            kept = f" and the rerun's ~{secs(rerun)}" if s.confirm else ""
+            why = (
+                f"the time goal ({s.time_goal:.3g} of the grid's projected {secs(grid)}, less "
+                f"the {secs(before)} spent{kept})"
+            )
+            limits[why] = s.time_goal * grid - before - rerun
+        if self.budget_s is not None:
+            limits[f"the budget ({secs(self.budget_s)}, the rerun kept)"] = (
+                self.budget_s - before - rerun
+            )
+        return limits
+
+    def _grid_projection(self) -> float:
+        """Seconds an exhaustive grid would take: every candidate once at the full length, each
+        projected from its own calls (the mean cost for any the search did not try)."""
+        s = self.s
+        return sum(self.costs.project(c, s.full_steps, s.full_rounds) for c in self.ids)
 
     def _standings(self, alive: list[str], passes: dict) -> tuple[str, dict]:
         """The leader (the highest mean of its passes' log medians) and the others' judgments

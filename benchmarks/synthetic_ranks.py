@@ -83,5 +83,5 @@ def group_view(n: int, actors: list) -> SimpleNamespace:
 def fake_gang(timeout_s: float = 600.0) -> Gang:
     # Gang.call and its wait are the code under test; the synthetic ranks need no placement.
     gang = object.__new__(Gang)
-    gang.timeout_s, gang.broken, gang.metas = timeout_s, False, []
+    gang.timeout_s, gang.broken, gang.metas, gang.relays = timeout_s, False, [], None
     return gang

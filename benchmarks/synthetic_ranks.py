@@ -34,9 +34,9 @@ class Answerer:
     def call(self, rank: int, method: str, *args):
         return getattr(self, "_" + method)(rank, *args)
 
-    def fan(self, method: str, calls: list[tuple[int, tuple]]) -> dict:
+    def fan(self, method: str, calls: list[tuple[int, tuple]], keep=None) -> dict:
         results = [self.call(rank, method, *args) for rank, args in calls]
-        return {"results": results, "errors": {}, "pending": []}
+        return {"results": relay.trim(results, keep), "errors": {}, "pending": []}
 
     def _answer(self, rank: int, spec: dict) -> dict:
         n = spec["world_size"]

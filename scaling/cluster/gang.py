@@ -247,11 +247,12 @@ class Gang:
         outcome = fanned.expand(failures.collect(fanned.refs, limit))
         return self._results(actors, outcome, failures.label(method, args[0]), limit)
 
-    def submit(self, actors: list, method: str, args_per_actor: list) -> relay.Fanned:
-        """Submit a call to every given actor, through its node's relay when the gang has them."""
+    def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> relay.Fanned:
+        """Submit a call to every given actor, through its node's relay when the gang has them
+        (keep: the keys of each answer the caller reads, relay.trim)."""
         if self.relays is None:  # a benchmark's stand-in gang (benchmarks/synthetic_ranks.py)
             return relay.submit_direct(actors, method, args_per_actor)
-        return self.relays.submit(actors, method, args_per_actor)
+        return self.relays.submit(actors, method, args_per_actor, keep)
 
     def _wait(self, actors: list, refs: list, what: str, timeout: float | None) -> list:
         """All results, or a GangError naming the rank(s) that died, hung or failed."""

@@ -79,7 +79,8 @@ def run(
     box = [ray.put(plan)]  # pickled once per world size; the ranks fetch it once
     # the followers' one call each, one call per node through the relays (relay.py)
     rest = actors[1:] if lead else []
-    follow = _Followers(gang.submit(rest, "run_points", [(box, 0, len(plan))] * len(rest)))
+    whole = [(box, 0, len(plan))] * len(rest)
+    follow = _Followers(gang.submit(rest, "run_points", whole, keep=("nccl",)))
     done, chunks, last = 0, 0, (0, 0.0)
     while done < len(plan):
         k = next_chunk(done, len(plan), last)
@@ -152,8 +153,10 @@ def _followers_logs(gang, actors, follow: _Followers, labels, arrived: Arrived) 
         who = [gang.who(a) for a in actors]
         raise GangError(failures.explain(outcome, who, alive, labels[-1], gang.timeout_s))
     follow.keep(outcome)
-    for p in range(len(labels)):
-        logs = [None] + [follow.answers[i]["nccl"][p] for i in range(1, len(actors))]
+    # a follower's "nccl" is None when it logged nothing at all (relay.trim)
+    logged = {i: a["nccl"] for i, a in follow.answers.items() if a["nccl"]}
+    for p in range(len(labels) if logged else 0):
+        logs = [logged[i][p] if i in logged else None for i in range(len(actors))]
         if any(logs):
             arrived(p, None, logs)
 

@@ -48,16 +48,17 @@ class NodeRelay:
     def __init__(self, ranks: dict[int, object]):
         self.ranks = ranks
 
-    def fan(self, method: str, calls: list[tuple[int, tuple]]) -> dict:
-        """calls: (gang slot, args) per rank. Returns {"results": one per call, "errors":
-        {position: (first line, died)}, "pending": positions still running}. No time limit of
-        its own: a rank that never answers is the driver's to name (heartbeats, --timeout)."""
+    def fan(self, method: str, calls: list[tuple[int, tuple]], keep=None) -> dict:
+        """calls: (gang slot, args) per rank. Returns {"results": one per call (keep: only
+        these keys of each, `trim`), "errors": {position: (first line, died)}, "pending":
+        positions still running}. No time limit of its own: a rank that never answers is the
+        driver's to name (heartbeats, --timeout)."""
         refs = [getattr(self.ranks[slot], method).remote(*args) for slot, args in calls]
         # half the driver's grace: a peer that is only slow to fail comes back pending, and
         # the rank that died is still named as dead within the driver's own grace
         got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
         errors = {p: failures.relayed(e) for p, e in got.errors.items()}
-        answer = {"results": got.results, "errors": errors, "pending": got.pending}
+        answer = {"results": trim(got.results, keep), "errors": errors, "pending": got.pending}
         if errors:  # raised, so that the driver's wait sees an error and starts its grace
             raise RelayFailed(answer)
         return answer
@@ -84,8 +85,9 @@ class Relays:
             for node, ranks in per_node.items()
         }
 
-    def submit(self, actors: list, method: str, args_per_actor: list) -> Fanned:
-        """One call per node holding some of `actors` (positions in that list)."""
+    def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> Fanned:
+        """One call per node holding some of `actors` (positions in that list); keep: the keys
+        of each rank's answer the driver reads (`trim`)."""
         mine: dict[str, tuple[list[int], list]] = {}
         for p, (a, args) in enumerate(zip(actors, args_per_actor, strict=True)):
             node, slot = self.where[a]
@@ -94,13 +96,25 @@ class Relays:
             calls.append((slot, tuple(args)))
         fanned = Fanned(len(actors))
         for node, (pos, calls) in mine.items():
-            fanned.add(self.handles[node].fan.remote(method, calls), pos, relayed=True)
+            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
         return fanned
 
     def kill(self) -> None:
         for h in self.handles.values():
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(h)
+
+
+def trim(results: list, keep) -> list:
+    """Only the keys `keep` of each rank's answer, a list with nothing in it as None: what the
+    driver reads of leader mode's followers is their NCCL log, one entry per point, on gloo
+    (and on most NCCL points) all None. At 1,024 ranks the whole answers cost the driver 17 us
+    of CPU each to take in (docs/scale.md)."""
+    if keep is None:
+        return results
+    return [None if r is None else
+            {k: None if isinstance(r.get(k), list) and not any(r[k]) else r.get(k) for k in keep}
+            for r in results]  # fmt: skip
 
 
 def submit_direct(actors: list, method: str, args_per_actor: list) -> Fanned:

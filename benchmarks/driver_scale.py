@@ -44,6 +44,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import collector_points  # noqa: E402
 import ray  # noqa: E402
 from collector_scale import timed  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from driver_scale_group import counting, measure_groups, report_groups  # noqa: E402
@@ -252,13 +253,21 @@ def main() -> None:
             if not args.keep:
                 shutil.rmtree(out)  # 4,096 ranks x 80 iterations: hundreds of MB
     ray.shutdown()
+    coll = None
+    if ints(args.synthetic):
+        n = max(ints(args.synthetic))
+        got = collector_points.measure(n, [9, 51, 153, 510])
+        coll = collector_points.fit(got)
+        print(f"\ncollector (read_samples + summarize) at {n} ranks, slowest: "
+              + ", ".join(f"{p} points {t * 1e3:.1f} ms" for p, t in got)
+              + f"; fit {coll[0] * 1e3:.1f} ms + {coll[1] * 1e6:.0f} us x points")  # fmt: skip
     if args.keep:
         print(f"kept {tmp}")
     else:
         shutil.rmtree(tmp)
     for mode in modes:
         shapes = [x for x in SHAPES if any((r["shape"], r["samples"]) == (x, mode) for r in rows)]
-        report(rows, shapes, mode, args.busbw, args.alpha_us)
+        report(rows, shapes, mode, args.busbw, args.alpha_us, coll if mode == "slowest" else None)
     report_groups(rows, args.busbw, args.alpha_us)
 
 

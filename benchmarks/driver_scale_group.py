@@ -53,8 +53,8 @@ def counting(gang, meter) -> None:
     the driver's calls, and the ranks whose answers travel inside a relay's."""
     real = type(gang).submit.__get__(gang)
 
-    def submit(actors, method, args):
-        fanned = real(actors, method, args)
+    def submit(actors, method, args, keep=None):
+        fanned = real(actors, method, args, keep)
         meter.call_ranks += len(fanned.refs)
         meter.relayed += sum(
             len(c) for c, r in zip(fanned.covers, fanned.relayed, strict=True) if r

@@ -97,11 +97,16 @@ def estimated_sweep_s(n: int, cfg, busbw_gbps: float, alpha_s: float) -> float:
     return per_round * len(c.ops) * len(c.dtypes) * cfg.repeats
 
 
-def report(rows: list[dict], shapes: list[str], mode: str, busbw: float, alpha_us: float) -> None:
+def report(
+    rows: list[dict], shapes: list[str], mode: str, busbw: float, alpha_us: float, coll=None
+) -> None:
     """Fit each part on the synthetic rows of every shape of one mode (the same code per call,
     per relayed rank, per record: the shapes differ in how many, which is what separates the
     terms); project each shape onto the standard sweep at 1,024 and 8,192 ranks against the
-    estimated measuring time, with the calls once by wall time and once by the driver's CPU."""
+    estimated measuring time, with the calls once by wall time and once by the driver's CPU.
+    coll: (a, b) of the collector's seconds = a + b x points (collector_points.py), measured
+    at several point counts; then it replaces the collector's fit on these rows (all 9 points:
+    a fixed cost and a per-point one are one term there, and 51 points would scale both)."""
     syn = [r for r in rows if r["mode"] == "synthetic" and r["samples"] == mode]
     if len(syn) < len(CALL_TERMS) + 1:
         return
@@ -117,10 +122,10 @@ def report(rows: list[dict], shapes: list[str], mode: str, busbw: float, alpha_u
         print(f"  {key:>10}: {terms}")
     for shape in shapes:
         print(f" {shape}:")
-        project(fits, shape, mode, busbw, alpha_us)
+        project(fits, shape, mode, busbw, alpha_us, coll)
 
 
-def project(fits: dict, shape: str, mode: str, busbw: float, alpha_us: float) -> None:
+def project(fits: dict, shape: str, mode: str, busbw: float, alpha_us: float, coll) -> None:
     std = RunConfig()
     c = std.collectives
     points = len(message_sizes(c.min_bytes, c.max_bytes, c.factor)) * len(c.ops) * std.repeats
@@ -130,6 +135,8 @@ def project(fits: dict, shape: str, mode: str, busbw: float, alpha_us: float) ->
         at = {"n": n, "iters": c.iters, "points": points, "chunks": chunks,
               "call_ranks": call_ranks, "relayed": relayed}  # fmt: skip
         part = {k: predict(fits[k], k, at) for k in PARTS}
+        if coll is not None:  # one pass per run: a world size of a one-world-size run pays all
+            part["collector"] = coll[0] + coll[1] * points
         rest = part["records"] + part["append"]
         wall, cpu = part["calls"] + rest, part["calls_cpu"] + rest
         print(

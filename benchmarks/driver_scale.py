@@ -52,7 +52,7 @@ from driver_scale_model import report  # noqa: E402
 from synthetic_ranks import Answerer, synthetic_gang  # noqa: E402
 
 from scaling import round_order, sweep  # noqa: E402
-from scaling.cluster import plan_run  # noqa: E402
+from scaling.cluster import plan_run, relay  # noqa: E402
 from scaling.cluster.gang import Gang  # noqa: E402
 from scaling.collector import collectives as coll_summary  # noqa: E402
 from scaling.collector.load import read_samples  # noqa: E402
@@ -213,6 +213,7 @@ def main() -> None:
     # with every rank's samples the plan is the chunks shape (no leader mode): run it once
     # (and with every rank's samples there are no followers: plan-direct is plan too)
     same = lambda combo, shape: not (combo[1] == "all" and shape in ("chunks", "plan-direct"))  # noqa: E731
+    os.environ[relay.TEST_ENV] = "1"  # the real ranks' "plan" rows through a relay too
     for n in ints(args.real):
         gang = Gang(n, "cpu", timeout_s=300)
         try:

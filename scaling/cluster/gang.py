@@ -193,7 +193,8 @@ class Gang:
         self.relays: relay.Relays | None = None
         try:
             metas = self.call(actors, "describe")
-            self.relays = relay.Relays(actors, metas)  # one per node, from here on (relay.py)
+            if relay.wanted(size):  # one per node, from here on (relay.py)
+                self.relays = relay.Relays(actors, metas)
             if device == "cuda":
                 metas = self._share_gpus(actors, metas)
         except Exception:

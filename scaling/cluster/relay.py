@@ -26,6 +26,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from scaling.cluster import failures
 
+MIN_RANKS = 16
+"""The smallest gang that gets relays. A relay is one more Ray worker process per node: its
+start cost a gang's life about 1.4 s here (4.3 s against 2.9 s, 2 ranks, loaded 2-core VM),
+more than a few ranks' direct calls cost the driver (about 0.2 ms each); from two nodes of 8
+on, the relays pay (docs/scale.md). SCALING_TEST_RELAYS=1 makes them at any size, so that
+tests drive the relayed paths with this machine's few ranks."""
+TEST_ENV = "SCALING_TEST_RELAYS"
+
 CONCURRENT = 4
 """Calls a relay runs at once: one can stay blocked on a stopped rank until the gang is killed
 (the driver names it through heartbeats) while a later call still gets through."""
@@ -103,6 +111,11 @@ class Relays:
         for h in self.handles.values():
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(h)
+
+
+def wanted(size: int) -> bool:
+    """Whether a gang of `size` ranks gets node relays (MIN_RANKS, or the test switch)."""
+    return size >= MIN_RANKS or os.environ.get(TEST_ENV) == "1"
 
 
 def trim(results: list, keep) -> list:

@@ -246,7 +246,9 @@ class Gang:
         fanned = self.submit(actors, method, args)
         limit = timeout or self.timeout_s
         outcome = fanned.expand(failures.collect(fanned.refs, limit))
-        return self._results(actors, outcome, failures.label(method, args[0]), limit)
+        return self._results(
+            actors, outcome, failures.label(method, args[0] if args else ()), limit
+        )
 
     def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> relay.Fanned:
         """Submit a call to every given actor, through its node's relay when the gang has them

@@ -9,6 +9,7 @@ from other nodes, so the driver's CPU per call-rank is the part that grows with 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -18,21 +19,27 @@ from scaling.config import RunConfig
 from scaling.workloads.collectives import message_sizes
 
 PARTS = ("calls", "calls_cpu", "records", "append", "collector")
-CALL_TERMS = ("per_chunk", "per_call_rank", "per_rank_iter_point")
+CALL_TERMS = ("per_chunk", "per_call", "per_relayed_rank", "per_rank_iter_point")
 POINT_TERMS = ("per_point", "per_point_rank", "per_point_rank_iter")
 
 
-def call_counts(shape: str, mode: str, n: int, points: int, measured_s: float) -> tuple[int, int]:
-    """(chunks, Ray calls to ranks) of one world size: per point, one call per rank per point;
-    chunks, one call per rank per chunk (plan_run.next_chunk: one point, then CHUNK_S's worth);
-    plan, what `scaling run` does now: with reduced samples only rank 0 gets a call per chunk
-    and every other rank one per world size (plan_run's leader mode), else as chunks."""
+def call_counts(
+    shape: str, mode: str, n: int, points: int, measured_s: float, per_node: int = 8
+) -> tuple[int, int, int]:
+    """(chunks, the driver's Ray calls, ranks answered inside a relay's answer) of one world
+    size: per point, one call per rank per point; chunks, one call per rank per chunk
+    (plan_run.next_chunk: one point, then CHUNK_S's worth); plan-direct: with reduced samples
+    only rank 0 gets a call per chunk and every other rank one per world size (plan_run's
+    leader mode), else as chunks; plan, what `scaling run` does now: the same, the followers'
+    calls one per node through the node relays (node 0's relay has ranks 1..7)."""
     if shape == "per-point":
-        return points, n * points
+        return points, n * points, 0
     chunks = 1 + max(1, math.ceil(measured_s / CHUNK_S))
     if shape == "plan" and mode == "slowest":
-        return chunks, chunks + n - 1
-    return chunks, n * chunks
+        return chunks, chunks + math.ceil(n / per_node), n - 1
+    if shape == "plan-direct" and mode == "slowest":
+        return chunks, chunks + n - 1, 0
+    return chunks, n * chunks, 0
 
 
 def features(part: str, r: dict) -> list[float]:
@@ -42,16 +49,34 @@ def features(part: str, r: dict) -> list[float]:
     and N*I."""
     n, iters, points = r["n"], r["iters"], r["points"]
     if part.startswith("calls"):
-        return [r["chunks"], r["call_ranks"], n * iters * points]
+        return [r["chunks"], r["call_ranks"], r.get("relayed", 0), n * iters * points]
     return [points, points * n, points * n * iters]
 
 
+def nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares of y on x in relative error (each row weighted by 1/y, so the largest N
+    does not decide every term alone), every coefficient >= 0: a cost is never negative, and
+    a free fit of near-collinear terms under this load's noise gave some below zero. Every
+    subset of the (at most 4) terms, the best fit whose coefficients are all >= 0."""
+    a, ones = x / y[:, None], np.ones_like(y)
+    best, best_err = np.zeros(x.shape[1]), float(np.sum(ones**2))
+    for mask in itertools.product((False, True), repeat=x.shape[1]):
+        cols = [i for i, m in enumerate(mask) if m]
+        if not cols:
+            continue
+        coef, *_ = np.linalg.lstsq(a[:, cols], ones, rcond=None)
+        err = float(np.sum((a[:, cols] @ coef - ones) ** 2))
+        if (coef >= 0).all() and err < best_err:
+            best, best_err = np.zeros(x.shape[1]), err
+            best[cols] = coef
+    return best
+
+
 def fit(rows: list[dict], key: str) -> dict:
-    """Least squares of rows[key] on its features, in relative error (each row weighted by
-    1/value, so the largest N does not decide every term alone): seconds per world size."""
-    x = np.array([features(key, r) for r in rows])
+    """The non-negative fit of rows[key] on its features: seconds per world size."""
+    x = np.array([features(key, r) for r in rows], dtype=float)
     y = np.array([max(r[key], 1e-6) for r in rows])
-    coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
+    coef = nonnegative_fit(x, y)
     terms = CALL_TERMS if key.startswith("calls") else POINT_TERMS
     return dict(zip(terms, map(float, coef), strict=True))
 
@@ -72,35 +97,51 @@ def estimated_sweep_s(n: int, cfg, busbw_gbps: float, alpha_s: float) -> float:
     return per_round * len(c.ops) * len(c.dtypes) * cfg.repeats
 
 
-def report(rows: list[dict], shape: str, mode: str, busbw: float, alpha_us: float) -> None:
-    """Fit each part on the synthetic rows of one shape and mode; project it onto the
-    standard sweep at 1,024 and 8,192 ranks against the estimated measuring time, with the
-    calls once by wall time and once by the driver's CPU time."""
-    std = RunConfig()
-    c = std.collectives
-    syn = [r for r in rows if r["mode"] == "synthetic"]
-    if len(syn) < 3:
+def report(
+    rows: list[dict], shapes: list[str], mode: str, busbw: float, alpha_us: float, coll=None
+) -> None:
+    """Fit each part on the synthetic rows of every shape of one mode (the same code per call,
+    per relayed rank, per record: the shapes differ in how many, which is what separates the
+    terms); project each shape onto the standard sweep at 1,024 and 8,192 ranks against the
+    estimated measuring time, with the calls once by wall time and once by the driver's CPU.
+    coll: (a, b) of the collector's seconds = a + b x points (collector_points.py), measured
+    at several point counts; then it replaces the collector's fit on these rows (all 9 points:
+    a fixed cost and a per-point one are one term there, and 51 points would scale both)."""
+    syn = [r for r in rows if r["mode"] == "synthetic" and r["samples"] == mode]
+    if len(syn) < len(CALL_TERMS) + 1:
         return
     fits = {k: fit(syn, k) for k in PARTS}
     print(
-        f"\n{shape}, rank samples {mode}: fit, seconds (synthetic rows, relative least "
-        "squares): calls = per chunk x chunks + per call-rank x calls to ranks + payload x "
-        "N*I*points (wall, and the driver's CPU); the rest per point: a + b*N + c*N*I"
+        f"\nrank samples {mode}: fit, seconds (synthetic rows of {', '.join(shapes)}; relative "
+        "least squares): calls = per chunk x chunks + per call x the driver's calls + per "
+        "relayed rank x ranks answered through a relay + payload x N*I*points (wall, and the "
+        "driver's CPU); the rest per point: a + b*N + c*N*I"
     )
     for key, co in fits.items():
         terms = ", ".join(f"{k} {v * 1e6:.3g} us" for k, v in co.items())
         print(f"  {key:>10}: {terms}")
+    for shape in shapes:
+        print(f" {shape}:")
+        project(fits, shape, mode, busbw, alpha_us, coll)
+
+
+def project(fits: dict, shape: str, mode: str, busbw: float, alpha_us: float, coll) -> None:
+    std = RunConfig()
+    c = std.collectives
     points = len(message_sizes(c.min_bytes, c.max_bytes, c.factor)) * len(c.ops) * std.repeats
     for n in (1024, 8192):
         meas = estimated_sweep_s(n, std, busbw, alpha_us * 1e-6)
-        chunks, call_ranks = call_counts(shape, mode, n, points, meas)
+        chunks, call_ranks, relayed = call_counts(shape, mode, n, points, meas)
         at = {"n": n, "iters": c.iters, "points": points, "chunks": chunks,
-              "call_ranks": call_ranks}  # fmt: skip
+              "call_ranks": call_ranks, "relayed": relayed}  # fmt: skip
         part = {k: predict(fits[k], k, at) for k in PARTS}
+        if coll is not None:  # one pass per run: a world size of a one-world-size run pays all
+            part["collector"] = coll[0] + coll[1] * points
         rest = part["records"] + part["append"]
         wall, cpu = part["calls"] + rest, part["calls_cpu"] + rest
         print(
-            f"  N={n:>5}, {points} points, {chunks} chunks, {call_ranks} calls to ranks: "
+            f"  N={n:>5}, {points} points, {chunks} chunks, {call_ranks} driver calls "
+            f"({relayed} ranks relayed): "
             f"calls {part['calls']:.3f} s wall / {part['calls_cpu']:.3f} s driver CPU + records "
             f"{part['records']:.3f} s + append {part['append']:.3f} s + collector "
             f"{part['collector']:.3f} s\n"

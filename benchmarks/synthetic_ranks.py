@@ -1,36 +1,42 @@
-"""Synthetic ranks for benchmarks/driver_scale.py: a few actors answer for N ranks with
-samples recorded from real ranks, measuring nothing, so the driver sees N ranks' calls and
-payloads as a real gang's driver would.
+"""Synthetic ranks for benchmarks/driver_scale.py: a few actors answer for N ranks, 8 per node,
+with samples recorded from real ranks, measuring nothing, so the driver sees what a real gang's
+driver submits: its calls to ranks (rank 0's chunks; without relays every follower's one call)
+and its calls to node relays (scaling/cluster/relay.py: one per node, answered with every rank
+of that node), with their payloads.
 
-Answerer j of k answers ranks j, j+k, ...; Ray runs one actor's calls in submission order,
-so it knows which rank each call is for (in plan_run's leader mode: rank 0's chunks, and the
-followers' one call each). A reduced point (--rank-samples slowest) is answered
-as bench.slowest_only answers it: the group's rank 0 carries the slowest times, the group's
-#wrong and its wrong ranks; the others send nothing.
+Each synthetic rank is a RankProxy: a distinct handle-like object whose `method.remote(...)`
+is one Ray call to its answerer naming the rank. Each synthetic node's relay is an answerer
+too (`fan`, as relay.NodeRelay answers). The gang is a real `Gang` object without placement
+(`synthetic_gang`), so `Gang.group`, `Gang.fan`, `relay.Relays.submit` and `plan_run` are the
+code under test. A reduced point (--rank-samples slowest) is answered as bench.slowest_only
+answers it: the group's rank 0 carries the slowest times, #wrong and wrong ranks; the others
+send nothing.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import ray
 
+from scaling.cluster import relay
 from scaling.cluster.gang import Gang
+
+PER_NODE = 8
+"""Ranks per synthetic node, as a GPU cluster's nodes hold."""
 
 
 class Answerer:
-    """Answers `run_points` (and `run`, for the per-point shape) for many synthetic ranks.
-    It fetches each plan once, as a rank does (worker.py `run_points`)."""
+    """Answers the rank methods the driver calls, for any synthetic rank, direct (`call`) or
+    as its node's relay (`fan`). It fetches each plan once, as a rank does."""
 
-    def __init__(self, recorded: list[dict], j: int, k: int):
-        self.recorded, self.j, self.k, self.calls, self.plan = recorded, j, k, 0, (None, [])
-        self.led = None  # the plan whose chunks come from rank 0 alone
+    def __init__(self, recorded: list[dict]):
+        self.recorded, self.plan = recorded, (None, [])
 
-    def _rank(self, n: int) -> int:
-        mine = len(range(self.j, n, self.k))
-        rank = self.j + self.k * (self.calls % mine)
-        self.calls += 1
-        return rank
+    def call(self, rank: int, method: str, *args):
+        return getattr(self, "_" + method)(rank, *args)
+
+    def fan(self, method: str, calls: list[tuple[int, tuple]], keep=None) -> dict:
+        results = [self.call(rank, method, *args) for rank, args in calls]
+        return {"results": relay.trim(results, keep), "errors": {}, "pending": []}
 
     def _answer(self, rank: int, spec: dict) -> dict:
         n = spec["world_size"]
@@ -44,44 +50,65 @@ class Answerer:
                     "member": True, "reduced": True}  # fmt: skip
         return {"times": times, "wrong": 0, "member": True}
 
-    def _fetch(self, plan: list) -> list:
+    def _run(self, rank: int, target, spec: dict) -> dict:
+        return self._answer(rank, spec)
+
+    def _run_points(self, rank: int, plan: list, start: int, stop: int) -> dict:
         if self.plan[0] != plan[0].hex():
             self.plan = (plan[0].hex(), ray.get(plan[0]))
-        return self.plan[1]
+        results = [self._answer(rank, spec) for _, spec in self.plan[1][start:stop]]
+        return {"plan": plan[0].hex(), "start": start, "results": results,
+                "nccl": [None] * len(results), "seconds": 0.0}  # fmt: skip
 
-    def run(self, target, spec: dict) -> dict:
-        return self._answer(self._rank(spec["world_size"]), spec)
+    def _open_rendezvous(self, rank: int, world_size: int, timeout_s: float, host: str) -> dict:
+        return {"addr": host, "port": 29500}
 
-    def run_points(self, plan: list, start: int, stop: int) -> dict:
-        whole = self._fetch(plan)
-        specs = [spec for _, spec in whole[start:stop]]
-        if (start, stop) == (0, len(whole)) and len(whole) > 1:
-            # a follower's one call (plan_run's leader mode): submitted before rank 0's first
-            # chunk, so every later chunk of this plan here is rank 0's
-            self.led, rank = plan[0].hex(), 1 + self.j
-        elif self.led == plan[0].hex():
-            rank = 0
-        else:
-            rank = self._rank(specs[0]["world_size"])
-        results = [self._answer(rank, spec) for spec in specs]
-        return {"start": start, "results": results, "nccl": [None] * len(results), "seconds": 0.0}
+    def _init_group(self, rank: int, env: dict, backend: str, timeout_s: float) -> dict:
+        times = {"rendezvous_s": 0.0, "init_s": 0.0, "first_collective_s": 0.0}
+        return {"rank": int(env["RANK"]), "backend": backend, "startup": times}
+
+    def _nccl_links(self, rank: int):
+        return None  # nothing logged: what a quiet NCCL rank answers
+
+    def _destroy_group(self, rank: int) -> None:
+        return None
 
 
-def group_view(n: int, actors: list) -> SimpleNamespace:
-    """What `records` and sweep._points read from a group: 8 ranks per node, as a GPU
-    cluster would have."""
-    nodes = max(1, -(-n // 8))
-    return SimpleNamespace(
-        actors=actors,
-        metas=[{}] * n,
-        nodes=nodes,
-        span="inter-node" if nodes > 1 else "intra-node",
-        shape=f"{n} = {nodes} nodes × {min(n, 8)}",
-    )
+class RankProxy:
+    """One synthetic rank: `proxy.method.remote(*args)` is `answerer.call.remote(rank, ...)`."""
+
+    def __init__(self, answerer, rank: int):
+        self.answerer, self.rank = answerer, rank
+
+    def __getattr__(self, method: str):
+        if method.startswith("__"):
+            raise AttributeError(method)
+        return _Method(self.answerer, self.rank, method)
 
 
-def fake_gang(timeout_s: float = 600.0) -> Gang:
-    # Gang.call and its wait are the code under test; the synthetic ranks need no placement.
-    gang = object.__new__(Gang)
-    gang.timeout_s, gang.broken, gang.metas = timeout_s, False, []
+class _Method:
+    def __init__(self, answerer, rank: int, method: str):
+        self.answerer, self.rank, self.method = answerer, rank, method
+
+    def remote(self, *args):
+        return self.answerer.call.remote(self.rank, self.method, *args)
+
+
+def synthetic_gang(n: int, answerers: list, relays: bool, timeout_s: float = 600.0) -> Gang:
+    """A Gang of n synthetic ranks, PER_NODE per node, answered round-robin by `answerers`;
+    relays: each node's calls go to one answerer acting as its relay (relay.py), else every
+    rank is called directly (the driver before the relays)."""
+    gang = object.__new__(Gang)  # Gang's calls are the code under test; nothing to place
+    gang.timeout_s, gang.broken, gang.placement, gang.backend = timeout_s, False, "pack", "gloo"
+    gang.size, gang.device = n, "cpu"
+    gang.actors = [RankProxy(answerers[r % len(answerers)], r) for r in range(n)]
+    gang.metas = [{"node_id": f"node-{r // PER_NODE}", "node_ip": "127.0.0.1", "pid": 0,
+                   "hostname": f"node-{r // PER_NODE}"} for r in range(n)]  # fmt: skip
+    gang._all, gang.relays = gang.actors, None
+    if relays:
+        gang.relays = object.__new__(relay.Relays)
+        gang.relays.where = {a: (m["node_id"], r) for r, (a, m) in
+                             enumerate(zip(gang.actors, gang.metas, strict=True))}  # fmt: skip
+        nodes = sorted({m["node_id"] for m in gang.metas}, key=lambda s: int(s.split("-")[1]))
+        gang.relays.handles = {node: answerers[k % len(answerers)] for k, node in enumerate(nodes)}
     return gang

@@ -125,7 +125,7 @@ def transport_records(gang: Gang, group, view: str) -> list[dict]:
     """
     if gang.backend != "nccl":
         return []
-    return transports(gang.call(group.actors, "nccl_links"), len(group.metas), view)
+    return transports(gang.fan(group.actors, "nccl_links"), len(group.metas), view)
 
 
 def transports(per_rank: list, world_size: int, view: str) -> list[dict]:

@@ -77,9 +77,16 @@ def test_sigterm_and_sighup_end_interrupted_with_a_partial_report(tmp_path, sig,
     assert "partial" in (out / "report.md").read_text().lower()  # ... and reported as partial
 
 
-SAMPLES = pytest.mark.parametrize("samples", ["all", "slowest"])
+SAMPLES = pytest.mark.parametrize("samples", ["all", "slowest", "slowest-relayed"])
 """slowest: rank 1 is a follower (cluster/plan_run.py's leader mode), with one call per world
-size that the driver only watches."""
+size that the driver only watches; relayed: that call (and the group's forming) goes through
+its node's relay (cluster/relay.py), as at 16 ranks and more."""
+
+
+def relayed(samples: str) -> tuple[str, dict[str, str]]:
+    """(--rank-samples's value, the environment that asks for relays at 2 ranks)."""
+    mode, _, how = samples.partition("-")
+    return mode, ({"SCALING_TEST_RELAYS": "1"} if how == "relayed" else {})
 
 
 @SAMPLES
@@ -87,10 +94,11 @@ def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path, sampl
     """One run serves two checks: the one-line failure on stderr, and --json's stdout still
     one document (test_partial_results.py's promise) after a killed rank."""
     out, log, stdout = tmp_path / "run", tmp_path / "log", tmp_path / "out"
+    samples, env = relayed(samples)
     with stdout.open("w") as doc_out, log.open("w") as err:
         p = subprocess.Popen([sys.executable, "-m", "scaling", "run", *LONG, "--out", str(out),
                               "--rank-samples", samples,
-                              "--json"], cwd=ROOT, env=scaling_env(), stdout=doc_out, stderr=err)  # fmt: skip
+                              "--json"], cwd=ROOT, env=scaling_env(**env), stdout=doc_out, stderr=err)  # fmt: skip
         wait_for(log, "world size 2", p)
         victim = rank_pid(out, 1)
         os.kill(victim, signal.SIGKILL)
@@ -114,10 +122,11 @@ def test_stopped_rank_is_declared_within_the_timeout(tmp_path, samples):
     # 10 s, as test_validate_stopped: the wait is the test's cost, and every legitimate
     # point here takes well under a second (ws 2 1M: ~1.5 ms x 300 iterations at load 15);
     # 20 s when a loaded host held the ranks' start past 10
+    samples, env = relayed(samples)
     for timeout in (10, 20):
         out, log = tmp_path / f"run{timeout}", tmp_path / f"log{timeout}"
         args = [*LONG, "--timeout", str(timeout), "--rank-samples", samples, "--out", str(out)]
-        p = start_run(args, log)
+        p = start_run(args, log, **env)
         if reached(log, "world size 2", p):
             break
     else:

@@ -4,6 +4,8 @@ Node "big" has 2 CPUs and the head has 1: pack puts rank order on the fuller nod
 first, spread puts one rank per node, and gloo groups span both raylets.
 """
 
+import sys
+
 import pytest
 
 from scaling.cluster.gang import Gang
@@ -145,3 +147,60 @@ def test_cli_summary_labels_intra_and_inter_node(two_nodes, tmp_path):
     )
     assert (s["wrong"] == 0).all()
     assert "inter-node" in r.output and "(inter view of world size 3)" in r.output
+
+
+def dies_on_rank2_at_a_planted_point(spec: dict) -> dict:
+    """Rank side: the real point, except that rank 2 kills itself (SIGKILL) at the point
+    marked "planted", inside the plan's one call it got through its node's relay."""
+    import os
+    import signal
+
+    import torch.distributed as dist
+
+    from scaling.workloads.collectives.bench import run_point
+
+    if spec.get("planted") and dist.get_rank() == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_point(spec)
+
+
+def test_one_relay_per_node_and_a_killed_follower_behind_it_is_named(two_nodes, monkeypatch):
+    """Group formation and leader mode's followers go through one relay actor per node
+    (cluster/relay.py); a follower killed inside its relayed call is named, pid and node, for
+    the point the group had reached; the relays go with the gang."""
+    import ray
+
+    from scaling.cluster import failures, plan_run, relay
+    from scaling.cluster.gang import GangError
+    from scaling.config import load_config
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setenv(relay.TEST_ENV, "1")  # 3 ranks: below relay.MIN_RANKS
+    cfg = load_config(overrides={"collectives.max_bytes": "4K", "collectives.iters": "2",
+                                 "collectives.warmup": "1", "repeats": "1",
+                                 "collectives.rank_samples": "slowest"})  # fmt: skip
+    gang = Gang(3, "cpu", placement="pack", timeout_s=60)
+    relays = dict(gang.relays.handles)
+    try:
+        where = {node: ray.get(h.ping.remote())["node_id"] for node, h in relays.items()}
+        assert where == {two_nodes["big"]: two_nodes["big"], two_nodes["head"]: two_nodes["head"]}
+        with gang.group(3) as grp:  # init_group and destroy_group through the relays
+            assert [x["rank"] for x in grp.startup if x.get("rank") is not None] == [0, 1, 2]
+            points = collectives.plan(cfg, 3)
+            plan = [(dies_on_rank2_at_a_planted_point,
+                     {**collectives.rank_spec(p), "planted": i == 2}) for i, p in enumerate(points)]  # fmt: skip
+            labels = [failures.label("run", item) for item in plan]
+            kept = []
+            with pytest.raises(GangError) as failed:
+                plan_run.run(gang, grp.actors, plan, labels, lambda i, r, n: kept.append(i),
+                             lead=True)  # fmt: skip
+    finally:
+        gang.shutdown()
+    victim = gang.metas[2]
+    line = str(failed.value)
+    assert f"rank 2 (pid {victim['pid']}, host {victim['hostname']}, node " in line, line
+    assert f"died during {labels[2]}" in line, line
+    assert kept[:1] == [0]  # the first chunk came back before the kill
+    for h in relays.values():  # killed with the gang
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(h.ping.remote(), timeout=60)

@@ -14,7 +14,7 @@ import pytest
 import ray
 
 from scaling import round_order, sweep
-from scaling.cluster import failures, plan_run
+from scaling.cluster import failures, plan_run, relay
 from scaling.cluster.gang import Gang, GangError
 from scaling.collector.collectives import summarize
 from scaling.config import load_config
@@ -110,15 +110,17 @@ def fails_on_rank1_at_a_planted_point(spec: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_leader_mode_rank0_per_chunk_the_others_once(ray_local3):
+def test_leader_mode_rank0_per_chunk_the_others_once(ray_local3, monkeypatch):
     """--rank-samples slowest: rank 0 gets a call per chunk, ranks 1 and 2 one call for the
-    whole plan, and the records are those of every rank answering every chunk (the times
+    whole plan (here through their node's relay, cluster/relay.py), and the records are those of every rank answering every chunk (the times
     aside: two measurements); a wrong element planted on rank 2 is named; a failure on a
     follower mid-chunk is named and the points before it are kept."""
     cfg = load_config(overrides={"collectives.max_bytes": "16K", "collectives.iters": "3",
                                  "collectives.warmup": "1", "repeats": "2",
                                  "collectives.rank_samples": "slowest"})  # fmt: skip
+    monkeypatch.setenv(relay.TEST_ENV, "1")  # 3 ranks: below relay.MIN_RANKS
     gang = Gang(3, "cpu", timeout_s=120)
+    assert gang.relays is not None and len(gang.relays.handles) == 1
     try:
         with gang.group(3) as group:
             order = list(round_order.interleave(collectives.plan(cfg, 3), cfg.repeats))

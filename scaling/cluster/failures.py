@@ -43,6 +43,29 @@ PEER_SYMPTOMS = (
 )
 
 
+class Relayed(Exception):
+    """A rank's error as its node's relay saw it (relay.py): the error's first line as
+    `explain` would quote it, and whether the rank died (its actor is gone)."""
+
+    def __init__(self, line: str, died: bool):
+        super().__init__(line)
+        self.line, self.died = line, died
+
+    def __reduce__(self):
+        return Relayed, (self.line, self.died)
+
+
+def relayed(e: BaseException) -> tuple[str, bool]:
+    """What a relay sends back for a rank's error: (line, died), as Relayed takes them."""
+    if _died(e):
+        return (str(e).strip().splitlines() or [type(e).__name__])[0], True
+    return _first_line(e), False
+
+
+def _died(e: BaseException) -> bool:
+    return isinstance(e, ray.exceptions.RayActorError) or getattr(e, "died", False) is True
+
+
 @dataclass
 class Outcome:
     results: list
@@ -140,6 +163,8 @@ def _name(who: dict, i: int) -> str:
 
 
 def _first_line(e: BaseException) -> str:
+    if isinstance(e, Relayed):
+        return e.line
     cause = getattr(e, "cause", None)
     err = cause if isinstance(cause, BaseException) else e
     text = str(err).strip().splitlines()
@@ -160,7 +185,7 @@ def per_rank(
     time (stopped, hung, or still busy): nothing more can be asked of it."""
     out = {}
     for i, e in outcome.errors.items():
-        if isinstance(e, ray.exceptions.RayActorError):
+        if _died(e):
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             out[i] = (f"{_name(who[i], i)} died during {what} ({reason})", True)
         else:
@@ -178,7 +203,7 @@ def per_rank(
 
 def explain(outcome: Outcome, who: list[dict], alive: dict, what: str, limit_s: float) -> str:
     """One line: the culprit rank(s) and what happened to them (module docstring)."""
-    died = [i for i, e in outcome.errors.items() if isinstance(e, ray.exceptions.RayActorError)]
+    died = [i for i, e in outcome.errors.items() if _died(e)]
     hung = [i for i in outcome.pending if alive.get(i) is None]
     busy = [i for i in outcome.pending if alive.get(i) is not None]
     failed = [i for i in outcome.errors if i not in died]

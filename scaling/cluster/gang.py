@@ -18,7 +18,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import interrupts
-from scaling.cluster import failures, rendezvous, startup_timing
+from scaling.cluster import failures, relay, rendezvous, startup_timing
 from scaling.cluster.connect import ClusterError
 from scaling.cluster.worker import CONTROL_GROUP, RankActor
 
@@ -190,8 +190,11 @@ class Gang:
         ]
         self._all = actors
         self.metas: list[dict] = []
+        self.relays: relay.Relays | None = None
         try:
             metas = self.call(actors, "describe")
+            if relay.wanted(size):  # one per node, from here on (relay.py)
+                self.relays = relay.Relays(actors, metas)
             if device == "cuda":
                 metas = self._share_gpus(actors, metas)
         except Exception:
@@ -206,7 +209,7 @@ class Gang:
         per_node: dict[str, list[str]] = {}
         for m in metas:
             per_node.setdefault(m["node_id"], []).extend(m["ray_gpu_ids"])
-        chosen = self.call_each(actors, "select_device", [(per_node[m["node_id"]],) for m in metas])
+        chosen = self.fan(actors, "select_device", [(per_node[m["node_id"]],) for m in metas])
         return [m | c for m, c in zip(metas, chosen, strict=True)]
 
     def call(self, actors: list, method: str, *args, timeout: float | None = None) -> list:
@@ -236,10 +239,30 @@ class Gang:
         reasons = failures.per_rank(outcome, who, alive, what, timeout)
         return [(outcome.results[i], *reasons.get(i, (None, False))) for i in range(len(actors))]
 
+    def fan(self, actors: list, method: str, args_per_actor=None, timeout=None) -> list:
+        """call_each (call when args_per_actor is None), as one call per node through the
+        node relays (relay.py): for the calls every rank gets once per world size."""
+        args = [()] * len(actors) if args_per_actor is None else args_per_actor
+        fanned = self.submit(actors, method, args)
+        limit = timeout or self.timeout_s
+        outcome = fanned.expand(failures.collect(fanned.refs, limit))
+        return self._results(
+            actors, outcome, failures.label(method, args[0] if args else ()), limit
+        )
+
+    def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> relay.Fanned:
+        """Submit a call to every given actor, through its node's relay when the gang has them
+        (keep: the keys of each answer the caller reads, relay.trim)."""
+        if self.relays is None:  # a benchmark's stand-in gang (benchmarks/synthetic_ranks.py)
+            return relay.submit_direct(actors, method, args_per_actor)
+        return self.relays.submit(actors, method, args_per_actor, keep)
+
     def _wait(self, actors: list, refs: list, what: str, timeout: float | None) -> list:
         """All results, or a GangError naming the rank(s) that died, hung or failed."""
         limit = timeout or self.timeout_s
-        outcome = failures.collect(refs, limit)
+        return self._results(actors, failures.collect(refs, limit), what, limit)
+
+    def _results(self, actors: list, outcome: failures.Outcome, what: str, limit: float) -> list:
         if outcome.ok:
             return outcome.results
         # A rank that failed mid-collective leaves the others inside it: the gang cannot
@@ -308,9 +331,7 @@ class Gang:
             for L in planned.rank_info
         ]
         # init_process_group blocks until every rank has joined: start all concurrently.
-        joined = self.call_each(
-            actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs]
-        )
+        joined = self.fan(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])
         planned.startup = startup_timing.records(
             joined, n, "world", self.backend, time.perf_counter() - start
         )
@@ -319,7 +340,7 @@ class Gang:
         finally:
             if not self.broken:
                 with contextlib.suppress(Exception):
-                    self.call(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
+                    self.fan(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         """Graceful exit first (destroys groups), then ray.kill whatever is left.
@@ -345,6 +366,8 @@ class Gang:
         for a in self._all:
             with contextlib.suppress(Exception):
                 ray.kill(a)
+        if self.relays is not None:
+            self.relays.kill()
         with contextlib.suppress(Exception):
             remove_placement_group(self.pg)
 

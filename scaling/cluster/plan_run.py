@@ -17,9 +17,11 @@ Leader mode (`lead`, when every point is reduced in its group before it travels:
 --rank-samples slowest): only the group's rank 0 carries a point's answer, so only it gets a
 call per chunk; every other rank gets one call for the whole plan and runs it in lock-step
 through the collectives (each point still starts with its warm-up and barriers; between
-chunks they wait in the next point's first collective). The driver's calls per world size
-are then N - 1 + chunks instead of N x chunks; the followers' answers (their NCCL log of each
-point) come back once, at the end, and their calls are watched for an error meanwhile.
+chunks they wait in the next point's first collective). The followers' calls leave the driver
+as one call per node, through the node relays (relay.py), which submit them to their ranks:
+the driver's calls per world size are then nodes + chunks instead of N x chunks; the
+followers' answers (their NCCL log of each point) come back once, at the end, and their
+calls are watched for an error meanwhile (a relay raises as soon as one of its ranks fails).
 
 Nothing finished is lost on the way out. On an interrupt, or when a chunk fails, every rank
 that still answers is asked (on its control thread, like a heartbeat) which points of the
@@ -75,8 +77,10 @@ def run(
     [rank 0's result] per point, and at the end (arrived(i, None, nccl)) the other ranks' NCCL
     log of each point where one logged something."""
     box = [ray.put(plan)]  # pickled once per world size; the ranks fetch it once
-    follow = _Followers({i: actors[i].run_points.remote(box, 0, len(plan))
-                         for i in range(1, len(actors) if lead else 0)})  # fmt: skip
+    # the followers' one call each, one call per node through the relays (relay.py)
+    rest = actors[1:] if lead else []
+    whole = [(box, 0, len(plan))] * len(rest)
+    follow = _Followers(gang.submit(rest, "run_points", whole, keep=("nccl",)))
     done, chunks, last = 0, 0, (0, 0.0)
     while done < len(plan):
         k = next_chunk(done, len(plan), last)
@@ -97,47 +101,62 @@ def run(
 
 
 class _Followers:
-    """Leader mode's ranks 1..N-1: their one call each, and the answers already fetched (each
-    once: a chunk that finds a follower done keeps its answer, later waits skip it)."""
+    """Leader mode's ranks 1..N-1: their one call each (one ref per node through the relays),
+    and the answers already fetched (each once: a chunk that finds a node's followers done
+    keeps their answers, later waits skip that ref)."""
 
-    def __init__(self, refs: dict[int, object]):
-        self.refs, self.answers = refs, {}
+    def __init__(self, fanned):
+        self.fanned, self.answers = fanned, {}  # answers: by actor index (follower p is p + 1)
 
     def __bool__(self) -> bool:
-        return bool(self.refs)
+        return bool(self.fanned.refs)
 
-    def running(self) -> list[tuple[int, object]]:
-        return [(i, ref) for i, ref in self.refs.items() if i not in self.answers]
+    def running(self) -> list[int]:
+        """The refs (indices in fanned.refs) some of whose ranks have not answered yet."""
+        return [r for r, pos in enumerate(self.fanned.covers)
+                if any(p + 1 not in self.answers for p in pos)]  # fmt: skip
+
+    def outcome(self, got: failures.Outcome, which: list[int], n: int, lead=None):
+        """The per-actor outcome of a wait over [rank 0's ref (lead: its index, or None)] and
+        the followers' refs `which`."""
+        off = 0 if lead is None else 1
+        sub = failures.Outcome(results=got.results[off:], pending=[p - off for p in got.pending
+                               if p >= off])  # fmt: skip
+        sub.errors = {p - off: e for p, e in got.errors.items() if p >= off}
+        mine = self.fanned.expand(sub, which)
+        full = failures.Outcome(results=[None, *mine.results][:n], pending=[p + 1 for p in
+                                mine.pending])  # fmt: skip
+        full.errors = {p + 1: e for p, e in mine.errors.items()}
+        if lead is not None:
+            full.results[0] = got.results[0]
+            if 0 in got.errors:
+                full.errors[0] = got.errors[0]
+            if 0 in got.pending:
+                full.pending.insert(0, 0)
+        return full
 
     def keep(self, outcome: failures.Outcome) -> None:
-        for i in self.refs:
+        for i in range(1, len(outcome.results)):
             if outcome.results[i] is not None and i not in outcome.errors:
                 self.answers[i] = outcome.results[i]
-
-
-def _on_actors(outcome: failures.Outcome, slots: list[int], n: int) -> failures.Outcome:
-    """An outcome over some actors' refs (slots: their indices), indexed by actor."""
-    full = failures.Outcome(results=[None] * n, pending=sorted(slots[p] for p in outcome.pending))
-    full.errors = {slots[p]: e for p, e in outcome.errors.items()}
-    for p, value in enumerate(outcome.results):
-        full.results[slots[p]] = value
-    return full
 
 
 def _followers_logs(gang, actors, follow: _Followers, labels, arrived: Arrived) -> None:
     """The followers' answers to their one call (they end with rank 0's last chunk): the NCCL
     log of each point, for the points where one logged something."""
     running = follow.running()
-    got = failures.collect([ref for _, ref in running], gang.timeout_s)
-    outcome = _on_actors(got, [i for i, _ in running], len(actors))
-    if not got.ok:  # they finished every collective with rank 0: rare, named all the same
+    got = failures.collect([follow.fanned.refs[r] for r in running], gang.timeout_s)
+    outcome = follow.outcome(got, running, len(actors))
+    if not outcome.ok:  # they finished every collective with rank 0: rare, named all the same
         gang.broken = True
         alive = failures.heartbeats(actors, outcome.pending)
         who = [gang.who(a) for a in actors]
         raise GangError(failures.explain(outcome, who, alive, labels[-1], gang.timeout_s))
     follow.keep(outcome)
-    for p in range(len(labels)):
-        logs = [None] + [follow.answers[i]["nccl"][p] for i in range(1, len(actors))]
+    # a follower's "nccl" is None when it logged nothing at all (relay.trim)
+    logged = {i: a["nccl"] for i, a in follow.answers.items() if a["nccl"]}
+    for p in range(len(labels) if logged else 0):
+        logs = [logged[i][p] if i in logged else None for i in range(len(actors))]
         if any(logs):
             arrived(p, None, logs)
 
@@ -145,16 +164,22 @@ def _followers_logs(gang, actors, follow: _Followers, labels, arrived: Arrived) 
 def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> list[dict]:
     if follow:  # rank 0 only; the followers' calls still running are watched for an error
         running = follow.running()
-        refs = [actors[0].run_points.remote(box, start, stop), *(ref for _, ref in running)]
-        slots = [0, *(i for i, _ in running)]
+        refs = [actors[0].run_points.remote(box, start, stop),
+                *(follow.fanned.refs[r] for r in running)]  # fmt: skip
+
+        def per_actor(got):
+            return follow.outcome(got, running, n, lead=0)
     else:
         refs = [a.run_points.remote(box, start, stop) for a in actors]
-        slots = list(range(len(actors)))
+
+        def per_actor(got):
+            return got
+
     needed, pid, n = (1 if follow else len(refs)), box[0].hex(), len(actors)
     until = needed if follow else 0
     alive = None
     try:
-        outcome = _on_actors(failures.collect(refs, gang.timeout_s, until=until), slots, n)
+        outcome = per_actor(failures.collect(refs, gang.timeout_s, until=until))
         # Each point gets --timeout, as when each was its own call: every --timeout the
         # ranks still running say what they are doing (a heartbeat, on their control
         # thread); the wait goes on while every one answers and none has been in its
@@ -164,7 +189,7 @@ def _chunk(gang, actors, box, start, stop, labels, arrived: Arrived, follow) -> 
             if any(b is None or (b.get("for_s") or 0) >= gang.timeout_s for b in alive.values()):
                 break
             got = failures.collect(refs, gang.timeout_s, until=until)
-            outcome, alive = _on_actors(got, slots, n), None
+            outcome, alive = per_actor(got), None
     except KeyboardInterrupt:
         # The followers wait in the next point's collectives for a rank 0 that will not come:
         # a polite destroy_group would queue behind them until a timeout. The run ends here.

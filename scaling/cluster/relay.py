@@ -1,0 +1,184 @@
+"""One relay actor per node: the driver's calls that go to every rank once per world size
+leave the driver as one call per node, not one per rank.
+
+The driver's cost is per call it submits (about 0.23 ms of its CPU each, docs/scale.md), not
+per byte: at 1,024 ranks, 8 per node, group formation (init_group, NCCL's log, destroy_group)
+and leader mode's followers (plan_run.py) were 4N calls per world size from the driver; through
+the relays they are 4 x 128. Each relay (0 CPUs, pinned to its node, created once per gang and
+killed with it) holds its node's rank handles, submits the calls to its ranks, waits for them
+(failures.collect: after a rank's error, its node's other ranks get GRACE_S to fail or finish)
+and answers with one result per rank; a rank's error travels as its first line and whether it
+died (failures.Relayed), so failures.explain names the culprit as if the driver had called it.
+
+What stays direct: rank 0's chunks (its answers are the samples), heartbeats and `finished`
+(rare, and they must answer while a relay waits on a stopped rank), `describe` (before the
+ranks' nodes are known), validate's independent checks and tune's per-point calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from scaling.cluster import failures
+
+MIN_RANKS = 16
+"""The smallest gang that gets relays. A relay is one more Ray worker process per node: its
+start cost a gang's life about 1.4 s here (4.3 s against 2.9 s, 2 ranks, loaded 2-core VM),
+more than a few ranks' direct calls cost the driver (about 0.2 ms each); from two nodes of 8
+on, the relays pay (docs/scale.md). SCALING_TEST_RELAYS=1 makes them at any size, so that
+tests drive the relayed paths with this machine's few ranks."""
+TEST_ENV = "SCALING_TEST_RELAYS"
+
+CONCURRENT = 4
+"""Calls a relay runs at once: one can stay blocked on a stopped rank until the gang is killed
+(the driver names it through heartbeats) while a later call still gets through."""
+
+
+class RelayFailed(Exception):
+    """A relay's answer when one of its ranks failed: the per-rank answer, raised."""
+
+    def __init__(self, answer: dict):
+        super().__init__(f"{len(answer['errors'])} rank(s) of this node failed")
+        self.answer = answer
+
+    def __reduce__(self):
+        return RelayFailed, (self.answer,)
+
+
+class NodeRelay:
+    """Runs on one node; fans a driver's call out to that node's ranks (by gang slot)."""
+
+    def __init__(self, ranks: dict[int, object]):
+        self.ranks = ranks
+
+    def fan(self, method: str, calls: list[tuple[int, tuple]], keep=None) -> dict:
+        """calls: (gang slot, args) per rank. Returns {"results": one per call (keep: only
+        these keys of each, `trim`), "errors": {position: (first line, died)}, "pending":
+        positions still running}. No time limit of its own: a rank that never answers is the
+        driver's to name (heartbeats, --timeout)."""
+        refs = [getattr(self.ranks[slot], method).remote(*args) for slot, args in calls]
+        # half the driver's grace: a peer that is only slow to fail comes back pending, and
+        # the rank that died is still named as dead within the driver's own grace
+        got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
+        errors = {p: failures.relayed(e) for p, e in got.errors.items()}
+        answer = {"results": trim(got.results, keep), "errors": errors, "pending": got.pending}
+        if errors:  # raised, so that the driver's wait sees an error and starts its grace
+            raise RelayFailed(answer)
+        return answer
+
+    def ping(self) -> dict:
+        """Where this relay runs: its pid and node."""
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+
+
+class Relays:
+    """The driver's side: one NodeRelay per node of the gang, and which node holds each rank."""
+
+    def __init__(self, actors: list, metas: list[dict]):
+        per_node: dict[str, dict[int, object]] = {}
+        self.where: dict = {}
+        for slot, (a, m) in enumerate(zip(actors, metas, strict=True)):
+            per_node.setdefault(m["node_id"], {})[slot] = a
+            self.where[a] = (m["node_id"], slot)
+        cls = ray.remote(num_cpus=0, max_concurrency=CONCURRENT)(NodeRelay)
+        self.handles = {
+            node: cls.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+            ).remote(ranks)
+            for node, ranks in per_node.items()
+        }
+
+    def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> Fanned:
+        """One call per node holding some of `actors` (positions in that list); keep: the keys
+        of each rank's answer the driver reads (`trim`)."""
+        mine: dict[str, tuple[list[int], list]] = {}
+        for p, (a, args) in enumerate(zip(actors, args_per_actor, strict=True)):
+            node, slot = self.where[a]
+            pos, calls = mine.setdefault(node, ([], []))
+            pos.append(p)
+            calls.append((slot, tuple(args)))
+        fanned = Fanned(len(actors))
+        for node, (pos, calls) in mine.items():
+            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
+        return fanned
+
+    def kill(self) -> None:
+        for h in self.handles.values():
+            with contextlib.suppress(Exception):  # already gone with its node
+                ray.kill(h)
+
+
+def wanted(size: int) -> bool:
+    """Whether a gang of `size` ranks gets node relays (MIN_RANKS, or the test switch)."""
+    return size >= MIN_RANKS or os.environ.get(TEST_ENV) == "1"
+
+
+def trim(results: list, keep) -> list:
+    """Only the keys `keep` of each rank's answer, a list with nothing in it as None: what the
+    driver reads of leader mode's followers is their NCCL log, one entry per point, on gloo
+    (and on most NCCL points) all None. At 1,024 ranks the whole answers cost the driver 17 us
+    of CPU each to take in (docs/scale.md)."""
+    if keep is None:
+        return results
+    return [None if r is None else
+            {k: None if isinstance(r.get(k), list) and not any(r[k]) else r.get(k) for k in keep}
+            for r in results]  # fmt: skip
+
+
+def submit_direct(actors: list, method: str, args_per_actor: list) -> Fanned:
+    """One call per rank (a gang without relays: a benchmark's stand-in ranks)."""
+    fanned = Fanned(len(actors))
+    for p, (a, args) in enumerate(zip(actors, args_per_actor, strict=True)):
+        fanned.add(getattr(a, method).remote(*args), [p], relayed=False)
+    return fanned
+
+
+class Fanned:
+    """The refs of one fanned-out call and which ranks (positions) each answers for."""
+
+    def __init__(self, n: int):
+        self.n, self.refs, self.covers, self.relayed = n, [], [], []
+
+    def add(self, ref, positions: list[int], relayed: bool) -> None:
+        self.refs.append(ref)
+        self.covers.append(positions)
+        self.relayed.append(relayed)
+
+    def expand(self, got: failures.Outcome, which: list[int] | None = None) -> failures.Outcome:
+        """The per-rank outcome of `got`, an outcome over the refs `which` (default: all)."""
+        which = list(range(len(self.refs))) if which is None else which
+        out = failures.Outcome(results=[None] * self.n)
+        pending = set()
+        for q, r in enumerate(which):
+            pos = self.covers[r]
+            answer = _relay_answer(got.errors.get(q)) if self.relayed[r] else None
+            if answer is None and q in got.errors:  # the relay itself failed (its node died)
+                out.errors.update({i: got.errors[q] for i in pos})
+            elif q in got.pending:
+                pending.update(pos)
+            elif not self.relayed[r]:
+                out.results[pos[0]] = got.results[q]
+            else:
+                answer = answer or got.results[q]
+                for j, i in enumerate(pos):
+                    if j in answer["errors"]:
+                        out.errors[i] = failures.Relayed(*answer["errors"][j])
+                    elif j in answer["pending"]:
+                        pending.add(i)
+                    else:
+                        out.results[i] = answer["results"][j]
+        out.pending = sorted(pending)
+        return out
+
+
+def _relay_answer(e: BaseException | None) -> dict | None:
+    """The per-rank answer a relay raised (RelayFailed, as ray.get re-raises it), else None."""
+    cause = getattr(e, "cause", None) if e is not None else None
+    if isinstance(e, RelayFailed):
+        return e.answer
+    return cause.answer if isinstance(cause, RelayFailed) else None

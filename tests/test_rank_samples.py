@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from scaling.cli import main
 from scaling.cluster.gang import Gang
 from scaling.collector.collectives import summarize, wrong_ranks
+from scaling.collector.headline import _correctness
 from scaling.workloads import collectives
 
 # The ranks cannot import this test module: Ray ships `both_ways` by value.
@@ -119,6 +120,10 @@ def test_reduced_samples_give_the_same_summary(ray_local3):
     pd.testing.assert_frame_equal(named_f, named_r)
     assert list(named_r["size_bytes"] > 4096) == [True, True]  # all_gather rounds S to 3 ranks
     assert list(named_r["wrong_ranks"]) == [[1], [1]]
+    # summary.csv's wrong_ranks and the headline name it too, from either form
+    assert summarize(r)["wrong_ranks"].fillna("").tolist() == ["", "1", "", "1"]
+    fail = [v.text for v in _correctness(summarize(r)) if v.level == "fail"]
+    assert len(fail) == 1 and " on rank 1" in fail[0], fail
 
 
 def test_records_of_a_reduced_point_are_one_per_iteration_with_the_slowest_rank():

@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = POINT_KEYS + [
     "algbw_gbps",
     "busbw_gbps",
     "wrong",
+    "wrong_ranks",
     "link_class",
     "transport",
     "ceiling_gbps",
@@ -75,8 +76,21 @@ def summarize(samples: pd.DataFrame, manifest: dict | None = None) -> pd.DataFra
         table = table.merge(worst.reset_index(), on=keys, how="left")
     else:
         table["wrong"] = np.nan
+    table = _name_wrong_ranks(table, samples)
     table = join_transport(_join_links(table, samples), samples)
     return _whole_numbers(table[SUMMARY_COLUMNS])
+
+
+def _name_wrong_ranks(table: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """wrong_ranks: the world ranks that had a wrong element in any round of the point, as
+    "1 3" (empty when none did or the check was off), so a verdict can name them."""
+    named = wrong_ranks(samples)
+    if named.empty:
+        table["wrong_ranks"] = None
+        return table
+    rounds = named.groupby(POINT_KEYS, sort=False, dropna=False)["wrong_ranks"]
+    merged = rounds.agg(lambda lists: " ".join(map(str, sorted({r for x in lists for r in x}))))
+    return table.merge(merged.reset_index(), on=POINT_KEYS, how="left")
 
 
 def _whole_numbers(table: pd.DataFrame) -> pd.DataFrame:

@@ -122,7 +122,7 @@ def _correctness(coll: pd.DataFrame) -> list[Verdict]:
     if bad.empty:
         return [Verdict("pass", f"all {len(checked)} checked collective points exact (#wrong 0)")]
     where = ", ".join(
-        f"{r.op} {r.world_size} ranks {format_size(int(r.size_bytes))}"
+        f"{r.op} {r.world_size} ranks {format_size(int(r.size_bytes))}{_on(r)}"
         for r in bad.head(3).itertuples()
     )
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
@@ -133,6 +133,14 @@ def _correctness(coll: pd.DataFrame) -> list[Verdict]:
             f"({where}{more}): a rank computes or moves data wrongly",
         )
     ]
+
+
+def _on(point) -> str:
+    """' on rank 1' / ' on ranks 1 3': the ranks that had a wrong element, when recorded."""
+    ranks = getattr(point, "wrong_ranks", None)
+    if not isinstance(ranks, str) or not ranks.strip():
+        return ""
+    return f" on rank{'s' if ' ' in ranks.strip() else ''} {ranks.strip()}"
 
 
 def _busbw_verdicts(b: dict | None) -> list[Verdict]:

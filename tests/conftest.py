@@ -116,7 +116,9 @@ class RayOwner:
         self.release()
         args = [n if isinstance(n, dict) else {"num_cpus": n} for n in nodes]
         with self._spawning("cluster"):
-            self._cluster = Cluster(initialize_head=True, head_node_args=args[0])
+            # no dashboard, as `local` and scaling's own local Ray: nothing here reads it
+            head = {"include_dashboard": False} | args[0]
+            self._cluster = Cluster(initialize_head=True, head_node_args=head)
             for node in args[1:]:  # on error, release() shuts down what was started
                 self._cluster.add_node(**node)
         ray.init(address=self._cluster.address, log_to_driver=False)

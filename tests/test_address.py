@@ -64,6 +64,8 @@ def test_spread_over_two_nodes_labels_inter_node(cluster_env, tmp_path):
             "1,2,4",
             "--placement",
             "spread",
+            "--workloads",  # the labels come from the collectives' table; training adds minutes
+            "collectives",
             "-b",
             "4K",
             "-e",

@@ -77,10 +77,16 @@ def test_sigterm_and_sighup_end_interrupted_with_a_partial_report(tmp_path, sig,
     assert "partial" in (out / "report.md").read_text().lower()  # ... and reported as partial
 
 
-SAMPLES = pytest.mark.parametrize("samples", ["all", "slowest", "slowest-relayed"])
-"""slowest: rank 1 is a follower (cluster/plan_run.py's leader mode), with one call per world
-size that the driver only watches; relayed: that call (and the group's forming) goes through
-its node's relay (cluster/relay.py), as at 16 ranks and more."""
+# slowest: rank 1 is a follower (cluster/plan_run.py's leader mode), with one call per world
+# size that the driver only watches; relayed: that call (and the group's forming) goes through
+# its node's relay (cluster/relay.py), as at 16 ranks and more. Each run here is a `scaling`
+# process of its own (~10-25 s of CI), so each path is run where it differs: a killed
+# follower is named from its call's error (direct here; behind a relay in test_multinode.py's
+# relay test, on a real 2-node cluster), a stopped one by the heartbeats, direct calls to the
+# ranks with or without a relay, over the ranks a wait left pending (plan_run._Followers:
+# one ref per node, expanded to its ranks; a direct follower is the one-rank case of it).
+KILLED = pytest.mark.parametrize("samples", ["all", "slowest"])
+STOPPED = pytest.mark.parametrize("samples", ["all", "slowest-relayed"])
 
 
 def relayed(samples: str) -> tuple[str, dict[str, str]]:
@@ -89,7 +95,7 @@ def relayed(samples: str) -> tuple[str, dict[str, str]]:
     return mode, ({"SCALING_TEST_RELAYS": "1"} if how == "relayed" else {})
 
 
-@SAMPLES
+@KILLED
 def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path, samples):
     """One run serves two checks: the one-line failure on stderr, and --json's stdout still
     one document (test_partial_results.py's promise) after a killed rank."""
@@ -117,7 +123,7 @@ def test_killed_rank_is_named_in_one_line_and_json_stdout_parses(tmp_path, sampl
     assert m["status"] == "failed" and f"pid {victim}" in m["error"]
 
 
-@SAMPLES
+@STOPPED
 def test_stopped_rank_is_declared_within_the_timeout(tmp_path, samples):
     # 10 s, as test_validate_stopped: the wait is the test's cost, and every legitimate
     # point here takes well under a second (ws 2 1M: ~1.5 ms x 300 iterations at load 15);

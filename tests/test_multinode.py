@@ -107,6 +107,8 @@ def test_cli_summary_labels_intra_and_inter_node(two_nodes, tmp_path):
             "run",
             "--gpus",
             "1,2,3",
+            "--workloads",  # the labels come from the collectives' table; training adds minutes
+            "collectives",
             "-b",
             "4K",
             "-e",

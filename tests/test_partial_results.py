@@ -71,7 +71,10 @@ def test_validate_json_refusal_is_one_document(tmp_path):
 @pytest.mark.slow
 def test_validate_json_stdout_parses_after_a_killed_rank(tmp_path):
     out = tmp_path / "run"
-    args = ["--gpus", "2", "--level", "quick", "--out", str(out), "--json"]
+    # short checks (as test_validate_stopped.py): the subject is stdout after the kill
+    (tmp_path / "tiny.toml").write_text("[validate]\ncheck_seconds = 1.0\ngemm_size = 256\n")
+    args = ["--gpus", "2", "--level", "quick", "--config", str(tmp_path / "tiny.toml"),
+            "--out", str(out), "--json"]  # fmt: skip
     with (tmp_path / "out").open("w") as stdout, (tmp_path / "err").open("w") as stderr:
         p = subprocess.Popen([sys.executable, "-m", "scaling", "validate", *args], cwd=ROOT,
                              env=scaling_env(), stdout=stdout, stderr=stderr)  # fmt: skip

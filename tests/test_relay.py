@@ -5,7 +5,8 @@ leader-mode and group-forming test (test_plan_run.py, test_faults.py)."""
 
 from types import SimpleNamespace
 
-from scaling.cluster import failures, relay
+from scaling.cluster import failures, relay, rendezvous, startup_timing
+from scaling.cluster.gang import Gang
 
 
 def test_trim_keeps_the_keys_read_and_sends_a_list_of_nothing_as_none():
@@ -50,3 +51,51 @@ def test_a_relayed_error_is_explained_as_the_ranks_own():
     assert failures.explain(died, who, {}, "init_group", 10) == (
         "rank 1 (pid 101, host h, node abcdef12) died during init_group (worker died)"
     )
+
+
+def test_a_nodes_like_answers_travel_once_and_come_back_one_per_rank():
+    assert relay.pack([{"nccl": None}] * 8) == {"same": {"nccl": None}, "n": 8}
+    assert relay.unpack(relay.pack([{"nccl": None}] * 8)) == [{"nccl": None}] * 8
+    differ = [None, {"nccl": [{"transports": ["P2P"]}]}]
+    assert relay.pack(differ) is differ and relay.unpack(differ) is differ
+    assert relay.pack([None]) == [None]  # one rank: nothing to gain
+    fanned = relay.Fanned(3)
+    fanned.add("node-a", [0, 2], relayed=True)
+    fanned.add("rank-1", [1], relayed=False)
+    packed = {"results": relay.pack([None, None]), "errors": {}, "pending": []}
+    out = fanned.expand(failures.Outcome(results=[packed, "r1"]))
+    assert out.results == [None, "r1", None] and out.ok
+
+
+def test_a_relay_builds_each_ranks_environment_as_the_driver_did():
+    # before the relays the driver sent {**group env, **torchrun_env(...)} per rank
+    info = rendezvous.assign_ranks([{"node_id": n} for n in ("a", "a", "b")])
+    shared = {"env": {"NCCL_DEBUG": "WARN", "RANK": "overridden"}, "world": 3,
+              "addr": "10.0.0.1", "port": 29400, "backend": "nccl", "timeout_s": 30.0}  # fmt: skip
+    for x in info:
+        before = {**shared["env"], **rendezvous.torchrun_env(
+            x["rank"], x["local_rank"], 3, x["local_world_size"], x["node_rank"], "10.0.0.1", 29400
+        )}  # fmt: skip
+        assert relay.rank_env(relay.numbering(x), shared) == before
+    assert relay.rank_env(relay.numbering(info[2]), shared)["NODE_RANK"] == "1"
+
+
+def test_a_joined_rank_comes_back_as_a_tuple_and_reads_as_init_groups_answer():
+    answer = {"rank": 5, "backend": "nccl",
+              "startup": {"rendezvous_s": 0.1, "init_s": 2.0, "first_collective_s": 0.3}}  # fmt: skip
+    t = relay.joined_tuple(answer, {"transports": ["NET"]})
+    assert t == (5, "nccl", 0.1, 2.0, 0.3, {"transports": ["NET"]})
+    assert relay.joined(t) == answer
+    assert relay.joined_tuple(None, None) is None  # a rank that failed: its error says why
+    recs = startup_timing.records([relay.joined(t)], 8, "world", "nccl", 4.0)
+    assert recs[0]["rank"] == 5 and recs[0]["init_s"] == 2.0 and recs[0]["setup_s"] == 4.0
+
+
+def test_who_names_each_actor_by_rank_from_a_map_built_once():
+    gang = object.__new__(Gang)
+    gang.actors = [object() for _ in range(4)]
+    gang.metas = [{"hostname": f"h{r}", "pid": 10 + r, "node_id": "n"} for r in range(4)]
+    assert gang.who(gang.actors[3]) == {"rank": 3, "hostname": "h3", "pid": 13, "node_id": "n"}
+    assert gang.who(object())["rank"] is None  # not one of the gang's
+    gang.actors, gang.metas = gang.actors[::-1], gang.metas[::-1]  # reordered: rebuilt
+    assert gang.who(gang.actors[0])["pid"] == 13

@@ -24,7 +24,7 @@ import os
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from scaling.cluster import failures
+from scaling.cluster import failures, rendezvous, startup_timing
 
 MIN_RANKS = 16
 """The smallest gang that gets relays. A relay is one more Ray worker process per node: its
@@ -62,11 +62,40 @@ class NodeRelay:
         positions still running}. No time limit of its own: a rank that never answers is the
         driver's to name (heartbeats, --timeout)."""
         refs = [getattr(self.ranks[slot], method).remote(*args) for slot, args in calls]
+        got = self._wait(refs)
+        return self._answer(got, pack(trim(got.results, keep)))
+
+    def join(self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool) -> dict:
+        """Group formation's per-node call (group.py): calls: (gang slot, the rank's numbering)
+        per rank; shared: what every rank's environment and init_group share. Each rank joins
+        (RankActor.init_group); once all have, read_log reads each one's NCCL log in this same
+        call. Answers as fan does, one `joined_tuple` per rank."""
+        env = [rank_env(own, shared) for _, own in calls]
+        args = (shared["backend"], shared["timeout_s"])
+        got = self._wait(
+            [
+                self.ranks[s].init_group.remote(e, *args)
+                for (s, _), e in zip(calls, env, strict=True)
+            ]
+        )
+        logs = [None] * len(calls)
+        if read_log and not got.errors and not got.pending:
+            read = self._wait([self.ranks[slot].nccl_links.remote() for slot, _ in calls])
+            if read.errors:
+                return self._answer(read, read.results)
+            logs = read.results
+        return self._answer(
+            got, [joined_tuple(a, x) for a, x in zip(got.results, logs, strict=True)]
+        )
+
+    def _wait(self, refs: list) -> failures.Outcome:
         # half the driver's grace: a peer that is only slow to fail comes back pending, and
         # the rank that died is still named as dead within the driver's own grace
-        got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
+        return failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
+
+    def _answer(self, got: failures.Outcome, results) -> dict:
         errors = {p: failures.relayed(e) for p, e in got.errors.items()}
-        answer = {"results": trim(got.results, keep), "errors": errors, "pending": got.pending}
+        answer = {"results": results, "errors": errors, "pending": got.pending}
         if errors:  # raised, so that the driver's wait sees an error and starts its grace
             raise RelayFailed(answer)
         return answer
@@ -96,16 +125,29 @@ class Relays:
     def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> Fanned:
         """One call per node holding some of `actors` (positions in that list); keep: the keys
         of each rank's answer the driver reads (`trim`)."""
+        mine = self._per_node(actors, [tuple(a) for a in args_per_actor])
+        fanned = Fanned(len(actors))
+        for node, (pos, calls) in mine.items():
+            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
+        return fanned
+
+    def join(self, actors: list, own: list[tuple], shared: dict, read_log: bool) -> Fanned:
+        """Group formation: one `NodeRelay.join` per node holding some of `actors`, each with
+        its ranks' numbering (`numbering`) and, once, what they share."""
+        fanned = Fanned(len(actors))
+        for node, (pos, calls) in self._per_node(actors, own).items():
+            fanned.add(self.handles[node].join.remote(calls, shared, read_log), pos, relayed=True)
+        return fanned
+
+    def _per_node(self, actors: list, args_per_actor: list) -> dict[str, tuple[list, list]]:
+        """node -> (positions in actors, (gang slot, args) per position)."""
         mine: dict[str, tuple[list[int], list]] = {}
         for p, (a, args) in enumerate(zip(actors, args_per_actor, strict=True)):
             node, slot = self.where[a]
             pos, calls = mine.setdefault(node, ([], []))
             pos.append(p)
-            calls.append((slot, tuple(args)))
-        fanned = Fanned(len(actors))
-        for node, (pos, calls) in mine.items():
-            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
-        return fanned
+            calls.append((slot, args))
+        return mine
 
     def kill(self) -> None:
         for h in self.handles.values():
@@ -128,6 +170,52 @@ def trim(results: list, keep) -> list:
     return [None if r is None else
             {k: None if isinstance(r.get(k), list) and not any(r[k]) else r.get(k) for k in keep}
             for r in results]  # fmt: skip
+
+
+def pack(results: list):
+    """A relay's answers, as sent: {"same": r, "n": k} when all k are the same r (a node's
+    followers that logged nothing, destroy_group's Nones), else the list. The driver's cost
+    is per object it takes in (docs/scale.md), and this makes a node's k one."""
+    if len(results) > 1 and all(r == results[0] for r in results):
+        return {"same": results[0], "n": len(results)}
+    return results
+
+
+def unpack(results) -> list:
+    """`pack`'s inverse."""
+    if isinstance(results, dict):
+        return [results["same"]] * results["n"]
+    return results
+
+
+def numbering(info: dict) -> tuple[int, int, int, int]:
+    """What differs between the torchrun environments of a group's ranks, from
+    rendezvous.assign_ranks' entry: (rank, local rank, local world size, node rank)."""
+    return info["rank"], info["local_rank"], info["local_world_size"], info["node_rank"]
+
+
+def rank_env(own: tuple, shared: dict) -> dict[str, str]:
+    """One rank's environment for init_group: the group's own variables (shared["env"]) under
+    torchrun's, as group formation set them before the relays built them on the node."""
+    rank, local_rank, local_world, node_rank = own
+    tr = rendezvous.torchrun_env(rank, local_rank, shared["world"], local_world, node_rank,
+                                 shared["addr"], shared["port"])  # fmt: skip
+    return {**shared["env"], **tr}
+
+
+def joined_tuple(answer: dict | None, log) -> tuple | None:
+    """A rank's init_group answer and NCCL log as the relay sends it: (rank, backend, then
+    startup_timing.PHASES' seconds, log); None for a rank that gave none."""
+    if answer is None:
+        return None
+    times = answer.get("startup") or {}
+    return (answer["rank"], answer["backend"], *(times.get(k) for k in startup_timing.PHASES), log)
+
+
+def joined(t: tuple) -> dict:
+    """`joined_tuple`'s init_group answer, as RankActor.init_group gave it."""
+    phases = dict(zip(startup_timing.PHASES, t[2:-1], strict=True))
+    return {"rank": t[0], "backend": t[1], "startup": phases}
 
 
 def submit_direct(actors: list, method: str, args_per_actor: list) -> Fanned:
@@ -165,13 +253,14 @@ class Fanned:
                 out.results[pos[0]] = got.results[q]
             else:
                 answer = answer or got.results[q]
+                results = unpack(answer["results"])
                 for j, i in enumerate(pos):
                     if j in answer["errors"]:
                         out.errors[i] = failures.Relayed(*answer["errors"][j])
                     elif j in answer["pending"]:
                         pending.add(i)
                     else:
-                        out.results[i] = answer["results"][j]
+                        out.results[i] = results[j]
         out.pending = sorted(pending)
         return out
 

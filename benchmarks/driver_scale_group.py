@@ -17,7 +17,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
-from driver_scale_model import estimated_sweep_s, nonnegative_fit  # noqa: E402
+from driver_scale_model import estimated_sweep_s, nonnegative_fit, relay_calls  # noqa: E402
 
 from scaling import sweep
 from scaling.config import RunConfig
@@ -80,9 +80,10 @@ def counting(gang, meter) -> None:
 def counts(n: int, relayed: bool, per_call: int, per_node: int = 8) -> tuple[int, int]:
     """(driver calls, ranks answered inside a relay's answer) of one group formation with
     per_call fanned calls direct (3 on NCCL, 2 on gloo), plus rank 0's open_rendezvous.
-    Through the relays NCCL's log read rides in the join: 2 per node either way."""
+    Through the relays NCCL's log read rides in the join: 2 per node (or per share of nodes,
+    relay.TREE_NODES) either way."""
     if relayed:
-        return 1 + 2 * math.ceil(n / per_node), 2 * n
+        return 1 + 2 * relay_calls(math.ceil(n / per_node)), 2 * n
     return 1 + per_call * n, 0
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ray
 
-from scaling.cluster import relay
+from scaling.cluster import failures, relay
 from scaling.cluster.gang import Gang
 
 PER_NODE = 8
@@ -45,6 +45,11 @@ class Answerer:
         logs = [self._nccl_links(rank) if read_log else None for rank, _ in calls]
         results = [relay.joined_tuple(a, x) for a, x in zip(got, logs, strict=True)]
         return {"results": results, "errors": {}, "pending": []}
+
+    def fan_relays(self, parts: list[tuple]) -> dict:
+        """As relay.NodeRelay.fan_relays answers for its share of nodes (each answered here)."""
+        got = failures.Outcome(results=[getattr(self, m)(*args) for _, m, args, _ in parts])
+        return relay.merge(got, [k for *_, k in parts])
 
     def _answer(self, rank: int, spec: dict) -> dict:
         n = spec["world_size"]

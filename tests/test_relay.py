@@ -5,6 +5,9 @@ leader-mode and group-forming test (test_plan_run.py, test_faults.py)."""
 
 from types import SimpleNamespace
 
+import pytest
+import ray
+
 from scaling.cluster import failures, relay, rendezvous, startup_timing
 from scaling.cluster.gang import Gang
 
@@ -99,3 +102,37 @@ def test_who_names_each_actor_by_rank_from_a_map_built_once():
     assert gang.who(object())["rank"] is None  # not one of the gang's
     gang.actors, gang.metas = gang.actors[::-1], gang.metas[::-1]  # reordered: rebuilt
     assert gang.who(gang.actors[0])["pid"] == 13
+
+
+def test_the_second_level_takes_about_sqrt_nodes_shares_from_tree_nodes_on(monkeypatch):
+    monkeypatch.delenv(relay.TREE_TEST_ENV, raising=False)
+    assert not relay.tree(relay.TREE_NODES - 1) and relay.tree(relay.TREE_NODES)
+    for nodes, calls in ((16, 4), (17, 5), (128, 12), (1024, 32)):
+        got = relay.shares(list(range(nodes)))
+        assert len(got) == calls and [x for s in got for x in s] == list(range(nodes))
+    monkeypatch.setenv(relay.TREE_TEST_ENV, "1")
+    assert relay.tree(1) and relay.shares(["a"]) == [["a"]]
+
+
+def test_a_second_level_answer_runs_the_positions_on_and_names_each_ranks_failure():
+    ok = {"results": relay.pack([None, None]), "errors": {}, "pending": []}
+    failed = relay.RelayFailed({"results": ["r2", None], "errors": {1: ("boom", False)},
+                                "pending": []})  # fmt: skip
+    waiting = {"results": ["r4", None], "errors": {}, "pending": [1]}
+    lost = ray.exceptions.RayActorError()  # a node relay that died with its node
+    got = failures.Outcome(results=[ok, None, waiting, None, None],
+                           errors={1: SimpleNamespace(cause=failed), 3: lost},
+                           pending=[4])  # fmt: skip
+    with pytest.raises(relay.RelayFailed) as raised:
+        relay.merge(got, [2, 2, 2, 1, 3])
+    answer = raised.value.answer
+    assert relay.unpack(answer["results"]) == [None, None, "r2", None, "r4", None] + [None] * 4
+    assert answer["errors"][3] == ("boom", False) and answer["errors"][6][1] is True
+    assert sorted(answer["errors"]) == [3, 6] and answer["pending"] == [5, 7, 8, 9]
+    # as the driver reads it: every rank its own
+    fanned = relay.Fanned(10)
+    fanned.add("top", list(range(10)), relayed=True)
+    out = fanned.expand(failures.Outcome(results=[None], errors={0: raised.value}))
+    assert out.results[2] == "r2" and str(out.errors[3]) == "boom" and out.errors[6].died
+    clean = relay.merge(failures.Outcome(results=[ok, ok]), [2, 2])
+    assert clean == {"results": {"same": None, "n": 4}, "errors": {}, "pending": []}

@@ -34,9 +34,18 @@ on, the relays pay (docs/scale.md). SCALING_TEST_RELAYS=1 makes them at any size
 tests drive the relayed paths with this machine's few ranks."""
 TEST_ENV = "SCALING_TEST_RELAYS"
 
-CONCURRENT = 4
+CONCURRENT = 8
 """Calls a relay runs at once: one can stay blocked on a stopped rank until the gang is killed
-(the driver names it through heartbeats) while a later call still gets through."""
+(the driver names it through heartbeats) while a later call still gets through; a relay at
+the second level (`tree`) holds two for one call, its own and its node's."""
+
+TREE_NODES = 16
+"""From this many nodes on (128 ranks of 8), the driver calls about sqrt(nodes) relays, each
+calling its share of the node relays (`shares`): the driver's cost is per call it submits
+(docs/scale.md), and a level saves nodes - sqrt(nodes) calls of each fan-out for one more hop
+(about a millisecond) of latency. SCALING_TEST_RELAY_TREE=1 makes two levels at any node
+count, so that the relayed tests can drive them (with SCALING_TEST_RELAYS=1) on one node."""
+TREE_TEST_ENV = "SCALING_TEST_RELAY_TREE"
 
 
 class RelayFailed(Exception):
@@ -95,10 +104,17 @@ class NodeRelay:
 
     def _answer(self, got: failures.Outcome, results) -> dict:
         errors = {p: failures.relayed(e) for p, e in got.errors.items()}
-        answer = {"results": results, "errors": errors, "pending": got.pending}
-        if errors:  # raised, so that the driver's wait sees an error and starts its grace
-            raise RelayFailed(answer)
-        return answer
+        return answered(results, errors, got.pending)
+
+    def fan_relays(self, parts: list[tuple]) -> dict:
+        """The second level (Relays' tree): parts: (node relay, its method, its args, how many
+        ranks it answers for) per node of this relay's share; one answer for them all, as
+        theirs, the positions running on from one node to the next. A node relay that itself
+        failed (its node died) makes each of its ranks an error that says so."""
+        refs = [getattr(h, method).remote(*args) for h, method, args, _ in parts]
+        # a quarter of the driver's grace: each node relay already gave its ranks half
+        got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 4)
+        return merge(got, [k for *_, k in parts])
 
     def ping(self) -> dict:
         """Where this relay runs: its pid and node."""
@@ -123,20 +139,36 @@ class Relays:
         }
 
     def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> Fanned:
-        """One call per node holding some of `actors` (positions in that list); keep: the keys
-        of each rank's answer the driver reads (`trim`)."""
+        """One call per node holding some of `actors` (positions in that list), or per share
+        of nodes (`tree`); keep: the keys of each rank's answer the driver reads (`trim`)."""
         mine = self._per_node(actors, [tuple(a) for a in args_per_actor])
-        fanned = Fanned(len(actors))
-        for node, (pos, calls) in mine.items():
-            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
-        return fanned
+        parts = [(node, pos, "fan", (method, calls, keep)) for node, (pos, calls) in mine.items()]
+        return self._send(len(actors), parts)
 
     def join(self, actors: list, own: list[tuple], shared: dict, read_log: bool) -> Fanned:
         """Group formation: one `NodeRelay.join` per node holding some of `actors`, each with
         its ranks' numbering (`numbering`) and, once, what they share."""
-        fanned = Fanned(len(actors))
-        for node, (pos, calls) in self._per_node(actors, own).items():
-            fanned.add(self.handles[node].join.remote(calls, shared, read_log), pos, relayed=True)
+        mine = self._per_node(actors, own)
+        parts = [
+            (node, pos, "join", (calls, shared, read_log)) for node, (pos, calls) in mine.items()
+        ]
+        return self._send(len(actors), parts)
+
+    def _send(self, n: int, parts: list[tuple]) -> Fanned:
+        """parts: (node, positions, node relay method, its args). Each to its node's relay, or
+        from `tree` nodes on, each share of about sqrt(nodes) of them to the share's first
+        relay, which calls the others (NodeRelay.fan_relays) and answers for them all."""
+        fanned = Fanned(n)
+        if not tree(len(parts)):
+            for node, pos, method, args in parts:
+                fanned.add(getattr(self.handles[node], method).remote(*args), pos, relayed=True)
+            return fanned
+        for share in shares(parts):
+            sub = [
+                (self.handles[node], method, args, len(pos)) for node, pos, method, args in share
+            ]
+            top = self.handles[share[0][0]].fan_relays.remote(sub)
+            fanned.add(top, [p for _, pos, _, _ in share for p in pos], relayed=True)
         return fanned
 
     def _per_node(self, actors: list, args_per_actor: list) -> dict[str, tuple[list, list]]:
@@ -155,6 +187,19 @@ class Relays:
                 ray.kill(h)
 
 
+def tree(nodes: int) -> bool:
+    """Whether a call to `nodes` node relays goes through a second level (TREE_NODES, or
+    TREE_TEST_ENV=1: then a single node's relay is its own second level)."""
+    return nodes >= TREE_NODES or (nodes >= 1 and os.environ.get(TREE_TEST_ENV) == "1")
+
+
+def shares(parts: list) -> list[list]:
+    """parts in about sqrt(len) consecutive shares of about sqrt(len) each."""
+    k = math.isqrt(len(parts) - 1) + 1 if parts else 0
+    size = -(-len(parts) // k) if k else 0
+    return [parts[i : i + size] for i in range(0, len(parts), size)] if size else []
+
+
 def wanted(size: int) -> bool:
     """Whether a gang of `size` ranks gets node relays (MIN_RANKS, or the test switch)."""
     return size >= MIN_RANKS or os.environ.get(TEST_ENV) == "1"
@@ -170,6 +215,37 @@ def trim(results: list, keep) -> list:
     return [None if r is None else
             {k: None if isinstance(r.get(k), list) and not any(r[k]) else r.get(k) for k in keep}
             for r in results]  # fmt: skip
+
+
+def merge(got: failures.Outcome, counts: list[int]) -> dict:
+    """Node relays' outcomes (got, one per node, counts[q] ranks each) as one relay's answer,
+    the positions running on from one node to the next (NodeRelay.fan_relays)."""
+    results, errors, pending, offset = [], {}, [], 0
+    for q, k in enumerate(counts):
+        answer = _relay_answer(got.errors.get(q))
+        if answer is None and q in got.errors:  # the node relay itself failed (its node died)
+            lost = failures.relayed(got.errors[q])
+            errors.update({offset + j: lost for j in range(k)})
+            results += [None] * k
+        elif q in got.pending:
+            pending += range(offset, offset + k)
+            results += [None] * k
+        else:
+            answer = answer or got.results[q]
+            results += unpack(answer["results"])
+            errors.update({offset + j: e for j, e in answer["errors"].items()})
+            pending += [offset + j for j in answer["pending"]]
+        offset += k
+    return answered(pack(results), errors, pending)
+
+
+def answered(results, errors: dict, pending: list) -> dict:
+    """A relay's answer; raised (RelayFailed) when a rank failed, so that the waiter above
+    sees an error at once and starts its grace."""
+    answer = {"results": results, "errors": errors, "pending": pending}
+    if errors:
+        raise RelayFailed(answer)
+    return answer
 
 
 def pack(results: list):

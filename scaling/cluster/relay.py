@@ -4,11 +4,14 @@ leave the driver as one call per node, not one per rank.
 The driver's cost is per call it submits (about 0.23 ms of its CPU each, docs/scale.md), not
 per byte: at 1,024 ranks, 8 per node, group formation (init_group, NCCL's log, destroy_group)
 and leader mode's followers (plan_run.py) were 4N calls per world size from the driver; through
-the relays they are 4 x 128. Each relay (0 CPUs, pinned to its node, created once per gang and
-killed with it) holds its node's rank handles, submits the calls to its ranks, waits for them
-(failures.collect: after a rank's error, its node's other ranks get GRACE_S to fail or finish)
-and answers with one result per rank; a rank's error travels as its first line and whether it
-died (failures.Relayed), so failures.explain names the culprit as if the driver had called it.
+the relays they are 3 x 128 (the log read rides in the join, `NodeRelay.join`), and from
+TREE_NODES nodes on 3 x 12: the driver calls about sqrt(nodes) relays, each calling its share
+of the others (`NodeRelay.fan_relays`). A node's identical answers travel once (`pack`).
+Each relay (0 CPUs, pinned to its node, created once per gang and killed with it) holds its
+node's rank handles, submits the calls to its ranks, waits for them (failures.collect: after a
+rank's error, its node's other ranks get GRACE_S to fail or finish) and answers with one result
+per rank; a rank's error travels as its first line and whether it died (failures.Relayed), so
+failures.explain names the culprit as if the driver had called it.
 
 What stays direct: rank 0's chunks (its answers are the samples), heartbeats and `finished`
 (rare, and they must answer while a relay waits on a stopped rank), `describe` (before the

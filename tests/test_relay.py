@@ -136,3 +136,12 @@ def test_a_second_level_answer_runs_the_positions_on_and_names_each_ranks_failur
     assert out.results[2] == "r2" and str(out.errors[3]) == "boom" and out.errors[6].died
     clean = relay.merge(failures.Outcome(results=[ok, ok]), [2, 2])
     assert clean == {"results": {"same": None, "n": 4}, "errors": {}, "pending": []}
+
+
+def test_answers_that_cannot_be_compared_travel_as_they_are():
+    class Array:  # as numpy's ==: elementwise, no truth value
+        def __eq__(self, other):
+            raise ValueError("truth value of an array is ambiguous")
+
+    answers = [Array(), Array()]
+    assert relay.pack(answers) is answers

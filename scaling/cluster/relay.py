@@ -255,9 +255,11 @@ def pack(results: list):
     """A relay's answers, as sent: {"same": r, "n": k} when all k are the same r (a node's
     followers that logged nothing, destroy_group's Nones), else the list. The driver's cost
     is per object it takes in (docs/scale.md), and this makes a node's k one."""
-    if len(results) > 1 and all(r == results[0] for r in results):
-        return {"same": results[0], "n": len(results)}
-    return results
+    try:
+        same = len(results) > 1 and all(r == results[0] for r in results)
+    except Exception:  # an answer whose == is not a bool (an array): sent as it is
+        same = False
+    return {"same": results[0], "n": len(results)} if same else results
 
 
 def unpack(results) -> list:

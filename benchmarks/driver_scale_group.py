@@ -4,8 +4,9 @@ size's group on NCCL (open_rendezvous on rank 0, init_group on every rank, NCCL'
 destroy_group on leaving), its calls counted, fitted and projected at 1,024 and 8,192 ranks.
 
 Direct, that is 3N + 1 calls from the driver (2N + 1 on gloo, which reads no NCCL log);
-through the relays, 3 x nodes + 1. The ranks' own start-up (rendezvous, init_process_group,
-first collective) is theirs, not the driver's, and is not here: the answerers do nothing.
+through the relays, 2 x nodes + 1 (the log read rides in the join, cluster/group.py). The
+ranks' own start-up (rendezvous, init_process_group, first collective) is theirs, not the
+driver's, and is not here: the answerers do nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
-from driver_scale_model import estimated_sweep_s, nonnegative_fit  # noqa: E402
+from driver_scale_model import estimated_sweep_s, nonnegative_fit, relay_calls  # noqa: E402
 
 from scaling import sweep
 from scaling.config import RunConfig
@@ -36,10 +37,12 @@ def measure_groups(gang, n: int, reps: int) -> dict[str, dict]:
             meter = SimpleNamespace(call_ranks=0, relayed=0)
             counting(gang, meter)
             cpu0, t0 = time.process_time(), time.perf_counter()
-            with gang.group(n) as group:
+            with gang.group(n, read_log=True) as group:
                 sweep.transport_records(gang, group, "world")
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             del gang.submit
+            if relays is not None:
+                relays.__dict__.pop("join", None)
             got[shape].append({"wall": wall, "cpu": cpu, "calls": wall, "calls_cpu": cpu,
                                "harness": wall, "call_ranks": meter.call_ranks + 1,
                                "relayed": meter.relayed})  # fmt: skip
@@ -62,13 +65,25 @@ def counting(gang, meter) -> None:
         return fanned
 
     gang.submit = submit
+    if gang.relays is not None:  # group formation's join: one call per node, every rank relayed
+        join = type(gang.relays).join.__get__(gang.relays)
+
+        def joining(actors, own, shared, read_log):
+            fanned = join(actors, own, shared, read_log)
+            meter.call_ranks += len(fanned.refs)
+            meter.relayed += len(actors)
+            return fanned
+
+        gang.relays.join = joining
 
 
 def counts(n: int, relayed: bool, per_call: int, per_node: int = 8) -> tuple[int, int]:
     """(driver calls, ranks answered inside a relay's answer) of one group formation with
-    per_call fanned calls (3 on NCCL, 2 on gloo), plus rank 0's open_rendezvous."""
+    per_call fanned calls direct (3 on NCCL, 2 on gloo), plus rank 0's open_rendezvous.
+    Through the relays NCCL's log read rides in the join: 2 per node (or per share of nodes,
+    relay.TREE_NODES) either way."""
     if relayed:
-        return 1 + per_call * math.ceil(n / per_node), per_call * n
+        return 1 + 2 * relay_calls(math.ceil(n / per_node)), 2 * n
     return 1 + per_call * n, 0
 
 

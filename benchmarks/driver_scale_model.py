@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from scaling.cluster import relay
 from scaling.cluster.plan_run import CHUNK_S
 from scaling.config import RunConfig
 from scaling.workloads.collectives import message_sizes
@@ -31,15 +32,21 @@ def call_counts(
     (plan_run.next_chunk: one point, then CHUNK_S's worth); plan-direct: with reduced samples
     only rank 0 gets a call per chunk and every other rank one per world size (plan_run's
     leader mode), else as chunks; plan, what `scaling run` does now: the same, the followers'
-    calls one per node through the node relays (node 0's relay has ranks 1..7)."""
+    calls one per node through the node relays (node 0's relay has ranks 1..7), or one per
+    share of nodes from relay.TREE_NODES on (`relay_calls`)."""
     if shape == "per-point":
         return points, n * points, 0
     chunks = 1 + max(1, math.ceil(measured_s / CHUNK_S))
     if shape == "plan" and mode == "slowest":
-        return chunks, chunks + math.ceil(n / per_node), n - 1
+        return chunks, chunks + relay_calls(math.ceil(n / per_node)), n - 1
     if shape == "plan-direct" and mode == "slowest":
         return chunks, chunks + n - 1, 0
     return chunks, n * chunks, 0
+
+
+def relay_calls(nodes: int) -> int:
+    """The driver's calls for one fan-out to `nodes` node relays (relay.Relays._send)."""
+    return len(relay.shares(list(range(nodes)))) if relay.tree(nodes) else nodes
 
 
 def features(part: str, r: dict) -> list[float]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ray
 
-from scaling.cluster import relay
+from scaling.cluster import failures, relay
 from scaling.cluster.gang import Gang
 
 PER_NODE = 8
@@ -36,7 +36,20 @@ class Answerer:
 
     def fan(self, method: str, calls: list[tuple[int, tuple]], keep=None) -> dict:
         results = [self.call(rank, method, *args) for rank, args in calls]
-        return {"results": relay.trim(results, keep), "errors": {}, "pending": []}
+        return {"results": relay.pack(relay.trim(results, keep)), "errors": {}, "pending": []}
+
+    def join(self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool) -> dict:
+        """As relay.NodeRelay.join answers: every rank joins, then (read_log) its log is read."""
+        args = (shared["backend"], shared["timeout_s"])
+        got = [self._init_group(rank, relay.rank_env(own, shared), *args) for rank, own in calls]
+        logs = [self._nccl_links(rank) if read_log else None for rank, _ in calls]
+        results = [relay.joined_tuple(a, x) for a, x in zip(got, logs, strict=True)]
+        return {"results": results, "errors": {}, "pending": []}
+
+    def fan_relays(self, parts: list[tuple]) -> dict:
+        """As relay.NodeRelay.fan_relays answers for its share of nodes (each answered here)."""
+        got = failures.Outcome(results=[getattr(self, m)(*args) for _, m, args, _ in parts])
+        return relay.merge(got, [k for *_, k in parts])
 
     def _answer(self, rank: int, spec: dict) -> dict:
         n = spec["world_size"]

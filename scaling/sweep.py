@@ -120,12 +120,14 @@ def group_records(group, snapshots: dict[str, dict], backend: str = "gloo") -> l
 def transport_records(gang: Gang, group, view: str) -> list[dict]:
     """What NCCL logged since the last call, per rank: the transport of each link it set up.
 
-    Called once after the group forms; what each point adds (a subgroup's communicator is
-    created at its first collective) comes back with the point (`transports`).
+    Read once after the group forms, by forming it with read_log (in the relays' join call,
+    cluster/group.py), else here; what each point adds (a subgroup's communicator is created
+    at its first collective) comes back with the point (`transports`).
     """
     if gang.backend != "nccl":
         return []
-    return transports(gang.fan(group.actors, "nccl_links"), len(group.metas), view)
+    links = group.links if group.links is not None else gang.fan(group.actors, "nccl_links")
+    return transports(links, len(group.metas), view)
 
 
 def transports(per_rank: list, world_size: int, view: str) -> list[dict]:
@@ -215,7 +217,7 @@ def one_line(e: BaseException) -> str:
 def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) -> None:
     gang = prep.gang
     for step in steps:
-        with gang.group(step.n, cfg.cluster.env) as group:
+        with gang.group(step.n, cfg.cluster.env, read_log=gang.backend == "nccl") as group:
             rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
             rundir.append_samples(group.startup)
             rundir.append_samples(transport_records(gang, group, "world"))

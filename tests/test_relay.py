@@ -5,7 +5,11 @@ leader-mode and group-forming test (test_plan_run.py, test_faults.py)."""
 
 from types import SimpleNamespace
 
-from scaling.cluster import failures, relay
+import pytest
+import ray
+
+from scaling.cluster import failures, relay, rendezvous, startup_timing
+from scaling.cluster.gang import Gang
 
 
 def test_trim_keeps_the_keys_read_and_sends_a_list_of_nothing_as_none():
@@ -50,3 +54,94 @@ def test_a_relayed_error_is_explained_as_the_ranks_own():
     assert failures.explain(died, who, {}, "init_group", 10) == (
         "rank 1 (pid 101, host h, node abcdef12) died during init_group (worker died)"
     )
+
+
+def test_a_nodes_like_answers_travel_once_and_come_back_one_per_rank():
+    assert relay.pack([{"nccl": None}] * 8) == {"same": {"nccl": None}, "n": 8}
+    assert relay.unpack(relay.pack([{"nccl": None}] * 8)) == [{"nccl": None}] * 8
+    differ = [None, {"nccl": [{"transports": ["P2P"]}]}]
+    assert relay.pack(differ) is differ and relay.unpack(differ) is differ
+    assert relay.pack([None]) == [None]  # one rank: nothing to gain
+    fanned = relay.Fanned(3)
+    fanned.add("node-a", [0, 2], relayed=True)
+    fanned.add("rank-1", [1], relayed=False)
+    packed = {"results": relay.pack([None, None]), "errors": {}, "pending": []}
+    out = fanned.expand(failures.Outcome(results=[packed, "r1"]))
+    assert out.results == [None, "r1", None] and out.ok
+
+
+def test_a_relay_builds_each_ranks_environment_as_the_driver_did():
+    # before the relays the driver sent {**group env, **torchrun_env(...)} per rank
+    info = rendezvous.assign_ranks([{"node_id": n} for n in ("a", "a", "b")])
+    shared = {"env": {"NCCL_DEBUG": "WARN", "RANK": "overridden"}, "world": 3,
+              "addr": "10.0.0.1", "port": 29400, "backend": "nccl", "timeout_s": 30.0}  # fmt: skip
+    for x in info:
+        before = {**shared["env"], **rendezvous.torchrun_env(
+            x["rank"], x["local_rank"], 3, x["local_world_size"], x["node_rank"], "10.0.0.1", 29400
+        )}  # fmt: skip
+        assert relay.rank_env(relay.numbering(x), shared) == before
+    assert relay.rank_env(relay.numbering(info[2]), shared)["NODE_RANK"] == "1"
+
+
+def test_a_joined_rank_comes_back_as_a_tuple_and_reads_as_init_groups_answer():
+    answer = {"rank": 5, "backend": "nccl",
+              "startup": {"rendezvous_s": 0.1, "init_s": 2.0, "first_collective_s": 0.3}}  # fmt: skip
+    t = relay.joined_tuple(answer, {"transports": ["NET"]})
+    assert t == (5, "nccl", 0.1, 2.0, 0.3, {"transports": ["NET"]})
+    assert relay.joined(t) == answer
+    assert relay.joined_tuple(None, None) is None  # a rank that failed: its error says why
+    recs = startup_timing.records([relay.joined(t)], 8, "world", "nccl", 4.0)
+    assert recs[0]["rank"] == 5 and recs[0]["init_s"] == 2.0 and recs[0]["setup_s"] == 4.0
+
+
+def test_who_names_each_actor_by_rank_from_a_map_built_once():
+    gang = object.__new__(Gang)
+    gang.actors = [object() for _ in range(4)]
+    gang.metas = [{"hostname": f"h{r}", "pid": 10 + r, "node_id": "n"} for r in range(4)]
+    assert gang.who(gang.actors[3]) == {"rank": 3, "hostname": "h3", "pid": 13, "node_id": "n"}
+    assert gang.who(object())["rank"] is None  # not one of the gang's
+    gang.actors, gang.metas = gang.actors[::-1], gang.metas[::-1]  # reordered: rebuilt
+    assert gang.who(gang.actors[0])["pid"] == 13
+
+
+def test_the_second_level_takes_about_sqrt_nodes_shares_from_tree_nodes_on(monkeypatch):
+    monkeypatch.delenv(relay.TREE_TEST_ENV, raising=False)
+    assert not relay.tree(relay.TREE_NODES - 1) and relay.tree(relay.TREE_NODES)
+    for nodes, calls in ((16, 4), (17, 5), (128, 12), (1024, 32)):
+        got = relay.shares(list(range(nodes)))
+        assert len(got) == calls and [x for s in got for x in s] == list(range(nodes))
+    monkeypatch.setenv(relay.TREE_TEST_ENV, "1")
+    assert relay.tree(1) and relay.shares(["a"]) == [["a"]]
+
+
+def test_a_second_level_answer_runs_the_positions_on_and_names_each_ranks_failure():
+    ok = {"results": relay.pack([None, None]), "errors": {}, "pending": []}
+    failed = relay.RelayFailed({"results": ["r2", None], "errors": {1: ("boom", False)},
+                                "pending": []})  # fmt: skip
+    waiting = {"results": ["r4", None], "errors": {}, "pending": [1]}
+    lost = ray.exceptions.RayActorError()  # a node relay that died with its node
+    got = failures.Outcome(results=[ok, None, waiting, None, None],
+                           errors={1: SimpleNamespace(cause=failed), 3: lost},
+                           pending=[4])  # fmt: skip
+    with pytest.raises(relay.RelayFailed) as raised:
+        relay.merge(got, [2, 2, 2, 1, 3])
+    answer = raised.value.answer
+    assert relay.unpack(answer["results"]) == [None, None, "r2", None, "r4", None] + [None] * 4
+    assert answer["errors"][3] == ("boom", False) and answer["errors"][6][1] is True
+    assert sorted(answer["errors"]) == [3, 6] and answer["pending"] == [5, 7, 8, 9]
+    # as the driver reads it: every rank its own
+    fanned = relay.Fanned(10)
+    fanned.add("top", list(range(10)), relayed=True)
+    out = fanned.expand(failures.Outcome(results=[None], errors={0: raised.value}))
+    assert out.results[2] == "r2" and str(out.errors[3]) == "boom" and out.errors[6].died
+    clean = relay.merge(failures.Outcome(results=[ok, ok]), [2, 2])
+    assert clean == {"results": {"same": None, "n": 4}, "errors": {}, "pending": []}
+
+
+def test_answers_that_cannot_be_compared_travel_as_they_are():
+    class Array:  # as numpy's ==: elementwise, no truth value
+        def __eq__(self, other):
+            raise ValueError("truth value of an array is ambiguous")
+
+    answers = [Array(), Array()]
+    assert relay.pack(answers) is answers

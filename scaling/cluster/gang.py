@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import interrupts
-from scaling.cluster import failures, relay, rendezvous, startup_timing
+from scaling.cluster import failures, relay, rendezvous
 from scaling.cluster.connect import ClusterError
+from scaling.cluster.group import Group, form, shape_label  # noqa: F401 (re-exported)
 from scaling.cluster.worker import CONTROL_GROUP, RankActor
 
 
@@ -102,51 +101,6 @@ def order_ranks(metas: list[dict]) -> list[int]:
         return (node_key[m["node_id"]], gpu if gpu is not None else -1, i)
 
     return sorted(range(len(metas)), key=key)
-
-
-def shape_label(rank_info: list[dict]) -> str:
-    """'16 = 2 nodes x 8', '3 = 2 nodes (2+1)', '2 = 1 node x 2'."""
-    per_node = [x["local_world_size"] for x in rank_info if x["local_rank"] == 0]
-    n, k = len(rank_info), len(per_node)
-    nodes = f"{k} node{'s' if k > 1 else ''}"
-    if len(set(per_node)) == 1:
-        return f"{n} = {nodes} × {per_node[0]}"
-    return f"{n} = {nodes} ({'+'.join(map(str, per_node))})"
-
-
-@dataclass
-class Group:
-    """World size n's members of the gang, in rank order, with their torchrun numbering."""
-
-    actors: list
-    rank_info: list[dict]
-    """Per rank: rank, local_rank, local_world_size, node_rank, nodes (rendezvous.assign_ranks)."""
-    metas: list[dict]
-    """Per rank: what the rank actor described (node, host, GPU, versions)."""
-    startup: list[dict] = field(default_factory=list)
-    """Per rank, once the group is formed: its start-up times as records (cluster/startup_timing.py)."""
-    nodes: int = field(init=False)
-    shape: str = field(init=False)
-    span: str = field(init=False)
-
-    def __post_init__(self):
-        self.nodes = self.rank_info[0]["nodes"] if self.rank_info else 0
-        self.shape = shape_label(self.rank_info)
-        self.span = "inter-node" if self.nodes > 1 else "intra-node"
-
-    def subgroups(self) -> dict[str, list[int]]:
-        """The hierarchical view of a multi-node group: node 0's ranks, and one rank per node."""
-        if self.nodes < 2:
-            return {}
-        intra = [x["rank"] for x in self.rank_info if x["node_rank"] == 0]
-        inter = [x["rank"] for x in self.rank_info if x["local_rank"] == 0]
-        # A view of one rank measures nothing; a view of every rank repeats the world group.
-        whole = len(self.rank_info)
-        return {
-            name: ranks
-            for name, ranks in (("intra", intra), ("inter", inter))
-            if 1 < len(ranks) < whole
-        }
 
 
 class Gang:
@@ -244,11 +198,13 @@ class Gang:
         node relays (relay.py): for the calls every rank gets once per world size."""
         args = [()] * len(actors) if args_per_actor is None else args_per_actor
         fanned = self.submit(actors, method, args)
+        return self.gather(actors, fanned, failures.label(method, args[0] if args else ()), timeout)
+
+    def gather(self, actors: list, fanned: relay.Fanned, what: str, timeout=None) -> list:
+        """Every rank's answer to a submitted fan-out, or a GangError naming who failed."""
         limit = timeout or self.timeout_s
         outcome = fanned.expand(failures.collect(fanned.refs, limit))
-        return self._results(
-            actors, outcome, failures.label(method, args[0] if args else ()), limit
-        )
+        return self._results(actors, outcome, what, limit)
 
     def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> relay.Fanned:
         """Submit a call to every given actor, through its node's relay when the gang has them
@@ -274,11 +230,20 @@ class Gang:
 
     def who(self, actor) -> dict:
         """Rank, host, pid and node of an actor (its gang position before ranks are known)."""
-        if self.metas:
-            for rank, (a, m) in enumerate(zip(self.actors, self.metas, strict=True)):
-                if a == actor:
-                    return {"rank": rank, **{k: m.get(k) for k in ("hostname", "pid", "node_id")}}
-        return {"rank": None, "hostname": None, "pid": None, "node_id": None}
+        rank = self._ranks().get(actor)
+        if rank is None:
+            return {"rank": None, "hostname": None, "pid": None, "node_id": None}
+        m = self.metas[rank]
+        return {"rank": rank, **{k: m.get(k) for k in ("hostname", "pid", "node_id")}}
+
+    def _ranks(self) -> dict:
+        """Actor -> rank, built once the ranks are ordered: naming each of N failed or waiting
+        actors was a linear search each, N^2 at scale."""
+        cached = getattr(self, "_rank_of", None)
+        if cached is None or cached[0] is not self.metas:
+            cached = (self.metas, {a: r for r, a in enumerate(self.actors)} if self.metas else {})
+            self._rank_of = cached
+        return cached[1]
 
     def members(self, n: int) -> list[int]:
         """Which of the gang's ranks form world size n, in rank order (node-contiguous).
@@ -306,41 +271,25 @@ class Gang:
         return Group([self.actors[i] for i in idx], rendezvous.assign_ranks(metas), metas)
 
     @contextlib.contextmanager
-    def group(self, n: int, env: dict[str, str] | None = None, members: list[int] | None = None):
+    def group(
+        self,
+        n: int,
+        env: dict[str, str] | None = None,
+        members: list[int] | None = None,
+        read_log: bool = False,
+    ):
         """Form a process group over world size n's members; destroy it on exit. The group's
-        `startup` holds what forming it cost (cluster/startup_timing.py): the caller records it."""
+        `startup` holds what forming it cost (cluster/startup_timing.py): the caller records it.
+        read_log: also read NCCL's log once every rank has joined (the group's `links`), in
+        the same relay call as the join (group.py)."""
         planned = self.planned_group(n, members)
-        actors = planned.actors
-        # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
-        host = planned.metas[0]["node_ip"]
-        start = time.perf_counter()
-        rdv = self.call(actors[:1], "open_rendezvous", n, self.timeout_s, host)[0]
-        envs = [
-            {
-                **(env or {}),
-                **rendezvous.torchrun_env(
-                    L["rank"],
-                    L["local_rank"],
-                    n,
-                    L["local_world_size"],
-                    L["node_rank"],
-                    rdv["addr"],
-                    rdv["port"],
-                ),
-            }
-            for L in planned.rank_info
-        ]
-        # init_process_group blocks until every rank has joined: start all concurrently.
-        joined = self.fan(actors, "init_group", [(e, self.backend, self.timeout_s) for e in envs])
-        planned.startup = startup_timing.records(
-            joined, n, "world", self.backend, time.perf_counter() - start
-        )
+        form(self, planned, env, read_log)
         try:
             yield planned
         finally:
             if not self.broken:
                 with contextlib.suppress(Exception):
-                    self.fan(actors, "destroy_group", timeout=min(60.0, self.timeout_s))
+                    self.fan(planned.actors, "destroy_group", timeout=min(60.0, self.timeout_s))
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         """Graceful exit first (destroys groups), then ray.kill whatever is left.

@@ -4,11 +4,14 @@ leave the driver as one call per node, not one per rank.
 The driver's cost is per call it submits (about 0.23 ms of its CPU each, docs/scale.md), not
 per byte: at 1,024 ranks, 8 per node, group formation (init_group, NCCL's log, destroy_group)
 and leader mode's followers (plan_run.py) were 4N calls per world size from the driver; through
-the relays they are 4 x 128. Each relay (0 CPUs, pinned to its node, created once per gang and
-killed with it) holds its node's rank handles, submits the calls to its ranks, waits for them
-(failures.collect: after a rank's error, its node's other ranks get GRACE_S to fail or finish)
-and answers with one result per rank; a rank's error travels as its first line and whether it
-died (failures.Relayed), so failures.explain names the culprit as if the driver had called it.
+the relays they are 3 x 128 (the log read rides in the join, `NodeRelay.join`), and from
+TREE_NODES nodes on 3 x 12: the driver calls about sqrt(nodes) relays, each calling its share
+of the others (`NodeRelay.fan_relays`). A node's identical answers travel once (`pack`).
+Each relay (0 CPUs, pinned to its node, created once per gang and killed with it) holds its
+node's rank handles, submits the calls to its ranks, waits for them (failures.collect: after a
+rank's error, its node's other ranks get GRACE_S to fail or finish) and answers with one result
+per rank; a rank's error travels as its first line and whether it died (failures.Relayed), so
+failures.explain names the culprit as if the driver had called it.
 
 What stays direct: rank 0's chunks (its answers are the samples), heartbeats and `finished`
 (rare, and they must answer while a relay waits on a stopped rank), `describe` (before the
@@ -24,7 +27,7 @@ import os
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from scaling.cluster import failures
+from scaling.cluster import failures, rendezvous, startup_timing
 
 MIN_RANKS = 16
 """The smallest gang that gets relays. A relay is one more Ray worker process per node: its
@@ -34,9 +37,19 @@ on, the relays pay (docs/scale.md). SCALING_TEST_RELAYS=1 makes them at any size
 tests drive the relayed paths with this machine's few ranks."""
 TEST_ENV = "SCALING_TEST_RELAYS"
 
-CONCURRENT = 4
+CONCURRENT = 8
 """Calls a relay runs at once: one can stay blocked on a stopped rank until the gang is killed
-(the driver names it through heartbeats) while a later call still gets through."""
+(the driver names it through heartbeats) while a later call still gets through; a relay at
+the second level (`tree`) holds two for one call, its own and its node's."""
+
+TREE_NODES = 16
+"""From this many nodes on (128 ranks of 8), the driver calls about sqrt(nodes) relays, each
+calling its share of the node relays (`shares`): the driver's cost is per call it submits
+(docs/scale.md), and a level saves nodes - sqrt(nodes) calls of each fan-out for one more hop
+of latency (assumed about a millisecond; not measured here). SCALING_TEST_RELAY_TREE=1 makes
+two levels at any node count, so that the relayed tests can drive them (with
+SCALING_TEST_RELAYS=1) on one node."""
+TREE_TEST_ENV = "SCALING_TEST_RELAY_TREE"
 
 
 class RelayFailed(Exception):
@@ -62,14 +75,50 @@ class NodeRelay:
         positions still running}. No time limit of its own: a rank that never answers is the
         driver's to name (heartbeats, --timeout)."""
         refs = [getattr(self.ranks[slot], method).remote(*args) for slot, args in calls]
+        got = self._wait(refs)
+        return self._answer(got, pack(trim(got.results, keep)))
+
+    def join(self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool) -> dict:
+        """Group formation's per-node call (group.py): calls: (gang slot, the rank's numbering)
+        per rank; shared: what every rank's environment and init_group share. Each rank joins
+        (RankActor.init_group); once all have, read_log reads each one's NCCL log in this same
+        call. Answers as fan does, one `joined_tuple` per rank."""
+        env = [rank_env(own, shared) for _, own in calls]
+        args = (shared["backend"], shared["timeout_s"])
+        got = self._wait(
+            [
+                self.ranks[s].init_group.remote(e, *args)
+                for (s, _), e in zip(calls, env, strict=True)
+            ]
+        )
+        logs = [None] * len(calls)
+        if read_log and not got.errors and not got.pending:
+            read = self._wait([self.ranks[slot].nccl_links.remote() for slot, _ in calls])
+            if read.errors:
+                return self._answer(read, read.results)
+            logs = read.results
+        return self._answer(
+            got, [joined_tuple(a, x) for a, x in zip(got.results, logs, strict=True)]
+        )
+
+    def _wait(self, refs: list) -> failures.Outcome:
         # half the driver's grace: a peer that is only slow to fail comes back pending, and
         # the rank that died is still named as dead within the driver's own grace
-        got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
+        return failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
+
+    def _answer(self, got: failures.Outcome, results) -> dict:
         errors = {p: failures.relayed(e) for p, e in got.errors.items()}
-        answer = {"results": trim(got.results, keep), "errors": errors, "pending": got.pending}
-        if errors:  # raised, so that the driver's wait sees an error and starts its grace
-            raise RelayFailed(answer)
-        return answer
+        return answered(results, errors, got.pending)
+
+    def fan_relays(self, parts: list[tuple]) -> dict:
+        """The second level (Relays' tree): parts: (node relay, its method, its args, how many
+        ranks it answers for) per node of this relay's share; one answer for them all, as
+        theirs, the positions running on from one node to the next. A node relay that itself
+        failed (its node died) makes each of its ranks an error that says so."""
+        refs = [getattr(h, method).remote(*args) for h, method, args, _ in parts]
+        # a quarter of the driver's grace: each node relay already gave its ranks half
+        got = failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 4)
+        return merge(got, [k for *_, k in parts])
 
     def ping(self) -> dict:
         """Where this relay runs: its pid and node."""
@@ -94,23 +143,65 @@ class Relays:
         }
 
     def submit(self, actors: list, method: str, args_per_actor: list, keep=None) -> Fanned:
-        """One call per node holding some of `actors` (positions in that list); keep: the keys
-        of each rank's answer the driver reads (`trim`)."""
+        """One call per node holding some of `actors` (positions in that list), or per share
+        of nodes (`tree`); keep: the keys of each rank's answer the driver reads (`trim`)."""
+        mine = self._per_node(actors, [tuple(a) for a in args_per_actor])
+        parts = [(node, pos, "fan", (method, calls, keep)) for node, (pos, calls) in mine.items()]
+        return self._send(len(actors), parts)
+
+    def join(self, actors: list, own: list[tuple], shared: dict, read_log: bool) -> Fanned:
+        """Group formation: one `NodeRelay.join` per node holding some of `actors`, each with
+        its ranks' numbering (`numbering`) and, once, what they share."""
+        mine = self._per_node(actors, own)
+        parts = [
+            (node, pos, "join", (calls, shared, read_log)) for node, (pos, calls) in mine.items()
+        ]
+        return self._send(len(actors), parts)
+
+    def _send(self, n: int, parts: list[tuple]) -> Fanned:
+        """parts: (node, positions, node relay method, its args). Each to its node's relay, or
+        from `tree` nodes on, each share of about sqrt(nodes) of them to the share's first
+        relay, which calls the others (NodeRelay.fan_relays) and answers for them all."""
+        fanned = Fanned(n)
+        if not tree(len(parts)):
+            for node, pos, method, args in parts:
+                fanned.add(getattr(self.handles[node], method).remote(*args), pos, relayed=True)
+            return fanned
+        for share in shares(parts):
+            sub = [
+                (self.handles[node], method, args, len(pos)) for node, pos, method, args in share
+            ]
+            top = self.handles[share[0][0]].fan_relays.remote(sub)
+            fanned.add(top, [p for _, pos, _, _ in share for p in pos], relayed=True)
+        return fanned
+
+    def _per_node(self, actors: list, args_per_actor: list) -> dict[str, tuple[list, list]]:
+        """node -> (positions in actors, (gang slot, args) per position)."""
         mine: dict[str, tuple[list[int], list]] = {}
         for p, (a, args) in enumerate(zip(actors, args_per_actor, strict=True)):
             node, slot = self.where[a]
             pos, calls = mine.setdefault(node, ([], []))
             pos.append(p)
-            calls.append((slot, tuple(args)))
-        fanned = Fanned(len(actors))
-        for node, (pos, calls) in mine.items():
-            fanned.add(self.handles[node].fan.remote(method, calls, keep), pos, relayed=True)
-        return fanned
+            calls.append((slot, args))
+        return mine
 
     def kill(self) -> None:
         for h in self.handles.values():
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(h)
+
+
+def tree(nodes: int) -> bool:
+    """Whether a call to `nodes` node relays goes through a second level (TREE_NODES, or
+    TREE_TEST_ENV=1: then a single node's relay is its own second level)."""
+    return nodes >= TREE_NODES or (nodes >= 1 and os.environ.get(TREE_TEST_ENV) == "1")
+
+
+def shares(parts: list) -> list[list]:
+    """parts in about sqrt(len) consecutive shares of about sqrt(len) each."""
+    k = math.isqrt(len(parts) - 1) + 1 if parts else 0
+    size = -(-len(parts) // k) if k else 0
+    return [parts[i : i + size] for i in range(0, len(parts), size)] if size else []
 
 
 def wanted(size: int) -> bool:
@@ -128,6 +219,85 @@ def trim(results: list, keep) -> list:
     return [None if r is None else
             {k: None if isinstance(r.get(k), list) and not any(r[k]) else r.get(k) for k in keep}
             for r in results]  # fmt: skip
+
+
+def merge(got: failures.Outcome, counts: list[int]) -> dict:
+    """Node relays' outcomes (got, one per node, counts[q] ranks each) as one relay's answer,
+    the positions running on from one node to the next (NodeRelay.fan_relays)."""
+    results, errors, pending, offset = [], {}, [], 0
+    for q, k in enumerate(counts):
+        answer = _relay_answer(got.errors.get(q))
+        if answer is None and q in got.errors:  # the node relay itself failed (its node died)
+            lost = failures.relayed(got.errors[q])
+            errors.update({offset + j: lost for j in range(k)})
+            results += [None] * k
+        elif q in got.pending:
+            pending += range(offset, offset + k)
+            results += [None] * k
+        else:
+            answer = answer or got.results[q]
+            results += unpack(answer["results"])
+            errors.update({offset + j: e for j, e in answer["errors"].items()})
+            pending += [offset + j for j in answer["pending"]]
+        offset += k
+    return answered(pack(results), errors, pending)
+
+
+def answered(results, errors: dict, pending: list) -> dict:
+    """A relay's answer; raised (RelayFailed) when a rank failed, so that the waiter above
+    sees an error at once and starts its grace."""
+    answer = {"results": results, "errors": errors, "pending": pending}
+    if errors:
+        raise RelayFailed(answer)
+    return answer
+
+
+def pack(results: list):
+    """A relay's answers, as sent: {"same": r, "n": k} when all k are the same r (a node's
+    followers that logged nothing, destroy_group's Nones), else the list. The driver's cost
+    is per object it takes in (docs/scale.md), and this makes a node's k one."""
+    try:
+        same = len(results) > 1 and all(r == results[0] for r in results)
+    except Exception:  # an answer whose == is not a bool (an array): sent as it is
+        same = False
+    return {"same": results[0], "n": len(results)} if same else results
+
+
+def unpack(results) -> list:
+    """`pack`'s inverse."""
+    if isinstance(results, dict):
+        return [results["same"]] * results["n"]
+    return results
+
+
+def numbering(info: dict) -> tuple[int, int, int, int]:
+    """What differs between the torchrun environments of a group's ranks, from
+    rendezvous.assign_ranks' entry: (rank, local rank, local world size, node rank)."""
+    return info["rank"], info["local_rank"], info["local_world_size"], info["node_rank"]
+
+
+def rank_env(own: tuple, shared: dict) -> dict[str, str]:
+    """One rank's environment for init_group: the group's own variables (shared["env"]) under
+    torchrun's, as group formation set them before the relays built them on the node."""
+    rank, local_rank, local_world, node_rank = own
+    tr = rendezvous.torchrun_env(rank, local_rank, shared["world"], local_world, node_rank,
+                                 shared["addr"], shared["port"])  # fmt: skip
+    return {**shared["env"], **tr}
+
+
+def joined_tuple(answer: dict | None, log) -> tuple | None:
+    """A rank's init_group answer and NCCL log as the relay sends it: (rank, backend, then
+    startup_timing.PHASES' seconds, log); None for a rank that gave none."""
+    if answer is None:
+        return None
+    times = answer.get("startup") or {}
+    return (answer["rank"], answer["backend"], *(times.get(k) for k in startup_timing.PHASES), log)
+
+
+def joined(t: tuple) -> dict:
+    """`joined_tuple`'s init_group answer, as RankActor.init_group gave it."""
+    phases = dict(zip(startup_timing.PHASES, t[2:-1], strict=True))
+    return {"rank": t[0], "backend": t[1], "startup": phases}
 
 
 def submit_direct(actors: list, method: str, args_per_actor: list) -> Fanned:
@@ -165,13 +335,14 @@ class Fanned:
                 out.results[pos[0]] = got.results[q]
             else:
                 answer = answer or got.results[q]
+                results = unpack(answer["results"])
                 for j, i in enumerate(pos):
                     if j in answer["errors"]:
                         out.errors[i] = failures.Relayed(*answer["errors"][j])
                     elif j in answer["pending"]:
                         pending.add(i)
                     else:
-                        out.results[i] = answer["results"][j]
+                        out.results[i] = results[j]
         out.pending = sorted(pending)
         return out
 

@@ -8,7 +8,7 @@ runs disagree"), so this model takes both from the real runs' samples.jsonl
 
 - the landscape: log throughput = precision effect + batch effect + bucket effect + a small
   interaction, each drawn per seed around what the real grids showed: bf16 faster than fp32
-  by 0.25-0.40 (log; 0.28 in five quiet 8-candidate grids, 0.33 in five loaded 32-candidate
+  by 0.25-0.40 (log; 0.28 in five 8-candidate grids at load 1-10, 0.33 in five loaded 32-candidate
   ones), batch 4-32 and bucket_cap_mb 1-100 within a few percent (sd 0.04 and 0.05);
 - the costs: a short trial (every rung before the last) times the DDP step only, a full one
   (the last rung, the rerun, the grid, the tie-break) the DDP step and the step without

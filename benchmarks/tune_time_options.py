@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tune_rung_variants as variants  # noqa: E402
 import tune_sim_transformer as transformer  # noqa: E402
 import tune_simulated as sim  # noqa: E402  (the model, this checkout's scaling)
 
@@ -34,10 +35,12 @@ OPTIONS = {
     "capped": {"time_goal": 1 / 3},
     "capped, rung 0 at 2 rounds": {"time_goal": 1 / 3, "first_rounds": 2},
     "capped, eta 3": {"time_goal": 1 / 3, "eta": 3},
+    **{f"capped, {v}": {"time_goal": 1 / 3} for v in variants.VARIANTS},
 }
 """Each option over the defaults ([tune]: eta 2, interleaved rungs, tiebreak_share 0.3).
 "now": the tie-break's budget its share alone; "capped": also the headroom under the time
-goal, projected from the search's cost model ([tune] time_goal)."""
+goal, projected from the search's cost model ([tune] time_goal). "capped, <variant>": the
+capped search with one of tune_rung_variants.py's rules changed."""
 PARTS = ("rung 0", "later rungs", "tie-break", "rerun")
 
 
@@ -47,7 +50,12 @@ def row(cal: dict, n: int, name: str, seeds: int, noise: float, model=None) -> d
 
     space, world = (sim.candidates(n), None) if model is None else (model[0](n), model[1])
     schedule = Schedule(**{"eta": 2, "mirror": True, **OPTIONS[name]})
-    rows = [sim.one_seed(cal, space, schedule, noise, s, world=world) for s in range(seeds)]
+    v = name.removeprefix("capped, ")
+    search = variants.variant(v) if v in variants.VARIANTS else None
+    rows = [
+        sim.one_seed(cal, space, schedule, noise, s, world=world, search=search)
+        for s in range(seeds)
+    ]
     out = {"candidates": n, "option": name, **sim.summarize(rows)}
     out["parts"] = {p: statistics.fmean(r["parts"][p] for r in rows) for p in PARTS}
     out["time_goal_met"] = sum(r["time_ratio"] <= sim.GOAL_TIME for r in rows) / len(rows)

@@ -209,20 +209,28 @@ class Simulator:
         return TrialResult(rounds, fixed + inside, inside)
 
 
-def one_seed(cal: dict, space, schedule, noise: float, seed: int, walk: float = 0.0) -> dict:
+def one_seed(
+    cal: dict, space, schedule, noise: float, seed: int, walk: float = 0.0, world=None, search=None
+) -> dict:
+    """One seed's grid and search. world(cands, rng, warmup) -> (true, trial callback): another
+    model (tune_sim_transformer.py); None: this module's. search: successive_halving or a
+    variant with its arguments (tune_time_options.py's options)."""
     from scaling.collector.tune.halving import successive_halving
     from scaling.collector.tune.halving_types import TrialBudget
 
     rng = random.Random(seed)
     cands = space.candidates
-    true = landscape(cands, cal["anchor"]["samples_per_s"], rng)
-    batch = {c.id: c.batch for c in cands}
-    sim = Simulator(cal, true, batch, noise, rng, schedule.warmup, walk)
+    if world is None:
+        true = landscape(cands, cal["anchor"]["samples_per_s"], rng)
+        batch = {c.id: c.batch for c in cands}
+        sim = Simulator(cal, true, batch, noise, rng, schedule.warmup, walk)
+    else:
+        true, sim = world(cands, rng, schedule.warmup)
     full = TrialBudget(0, schedule.full_steps, schedule.full_rounds, schedule.warmup, True)
     grid = {c.id: sim(c.id, full) for c in cands}
     grid_pick = max(grid, key=lambda c: statistics.median(grid[c].rounds))
     grid_s = sum(r.seconds for r in grid.values())
-    search = successive_halving([c.id for c in cands], sim, schedule)
+    search = (search or successive_halving)([c.id for c in cands], sim, schedule)
     best = max(true.values())
     part = {"rung 0": 0.0, "later rungs": 0.0, "tie-break": 0.0, "rerun": 0.0}
     for m in search.measurements:

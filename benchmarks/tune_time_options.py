@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tune_rung_variants as variants  # noqa: E402
+import tune_sim_transformer as transformer  # noqa: E402
 import tune_simulated as sim  # noqa: E402  (the model, this checkout's scaling)
 
 OPTIONS = {
@@ -33,19 +35,27 @@ OPTIONS = {
     "capped": {"time_goal": 1 / 3},
     "capped, rung 0 at 2 rounds": {"time_goal": 1 / 3, "first_rounds": 2},
     "capped, eta 3": {"time_goal": 1 / 3, "eta": 3},
+    **{f"capped, {v}": {"time_goal": 1 / 3} for v in variants.VARIANTS},
 }
 """Each option over the defaults ([tune]: eta 2, interleaved rungs, tiebreak_share 0.3).
 "now": the tie-break's budget its share alone; "capped": also the headroom under the time
-goal, projected from the search's cost model ([tune] time_goal)."""
+goal, projected from the search's cost model ([tune] time_goal). "capped, <variant>": the
+capped search with one of tune_rung_variants.py's rules changed."""
 PARTS = ("rung 0", "later rungs", "tie-break", "rerun")
 
 
-def row(cal: dict, n: int, name: str, seeds: int, noise: float) -> dict:
+def row(cal: dict, n: int, name: str, seeds: int, noise: float, model=None) -> dict:
+    """One option over `seeds` seeds; model: (candidates(n), world) of another model."""
     from scaling.collector.tune.halving_types import Schedule
 
-    space = sim.candidates(n)
+    space, world = (sim.candidates(n), None) if model is None else (model[0](n), model[1])
     schedule = Schedule(**{"eta": 2, "mirror": True, **OPTIONS[name]})
-    rows = [sim.one_seed(cal, space, schedule, noise, s) for s in range(seeds)]
+    v = name.removeprefix("capped, ")
+    search = variants.variant(v) if v in variants.VARIANTS else None
+    rows = [
+        sim.one_seed(cal, space, schedule, noise, s, world=world, search=search)
+        for s in range(seeds)
+    ]
     out = {"candidates": n, "option": name, **sim.summarize(rows)}
     out["parts"] = {p: statistics.fmean(r["parts"][p] for r in rows) for p in PARTS}
     out["time_goal_met"] = sum(r["time_ratio"] <= sim.GOAL_TIME for r in rows) / len(rows)
@@ -59,10 +69,20 @@ def main() -> None:
     ap.add_argument("--candidates", nargs="+", type=int, default=[8, 32], choices=[8, 32, 96])
     ap.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
     ap.add_argument("--noise-scale", type=float, default=1.0)
+    ap.add_argument(
+        "--model", choices=["resnet", "transformer"], default="resnet",
+        help="resnet: tune_simulated.py's model; transformer: recalibrated to the real runs' "
+        "space and costs (tune_sim_transformer.py)",
+    )  # fmt: skip
+    ap.add_argument("--call-sigma", type=float, default=0.06, help="transformer: per-call drift")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     cal = json.loads(sim.CALIBRATION.read_text())
     sim.print_calibration(cal)
+    model = None
+    if args.model == "transformer":
+        model = (transformer.candidates, transformer.world(cal, args.call_sigma))
+        print(f"model: the real transformer space and costs, per-call drift {args.call_sigma:g}")
     print(f"SIMULATED, {args.seeds} seeds per row, noise x {args.noise_scale:g}\n")
     print(
         "| candidates | option | time / grid (median, p90) | goal met | rung 0 | later rungs |"
@@ -73,7 +93,7 @@ def main() -> None:
     out = []
     for n in args.candidates:
         for name in args.options:
-            r = row(cal, n, name, args.seeds, args.noise_scale)
+            r = row(cal, n, name, args.seeds, args.noise_scale, model)
             p = r["parts"]
             print(
                 f"| {n} | {name} | {r['time_ratio_median']:.3f}, {r['time_ratio_p90']:.2f} | "

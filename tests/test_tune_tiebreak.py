@@ -218,3 +218,49 @@ def test_a_search_already_past_the_goal_runs_no_tie_break_round():
 def test_a_time_goal_outside_0_1_is_refused(goal):
     with pytest.raises(ValueError, match="time_goal"):
         Schedule(time_goal=goal)
+
+
+def _phased(true, calls):
+    """_costed, with full trials timing the step without gradient sync too, as real ones do
+    (scaling/tune/trials.py): 0.1 s a step short, 0.19 s full, so a grid trial is 1 + 0.19 x
+    64 = 13.16 s."""
+    inner = _trial(true, calls, 0, 0.01, 0.91)
+
+    def trial(cid, budget):
+        r = inner(cid, budget)
+        inside = (0.19 if budget.full else 0.1) * budget.steps * budget.rounds
+        return TrialResult(r.rounds, 1.0 + inside, inside)
+
+    return trial
+
+
+def test_full_trials_are_projected_at_their_own_cost_per_step():
+    """The grid the time goal is a share of is projected from full trials' cost per step (the
+    finalists'), not the short rungs': before, the 64 x 13.16 s grid was projected at the
+    short trials' 64 x 7.4 s, 0.56 of it, and the cap allowed less than the goal does."""
+    true = {"b": 100.0, "a": 107.0, **{f"s{i}": 50.0 for i in range(62)}}
+    s = Schedule(confirm=False, tiebreak_share=0.9, time_goal=1 / 3)
+    res = successive_halving(list(true), _phased(true, []), s)
+    tb = res.tiebreak
+    assert tb["grid_projected_s"] == pytest.approx(64 * 13.16)
+    before = res.spent_s - tb["spent_s"]
+    assert tb["allowance_s"] == pytest.approx(64 * 13.16 / 3 - before)
+    assert res.spent_s <= 64 * 13.16 / 3
+
+
+def test_a_kind_not_measured_is_scaled_by_the_ratio_of_those_measured_both_ways():
+    from scaling.collector.tune.halving_budget import Costs
+    from scaling.collector.tune.halving_types import Measurement, TrialBudget
+
+    costs = Costs()
+    short, full = TrialBudget(1, 2, 5, 2, False), TrialBudget(2, 8, 8, 2, True)
+    costs.learn(Measurement("a", short, TrialResult([1.0], 1.5, 1.0)))  # 0.1 s a step
+    costs.learn(Measurement("b", short, TrialResult([1.0], 1.7, 1.2)))  # 0.12 s a step
+    assert costs.full_ratio() == 1.0  # no full trial yet: nothing to scale by
+    assert costs.project("b", 8, 8, full=True) == pytest.approx(0.5 + 0.12 * 64)
+    costs.learn(Measurement("a", full, TrialResult([1.0], 13.3, 12.8)))  # 0.2 s a step
+    assert costs.full_ratio() == pytest.approx(2.0)
+    assert costs.project("a", 8, 8, full=True) == pytest.approx(0.5 + 12.8)
+    assert costs.project("b", 8, 8, full=True) == pytest.approx(0.5 + 0.24 * 64)
+    assert costs.project("b", 2, 5, 2) == pytest.approx(2 * 0.5 + 1.2)  # short: its own
+    assert costs.project("new", 8, 8, full=True) == pytest.approx(0.5 + 12.8)

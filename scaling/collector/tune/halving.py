@@ -158,7 +158,7 @@ class _Search(BudgetedSearch, TieBreak):
             if stop:
                 break
             k += 1
-            survivors, stop = self._fit_rung(planned[k], survivors)
+            survivors, stop = self._fit_rung(planned[k], survivors, k == len(planned) - 1)
             if stop:
                 break
             self._run_rung(planned[k], survivors, final=k == len(planned) - 1)
@@ -339,7 +339,7 @@ class _Search(BudgetedSearch, TieBreak):
     def _confirm(self, winner: str | None) -> Measurement | None:
         if not winner or not self.s.confirm:
             return None
-        cost = self.costs.project(winner, self.s.full_steps, self.s.full_rounds)
+        cost = self.costs.project(winner, self.s.full_steps, self.s.full_rounds, full=True)
         if self.budget_s is not None and self.spent + cost > self.budget_s:
             self.emit(Progress("confirm", f"winner not rerun: ~{secs(cost)} left no room"))
             return None

@@ -2,7 +2,7 @@
 trials, and what to shorten, sample or stop when the plan does not fit.
 
     plan = plan_rungs(32, Schedule())    # survivors, rounds, steps and calls of each rung
-    costs = Costs(); costs.learn(m); costs.project("b16-fp32", steps=8, rounds=8, calls=2)
+    costs = Costs(); costs.learn(m); costs.project("b16-fp32", steps=8, rounds=8, calls=2, full=True)
 
 After the first trial, the cost of each trial is projected from what was measured (a fixed
 part per call plus a part per measured step). When the plan for `WANT` candidates (or all,
@@ -37,26 +37,59 @@ WANT = 8
 
 
 class Costs:
-    """Projects a trial's seconds from those measured: fixed part per call + per measured step."""
+    """Projects a trial's seconds from those measured: a fixed part per call + a part per
+    measured step. The part per step is learned apart for short and full trials: a full one
+    (the last rung, the tie-break, the winner's rerun, a grid's trial) also times the step
+    without gradient sync (scaling/tune/trials.py), so on the development VM its measured
+    steps cost 1.89 DDP steps against a short trial's 1 (docs/tune-search.md); projecting a
+    full trial from short calls put an exhaustive grid at 0.58-0.65 of its time. A kind not
+    yet measured for a candidate comes from its other kind, scaled by the mean full/short
+    ratio of the candidates measured both ways (1 until one is)."""
 
     def __init__(self) -> None:
         self.fixed: dict[str, float] = {}
-        self.per_step: dict[str, float] = {}
+        self.per_step: dict[tuple[str, bool], float] = {}
+        """(candidate, full) -> seconds per measured step of its latest call of that kind."""
 
     def learn(self, m: Measurement) -> None:
         """From one call (m.budget.rounds: the rounds that call measured)."""
         r, b = m.result, m.budget
         inside = r.seconds if r.step_seconds is None else r.step_seconds
         self.fixed[m.id] = max(r.seconds - inside, 0.0)
-        self.per_step[m.id] = inside / (b.steps * b.rounds)
+        self.per_step[(m.id, b.full)] = inside / (b.steps * b.rounds)
 
-    def project(self, cid: str, steps: int, rounds: int, calls: int = 1) -> float:
-        """Seconds of `calls` calls measuring steps x rounds in all (an interleaved trial)."""
+    def project(
+        self, cid: str, steps: int, rounds: int, calls: int = 1, full: bool = False
+    ) -> float:
+        """Seconds of `calls` calls measuring steps x rounds in all (an interleaved trial);
+        full: a full trial's steps (see the class docstring)."""
         if not self.fixed:
             return 0.0
         fixed = self.fixed.get(cid, statistics.mean(self.fixed.values()))
-        per = self.per_step.get(cid, statistics.mean(self.per_step.values()))
-        return fixed * calls + per * steps * rounds
+        return fixed * calls + self._per_step(cid, full) * steps * rounds
+
+    def full_ratio(self) -> float:
+        """A full trial's seconds per step over a short one's, mean over the candidates
+        measured both ways; 1 until one is."""
+        both = [
+            v / self.per_step[(c, False)]
+            for (c, full), v in self.per_step.items()
+            if full and self.per_step.get((c, False))
+        ]
+        return statistics.mean(both) if both else 1.0
+
+    def _per_step(self, cid: str, full: bool) -> float:
+        own = self.per_step.get((cid, full))
+        if own is not None:
+            return own
+        scale = self.full_ratio() if full else 1.0 / self.full_ratio()
+        other = self.per_step.get((cid, not full))
+        if other is not None:
+            return other * scale
+        kind = [v for (_, f), v in self.per_step.items() if f == full]
+        if kind:
+            return statistics.mean(kind)
+        return statistics.mean(self.per_step.values()) * scale
 
 
 def schedule_of(cfg: TuneConfig) -> Schedule:
@@ -163,23 +196,29 @@ class BudgetedSearch:
         planned = plan_rungs(n, self.s)
         same = self._budget(planned[0], 0, len(planned) == 1) == first
         already = 1 if same else 0
-        full = self.costs.project("", self.s.full_steps, self.s.full_rounds)
+        full = self.costs.project("", self.s.full_steps, self.s.full_rounds, full=True)
         total = full if self.s.confirm else 0.0
         for r in planned:
             n = r["candidates"] - (already if r["rung"] == 0 else 0)
-            total += n * self.costs.project("", r["steps"], r["rounds"], r["calls"])
+            last = r["rung"] == len(planned) - 1
+            total += n * self.costs.project("", r["steps"], r["rounds"], r["calls"], full=last)
         return total
 
-    def _fit_rung(self, rung: dict, survivors: list[str]) -> tuple[list[str], str]:
-        """The survivors whose trials fit the budget left (the best by median first)."""
+    def _fit_rung(
+        self, rung: dict, survivors: list[str], final: bool = False
+    ) -> tuple[list[str], str]:
+        """The survivors whose trials fit the budget left (the best by median first); final:
+        the rung is the last (full trials)."""
         if self.budget_s is None:
             return survivors, ""
         left = self.budget_s - self.spent
         if self.s.confirm:
-            left -= self.costs.project(survivors[0], self.s.full_steps, self.s.full_rounds)
+            left -= self.costs.project(
+                survivors[0], self.s.full_steps, self.s.full_rounds, full=True
+            )
         fitting, cost = [], 0.0
         for c in survivors:  # the rung's kept list: best median first
-            more = self.costs.project(c, rung["steps"], rung["rounds"], rung["calls"])
+            more = self.costs.project(c, rung["steps"], rung["rounds"], rung["calls"], full=final)
             if cost + more > left:
                 break
             fitting.append(c)

@@ -157,7 +157,7 @@ class TieBreak:
                 stop = f"separated after {rounds} round(s): {leader} is faster beyond noise"
                 separated = True
                 break
-            cost = sum(self.costs.project(c, self.s.full_steps, 2 * k, 2) for c in alive)
+            cost = sum(self.costs.project(c, self.s.full_steps, 2 * k, 2, full=True) for c in alive)
             if rounds == MAX_TIEBREAK_ROUNDS:
                 stop = f"not separated in {MAX_TIEBREAK_ROUNDS} rounds (the most it runs)"
                 break
@@ -230,7 +230,9 @@ class TieBreak:
         exhaustive grid's trial time projected from the search's cost model; the budget. The
         winner's rerun, when it follows, is kept out of the last two."""
         s = self.s
-        rerun = self.costs.project(leader, s.full_steps, s.full_rounds) if s.confirm else 0.0
+        rerun = (
+            self.costs.project(leader, s.full_steps, s.full_rounds, full=True) if s.confirm else 0.0
+        )
         limits = {f"the share ({s.tiebreak_share:g} of the {secs(before)} spent before)": (
             s.tiebreak_share * before
         )}  # fmt: skip
@@ -252,7 +254,7 @@ class TieBreak:
         """Seconds an exhaustive grid would take: every candidate once at the full length, each
         projected from its own calls (the mean cost for any the search did not try)."""
         s = self.s
-        return sum(self.costs.project(c, s.full_steps, s.full_rounds) for c in self.ids)
+        return sum(self.costs.project(c, s.full_steps, s.full_rounds, full=True) for c in self.ids)
 
     def _standings(self, alive: list[str], passes: dict) -> tuple[str, dict]:
         """The leader (the highest mean of its passes' log medians) and the others' judgments

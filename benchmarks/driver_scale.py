@@ -239,7 +239,8 @@ def main() -> None:
     for n in ints(args.synthetic):
         gang = synthetic_gang(n, answerers, relays=True)
         group = gang.planned_group(n)
-        for shape, m in measure_groups(gang, n, args.group_reps).items():
+        startups = RunDir(tmp / f"startup-{n}")  # the sweep appends group.startup once formed
+        for shape, m in measure_groups(gang, n, args.group_reps, startups).items():
             rows.append({"mode": "synthetic", "shape": shape, "samples": "-", "n": n,
                          "iters": 0, **m})  # fmt: skip
             _show(rows[-1])

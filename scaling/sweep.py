@@ -217,7 +217,10 @@ def one_line(e: BaseException) -> str:
 def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) -> None:
     gang = prep.gang
     for step in steps:
-        with gang.group(step.n, cfg.cluster.env, read_log=gang.backend == "nccl") as group:
+        # --rank-samples slowest: start-up per node too (the collector's figures are the same)
+        reduce = any(p.get("rank_samples") == "slowest" for _, p in step.points)
+        nccl = gang.backend == "nccl"
+        with gang.group(step.n, cfg.cluster.env, read_log=nccl, reduce_startup=reduce) as group:
             rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
             rundir.append_samples(group.startup)
             rundir.append_samples(transport_records(gang, group, "world"))

@@ -110,9 +110,9 @@ def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Met
         step = WorldSize(len(group.metas), [(wl, p) for p in points], [])
         real_run, relays = plan_run.run, gang.relays
 
-        def counted(*args, lead: bool = False):
+        def counted(*args, lead: bool = False, **kw):
             lead = lead and shape != "chunks"
-            chunks = real_run(*args, lead=lead)
+            chunks = real_run(*args, lead=lead, **kw)
             meter.chunks += chunks
             meter.call_ranks += chunks if lead else chunks * len(group.metas)
 

@@ -31,7 +31,8 @@ def _both(worlds: list[int], per_node: int, tie: bool) -> tuple[pd.DataFrame, pd
         random.Random(i).shuffle(nodes)  # relays answer in any order
         sums = [startup_timing.summary(a) for a in nodes]
         per_node_recs += startup_timing.reduced_records(sums, n, "world", "gloo", 3.5 + i)
-    return pd.DataFrame(per_rank), pd.DataFrame(per_node_recs)
+    point = {"type": "collective", "world_size": 16, "ranks": 16, "rank": 0}  # has "ranks" too
+    return pd.DataFrame([point, *per_rank]), pd.DataFrame([point, *per_node_recs])
 
 
 @pytest.mark.parametrize("tie", [False, True])

@@ -55,9 +55,9 @@ def _per_rank_or_node(one: pd.DataFrame) -> tuple[int, pd.Series, pd.Series]:
     a per-rank record is its own rank and its phases' sum; a node's reduced record carries
     its ranks, its slowest rank and that rank's total."""
     total, who = one[PHASES].sum(axis=1), one["rank"]
-    if "ranks" not in one:
+    if "slowest_s" not in one:  # ("ranks" alone is no sign: the points' records have it)
         return len(one), total, who
-    node = one["ranks"].notna()
+    node = one["slowest_s"].notna()
     total = total.where(~node, one["slowest_s"])
     who = who.where(~node, one["slowest_rank"])
     return int(one["ranks"].fillna(1).sum()), total, who

@@ -34,18 +34,15 @@ def records(
 ) -> list[dict]:
     """One "startup" record per rank from init_group's answers (ranks without times skipped)."""
     return [
-        {
-            "type": RECORD,
-            "world_size": world_size,
-            "group": group,
-            "rank": a["rank"],
-            "backend": backend,
-            **{k: a["startup"][k] for k in PHASES},
-            "setup_s": setup_s,
-        }
+        _record(world_size, group, a["rank"], backend, [a["startup"][k] for k in PHASES], setup_s)
         for a in answers
         if a and a.get("startup")
     ]
+
+
+def _record(world_size: int, group: str, rank: int, backend: str, times, setup_s: float) -> dict:
+    return {"type": RECORD, "world_size": world_size, "group": group, "rank": rank,
+            "backend": backend, **dict(zip(PHASES, times, strict=True)), "setup_s": setup_s}  # fmt: skip
 
 
 def summary(answers: list[dict]) -> tuple | None:
@@ -70,13 +67,7 @@ def reduced_records(
     """One "startup" record per node from the relays' `summary`s, in rank order."""
     return [
         {
-            "type": RECORD,
-            "world_size": world_size,
-            "group": group,
-            "rank": s[0],
-            "backend": backend,
-            **dict(zip(PHASES, s[2:5], strict=True)),
-            "setup_s": setup_s,
+            **_record(world_size, group, s[0], backend, s[2:5], setup_s),
             "ranks": s[1],
             "slowest_rank": s[5],
             "slowest_s": s[6],

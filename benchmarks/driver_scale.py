@@ -110,9 +110,9 @@ def run_shape(shape: str, gang, group, points: list[dict], reps: int, meter: Met
         step = WorldSize(len(group.metas), [(wl, p) for p in points], [])
         real_run, relays = plan_run.run, gang.relays
 
-        def counted(*args, lead: bool = False):
+        def counted(*args, lead: bool = False, **kw):
             lead = lead and shape != "chunks"
-            chunks = real_run(*args, lead=lead)
+            chunks = real_run(*args, lead=lead, **kw)
             meter.chunks += chunks
             meter.call_ranks += chunks if lead else chunks * len(group.metas)
 
@@ -239,7 +239,8 @@ def main() -> None:
     for n in ints(args.synthetic):
         gang = synthetic_gang(n, answerers, relays=True)
         group = gang.planned_group(n)
-        for shape, m in measure_groups(gang, n, args.group_reps).items():
+        startups = RunDir(tmp / f"startup-{n}")  # the sweep appends group.startup once formed
+        for shape, m in measure_groups(gang, n, args.group_reps, startups).items():
             rows.append({"mode": "synthetic", "shape": shape, "samples": "-", "n": n,
                          "iters": 0, **m})  # fmt: skip
             _show(rows[-1])

@@ -22,22 +22,27 @@ from driver_scale_model import estimated_sweep_s, nonnegative_fit, relay_calls  
 from scaling import sweep
 from scaling.config import RunConfig
 
-SHAPES = {"group": True, "group-direct": False}
-"""Group formation through the relays (now), and one driver call per rank (before)."""
+SHAPES = {"group": (True, False), "group-reduced": (True, True), "group-direct": (False, False)}
+"""Group formation through the relays, the same with the start-up reduced per node
+(--rank-samples slowest), and one driver call per rank (before the relays): (relayed, reduced).
+The start-up records are appended to a run directory, as the sweep does."""
+FITTED = ("group", "group-direct")
+"""The shapes the per-call / per-relayed-rank fit reads (group-reduced's ranks cost less each)."""
 
 
-def measure_groups(gang, n: int, reps: int) -> dict[str, dict]:
+def measure_groups(gang, n: int, reps: int, rundir) -> dict[str, dict]:
     """Median wall and driver CPU of forming and destroying world size n's group, per shape,
     the shapes alternating rep by rep."""
     relays, got = gang.relays, {shape: [] for shape in SHAPES}
     gang.backend = "nccl"  # the most calls: NCCL's log is read after forming the group
     for _ in range(reps):
-        for shape, relayed in SHAPES.items():
+        for shape, (relayed, reduced) in SHAPES.items():
             gang.relays = relays if relayed else None
             meter = SimpleNamespace(call_ranks=0, relayed=0)
             counting(gang, meter)
             cpu0, t0 = time.process_time(), time.perf_counter()
-            with gang.group(n, read_log=True) as group:
+            with gang.group(n, read_log=True, reduce_startup=reduced) as group:
+                rundir.append_samples(group.startup)
                 sweep.transport_records(gang, group, "world")
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             del gang.submit
@@ -68,8 +73,8 @@ def counting(gang, meter) -> None:
     if gang.relays is not None:  # group formation's join: one call per node, every rank relayed
         join = type(gang.relays).join.__get__(gang.relays)
 
-        def joining(actors, own, shared, read_log):
-            fanned = join(actors, own, shared, read_log)
+        def joining(actors, own, shared, read_log, reduce=False):
+            fanned = join(actors, own, shared, read_log, reduce)
             meter.call_ranks += len(fanned.refs)
             meter.relayed += len(actors)
             return fanned
@@ -94,7 +99,7 @@ def fit(rows: list[dict], key: str) -> np.ndarray:
 
 
 def report_groups(rows: list[dict], busbw: float, alpha_us: float) -> None:
-    mine = [r for r in rows if r["shape"] in SHAPES and r["mode"] == "synthetic"]
+    mine = [r for r in rows if r["shape"] in FITTED and r["mode"] == "synthetic"]
     if len(mine) < 3:
         return
     fits = {key: fit(mine, key) for key in ("calls", "calls_cpu")}
@@ -106,8 +111,8 @@ def report_groups(rows: list[dict], busbw: float, alpha_us: float) -> None:
     for n in (1024, 8192):
         meas = estimated_sweep_s(n, std, busbw, alpha_us * 1e-6)
         for backend, per_call in (("nccl", 3), ("gloo", 2)):
-            for shape, relayed in SHAPES.items():
-                calls, rel = counts(n, relayed, per_call)
+            for shape in FITTED:
+                calls, rel = counts(n, SHAPES[shape][0], per_call)
                 wall, cpu = (float(np.dot(fits[k], [1, calls, rel])) for k in fits)
                 print(f"  N={n:>5} {backend} {shape:>12}: {calls} driver calls, {rel} relayed: "
                       f"{wall:.3f} s wall / {cpu:.3f} s driver CPU = {wall / meas:.0%} / "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ray
 
-from scaling.cluster import failures, relay
+from scaling.cluster import failures, relay, startup_timing
 from scaling.cluster.gang import Gang
 
 PER_NODE = 8
@@ -38,11 +38,17 @@ class Answerer:
         results = [self.call(rank, method, *args) for rank, args in calls]
         return {"results": relay.pack(relay.trim(results, keep)), "errors": {}, "pending": []}
 
-    def join(self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool) -> dict:
-        """As relay.NodeRelay.join answers: every rank joins, then (read_log) its log is read."""
+    def join(
+        self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool, reduce: bool = False
+    ) -> dict:
+        """As relay.NodeRelay.join answers: every rank joins, then (read_log) its log is read;
+        reduce: the logs packed and the node's start-up once (startup_timing.summary)."""
         args = (shared["backend"], shared["timeout_s"])
         got = [self._init_group(rank, relay.rank_env(own, shared), *args) for rank, own in calls]
         logs = [self._nccl_links(rank) if read_log else None for rank, _ in calls]
+        if reduce:
+            return {"results": relay.pack(logs), "errors": {}, "pending": [],
+                    "startup": [startup_timing.summary(got)]}  # fmt: skip
         results = [relay.joined_tuple(a, x) for a, x in zip(got, logs, strict=True)]
         return {"results": results, "errors": {}, "pending": []}
 

@@ -217,7 +217,10 @@ def one_line(e: BaseException) -> str:
 def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) -> None:
     gang = prep.gang
     for step in steps:
-        with gang.group(step.n, cfg.cluster.env, read_log=gang.backend == "nccl") as group:
+        # --rank-samples slowest: start-up per node too (the collector's figures are the same)
+        reduce = any(p.get("rank_samples") == "slowest" for _, p in step.points)
+        nccl = gang.backend == "nccl"
+        with gang.group(step.n, cfg.cluster.env, read_log=nccl, reduce_startup=reduce) as group:
             rundir.append_samples(group_records(group, prep.snapshots, gang.backend))
             rundir.append_samples(group.startup)
             rundir.append_samples(transport_records(gang, group, "world"))
@@ -228,8 +231,9 @@ def _measure(cfg, prep: Prepared, rundir: RunDir, steps, on_point, on_notice) ->
 
 def _points(step: WorldSize, group, repeats: int, gang: Gang, rundir: RunDir, on_point) -> None:
     """Round 1 of every point, then round 2, ... (scaling/round_order.py), run by the ranks
-    themselves a chunk per call (cluster/plan_run.py); each point's samples are appended as
-    soon as its chunk is back, so the run directory grows point by point."""
+    themselves a chunk per call (cluster/plan_run.py); a chunk's samples are appended in one
+    write as soon as it is back (whole points: a batch is written whole or not at all), so the
+    run directory grows chunk by chunk, and progress still point by point."""
     order = list(round_order.interleave(step.points, repeats))
     plan, error = [], None
     for _, (wl, point) in order:
@@ -239,17 +243,26 @@ def _points(step: WorldSize, group, repeats: int, gang: Gang, rundir: RunDir, on
             error = e
             break
 
+    batch: list[dict] = []  # the chunk's records: one append per chunk (docs/scale.md)
+
     def arrived(i: int, results: list | None, nccl: list) -> None:
         rnd, (wl, point) = order[i]
         view = point.get("group", "world")
         if results is not None:  # None: only the NCCL logs of a point already written
-            rundir.append_samples(round_order.tag(wl.records(point, group, results), rnd))
-        rundir.append_samples(transports(nccl, len(group.metas), view))
+            batch.extend(round_order.tag(wl.records(point, group, results), rnd))
+        batch.extend(transports(nccl, len(group.metas), view))
         if results is not None:
             on_point(point)
 
+    def flush() -> None:
+        out = batch[:]
+        batch.clear()  # taken first: a failed write is not written again on the way out
+        rundir.append_samples(out)
+
     labels = [failures.label("run", item) for item in plan]
-    plan_run.run(gang, group.actors, plan, labels, arrived, lead=reported_by_rank0(plan))
+    plan_run.run(
+        gang, group.actors, plan, labels, arrived, lead=reported_by_rank0(plan), flush=flush
+    )
     if error is not None:
         raise error
 

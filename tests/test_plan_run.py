@@ -70,22 +70,27 @@ def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local
             for (rnd, point), item in zip(order, plan, strict=True):
                 res = gang.call(group.actors, "run", *item)
                 per_point += round_order.tag(collectives.records(point, group, res), rnd)
-            chunked = []
+            chunked, points = [], []
 
             def arrived(i, results, nccl):
                 rnd, point = order[i]
                 assert nccl == [None, None]  # gloo: no NCCL log
+                points.append(i)
                 chunked.extend(round_order.tag(collectives.records(point, group, results), rnd))
 
             labels = [failures.label("run", item) for item in plan]
-            calls = plan_run.run(gang, group.actors, plan, labels, arrived)
+            flushed = []  # how many points had arrived at each flush (the sweep's one append)
+            calls = plan_run.run(gang, group.actors, plan, labels, arrived,
+                                 flush=lambda: flushed.append(len(points)))  # fmt: skip
 
             # A point that fails mid-chunk: the points before it are kept, the error names it.
             bad = [(fails_at_a_planted_point, {**spec, "planted": i == 4}) for i, (_, spec) in
                    enumerate(plan[:6])]  # fmt: skip
             kept = []
+            salvaged = []
             with pytest.raises(GangError) as failed:
-                plan_run.run(gang, group.actors, bad, labels[:6], lambda i, r, n: kept.append(i))
+                plan_run.run(gang, group.actors, bad, labels[:6], lambda i, r, n: kept.append(i),
+                             flush=lambda: salvaged.append(len(kept)))  # fmt: skip
     finally:
         gang.shutdown()
     assert len(plan) == 10 and calls == 2  # 5 sizes x 2 rounds: a point, then the other 9
@@ -94,6 +99,8 @@ def test_the_plan_in_two_calls_gives_the_records_of_one_call_per_point(ray_local
     pd.testing.assert_frame_equal(summarize(a), summarize(b))
     assert (b[b["type"] == "check"]["wrong"] == 0).all() and len(summarize(b)) == 5
     assert kept == [0, 1, 2, 3]  # the first chunk, and the second's points before the failure
+    assert flushed == [1, 10, 10]  # after each chunk, and on the way out
+    assert salvaged == [1, 4]  # the salvaged points are flushed before the error goes on
     assert "a planted failure" in str(failed.value) and labels[4] in str(failed.value)
 
 

@@ -277,13 +277,15 @@ class Gang:
         env: dict[str, str] | None = None,
         members: list[int] | None = None,
         read_log: bool = False,
+        reduce_startup: bool = False,
     ):
         """Form a process group over world size n's members; destroy it on exit. The group's
         `startup` holds what forming it cost (cluster/startup_timing.py): the caller records it.
         read_log: also read NCCL's log once every rank has joined (the group's `links`), in
-        the same relay call as the join (group.py)."""
+        the same relay call as the join (group.py). reduce_startup (--rank-samples slowest):
+        `startup` per node through the relays (group.form)."""
         planned = self.planned_group(n, members)
-        form(self, planned, env, read_log)
+        form(self, planned, env, read_log, reduce_startup)
         try:
             yield planned
         finally:

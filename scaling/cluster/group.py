@@ -65,8 +65,12 @@ class Group:
         }
 
 
-def form(gang, planned: Group, env: dict[str, str] | None, read_log: bool) -> None:
+def form(
+    gang, planned: Group, env: dict[str, str] | None, read_log: bool, reduce: bool = False
+) -> None:
     """Form `planned`'s group on `gang`'s ranks; fills its startup (and links when read_log).
+    reduce (--rank-samples slowest): through relays, startup is one record per node, each
+    phase's slowest and which rank (startup_timing.summary), not one per rank.
     A rank that fails, dies or hangs raises the gang's GangError naming it."""
     actors, n = planned.actors, len(planned.actors)
     # The store listens on rank 0's node IP only (127.0.0.1 in a local run).
@@ -80,6 +84,14 @@ def form(gang, planned: Group, env: dict[str, str] | None, read_log: bool) -> No
         args = [(relay.rank_env(o, shared), gang.backend, gang.timeout_s) for o in own]
         joined = gang.fan(actors, "init_group", args)
         planned.links = gang.fan(actors, "nccl_links") if read_log else None
+    elif reduce:
+        fanned = gang.relays.join(actors, own, shared, read_log, reduce=True)
+        answers = gang.gather(actors, fanned, "init_group", gang.timeout_s)
+        planned.links = answers if read_log else None
+        planned.startup = startup_timing.reduced_records(
+            fanned.startup, n, "world", gang.backend, time.perf_counter() - start
+        )
+        return
     else:
         fanned = gang.relays.join(actors, own, shared, read_log)
         answers = gang.gather(actors, fanned, "init_group", gang.timeout_s)

@@ -48,6 +48,9 @@ SALVAGE_S = 2.0
 
 Arrived = Callable[[int, list, list], None]
 """(index in the plan, per-rank results, per-rank NCCL log of the point) -> None."""
+Flush = Callable[[], None]
+"""Called once the points of a chunk (or of a salvage, or the followers' logs) have arrived:
+the sweep writes them to samples.jsonl in one append (docs/scale.md)."""
 
 
 def next_chunk(done: int, total: int, last: tuple[int, float], target_s: float = CHUNK_S) -> int:
@@ -64,7 +67,7 @@ def next_chunk(done: int, total: int, last: tuple[int, float], target_s: float =
 
 def run(
     gang: Gang, actors: list, plan: list[tuple], labels: list[str], arrived: Arrived,
-    lead: bool = False,
+    lead: bool = False, flush: Flush = lambda: None,
 ) -> int:  # fmt: skip
     """Run every (target, spec) of `plan` on `actors`, in order; `arrived` gets each point as
     soon as its chunk is back (or salvaged). Returns the number of chunks (Ray calls to the
@@ -75,7 +78,15 @@ def run(
     rank 0 carrying them): rank 0 gets a call per chunk, every other rank one call for the
     whole plan, which it runs in lock-step through the collectives. `arrived` then gets
     [rank 0's result] per point, and at the end (arrived(i, None, nccl)) the other ranks' NCCL
-    log of each point where one logged something."""
+    log of each point where one logged something. flush: after each chunk's points, and on
+    the way out (an error or interrupt after a salvage), so what arrived is written."""
+    try:
+        return _run(gang, actors, plan, labels, arrived, lead, flush)
+    finally:
+        flush()
+
+
+def _run(gang, actors, plan, labels, arrived: Arrived, lead: bool, flush: Flush) -> int:
     box = [ray.put(plan)]  # pickled once per world size; the ranks fetch it once
     # the followers' one call each, one call per node through the relays (relay.py)
     rest = actors[1:] if lead else []
@@ -94,6 +105,7 @@ def run(
                 [a["results"][j] for a in answers],
                 [a["nccl"][j] for a in answers] + quiet,
             )
+        flush()
         done += k
     if follow:
         _followers_logs(gang, actors, follow, labels, arrived)

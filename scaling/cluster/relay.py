@@ -78,11 +78,15 @@ class NodeRelay:
         got = self._wait(refs)
         return self._answer(got, pack(trim(got.results, keep)))
 
-    def join(self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool) -> dict:
+    def join(
+        self, calls: list[tuple[int, tuple]], shared: dict, read_log: bool, reduce: bool = False
+    ) -> dict:
         """Group formation's per-node call (group.py): calls: (gang slot, the rank's numbering)
         per rank; shared: what every rank's environment and init_group share. Each rank joins
         (RankActor.init_group); once all have, read_log reads each one's NCCL log in this same
-        call. Answers as fan does, one `joined_tuple` per rank."""
+        call. Answers as fan does, one `joined_tuple` per rank; reduce (--rank-samples slowest):
+        each rank's log only (packed), and the node's start-up times once, under "startup"
+        (startup_timing.summary)."""
         env = [rank_env(own, shared) for _, own in calls]
         args = (shared["backend"], shared["timeout_s"])
         got = self._wait(
@@ -97,6 +101,9 @@ class NodeRelay:
             if read.errors:
                 return self._answer(read, read.results)
             logs = read.results
+        if reduce:
+            summary = startup_timing.summary(got.results)
+            return self._answer(got, pack(logs), [summary] if summary else [])
         return self._answer(
             got, [joined_tuple(a, x) for a, x in zip(got.results, logs, strict=True)]
         )
@@ -106,9 +113,9 @@ class NodeRelay:
         # the rank that died is still named as dead within the driver's own grace
         return failures.collect(refs, math.inf, grace_s=failures.GRACE_S / 2)
 
-    def _answer(self, got: failures.Outcome, results) -> dict:
+    def _answer(self, got: failures.Outcome, results, startup=None) -> dict:
         errors = {p: failures.relayed(e) for p, e in got.errors.items()}
-        return answered(results, errors, got.pending)
+        return answered(results, errors, got.pending, startup)
 
     def fan_relays(self, parts: list[tuple]) -> dict:
         """The second level (Relays' tree): parts: (node relay, its method, its args, how many
@@ -149,12 +156,16 @@ class Relays:
         parts = [(node, pos, "fan", (method, calls, keep)) for node, (pos, calls) in mine.items()]
         return self._send(len(actors), parts)
 
-    def join(self, actors: list, own: list[tuple], shared: dict, read_log: bool) -> Fanned:
+    def join(
+        self, actors: list, own: list[tuple], shared: dict, read_log: bool, reduce: bool = False
+    ) -> Fanned:
         """Group formation: one `NodeRelay.join` per node holding some of `actors`, each with
-        its ranks' numbering (`numbering`) and, once, what they share."""
+        its ranks' numbering (`numbering`) and, once, what they share; reduce: the start-up
+        times come back per node (`NodeRelay.join`), in the Fanned's `startup` once gathered."""
         mine = self._per_node(actors, own)
         parts = [
-            (node, pos, "join", (calls, shared, read_log)) for node, (pos, calls) in mine.items()
+            (node, pos, "join", (calls, shared, read_log, reduce))
+            for node, (pos, calls) in mine.items()
         ]
         return self._send(len(actors), parts)
 
@@ -224,7 +235,7 @@ def trim(results: list, keep) -> list:
 def merge(got: failures.Outcome, counts: list[int]) -> dict:
     """Node relays' outcomes (got, one per node, counts[q] ranks each) as one relay's answer,
     the positions running on from one node to the next (NodeRelay.fan_relays)."""
-    results, errors, pending, offset = [], {}, [], 0
+    results, errors, pending, offset, startup = [], {}, [], 0, None
     for q, k in enumerate(counts):
         answer = _relay_answer(got.errors.get(q))
         if answer is None and q in got.errors:  # the node relay itself failed (its node died)
@@ -237,16 +248,20 @@ def merge(got: failures.Outcome, counts: list[int]) -> dict:
         else:
             answer = answer or got.results[q]
             results += unpack(answer["results"])
+            if "startup" in answer:  # a reduced join's per-node start-up (NodeRelay.join)
+                startup = (startup or []) + answer["startup"]
             errors.update({offset + j: e for j, e in answer["errors"].items()})
             pending += [offset + j for j in answer["pending"]]
         offset += k
-    return answered(pack(results), errors, pending)
+    return answered(pack(results), errors, pending, startup)
 
 
-def answered(results, errors: dict, pending: list) -> dict:
+def answered(results, errors: dict, pending: list, startup: list | None = None) -> dict:
     """A relay's answer; raised (RelayFailed) when a rank failed, so that the waiter above
-    sees an error at once and starts its grace."""
+    sees an error at once and starts its grace. startup: a reduced join's per-node summaries."""
     answer = {"results": results, "errors": errors, "pending": pending}
+    if startup is not None:
+        answer["startup"] = startup
     if errors:
         raise RelayFailed(answer)
     return answer
@@ -313,6 +328,8 @@ class Fanned:
 
     def __init__(self, n: int):
         self.n, self.refs, self.covers, self.relayed = n, [], [], []
+        self.startup: list[tuple] = []
+        """A reduced join's per-node start-up summaries, once expanded (NodeRelay.join)."""
 
     def add(self, ref, positions: list[int], relayed: bool) -> None:
         self.refs.append(ref)
@@ -336,6 +353,7 @@ class Fanned:
             else:
                 answer = answer or got.results[q]
                 results = unpack(answer["results"])
+                self.startup += answer.get("startup") or []
                 for j, i in enumerate(pos):
                     if j in answer["errors"]:
                         out.errors[i] = failures.Relayed(*answer["errors"][j])

@@ -5,7 +5,9 @@ Communicator start-up per world size and group: the slowest rank's time in each 
 The records come from the ranks (scaling/cluster/startup_timing.py says what each phase is). A
 group is ready when its slowest rank is, so each phase's figure is the maximum over ranks;
 `slowest_rank` is the rank with the longest rendezvous + init + first collective. setup_s is
-the driver's wall time for the whole formation (Ray's calls included).
+the driver's wall time for the whole formation (Ray's calls included). Under --rank-samples
+slowest a record stands for a node's ranks (its "ranks", "slowest_rank" and that rank's total
+"slowest_s"; cluster/startup_timing.summary): the figures are the same as from per-rank records.
 
     startup_table(samples)        # startup.csv rows, one per (world size, group)
     compare_startup(base, new)    # the same figures side by side, per world size
@@ -33,19 +35,32 @@ def startup_table(samples: pd.DataFrame) -> pd.DataFrame:
     # A group formed twice (tune reopens one for another NCCL setting) keeps each formation.
     for (n, group), g in recs.groupby(["world_size", "group"], sort=False):
         for _, one in g.groupby(g["rank"].eq(g["rank"].iloc[0]).cumsum(), sort=False):
-            total = one[PHASES].sum(axis=1)
+            ranks, total, who = _per_rank_or_node(one)
             rows.append(
                 {
                     "world_size": int(n),
                     "group": group,
-                    "ranks": len(one),
+                    "ranks": ranks,
                     "backend": one["backend"].iloc[0],
                     **{p: float(one[p].max()) for p in PHASES},
                     "setup_s": float(one["setup_s"].max()),
-                    "slowest_rank": int(one.loc[total.idxmax(), "rank"]),
+                    "slowest_rank": int(who[total.idxmax()]),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _per_rank_or_node(one: pd.DataFrame) -> tuple[int, pd.Series, pd.Series]:
+    """How many ranks a formation's records stand for, each record's slowest total, and whose:
+    a per-rank record is its own rank and its phases' sum; a node's reduced record carries
+    its ranks, its slowest rank and that rank's total."""
+    total, who = one[PHASES].sum(axis=1), one["rank"]
+    if "slowest_s" not in one:  # ("ranks" alone is no sign: the points' records have it)
+        return len(one), total, who
+    node = one["slowest_s"].notna()
+    total = total.where(~node, one["slowest_s"])
+    who = who.where(~node, one["slowest_rank"])
+    return int(one["ranks"].fillna(1).sum()), total, who
 
 
 def compare_startup(base: list[pd.DataFrame], new: list[pd.DataFrame]) -> pd.DataFrame:

@@ -17,14 +17,14 @@ import pytest
 from tests.procs import ROOT, manifest, reached, scaling_env, wait_for
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 10
+TIMEOUT = 5  # the wait after the stop is this test's cost (test_faults.py says why 5)
 
 
 def test_a_stopped_rank_fails_within_the_timeout_and_the_rest_is_reported(tmp_path):
     (tmp_path / "tiny.toml").write_text(
         '[validate]\ncheck_seconds = 1.0\ngemm_size = 256\ncomm_bytes = "1M"\n'
     )
-    for timeout in (TIMEOUT, 2 * TIMEOUT):  # the longer one when load held the start past it
+    for timeout in (TIMEOUT, 20):  # the longer one when load held the start past it
         out, log = tmp_path / f"run{timeout}", tmp_path / f"log{timeout}"
         args = ["--gpus", "2", "--level", "quick", "--config", str(tmp_path / "tiny.toml"),
                 "--timeout", str(timeout), "--out", str(out)]  # fmt: skip

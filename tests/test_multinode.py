@@ -166,10 +166,14 @@ def dies_on_rank2_at_a_planted_point(spec: dict) -> dict:
     return run_point(spec)
 
 
-def test_one_relay_per_node_and_a_killed_follower_behind_it_is_named(two_nodes, monkeypatch):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_one_relay_per_node_and_a_killed_follower_behind_it_is_named(two_nodes, monkeypatch,
+                                                                      levels):  # fmt: skip
     """Group formation and leader mode's followers go through one relay actor per node
     (cluster/relay.py); a follower killed inside its relayed call is named, pid and node, for
-    the point the group had reached; the relays go with the gang."""
+    the point the group had reached; the relays go with the gang. levels=2: the driver calls
+    relays that call the node relays (relay.TREE_NODES, forced here on 2 nodes), as from 16
+    nodes on."""
     import ray
 
     from scaling.cluster import failures, plan_run, relay
@@ -178,6 +182,7 @@ def test_one_relay_per_node_and_a_killed_follower_behind_it_is_named(two_nodes, 
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     monkeypatch.setenv(relay.TEST_ENV, "1")  # 3 ranks: below relay.MIN_RANKS
+    monkeypatch.setenv(relay.TREE_TEST_ENV, "1" if levels == 2 else "0")
     cfg = load_config(overrides={"collectives.max_bytes": "4K", "collectives.iters": "2",
                                  "collectives.warmup": "1", "repeats": "1",
                                  "collectives.rank_samples": "slowest"})  # fmt: skip
